@@ -1,0 +1,328 @@
+"""Stage 2, check: every cell against the catalog's rules, then the rules that span rows.
+
+Pandera (polars backend) runs the column rules lazily, so every failing cell of every column is
+collected, not only the first. It validates the cleaned text, never coerced columns: a coerced
+dirty column gives wrong answers (see NOTES.md). Cross-row rules are Polars window expressions.
+Bad rows are data: the result is an issues table (row, column, value, rule, message) and an
+outcome per row, `valid`, `invalid` or `no_change`. There is no per-row Python on this path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from bulkpatch.catalog import RESOURCE_ID, Field, enum_key
+from bulkpatch.load import ISSUE_SCHEMA, ROW, Column, Sheet, clean
+
+OUTCOMES = ("valid", "invalid", "no_change")
+TRUE_WORDS = ("true", "yes", "1", "y")
+BOOL_WORDS = (*TRUE_WORDS, "false", "no", "0", "n")
+INTEGER = r"^[+-]?\d+(\.0*)?$"
+NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+GUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+DATE = (
+    r"^\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+DURATION = r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"
+# type -> (regex the cleaned text must match, rule id, the words after the value in a message)
+PATTERNS: dict[str, tuple[str, str, str]] = {
+    "integer": (INTEGER, "not a whole number", "is not a whole number"),
+    "number": (
+        NUMBER,
+        "not a number",
+        "is not a number (use digits and a dot, no thousands separators)",
+    ),
+    "guid": (GUID, "not a GUID", "is not an ID in the form 8-4-4-4-12 (a GUID)"),
+    "order_id": (
+        r"^[A-Za-z0-9_-]+$",
+        "not an order ID",
+        "is not an order ID (only letters, digits, - and _)",
+    ),
+    "datetime": (DATE, "not a date", "is not a date (use 2026-12-31 or 2026-12-31T00:00:00Z)"),
+    "duration": (DURATION, "not a term length", "is not a term length such as P1M, P1Y or P3Y"),
+    "currency": (
+        r"^[A-Za-z]{3}$",
+        "not a currency code",
+        "is not a three-letter currency code such as USD",
+    ),
+    "object": (
+        r"(?s)^\{.*\}$",
+        "not a JSON object",
+        'is not a JSON object such as {"key": "value"}',
+    ),
+}
+MISSING, READ_ONLY, BOOLEAN, ENUM = (
+    "missing value",
+    "read-only column",
+    "not yes or no",
+    "not an allowed value",
+)
+
+
+@dataclass
+class Checked:
+    """A sheet after checking: its issues table and one outcome per row."""
+
+    sheet: Sheet
+    issues: pl.DataFrame
+    outcomes: pl.DataFrame  # ROW, outcome, errors
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome, every outcome present (zero when none)."""
+        found = dict(self.outcomes.group_by("outcome").len().iter_rows())
+        return {o: int(found.get(o, 0)) for o in OUTCOMES}
+
+    def rule_counts(self) -> dict[str, int]:
+        """Problems per rule, most frequent first."""
+        counted = self.issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False])
+        return dict(counted.iter_rows())
+
+
+def check(sheet: Sheet) -> Checked:
+    """Check every cell and every cross-row rule of `sheet`."""
+    fields = [c for c in sheet.columns if c.field]
+    text = sheet.frame.select(ROW, *[clean(c.name) for c in fields])
+    issues = pl.concat(
+        [sheet.issues, _column_issues(text, fields), _cross_row_issues(sheet, text)],
+        how="vertical",
+    )
+    order = {c.header: i for i, c in enumerate(sheet.columns)}
+    issues = issues.sort(
+        [pl.col("row"), pl.col("column").replace_strict(order, default=-1, return_dtype=pl.Int64)]
+    )
+    return Checked(sheet, issues, _outcomes(text, fields, issues))
+
+
+# --- Column rules (Pandera) ----------------------------------------------------------------------
+
+
+def _column_issues(text: pl.DataFrame, fields: list[Column]) -> pl.DataFrame:
+    schema = pa.DataFrameSchema(
+        {
+            c.name: pa.Column(pl.String, checks=_checks(c.field), nullable=not c.field.required)
+            for c in fields
+            if c.field
+        },
+        strict=False,
+    )
+    try:
+        schema.validate(text, lazy=True)
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    except pa.errors.SchemaErrors as exc:
+        failures = exc.failure_cases
+    explain = pl.DataFrame(
+        [
+            (c.name, rule, c.header, words)
+            for c in fields
+            if c.field
+            for rule, words in _rule_words(c.field).items()
+        ],
+        schema={"column": pl.String, "check": pl.String, "header": pl.String, "words": pl.String},
+        orient="row",
+    )
+    found = failures.filter(pl.col("index").is_not_null()).join(
+        explain, on=["column", "check"], how="left"
+    )
+    found = found.with_columns(text.get_column(ROW).gather(found.get_column("index")).alias("row"))
+    value = pl.col("failure_case")
+    return found.select(
+        "row",
+        pl.col("header").alias("column"),
+        pl.when(value.is_null() | (pl.col("check") == "not_nullable"))
+        .then(pl.lit(""))
+        .otherwise(value)
+        .alias("value"),
+        pl.col("check").replace("not_nullable", MISSING).alias("rule"),
+        pl.when(pl.col("check") == "not_nullable")
+        .then(pl.format("{}: is empty; {}", "header", "words"))
+        .otherwise(pl.format('{}: "{}" {}', "header", value, "words"))
+        .alias("message"),
+    )
+
+
+def _rule_words(f: Field) -> dict[str, str]:
+    """Rule id -> the plain words that follow the value in a message."""
+    words = {"not_nullable": "every row needs one"}
+    if f.role == "read_only":
+        words[READ_ONLY] = "is read-only: Partner Center computes it; clear the cell"
+    elif f.type in PATTERNS:
+        _, rule, text = PATTERNS[f.type]
+        words[rule] = text
+    elif f.type == "boolean":
+        words[BOOLEAN] = "is not yes or no (use TRUE, FALSE, yes, no, 1 or 0)"
+    elif f.type == "enum":
+        words[ENUM] = "is not one of " + ", ".join(f.enum)
+    if f.minimum is not None:
+        words[f"below {f.minimum}"] = f"is below {f.minimum}"
+    return words
+
+
+def _checks(f: Field) -> list[pa.Check]:
+    """The Pandera checks for one field, each named by its rule id."""
+    if f.role == "read_only":
+        return [_expr_check(READ_ONLY, lambda c: c.is_null())]
+    checks: list[pa.Check] = []
+    if f.type in PATTERNS:
+        pattern, rule, _ = PATTERNS[f.type]
+        checks.append(_expr_check(rule, lambda c: c.str.contains(pattern)))
+    elif f.type == "boolean":
+        checks.append(_expr_check(BOOLEAN, lambda c: c.str.to_lowercase().is_in(BOOL_WORDS)))
+    elif f.type == "enum":
+        keys = [enum_key(v) for v in f.enum]
+        checks.append(_expr_check(ENUM, lambda c: _enum_key(c).is_in(keys)))
+    if f.type == "datetime":  # the regex admits 2026-02-30; the calendar does not
+        rule = PATTERNS["datetime"][1]
+        checks.append(_expr_check(rule, lambda c: _date_part(c).is_not_null()))
+    if f.minimum is not None:
+        minimum = f.minimum
+        checks.append(
+            _expr_check(f"below {minimum}", lambda c: (_integer(c) >= minimum).fill_null(True))
+        )
+    return checks
+
+
+def _expr_check(name: str, test: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
+    return pa.Check(lambda data: data.lazyframe.select(test(pl.col(data.key))), name=name)
+
+
+def _enum_key(c: pl.Expr) -> pl.Expr:
+    return c.str.replace_all(r"[\s_.\-\u00a0]+", "").str.to_lowercase()
+
+
+def _integer(c: pl.Expr) -> pl.Expr:
+    return c.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
+
+
+def _date_part(c: pl.Expr) -> pl.Expr:
+    return c.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+
+
+# --- Cross-row rules ---------------------------------------------------------------------------
+
+
+def _cross_row_issues(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
+    parts = [_duplicate_targets(sheet, text), _renewal_without_auto_renew(sheet, text)]
+    if sheet.kind == "orders":
+        parts.append(_order_disagreements(sheet, text))
+    return pl.concat([p for p in parts if p is not None], how="vertical")
+
+
+def _issue(
+    column: Column, rule: str, message: pl.Expr, header: pl.Expr | None = None
+) -> list[pl.Expr]:
+    return [
+        pl.col(ROW).alias("row"),
+        (pl.lit(column.header) if header is None else header).alias("column"),
+        pl.col(column.name).fill_null("").alias("value"),
+        pl.lit(rule).alias("rule"),
+        message.alias("message"),
+    ]
+
+
+def _rows_list(over: list[pl.Expr]) -> pl.Expr:
+    return pl.col(ROW).cast(pl.String).str.join(", ").over(over)
+
+
+def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
+    """The same target twice: which row did the user mean? Both rows are in error."""
+    target = sheet.column_for(RESOURCE_ID[sheet.kind])
+    customer = sheet.column_for("customer_id")
+    assert target and customer  # load guarantees both
+    key = [pl.col(customer.name).str.to_lowercase(), pl.col(target.name).str.to_lowercase()]
+    what = "subscription"
+    if sheet.kind == "orders":
+        number = sheet.column_for("lineItems.lineItemNumber")
+        line_sub = sheet.column_for("lineItems.subscriptionId")
+        line = [_integer(pl.col(number.name)).cast(pl.String)] if number else []
+        line += [pl.col(line_sub.name).str.to_lowercase()] if line_sub else []
+        key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
+        what = "order line item" if line else "order"
+    found = text.filter(pl.all_horizontal(k.is_not_null() for k in key[:2])).filter(
+        pl.len().over(key) > 1
+    )
+    message = pl.format(
+        '{}: "{}" is on rows {}; keep one row per {}',
+        pl.lit(target.header),
+        pl.col(target.name),
+        _rows_list(key),
+        pl.lit(what),
+    )
+    return found.select(_issue(target, "same target twice", message))
+
+
+def _order_disagreements(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
+    """Rows of one order build one body: they must agree on every order-level value."""
+    customer, order = sheet.column_for("customer_id"), sheet.column_for("order_id")
+    assert customer and order
+    group = [pl.col(customer.name).str.to_lowercase(), pl.col(order.name)]
+    parts = []
+    for c in sheet.columns:
+        if not (c.field and c.field.level == "order" and c.field.role in ("value", "meta")):
+            continue
+        value = _enum_key(pl.col(c.name)) if c.field.type == "enum" else pl.col(c.name)
+        stated = pl.col(c.name).is_not_null()
+        rows = pl.when(stated).then(pl.col(ROW).cast(pl.String)).str.join(", ").over(group)
+        found = text.filter(stated & (value.drop_nulls().n_unique().over(group) > 1))
+        message = pl.format(
+            '{}: "{}" differs from other rows of order {} (rows {}); an order has one {}',
+            pl.lit(c.header),
+            pl.col(c.name),
+            pl.col(order.name),
+            rows,
+            pl.lit(c.header),
+        )
+        parts.append(found.select(_issue(c, "order rows disagree", message)))
+    return pl.concat(parts, how="vertical") if parts else None
+
+
+def _renewal_without_auto_renew(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
+    """Next-term instructions only exist while auto-renew is on (Partner Center's rule)."""
+    auto = sheet.column_for("autoRenewEnabled")
+    plans = [
+        c
+        for c in sheet.columns
+        if c.field and c.field.name.startswith("scheduledNextTermInstructions.")
+    ]
+    if sheet.kind != "subscriptions" or auto is None or not plans:
+        return None
+    off = pl.col(auto.name).str.to_lowercase().is_in(("false", "no", "0", "n"))
+    first = pl.coalesce(
+        [pl.when(pl.col(c.name).is_not_null()).then(pl.lit(c.header)) for c in plans]
+    )
+    found = text.filter(off & first.is_not_null())
+    message = pl.format(
+        '{}: renewal instructions need auto-renew on, but {} is "{}" on this row',
+        first,
+        pl.lit(auto.header),
+        pl.col(auto.name),
+    )
+    return found.select(_issue(auto, "renewal needs auto-renew", message, header=first))
+
+
+# --- Outcomes ------------------------------------------------------------------------------------
+
+
+def _outcomes(text: pl.DataFrame, fields: list[Column], issues: pl.DataFrame) -> pl.DataFrame:
+    changes = [pl.col(c.name).is_not_null() for c in fields if c.field and c.field.changes]
+    errors = issues.group_by("row", maintain_order=True).agg(
+        pl.col("message").str.join("; ").alias("errors")
+    )
+    return (
+        text.select(ROW, pl.any_horizontal(changes or [pl.lit(False)]).alias("_changes"))
+        .join(errors, left_on=ROW, right_on="row", how="left", maintain_order="left")
+        .select(
+            ROW,
+            pl.when(pl.col("errors").is_not_null())
+            .then(pl.lit("invalid"))
+            .when(pl.col("_changes"))
+            .then(pl.lit("valid"))
+            .otherwise(pl.lit("no_change"))
+            .alias("outcome"),
+            pl.col("errors").fill_null(""),
+        )
+    )
