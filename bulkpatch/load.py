@@ -107,7 +107,8 @@ def _excel_grids(
     try:
         book = fastexcel.read_excel(path)
     except Exception as exc:  # fastexcel raises its own error types per file defect
-        raise InputError(f"{path}: cannot be opened as an Excel workbook ({_first_line(exc)}).") from None
+        reason = _first_line(exc)
+        raise InputError(f"{path}: cannot be opened as an Excel workbook ({reason}).") from None
     names = book.sheet_names
     by_lower = {n.lower(): n for n in names}
     if sheet is not None:
