@@ -111,7 +111,7 @@ _CUSTOMER = _f(
     "guid",
     role="path",
     label="Customer ID",
-    aliases=("customer", "customer tenant id", "tenant id", "tenant", "customer guid"),
+    aliases=("customer tenant id", "tenant id", "tenant", "customer guid"),
 )
 _ETAG = [_f("attributes.etag", role="meta"), _f("attributes.objectType", role="meta")]
 _SUB_LINKS = (
@@ -135,7 +135,7 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
         "guid",
         role="path",
         label="Subscription ID",
-        aliases=("subscription", "id"),
+        aliases=("id", "subscription guid"),
     ),
     _f("actionTaken", "boolean"),
     _f("actions", "string_list"),
@@ -273,7 +273,7 @@ ORDER_FIELDS: tuple[Field, ...] = (
         role="path",
         level="order",
         label="Order ID",
-        aliases=("order", "id"),
+        aliases=("id", "order number"),
     ),
     _f("alternateId", level="order"),
     *(Field(f.name, f.type, role="meta", level="order") for f in _ETAG),
@@ -320,7 +320,7 @@ ORDER_FIELDS: tuple[Field, ...] = (
     _line("purchaseCommitment.grain"),
     _line("quantity", "integer", minimum=1, aliases=("seats", "licenses", "qty")),
     _line("renewsTo.termDuration", "duration"),
-    _line("subscriptionId", "guid", role="key", aliases=("subscription id", "subscription")),
+    _line("subscriptionId", "guid", role="key", aliases=("subscription id",)),
     _line("termDuration", "duration", aliases=("term", "term duration")),
     _line("transactionType"),
     *_ro(*(f"lineItems.links.{n}" for n in _LINE_LINKS), level="line"),

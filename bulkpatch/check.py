@@ -167,7 +167,12 @@ def _checks(f: Field) -> list[pa.Check]:
     if f.role == "read_only":
         return [_expr_check(READ_ONLY, lambda c: c.is_null())]
     checks: list[pa.Check] = []
-    if f.type in PATTERNS:
+    if f.type == "datetime":  # the pattern admits 2026-02-30; the calendar does not
+        pattern, rule, _ = PATTERNS[f.type]
+        checks.append(
+            _expr_check(rule, lambda c: c.str.contains(pattern) & _date_part(c).is_not_null())
+        )
+    elif f.type in PATTERNS:
         pattern, rule, _ = PATTERNS[f.type]
         checks.append(_expr_check(rule, lambda c: c.str.contains(pattern)))
     elif f.type == "boolean":
@@ -175,9 +180,6 @@ def _checks(f: Field) -> list[pa.Check]:
     elif f.type == "enum":
         keys = [enum_key(v) for v in f.enum]
         checks.append(_expr_check(ENUM, lambda c: _enum_key(c).is_in(keys)))
-    if f.type == "datetime":  # the regex admits 2026-02-30; the calendar does not
-        rule = PATTERNS["datetime"][1]
-        checks.append(_expr_check(rule, lambda c: _date_part(c).is_not_null()))
     if f.minimum is not None:
         minimum = f.minimum
         checks.append(

@@ -1,0 +1,84 @@
+"""Shared fixtures: the quirk files, real workbooks written with xlsxwriter, the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+
+QUIRKS = Path(__file__).parent / "quirks"
+ROOT = Path(__file__).parent.parent
+SAMPLES = ROOT / "samples"
+CUSTOMER = "0f1b2c3d-1111-4222-8333-444455556666"
+SUB1 = "a1b2c3d4-0000-4000-8000-000000000001"
+SUB2 = "a1b2c3d4-0000-4000-8000-000000000002"
+
+Cell = str | float | bool | datetime | None
+
+
+@pytest.fixture
+def quirk() -> Callable[[str], Path]:
+    """Path of a small input file named for the defect it shows."""
+    return lambda name: QUIRKS / name
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write rows (header first) as a UTF-8 CSV in a temporary folder."""
+
+    def make(rows: list[list[str]], name: str = "sheet.csv") -> Path:
+        path = tmp_path / name
+        path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
+    """Write a real workbook: {sheet name: rows}, cells typed as Excel would store them."""
+
+    def make(sheets: dict[str, list[list[Cell]]], name: str = "book.xlsx") -> Path:
+        path = tmp_path / name
+        book = xlsxwriter.Workbook(str(path))
+        date = book.add_format({"num_format": "yyyy-mm-dd"})
+        for title, rows in sheets.items():
+            ws = book.add_worksheet(title)
+            for r, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    if isinstance(value, bool):
+                        ws.write_boolean(r, c, value)
+                    elif isinstance(value, datetime):
+                        ws.write_datetime(r, c, value, date)
+                    elif isinstance(value, float | int):
+                        ws.write_number(r, c, value)
+                    elif value is not None:
+                        ws.write_string(r, c, value)
+        book.close()
+        return path
+
+    return make
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real `python -m bulkpatch` in a temporary working folder."""
+
+    def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+        return subprocess.run(
+            [sys.executable, "-m", "bulkpatch", *map(str, args)],
+            cwd=cwd or tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+
+    return run

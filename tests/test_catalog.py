@@ -1,0 +1,68 @@
+"""catalog: the field table covers both reference request bodies, field by field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bulkpatch.catalog import FIELDS, JSON_TYPE, header_index, normalize_header
+
+FIXTURE = Path(__file__).parent / "fixtures" / "reference_fields.txt"
+KIND = {"subscription": "subscriptions", "order": "orders"}
+
+
+def reference() -> list[tuple[str, str, str, list[str]]]:
+    lines = [line.split() for line in FIXTURE.read_text().splitlines()]
+    return [(KIND[p[0]], p[1], p[2], p[3:]) for p in lines if p and not p[0].startswith("#")]
+
+
+@pytest.mark.parametrize(("kind", "name", "ref_type", "enum"), reference())
+def test_every_reference_field_is_in_the_catalog(kind, name, ref_type, enum):
+    field = header_index(kind)[normalize_header(name)]  # `id` is the resource id in the path
+    if name == "id":
+        assert field.role == "path"
+        return
+    assert field.name == name
+    if ref_type == "link":
+        assert field.role == "read_only"
+    else:
+        assert JSON_TYPE[field.type] == ref_type
+    assert sorted(field.enum) == sorted(set(enum))
+
+
+def test_catalog_has_nothing_the_reference_lacks():
+    listed = {(kind, name) for kind, name, _, _ in reference()}
+    for kind, fields in FIELDS.items():
+        extra = [f.name for f in fields if f.role != "path" and (kind, f.name) not in listed]
+        assert extra == []
+
+
+def test_read_only_fields_are_the_server_computed_ones():
+    read_only = {f.name.split(".")[0] for f in FIELDS["subscriptions"] if f.role == "read_only"}
+    assert read_only == {"links", "refundOptions", "refundableQuantity", "lineItems"}
+    order_read_only = {f.name for f in FIELDS["orders"] if f.role == "read_only"}
+    assert all(".links." in n or n.startswith("links.") for n in order_read_only)
+
+
+@pytest.mark.parametrize(
+    ("kind", "header", "field"),
+    [
+        ("subscriptions", "Subscription ID", "subscription_id"),
+        ("subscriptions", "subscription_id", "subscription_id"),
+        ("subscriptions", "subscriptionId", "subscription_id"),
+        ("subscriptions", "Auto-Renew", "autoRenewEnabled"),
+        ("subscriptions", "Next term SKU ID", "scheduledNextTermInstructions.product.skuId"),
+        (
+            "subscriptions",
+            "scheduledNextTermInstructions.quantity",
+            "scheduledNextTermInstructions.quantity",
+        ),
+        ("orders", "Quantity", "lineItems.quantity"),
+        ("orders", "Line item", "lineItems.lineItemNumber"),
+        ("orders", "transactionType", "transactionType"),
+        ("orders", "lineItems.transactionType", "lineItems.transactionType"),
+    ],
+)
+def test_headers_and_aliases(kind, header, field):
+    assert header_index(kind)[normalize_header(header)].name == field

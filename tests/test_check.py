@@ -1,0 +1,228 @@
+"""check: every cell rule, every cross-row rule, and the outcome of each row."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from conftest import CUSTOMER, SUB1, SUB2
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bulkpatch.check import check
+from bulkpatch.load import load
+
+HEAD = ["Customer ID", "Subscription ID"]
+
+
+def run(write_csv, header: list[str], *rows: list[str]):
+    """Check a subscriptions sheet of `rows` (each after the two id cells)."""
+    subs = [f"a1b2c3d4-0000-4000-8000-{i:012d}" for i in range(1, len(rows) + 1)]
+    path = write_csv([HEAD + header, *[[CUSTOMER, s, *r] for s, r in zip(subs, rows, strict=True)]])
+    (sheet,) = load(path)
+    return check(sheet)
+
+
+def messages(checked) -> list[str]:
+    return checked.issues.get_column("message").to_list()
+
+
+def outcomes(checked) -> list[str]:
+    return checked.outcomes.get_column("outcome").to_list()
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "message"),
+    [
+        ("Quantity", "5.5", 'Quantity: "5.5" is not a whole number'),
+        ("Quantity", '"1,000"', 'Quantity: "1,000" is not a whole number'),
+        ("Quantity", "0", 'Quantity: "0" is below 1'),
+        ("Quantity", "-3", 'Quantity: "-3" is below 1'),
+        ("Auto renew", "maybe", 'Auto renew: "maybe" is not yes or no'),
+        ("Status", "paused", 'Status: "paused" is not one of none, active, suspended'),
+        ("Billing cycle", "fortnightly", 'Billing cycle: "fortnightly" is not one of unknown'),
+        ("Commitment end date", "31/12/2026", 'Commitment end date: "31/12/2026" is not a date'),
+        ("Commitment end date", "2026-02-30", 'Commitment end date: "2026-02-30" is not a date'),
+        ("Term duration", "1 year", 'Term duration: "1 year" is not a term length'),
+        ("lineItems.purchaseCommitment.currency", "", None),
+        (
+            "refundableQuantity.totalQuantity",
+            "3",
+            'refundableQuantity.totalQuantity: "3" is read-only',
+        ),
+        ("links.self", "https://x", 'links.self: "https://x" is read-only'),
+    ],
+)
+def test_cell_rules(write_csv, header, value, message):
+    checked = run(write_csv, [header], [value])
+    if message is None:
+        assert messages(checked) == [] and outcomes(checked) == ["no_change"]
+    else:
+        assert len(messages(checked)) == 1
+        assert messages(checked)[0].startswith(message)
+        assert outcomes(checked) == ["invalid"]
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("Quantity", "5.0"),
+        ("Quantity", "12"),
+        ("Auto renew", "TRUE"),
+        ("Auto renew", "no"),
+        ("Auto renew", "1"),
+        ("Status", "Suspended"),
+        ("Billing cycle", "One time"),
+        ("Billing cycle", "one-time"),
+        ("Commitment end date", "2026-12-31"),
+        ("Commitment end date", "2026-12-31 00:00:00"),
+        ("Commitment end date", "2026-12-31T10:00:00Z"),
+        ("Term duration", "P1Y"),
+        ("Term duration", "P3Y"),
+        ("Friendly name", "Anything at all"),
+        ("Suspension reasons", "Fraud; CustomerCancellation"),
+    ],
+)
+def test_good_values_pass(write_csv, header, value):
+    checked = run(write_csv, [header], [value])
+    assert messages(checked) == []
+    assert outcomes(checked) == ["valid"]
+
+
+def test_every_failing_cell_is_reported_not_only_the_first(write_csv):
+    checked = run(
+        write_csv,
+        ["Quantity", "Auto renew"],
+        ["x", "maybe"],
+        ["2.5", "yes"],
+        ["0", "perhaps"],
+        ["4", "no"],
+    )
+    assert checked.issues.select("row", "column", "value").rows() == [
+        (2, "Quantity", "x"),
+        (2, "Auto renew", "maybe"),
+        (3, "Quantity", "2.5"),
+        (4, "Quantity", "0"),
+        (4, "Auto renew", "perhaps"),
+    ]
+    assert outcomes(checked) == ["invalid", "invalid", "invalid", "valid"]
+    assert checked.rule_counts() == {"not a whole number": 2, "not yes or no": 2, "below 1": 1}
+
+
+def test_empty_ids_and_bad_ids(write_csv):
+    path = write_csv([[*HEAD, "Quantity"], ["", SUB1, "3"], [CUSTOMER, "not-a-guid", "3"]])
+    checked = check(load(path)[0])
+    assert messages(checked) == [
+        "Customer ID: is empty; every row needs one",
+        'Subscription ID: "not-a-guid" is not an ID in the form 8-4-4-4-12 (a GUID)',
+    ]
+
+
+def test_the_same_subscription_twice_is_an_error_on_both_rows(write_csv):
+    path = write_csv(
+        [
+            [*HEAD, "Quantity"],
+            [CUSTOMER, SUB1, "3"],
+            [CUSTOMER, SUB2, "4"],
+            [CUSTOMER, SUB1.upper(), "5"],
+        ]
+    )
+    checked = check(load(path)[0])
+    assert checked.issues.get_column("row").to_list() == [2, 4]
+    assert "is on rows 2, 4; keep one row per subscription" in messages(checked)[0]
+    assert outcomes(checked) == ["invalid", "valid", "invalid"]
+
+
+def test_renewal_instructions_need_auto_renew_on(write_csv):
+    checked = run(write_csv, ["Auto renew", "Next term quantity"], ["no", "8"], ["yes", "8"])
+    assert messages(checked) == [
+        'Next term quantity: renewal instructions need auto-renew on, but Auto renew is "no" '
+        "on this row"
+    ]
+    assert outcomes(checked) == ["invalid", "valid"]
+
+
+def test_a_row_that_changes_nothing_is_no_change(write_csv):
+    checked = run(write_csv, ["Quantity", "Notes"], ["", "nothing this month"], ["3", ""])
+    assert outcomes(checked) == ["no_change", "valid"]
+
+
+ORDER_HEAD = ["Customer ID", "Order ID", "Line item", "Quantity", "Billing cycle"]
+
+
+def test_order_rows_must_agree_on_order_level_values(write_csv):
+    path = write_csv(
+        [
+            ORDER_HEAD,
+            [CUSTOMER, "ORD-1", "0", "4", "annual"],
+            [CUSTOMER, "ORD-1", "1", "2", "Monthly"],
+            [CUSTOMER, "ORD-1", "2", "2", ""],
+            [CUSTOMER, "ORD-2", "0", "2", "annual"],
+            [CUSTOMER, "ORD-2", "1", "2", "Annual"],
+        ]
+    )
+    checked = check(load(path)[0])
+    assert checked.issues.select("row", "column").rows() == [
+        (2, "Billing cycle"),
+        (3, "Billing cycle"),
+    ]
+    assert (
+        'Billing cycle: "annual" differs from other rows of order ORD-1 (rows 2, 3); an '
+        "order has one Billing cycle"
+    ) in messages(checked)
+    assert outcomes(checked) == ["invalid", "invalid", "valid", "valid", "valid"]
+
+
+def test_the_same_order_line_twice_and_bad_order_ids(write_csv):
+    path = write_csv(
+        [
+            ORDER_HEAD,
+            [CUSTOMER, "ORD-1", "0", "4", ""],
+            [CUSTOMER, "ORD-1", "0.0", "5", ""],
+            [CUSTOMER, "ORD/../x", "1", "2", ""],
+        ]
+    )
+    checked = check(load(path)[0])
+    assert checked.issues.select("row", "rule").rows() == [
+        (2, "same target twice"),
+        (3, "same target twice"),
+        (4, "not an order ID"),
+    ]
+    assert "keep one row per order line item" in messages(checked)[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="0123456789.,-+ e", min_size=1, max_size=6))
+def test_quantity_rule_agrees_with_plain_arithmetic(tmp_path_factory, text):
+    stripped = text.strip()
+    try:
+        number = float(stripped)
+        whole = (
+            stripped.replace(".", "", 1).lstrip("+-").isdigit()
+            and "e" not in stripped
+            and number == int(number)
+            and not stripped.startswith(".")
+        )
+    except ValueError:
+        whole = False
+    path = tmp_path_factory.mktemp("q") / "q.csv"
+    path.write_text(f'Customer ID,Subscription ID,Quantity\n{CUSTOMER},{SUB1},"{text}"\n')
+    checked = check(load(path)[0])
+    if not stripped:
+        assert outcomes(checked) == ["no_change"]
+    else:
+        assert (outcomes(checked) == ["valid"]) == (whole and number >= 1)
+
+
+def test_a_large_sheet_is_checked_whole(tmp_path):
+    n = 200_000
+    frame = pl.DataFrame(
+        {
+            "Customer ID": [CUSTOMER] * n,
+            "Subscription ID": [f"a1b2c3d4-0000-4000-8000-{i:012d}" for i in range(n)],
+            "Quantity": ["3", "x", "4.0", "0"] * (n // 4),
+        }
+    )
+    path = tmp_path / "big.csv"
+    frame.write_csv(path)
+    checked = check(load(path)[0])
+    assert checked.counts() == {"valid": n // 2, "invalid": n // 2, "no_change": 0}

@@ -1,0 +1,96 @@
+"""cli: the real `bulkpatch check` command, its output, exit codes and report paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import SAMPLES
+
+
+def test_clean_workbook_exits_0_and_prints_summary_and_paths(cli, tmp_path):
+    result = cli("check", SAMPLES / "month-end.xlsx")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Checked month-end.xlsx [Subscriptions] (subscriptions, 12 rows): 12 valid" in result.stdout
+    )
+    assert "Checked month-end.xlsx [Orders] (orders, 8 rows): 8 valid" in result.stdout
+    folder = next((tmp_path / "reports").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "check-orders.csv",
+        "check-subscriptions.csv",
+        "check.xlsx",
+    ]
+    assert str(Path("reports") / folder.name / "check.xlsx") in result.stdout
+
+
+def test_sample_with_mistakes_exits_1_and_names_row_column_value(cli, tmp_path):
+    result = cli("check", SAMPLES / "subscriptions-true-up.csv", "--out", tmp_path / "o")
+    assert result.returncode == 1
+    assert "37 rows): 28 valid, 8 invalid, 1 no change" in result.stdout
+    assert 'row 4: Quantity: "5.5" is not a whole number' in result.stdout
+    assert (tmp_path / "o" / "check.csv").exists()
+
+
+def test_json_summary_is_one_object_on_stdout(cli, tmp_path):
+    result = cli("check", SAMPLES / "subscriptions-true-up.csv", "--json", "--out", tmp_path)
+    summary = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert (summary["rows"], summary["valid"], summary["invalid"], summary["no_change"]) == (
+        37,
+        28,
+        8,
+        1,
+    )
+    assert summary["sheets"][0]["problems_by_rule"]["not a whole number"] == 2
+    assert summary["reports"] == [str(tmp_path / "check.csv"), str(tmp_path / "check.xlsx")]
+
+
+def test_unusable_input_exits_2_with_one_line_and_no_traceback(cli, quirk):
+    for name in ("empty.csv", "not-a-sheet.pdf", "missing-column.csv", "unrecognised.csv"):
+        result = cli("check", quirk(name))
+        assert result.returncode == 2, name
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("bulkpatch: "), result.stderr
+        assert name in lines[0]
+
+
+def test_verbose_shows_the_traceback(cli, quirk):
+    result = cli("check", quirk("empty.csv"), "--verbose")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "InputError" in result.stderr
+
+
+def test_sheet_and_kind_options(cli, tmp_path):
+    result = cli(
+        "check", SAMPLES / "month-end.xlsx", "--sheet", "Orders", "--json", "--out", tmp_path / "o"
+    )
+    summary = json.loads(result.stdout)
+    assert [s["kind"] for s in summary["sheets"]] == ["orders"]
+    result = cli("check", SAMPLES / "month-end.xlsx", "--sheet", "Invoices")
+    assert result.returncode == 2 and "has no sheet 'Invoices'" in result.stderr
+    result = cli("check", SAMPLES / "month-end.xlsx", "--kind", "invoices")
+    assert result.returncode == 2 and "invoices" in result.stderr
+
+
+def test_header_only_sheet_checks_zero_rows(cli, quirk, tmp_path):
+    result = cli("check", quirk("header-only.csv"), "--out", tmp_path / "o")
+    assert result.returncode == 0
+    assert "(subscriptions, 0 rows)" in result.stdout
+
+
+def test_python_dash_m_and_console_script_agree(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "bulkpatch"
+    assert script.exists() or shutil.which("bulkpatch")
+    result = subprocess.run(
+        [str(script if script.exists() else "bulkpatch"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "check" in result.stdout

@@ -1,0 +1,191 @@
+"""load: every encoding, separator and Excel quirk a finance sheet arrives with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from conftest import CUSTOMER, SUB1, SUB2
+
+from bulkpatch.errors import InputError
+from bulkpatch.load import ROW, load
+
+
+def cells(sheet, header: str) -> list[str | None]:
+    column = next(c for c in sheet.columns if c.header == header)
+    return sheet.frame.get_column(column.name).to_list()
+
+
+@pytest.mark.parametrize(
+    ("name", "second_name"),
+    [
+        ("bom.csv", "Ørsted – Büro"),
+        ("utf16.csv", "Ørsted – Büro"),
+        ("utf16-no-bom.csv", "Ørsted – Büro"),
+        ("cp1252.csv", "Müller – 5€"),
+        ("semicolon.csv", "Ørsted – Büro"),
+        ("tab.csv", "Ørsted – Büro"),
+    ],
+)
+def test_encodings_and_separators_read_the_same_cells(quirk, name, second_name):
+    (sheet,) = load(quirk(name))
+    assert sheet.kind == "subscriptions"
+    assert [c.header for c in sheet.columns] == [
+        "Customer ID",
+        "Subscription ID",
+        "Quantity",
+        "Friendly name",
+    ]
+    assert cells(sheet, "Customer ID") == [CUSTOMER, CUSTOMER]
+    assert cells(sheet, "Friendly name") == ["Café Zürich", second_name]
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+
+
+def test_quoted_newlines_stay_in_one_cell_and_one_row(quirk):
+    (sheet,) = load(quirk("quoted-newline.csv"))
+    assert cells(sheet, "Notes") == ["line one\nline two, with comma", "plain"]
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+
+
+def test_ragged_rows_short_ones_are_blank_long_ones_are_flagged(quirk):
+    (sheet,) = load(quirk("ragged.csv"))
+    assert cells(sheet, "Quantity") == [None, "7"]
+    assert sheet.issues.get_column("row").to_list() == [3]
+    assert "more cells than the header" in sheet.issues.get_column("message")[0]
+
+
+def test_headers_match_ignoring_case_spaces_and_dashes_and_values_are_kept_raw(quirk):
+    (sheet,) = load(quirk("spaces.csv"))
+    fields = [c.field.name for c in sheet.columns]
+    assert fields == ["customer_id", "subscription_id", "quantity", "autoRenewEnabled"]
+    assert [c.header for c in sheet.columns] == [
+        "Customer ID",
+        "subscription_id",
+        "QUANTITY",
+        "auto-renew",
+    ]
+    # two empty trailing rows are dropped; row numbers stay those Excel shows
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+    assert cells(sheet, "Customer ID")[0] == f" {CUSTOMER}\u00a0"
+
+
+def test_ids_stay_exact_text(quirk):
+    (sheet,) = load(quirk("numeric-ids.csv"))
+    assert sheet.kind == "orders"
+    assert cells(sheet, "Order ID") == ["000123", "1234567890123456789"]
+
+
+def test_unknown_columns_are_carried_and_duplicates_kept_apart(quirk):
+    (sheet,) = load(quirk("duplicate-unknown-headers.csv"))
+    notes = [c for c in sheet.columns if c.header == "Note"]
+    assert [c.field for c in notes] == [None, None]
+    assert [sheet.frame.get_column(c.name)[0] for c in notes] == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("empty.csv", "empty.csv: is empty"),
+        ("not-a-sheet.pdf", "not-a-sheet.pdf: is not a text or Excel sheet"),
+        (
+            "missing-column.csv",
+            "has no Subscription ID column (the closest header is 'Subscripton ID')",
+        ),
+        (
+            "unrecognised.csv",
+            "none of its headers ('Company', 'Amount', 'Date') is a Partner Center field",
+        ),
+        ("duplicate-headers.csv", "columns C ('Quantity') and D ('Seats') both mean quantity"),
+    ],
+)
+def test_unusable_input_is_one_clear_line(quirk, name, words):
+    with pytest.raises(InputError) as error:
+        load(quirk(name))
+    message = str(error.value)
+    assert words in message
+    assert name in message
+    assert "\n" not in message
+
+
+def test_header_only_sheet_has_no_rows(quirk):
+    (sheet,) = load(quirk("header-only.csv"))
+    assert sheet.frame.height == 0
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load(tmp_path / "nope.csv")
+    with pytest.raises(InputError, match="is a folder"):
+        load(tmp_path)
+
+
+def test_excel_quirks_floats_booleans_dates_and_spaces(write_xlsx):
+    path = write_xlsx(
+        {
+            "Subscriptions": [
+                [
+                    "Customer ID",
+                    "Subscription ID",
+                    "Quantity",
+                    "Auto renew",
+                    "Next term end date",
+                    "Ref",
+                    None,
+                ],
+                [CUSTOMER, SUB1, 5.0, True, datetime(2026, 12, 31), "007", None],
+                [f"\u00a0{CUSTOMER} ", SUB2, 12, False, "2027-01-31", 42, None],
+                [None, None, None, None, None, None, None],
+            ]
+        }
+    )
+    (sheet,) = load(path)
+    assert sheet.sheet_name == "Subscriptions"
+    assert cells(sheet, "Quantity") == ["5", "12"]
+    assert cells(sheet, "Auto renew") == ["true", "false"]
+    assert cells(sheet, "Next term end date")[0].startswith("2026-12-31")
+    assert cells(sheet, "Ref") == ["007", "42"]
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+
+
+def test_workbook_with_both_sheets_loads_both_and_sheet_option_picks_one(write_xlsx):
+    subs = [["Customer ID", "Subscription ID", "Quantity"], [CUSTOMER, SUB1, 3]]
+    orders = [["Customer ID", "Order ID", "Status"], [CUSTOMER, "ORD-1", "cancelled"]]
+    path = write_xlsx({"Notes": [["hello"]], "Subscriptions": subs, "Orders": orders})
+    assert [(s.sheet_name, s.kind) for s in load(path)] == [
+        ("Subscriptions", "subscriptions"),
+        ("Orders", "orders"),
+    ]
+    (only,) = load(path, sheet="orders")
+    assert only.kind == "orders"
+    with pytest.raises(InputError, match="has no sheet 'Invoices'; its sheets are 'Notes'"):
+        load(path, sheet="Invoices")
+
+
+def test_kind_follows_the_headers_when_the_sheet_name_says_nothing(write_csv):
+    orders = write_csv(
+        [
+            ["Customer ID", "Order ID", "Line item", "Subscription ID", "Quantity"],
+            [CUSTOMER, "ORD-1", "0", SUB1, "4"],
+        ]
+    )
+    (sheet,) = load(orders)
+    assert sheet.kind == "orders"
+    assert [c.field.name for c in sheet.columns][2:] == [
+        "lineItems.lineItemNumber",
+        "lineItems.subscriptionId",
+        "lineItems.quantity",
+    ]
+    (forced,) = load(orders, kind="subscriptions")
+    assert forced.kind == "subscriptions"
+
+
+def test_broken_workbook_is_an_input_error(tmp_path):
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(InputError, match=r"broken\.xlsx: cannot be opened as an Excel workbook"):
+        load(path)
+
+
+def test_sheet_option_on_a_csv_is_refused(quirk):
+    with pytest.raises(InputError, match="--sheet only applies to Excel"):
+        load(quirk("bom.csv"), sheet="Subscriptions")
