@@ -58,6 +58,7 @@ def check_file(
     kind: Kind | None = None,
     out: str | Path | None = None,
     reports_base: str | Path = "reports",
+    xlsx: bool = True,
 ) -> CheckRun:
     """Load and check a sheet, then write `check.csv` and `check.xlsx` into the run folder."""
     source = Path(path)
@@ -71,8 +72,8 @@ def check_file(
         report.write_csv(folder / name, headers, frame)
         written.append(folder / name)
     notes = []
-    if report.write_check_xlsx(folder / "check.xlsx", parts):
+    if xlsx and report.write_check_xlsx(folder / "check.xlsx", parts):
         written.append(folder / "check.xlsx")
-    else:
+    elif xlsx:
         notes.append("check.xlsx was not written: the sheet has more rows than Excel can open.")
     return CheckRun(source, folder, parts, written, notes)

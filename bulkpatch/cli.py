@@ -80,6 +80,12 @@ def check(
         Path | None,
         typer.Option("--out", help="Report folder (default: reports/<timestamp>-<sheet name>/)."),
     ] = None,
+    xlsx: Annotated[
+        bool,
+        typer.Option(
+            "--xlsx/--no-xlsx", help="Also write check.xlsx (slow for very large sheets)."
+        ),
+    ] = True,
     as_json: JSON = False,
     verbose: VERBOSE = False,
 ) -> None:
@@ -88,7 +94,9 @@ def check(
 
     run = _run(
         verbose,
-        lambda: check_file(sheet_path, sheet=sheet, kind=kind.value if kind else None, out=out),
+        lambda: check_file(
+            sheet_path, sheet=sheet, kind=kind.value if kind else None, out=out, xlsx=xlsx
+        ),
     )
     counts = run.counts()
     if as_json:
