@@ -331,8 +331,13 @@ FIELDS: dict[Kind, tuple[Field, ...]] = {
     "orders": ORDER_FIELDS,
 }
 
-# The path segment each kind's resource id goes in, and the id's field.
+# The field that holds each kind's resource id in the URL path.
 RESOURCE_ID: dict[Kind, str] = {"subscriptions": "subscription_id", "orders": "order_id"}
+# Dotted prefixes that are arrays of objects in the JSON body (a sheet holds one element a row).
+ARRAYS: dict[Kind, frozenset[str]] = {
+    "subscriptions": frozenset({"lineItems", "refundOptions", "refundableQuantity.details"}),
+    "orders": frozenset({"lineItems"}),
+}
 
 
 def normalize_header(text: str) -> str:

@@ -98,6 +98,52 @@ def check(sheet: Sheet) -> Checked:
     return Checked(sheet, issues, _outcomes(text, fields, issues))
 
 
+def typed(sheet: Sheet) -> pl.DataFrame:
+    """ROW plus every field column as its canonical value: ints, floats, bools, enum spellings
+    of the reference, ISO date-times, lists; a cell that breaks its rule becomes null."""
+    fields = [c for c in sheet.columns if c.field]
+    text = sheet.frame.select(ROW, *[clean(c.name) for c in fields])
+    return text.select(
+        ROW, *[_typed(c.field, pl.col(c.name)).alias(c.name) for c in fields if c.field]
+    )
+
+
+def _typed(f: Field, c: pl.Expr) -> pl.Expr:
+    if f.type in PATTERNS:
+        c = pl.when(c.str.contains(PATTERNS[f.type][0])).then(c)
+    if f.type == "integer":
+        return _integer(c)
+    if f.type == "number":
+        return c.cast(pl.Float64, strict=False)
+    if f.type == "boolean":
+        low = c.str.to_lowercase()
+        return pl.when(low.is_in(BOOL_WORDS)).then(low.is_in(TRUE_WORDS))
+    if f.type == "enum":
+        return _enum_key(c).replace_strict({enum_key(v): v for v in f.enum}, default=None)
+    if f.type == "datetime":
+        moment = c.str.replace(" ", "T").str.replace("Z$", "").str.replace(r"[+-]\d{2}:?\d{2}$", "")
+        moment = (
+            moment.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
+            .fill_null(moment.str.to_datetime("%Y-%m-%dT%H:%M", strict=False))
+            .fill_null(_date_part(c).cast(pl.Datetime("us")))
+        )
+        offset = c.str.contains(r"[+-]\d{2}:?\d{2}$")  # an explicit offset is sent as given
+        return (
+            pl.when(offset)
+            .then(c.str.replace(" ", "T"))
+            .otherwise(moment.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        )
+    if f.type == "string_list":
+        return (
+            c.str.split(";")
+            .list.eval(pl.element().str.strip_chars())
+            .list.eval(pl.element().filter(pl.element() != ""))
+        )
+    if f.type == "guid":
+        return c.str.to_lowercase()
+    return c
+
+
 # --- Column rules (Pandera) ----------------------------------------------------------------------
 
 

@@ -118,6 +118,131 @@ def check(
     raise typer.Exit(1 if counts["invalid"] else 0)
 
 
+def _limit(text: str | None) -> tuple[int, float] | None:
+    """`500/60` is 500 calls per 60 seconds; a bare `500` is per minute."""
+    if text is None:
+        return None
+    calls, _, seconds = text.partition("/")
+    try:
+        limit = (int(calls), float(seconds or 60))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not CALLS/SECONDS, e.g. 500/60") from None
+    if limit[0] < 1 or limit[1] <= 0:
+        raise typer.BadParameter(f"{text!r}: calls and seconds must be positive")
+    return limit
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        customers, per = (int(p) for p in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not CUSTOMERS,SUBSCRIPTIONS, e.g. 40,50") from None
+    return customers, per
+
+
+SHARE = {"min": 0.0, "max": 1.0}
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8765,
+    db: Annotated[Path, typer.Option(help="SQLite file holding the state across restarts.")] = Path(
+        "bulkpatch-sandbox.db"
+    ),
+    seed_from: Annotated[
+        list[Path] | None,
+        typer.Option("--seed-from", help="Seed every id this sheet names (repeatable)."),
+    ] = None,
+    seed: Annotated[
+        str | None,
+        typer.Option(
+            "--seed", metavar="N,M", help="Seed N synthetic customers with M subscriptions each."
+        ),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Accept only this bearer token (default: any).")
+    ] = None,
+    latency_ms: Annotated[float, typer.Option(help="Added to every call.", min=0)] = 0.0,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(metavar="CALLS/SECONDS", help="Limit on subscription calls, e.g. 500/60."),
+    ] = None,
+    order_rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CALLS/SECONDS", help="Limit on order calls (default: as --rate-limit)."
+        ),
+    ] = None,
+    limit_scope: Annotated[
+        str, typer.Option(help="Count the limit per partner or per customer.")
+    ] = "partner",
+    accepted_share: Annotated[
+        float, typer.Option(help="Share of PATCHes answered 202 Accepted.", **SHARE)
+    ] = 0.0,
+    accepted_delay: Annotated[
+        float, typer.Option(help="Seconds before a 202 change shows.", min=0)
+    ] = 1.0,
+    fail_share: Annotated[
+        float, typer.Option(help="Share of calls answered 500/503.", **SHARE)
+    ] = 0.0,
+    conflict_share: Annotated[
+        float, typer.Option(help="Share of calls answered 409 (800082).", **SHARE)
+    ] = 0.0,
+    drop_share: Annotated[
+        float,
+        typer.Option(
+            help="Share of calls whose connection is cut after the work is done.", **SHARE
+        ),
+    ] = 0.0,
+    slow_share: Annotated[
+        float, typer.Option(help="Share of calls answered only after --slow-seconds.", **SHARE)
+    ] = 0.0,
+    slow_seconds: Annotated[float, typer.Option(min=0)] = 60.0,
+    random_seed: Annotated[int, typer.Option(help="Seed for every fault drawn.")] = 0,
+    verbose: VERBOSE = False,
+) -> None:
+    """Serve the built-in Partner Center sandbox over HTTP (on 127.0.0.1 by default)."""
+    from bulkpatch.sandbox import SandboxConfig, SeedSpec
+    from bulkpatch.sandbox.serve import serve
+
+    if limit_scope not in ("partner", "customer"):
+        raise typer.BadParameter("--limit-scope is partner or customer")
+    size = _size(seed)
+    spec = SeedSpec(sheets=list(seed_from or []), synthetic=size)
+    limit = _limit(rate_limit)
+    config = SandboxConfig(
+        db=str(db),
+        seed=spec if (seed_from or size) else SeedSpec.samples(),
+        token=token,
+        rate_limit=limit,
+        order_rate_limit=_limit(order_rate_limit) or limit,
+        limit_scope=limit_scope,  # type: ignore[arg-type]
+        latency_ms=latency_ms,
+        accepted_share=accepted_share,
+        accepted_delay=accepted_delay,
+        fail_share=fail_share,
+        conflict_share=conflict_share,
+        drop_share=drop_share,
+        slow_share=slow_share,
+        slow_seconds=slow_seconds,
+        random_seed=random_seed,
+    )
+
+    def announce(url: str) -> None:
+        typer.echo(
+            f"Sandbox serving on {url} (state in {db}). Nothing here reaches Partner Center."
+        )
+        typer.echo(f"Use it with: bulkpatch apply SHEET --target {url}   (Ctrl-C stops it)")
+
+    _run(
+        verbose,
+        lambda: serve(config, host, port, reseed=bool(seed_from or size), announce=announce),
+    )
+
+
 def main() -> None:
     """Entry point of the `bulkpatch` console script."""
     try:

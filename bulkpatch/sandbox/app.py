@@ -1,0 +1,356 @@
+"""The sandbox: a Partner Center look-alike (Starlette) that behaves like the real service in
+everything bulkpatch depends on: auth, error bodies and codes, full-object PATCH, etags, the
+business rules, rate limits with Retry-After, 202 Accepted, MS-RequestId replays, latency and
+faults. `bulkpatch sandbox` serves it with uvicorn; tests and the default target run it
+in-process through `SandboxTransport`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+import uuid
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bulkpatch.sandbox import rules
+from bulkpatch.sandbox.rules import Refusal
+from bulkpatch.sandbox.seed import SeedSpec, build
+from bulkpatch.sandbox.store import Store
+
+Limit = tuple[int, float]  # requests per window of seconds
+Fault = Literal["fail", "conflict", "drop", "slow"]
+PREFIX = "/{version}/customers/{customer_id}"
+
+
+@dataclass
+class SandboxConfig:
+    """Every knob of the sandbox; faults are shares of calls, drawn from `random_seed`."""
+
+    db: str = ":memory:"
+    seed: SeedSpec = field(default_factory=SeedSpec.samples)
+    token: str | None = None
+    rate_limit: Limit | None = None  # subscription calls (GET, list, PATCH)
+    order_rate_limit: Limit | None = None  # order calls
+    limit_scope: Literal["partner", "customer"] = "partner"
+    latency_ms: float = 0.0
+    accepted_share: float = 0.0  # PATCHes answered 202, applied after `accepted_delay`
+    accepted_delay: float = 1.0
+    fail_share: float = 0.0  # 500 or 503, nothing applied
+    conflict_share: float = 0.0  # 409 code 800082, nothing applied
+    drop_share: float = 0.0  # applied, then the connection is cut before the response
+    slow_share: float = 0.0  # applied, then answered after `slow_seconds`
+    slow_seconds: float = 60.0
+    random_seed: int = 0
+
+
+class DroppedConnection(Exception):
+    """The sandbox cut the connection after the response started (a fault it injects)."""
+
+
+class SlidingWindow:
+    """At most `limit` calls in any `seconds`-long window, per scope key."""
+
+    def __init__(self, limit: Limit) -> None:
+        self.limit, self.seconds = limit
+        self.hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def admit(self, key: str, now: float) -> float | None:
+        """None when the call may go ahead, else the seconds until it could."""
+        hits = self.hits[key]
+        while hits and hits[0] <= now - self.seconds:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return hits[0] + self.seconds - now
+        hits.append(now)
+        return None
+
+
+class Sandbox:
+    """One sandbox: its state, its counters and its Starlette app."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, reseed: bool = True) -> None:
+        self.config = config or SandboxConfig()
+        self.store = Store(self.config.db)
+        if reseed or self.store.empty():
+            self._seed()
+        self._zero()
+        self.app = Starlette(
+            routes=[
+                Route(PREFIX + "/subscriptions/{rid}", self.subscription, methods=["GET", "PATCH"]),
+                Route(PREFIX + "/subscriptions", self.subscriptions, methods=["GET"]),
+                Route(PREFIX + "/orders/{rid}", self.order, methods=["GET", "PATCH"]),
+                Route("/_sandbox/stats", self.stats, methods=["GET"]),
+                Route("/_sandbox/reset", self.reset, methods=["POST"]),
+            ]
+        )
+
+    def _seed(self) -> None:
+        self.store.clear()
+        for kind, items in build(self.config.seed, datetime.now(UTC)).items():
+            self.store.put_many(kind, items)
+
+    def _zero(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.counts: Counter[str] = Counter()
+        self.applied_per_resource: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()
+        self.limits = {
+            kind: SlidingWindow(limit)
+            for kind, limit in (
+                ("subscriptions", self.config.rate_limit),
+                ("orders", self.config.order_rate_limit),
+            )
+            if limit
+        }
+
+    # --- routes ----------------------------------------------------------------------------------
+
+    async def subscription(self, request: Request) -> Response:
+        if request.method == "GET":
+            return await self._call(request, "subscription", self._get_subscription)
+        return await self._call(request, "subscription", self._patch_subscription)
+
+    async def subscriptions(self, request: Request) -> Response:
+        return await self._call(request, "subscriptions", self._list_subscriptions)
+
+    async def order(self, request: Request) -> Response:
+        if request.method == "GET":
+            return await self._call(request, "order", self._get_order)
+        return await self._call(request, "order", self._patch_order)
+
+    async def stats(self, request: Request) -> Response:
+        calls: dict[str, dict[str, int]] = defaultdict(dict)
+        for (method, resource), n in sorted(self.calls.items()):
+            calls[method][resource] = n
+        return JSONResponse(
+            {
+                "calls": calls,
+                "throttled": self.counts["throttled"],
+                "applied": self.counts["applied"],
+                "replayed": self.counts["replayed"],
+                "accepted": self.counts["accepted"],
+                "applied_per_resource": self.applied_per_resource,
+                "faults": {
+                    k.removeprefix("fault "): v
+                    for k, v in self.counts.items()
+                    if k.startswith("fault ")
+                },
+            }
+        )
+
+    async def reset(self, request: Request) -> Response:
+        self._seed()
+        self._zero()
+        return JSONResponse({"reset": True})
+
+    # --- the behaviour every call shares ---------------------------------------------------------
+
+    async def _call(
+        self, request: Request, resource: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("ms-requestid") or str(uuid.uuid4())
+        echo = {
+            "MS-RequestId": request_id,
+            "MS-CorrelationId": request.headers.get("ms-correlationid") or str(uuid.uuid4()),
+        }
+        self.calls[(request.method, resource)] += 1
+        response = await self._gate(request, resource, request_id)
+        fault = None
+        if response is None:
+            fault = self._draw_fault(request_id)
+            response = await self._respond(request, handler, request_id, fault)
+        response.headers.update(echo)
+        if fault == "drop":
+            return _Dropped()
+        if fault == "slow":
+            await asyncio.sleep(self.config.slow_seconds)
+        return response
+
+    async def _gate(self, request: Request, resource: str, request_id: str) -> Response | None:
+        """Auth, then the rate limit, then latency: the response that stops the call, if any."""
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not token or (self.config.token is not None and token != self.config.token):
+            return _error(Refusal(401, 401, "Unauthorized: the bearer token is missing or wrong."))
+        kind = "orders" if resource == "order" else "subscriptions"
+        limiter = self.limits.get(kind)
+        if limiter:
+            scope = request.path_params["customer_id"].lower()
+            key = scope if self.config.limit_scope == "customer" else "partner"
+            wait = limiter.admit(key, time.monotonic())
+            if wait is not None:
+                self.counts["throttled"] += 1
+                seconds = max(1, math.ceil(wait))
+                return JSONResponse(
+                    {
+                        "statusCode": 429,
+                        "message": f"Rate limit is exceeded. Try again in {seconds} seconds.",
+                    },
+                    status_code=429,
+                    headers={"Retry-After": str(seconds)},
+                )
+        if self.config.latency_ms:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        return None
+
+    def _draw_fault(self, request_id: str) -> Fault | None:
+        """Which fault (if any) this attempt gets: fixed by the seed, the id and the attempt."""
+        self.seen[request_id] += 1
+        draw = random.Random(f"{self.config.random_seed}:{request_id}:{self.seen[request_id]}")
+        x, edge = draw.random(), 0.0
+        c = self.config
+        for name, share in (
+            ("fail", c.fail_share),
+            ("conflict", c.conflict_share),
+            ("drop", c.drop_share),
+            ("slow", c.slow_share),
+        ):
+            edge += share
+            if x < edge:
+                self.counts[f"fault {name}"] += 1
+                return name  # type: ignore[return-value]
+        return None
+
+    async def _respond(
+        self,
+        request: Request,
+        handler: Callable[[Request], Awaitable[Response]],
+        request_id: str,
+        fault: Fault | None,
+    ) -> Response:
+        if fault == "fail":
+            status = 500 if self.seen[request_id] % 2 else 503
+            return _error(Refusal(status, status, "The service is temporarily unavailable."))
+        if fault == "conflict":
+            return _error(Refusal(409, rules.CONFLICT, "A conflicting change is in progress."))
+        if request.method != "PATCH":
+            return await handler(request)
+        stored = self.store.reply(request_id)
+        if stored is not None:
+            self.counts["replayed"] += 1
+            status, body, location = stored
+            return Response(
+                body,
+                status_code=status,
+                media_type="application/json",
+                headers={"Location": location} if location else None,
+            )
+        response = await handler(request)
+        self.store.remember(
+            request_id,
+            response.status_code,
+            response.body.decode(),
+            response.headers.get("location"),
+        )
+        return response
+
+    # --- resources -------------------------------------------------------------------------------
+
+    async def _get_subscription(self, request: Request) -> Response:
+        found = self._read("subscriptions", request)
+        return found if isinstance(found, Response) else JSONResponse(found)
+
+    async def _get_order(self, request: Request) -> Response:
+        found = self._read("orders", request)
+        return found if isinstance(found, Response) else JSONResponse(found)
+
+    async def _list_subscriptions(self, request: Request) -> Response:
+        customer = request.path_params["customer_id"]
+        items = self.store.list("subscriptions", customer, time.time())
+        if items is None:
+            return _error(
+                Refusal(404, rules.CUSTOMER_NOT_FOUND, f"Customer {customer} was not found.")
+            )
+        return JSONResponse(
+            {
+                "totalCount": len(items),
+                "items": items,
+                "links": {"self": {"uri": request.url.path, "method": "GET", "headers": []}},
+                "attributes": {"objectType": "Collection"},
+            }
+        )
+
+    async def _patch_subscription(self, request: Request) -> Response:
+        if_match = request.headers.get("if-match")
+        return await self._patch(
+            request,
+            "subscriptions",
+            lambda cur, body, now: rules.patch_subscription(cur, body, if_match, now),
+        )
+
+    async def _patch_order(self, request: Request) -> Response:
+        return await self._patch(request, "orders", rules.patch_order)
+
+    def _read(self, kind: str, request: Request) -> dict[str, Any] | Response:
+        customer, rid = request.path_params["customer_id"], request.path_params["rid"]
+        found = self.store.get(kind, customer, rid, time.time())
+        if found is None:
+            code = (
+                rules.SUBSCRIPTION_NOT_FOUND if kind == "subscriptions" else rules.ORDER_NOT_FOUND
+            )
+            noun = "Subscription" if kind == "subscriptions" else "Order"
+            return _error(
+                Refusal(404, code, f"{noun} {rid} was not found for customer {customer}.")
+            )
+        return found
+
+    async def _patch(
+        self, request: Request, kind: str, change: Callable[[dict, Any, datetime], dict]
+    ) -> Response:
+        current = self._read(kind, request)
+        if isinstance(current, Response):
+            return current
+        try:
+            body = json.loads(await request.body())
+            new = change(current, body, datetime.now(UTC))
+        except json.JSONDecodeError:
+            return _error(Refusal(400, rules.BAD_INPUT, "Invalid input: the body is not JSON."))
+        except Refusal as refusal:
+            return _error(refusal)
+        customer = request.path_params["customer_id"]
+        if new != current:
+            self.counts["applied"] += 1
+            self.applied_per_resource[new["id"]] += 1
+        draw = random.Random(f"{self.config.random_seed}:{request.headers.get('ms-requestid')}:202")
+        if new != current and draw.random() < self.config.accepted_share:
+            self.counts["accepted"] += 1
+            self.store.save(
+                kind, customer, new, visible_at=time.time() + self.config.accepted_delay
+            )
+            return Response(status_code=202, headers={"Location": request.url.path})
+        self.store.save(kind, customer, new)
+        return JSONResponse(new)
+
+
+def _error(refusal: Refusal) -> JSONResponse:
+    return JSONResponse(refusal.body(), status_code=refusal.status)
+
+
+class _Dropped(Response):
+    """Starts a response, then cuts the connection: the client never sees an answer."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise DroppedConnection("the sandbox dropped this connection on purpose")
+
+
+class SandboxTransport(httpx.ASGITransport):
+    """The in-process seam: a dropped connection surfaces as httpx's own protocol error."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except DroppedConnection as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from None

@@ -1,0 +1,121 @@
+"""What the sandbox holds at start: the resources a sheet names, or N x M synthetic ones.
+
+Seeded from a sheet, every id it names exists, and its current state is plausible and
+deterministic: the opposite of what the sheet asks (fewer seats, auto-renew the other way, the
+other status), so a user trying their own sheet sees their changes really apply.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulkpatch.check import typed
+from bulkpatch.errors import InputError
+from bulkpatch.load import Sheet, load
+from bulkpatch.sandbox import resources
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SYNTHETIC_NS = uuid.UUID("0b7c2d4e-5f60-4a1b-8c9d-0e1f2a3b4c5d")
+Seeded = dict[str, list[tuple[str, dict[str, Any]]]]  # kind -> (customer id, body)
+OPPOSITE_STATUS = {"suspended": "active", "active": "suspended", "deleted": "active"}
+OTHER_CYCLE = {"annual": "monthly", "monthly": "annual"}
+
+
+@dataclass
+class SeedSpec:
+    """Where the sandbox's first state comes from: sheets, a synthetic size, or both."""
+
+    sheets: list[Path] = field(default_factory=list)
+    synthetic: tuple[int, int] | None = None
+
+    @classmethod
+    def samples(cls) -> SeedSpec:
+        """The default: everything the files in `samples/` name."""
+        found = sorted(p for p in SAMPLES.glob("*") if p.suffix in (".csv", ".xlsx"))
+        return cls(sheets=found)
+
+
+def build(spec: SeedSpec, now: datetime) -> Seeded:
+    """Every resource of `spec`, deterministic for the same spec."""
+    seeded: Seeded = {"subscriptions": [], "orders": []}
+    for path in spec.sheets:
+        try:
+            sheets = load(path)
+        except InputError as exc:
+            raise InputError(f"cannot seed the sandbox from it: {exc}") from None
+        for sheet in sheets:
+            seeded[sheet.kind] += (_subscriptions if sheet.kind == "subscriptions" else _orders)(
+                sheet, now
+            )
+    if spec.synthetic:
+        seeded["subscriptions"] += synthetic(*spec.synthetic, now=now)
+    return seeded
+
+
+def synthetic(customers: int, per_customer: int, now: datetime) -> list[tuple[str, dict]]:
+    """`customers` customers with `per_customer` subscriptions each, ids from fixed names."""
+    made = []
+    for c in range(customers):
+        customer = str(uuid.uuid5(SYNTHETIC_NS, f"customer-{c}"))
+        for s in range(per_customer):
+            sub = str(uuid.uuid5(SYNTHETIC_NS, f"customer-{c}-subscription-{s}"))
+            made.append((customer, resources.subscription(customer, sub, now)))
+    return made
+
+
+def _rows(sheet: Sheet) -> list[dict[str, Any]]:
+    """Typed rows keyed by field name, rows without usable ids left out."""
+    names = {c.name: c.field.name for c in sheet.columns if c.field}
+    frame = typed(sheet).rename(names)
+    key = "subscription_id" if sheet.kind == "subscriptions" else "order_id"
+    return frame.filter(pl.col("customer_id").is_not_null() & pl.col(key).is_not_null()).to_dicts()
+
+
+def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
+    made: dict[str, tuple[str, dict]] = {}
+    for row in _rows(sheet):
+        customer, sub = row["customer_id"], row["subscription_id"]
+        if sub in made:
+            continue
+        state: dict[str, Any] = {}
+        if row.get("quantity"):
+            step = resources.rng(customer, sub, "step").randint(1, 5)
+            state["quantity"] = max(1, row["quantity"] - step) if row["quantity"] > 1 else 2
+        if row.get("autoRenewEnabled") is not None:
+            state["autoRenewEnabled"] = not row["autoRenewEnabled"]
+        if row.get("status") in OPPOSITE_STATUS:
+            state["status"] = OPPOSITE_STATUS[row["status"]]
+        if row.get("billingCycle"):
+            state["billingCycle"] = row["billingCycle"]
+        made[sub] = (customer, resources.subscription(customer, sub, now, **state))
+    return list(made.values())
+
+
+def _orders(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in _rows(sheet):
+        grouped.setdefault((row["customer_id"], row["order_id"]), []).append(row)
+    made = []
+    for (customer, order_id), rows in grouped.items():
+        lines = [
+            {
+                "lineItemNumber": r.get("lineItems.lineItemNumber", n),
+                "subscriptionId": r.get("lineItems.subscriptionId"),
+                "offerId": r.get("lineItems.offerId"),
+                "quantity": r.get("lineItems.quantity"),
+            }
+            for n, r in enumerate(rows)
+            if r.get("lineItems.lineItemNumber") is not None or r.get("lineItems.subscriptionId")
+        ]
+        state = {}
+        cycle = next((r["billingCycle"] for r in rows if r.get("billingCycle")), None)
+        if cycle in OTHER_CYCLE:
+            state["billingCycle"] = OTHER_CYCLE[cycle]
+        made.append((customer, resources.order(customer, order_id, now, lines or [{}], **state)))
+    return made

@@ -1,0 +1,24 @@
+"""Serve a sandbox over real HTTP with uvicorn (what `bulkpatch sandbox` runs)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from bulkpatch.sandbox.app import Sandbox, SandboxConfig
+
+
+def serve(
+    config: SandboxConfig, host: str, port: int, reseed: bool, announce: Callable[[str], None]
+) -> None:
+    """Bind first (so port 0 picks a free port we can print), then serve until interrupted."""
+    sandbox = Sandbox(config, reseed=reseed)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    announce(f"http://{host}:{bound}")
+    server = uvicorn.Server(uvicorn.Config(sandbox.app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
