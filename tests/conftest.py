@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import xlsxwriter
 
@@ -82,3 +84,75 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Running:
+    """A sandbox reachable through `client`, in-process or over real HTTP."""
+
+    def __init__(self, sandbox, client, url: str) -> None:
+        self.sandbox, self.client, self.url = sandbox, client, url
+
+    async def stats(self) -> dict:
+        return (await self.client.get("/_sandbox/stats")).json()
+
+
+@contextlib.asynccontextmanager
+async def _serve(mode: str, config, token: str):
+    from bulkpatch.sandbox import Sandbox, SandboxTransport
+
+    sandbox = Sandbox(config)
+    headers = {"Authorization": f"Bearer {token}"}
+    if mode == "in-process":
+        transport = SandboxTransport(sandbox.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", headers=headers
+        ) as client:
+            yield Running(sandbox, client, "http://127.0.0.1")
+        return
+    with uvicorn_server(sandbox.app) as url:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+            yield Running(sandbox, client, url)
+
+
+@contextlib.contextmanager
+def uvicorn_server(app):
+    """Serve `app` with a real uvicorn on 127.0.0.1 (a free port) in a background thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started:
+            break
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(params=["in-process", "uvicorn"])
+def serve_sandbox(request):
+    """Start a sandbox (in-process, then as a real server) from a SandboxConfig."""
+
+    def start(config=None, token: str = "test-token"):
+        from bulkpatch.sandbox import SandboxConfig
+
+        return _serve(request.param, config or SandboxConfig(), token)
+
+    return start

@@ -1,0 +1,446 @@
+"""sandbox: behaves like Partner Center in everything the engine depends on.
+
+Every test runs twice: in-process (httpx ASGITransport) and against a real uvicorn server on
+127.0.0.1 (the `serve_sandbox` fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from conftest import CUSTOMER, SAMPLES, SUB1
+
+from bulkpatch.check import typed
+from bulkpatch.load import load
+from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec, resources
+from bulkpatch.sandbox.schema import problems
+
+pytestmark = pytest.mark.anyio
+NOW = datetime.now(UTC)
+
+
+def put_subscription(run, *, legacy: bool = False, **state) -> tuple[str, dict]:
+    """Place a subscription with a known state in the sandbox; return its URL and body."""
+    customer, sid = str(uuid.uuid4()), str(uuid.uuid4())
+    body = resources.subscription(customer, sid, NOW, **state)
+    if legacy:
+        body.pop("refundableQuantity", None)
+        body.pop("refundOptions", None)
+        body["attributes"]["etag"] = "etag-1"
+    else:
+        body["attributes"].pop("etag", None)
+        q = body["quantity"]
+        body["refundableQuantity"] = {
+            "totalQuantity": 2,
+            "details": [
+                {"quantity": 2, "allowedUntilDateTime": resources.iso(NOW + timedelta(days=3))}
+            ],
+        }
+        body["quantity"] = q
+    run.sandbox.store.put_many("subscriptions", [(customer, body)])
+    return f"/v1/customers/{customer}/subscriptions/{sid}", body
+
+
+def put_order(run, days_old: int = 5, **state) -> tuple[str, dict]:
+    customer, oid = str(uuid.uuid4()), f"ORD-{uuid.uuid4().hex[:8]}"
+    body = resources.order(customer, oid, NOW, [{"quantity": 3}, {"quantity": 5}], **state)
+    body["creationDate"] = resources.iso(NOW - timedelta(days=days_old))
+    run.sandbox.store.put_many("orders", [(customer, body)])
+    return f"/v1/customers/{customer}/orders/{oid}", body
+
+
+async def test_bearer_token_is_required_and_checked(serve_sandbox):
+    async with serve_sandbox(SandboxConfig(token="right")) as run:
+        path, _ = put_subscription(run)
+        missing = await run.client.get(path, headers={"Authorization": ""})
+        wrong = await run.client.get(path, headers={"Authorization": "Bearer wrong"})
+        right = await run.client.get(path, headers={"Authorization": "Bearer right"})
+    assert (missing.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert set(missing.json()) == {"code", "description", "data", "source"}
+
+
+async def test_unknown_ids_are_404_with_partner_center_codes(serve_sandbox):
+    async with serve_sandbox() as run:
+        sub = await run.client.get(f"/v1/customers/{CUSTOMER}/subscriptions/{SUB1}")
+        order = await run.client.get(f"/v1/customers/{CUSTOMER}/orders/nope")
+        listing = await run.client.get(f"/v1/customers/{uuid.uuid4()}/subscriptions")
+    assert (sub.status_code, sub.json()["code"]) == (404, 20003)
+    assert (order.status_code, order.json()["code"]) == (404, 20000)
+    assert sub.json()["source"] == "PartnerFD" and sub.json()["data"] == []
+    assert listing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"quantity": "ten"},
+        {"billingCycle": "weekly"},
+        {"status": "Active"},
+        {"autoRenewEnabled": "yes"},
+        {"madeUpField": 1},
+        {"suspensionReasons": "Fraud"},
+    ],
+)
+async def test_wrong_types_and_enums_are_800002(serve_sandbox, change):
+    async with serve_sandbox() as run:
+        path, body = put_subscription(run)
+        answer = await run.client.patch(path, json={**body, **change})
+        after = (await run.client.get(path)).json()
+    assert (answer.status_code, answer.json()["code"]) == (400, 800002)
+    assert after == body
+
+
+async def test_a_body_that_is_not_json_is_800002(serve_sandbox):
+    async with serve_sandbox() as run:
+        path, _ = put_subscription(run)
+        answer = await run.client.patch(path, content=b"quantity=5")
+    assert (answer.status_code, answer.json()["code"]) == (400, 800002)
+
+
+async def test_full_object_semantics_turn_off_auto_renew_and_delete_instructions(serve_sandbox):
+    instructions = {
+        "product": {
+            "productId": "CFQ7TTC0LCHC",
+            "skuId": "0002",
+            "availabilityId": "CFQ7TTC0K5DJ",
+            "billingCycle": "monthly",
+            "termDuration": "P1Y",
+        },
+        "quantity": 9,
+    }
+    async with serve_sandbox() as run:
+        path, body = put_subscription(run, scheduledNextTermInstructions=instructions)
+        partial = {"quantity": body["quantity"] + 1}
+        answer = await run.client.patch(path, json=partial)
+        after = (await run.client.get(path)).json()
+    assert answer.status_code == 200
+    assert body["autoRenewEnabled"] is True and after["autoRenewEnabled"] is False
+    assert "scheduledNextTermInstructions" not in after
+    assert after["quantity"] == body["quantity"] + 1
+
+
+@pytest.mark.parametrize(
+    ("state", "change", "code"),
+    [
+        ({"status": "suspended"}, {"quantity": 50}, 800091),
+        ({"status": "deleted"}, {"friendlyName": "new"}, 2011),
+        ({"quantity": 10}, {"quantity": 5}, 800090),
+        ({"billingCycle": "monthly"}, {"billingCycle": "annual"}, 2054),
+        ({}, {"quantity": 0}, 2002),
+        ({}, {"quantity": 10_001}, 2002),
+        ({}, {"autoRenewEnabled": False, "scheduledNextTermInstructions": {"quantity": 3}}, 800002),
+    ],
+)
+async def test_business_rules_refuse_with_their_codes(serve_sandbox, state, change, code):
+    async with serve_sandbox() as run:
+        path, body = put_subscription(run, **state)
+        answer = await run.client.patch(path, json={**body, **change})
+        after = (await run.client.get(path)).json()
+    assert (answer.status_code, answer.json()["code"]) == (400, code)
+    assert after == body
+
+
+async def test_suspended_accepts_a_status_change_and_decrease_within_refund(serve_sandbox):
+    async with serve_sandbox() as run:
+        path, body = put_subscription(run, status="suspended")
+        resumed = await run.client.patch(path, json={**body, "status": "active"})
+        path2, body2 = put_subscription(run, quantity=10)
+        smaller = await run.client.patch(path2, json={**body2, "quantity": 8})
+    assert resumed.status_code == 200 and resumed.json()["status"] == "active"
+    assert smaller.status_code == 200
+    assert smaller.json()["refundableQuantity"]["totalQuantity"] == 0
+
+
+async def test_legacy_etag_must_match_in_body_and_if_match(serve_sandbox):
+    async with serve_sandbox() as run:
+        path, body = put_subscription(run, legacy=True)
+        stale = {**body, "attributes": {"etag": "old", "objectType": "Subscription"}}
+        by_body = await run.client.patch(path, json={**stale, "quantity": 40})
+        by_header = await run.client.patch(
+            path, json={**body, "quantity": 40}, headers={"If-Match": "old"}
+        )
+        good = await run.client.patch(
+            path, json={**body, "quantity": 40}, headers={"If-Match": "etag-1"}
+        )
+        again = await run.client.patch(path, json={**body, "quantity": 41})
+    assert [r.json().get("code") for r in (by_body, by_header)] == [2055, 2055]
+    assert good.status_code == 200 and good.json()["attributes"]["etag"] != "etag-1"
+    assert (again.status_code, again.json()["code"]) == (400, 2055)  # its etag is stale now
+
+
+async def test_order_cancellation_only_when_young_and_billing_cycle_needs_line_items(
+    serve_sandbox,
+):
+    async with serve_sandbox() as run:
+        young, body = put_order(run, days_old=10)
+        old, old_body = put_order(run, days_old=90)
+        cancel = await run.client.patch(young, json={**body, "status": "cancelled"})
+        too_old = await run.client.patch(old, json={**old_body, "status": "cancelled"})
+        without = {k: v for k, v in old_body.items() if k != "lineItems"}
+        no_lines = await run.client.patch(old, json={**without, "billingCycle": "annual"})
+        with_lines = await run.client.patch(old, json={**old_body, "billingCycle": "annual"})
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
+    assert (too_old.status_code, too_old.json()["code"]) == (400, 800002)
+    assert "60 days" in too_old.json()["description"]
+    assert (no_lines.status_code, no_lines.json()["code"]) == (400, 800002)
+    assert with_lines.status_code == 200 and with_lines.json()["billingCycle"] == "annual"
+
+
+async def test_rate_limit_429_with_retry_after_per_scope_and_kind(serve_sandbox):
+    config = SandboxConfig(rate_limit=(3, 30), order_rate_limit=(1, 30), limit_scope="customer")
+    async with serve_sandbox(config) as run:
+        path, _ = put_subscription(run)
+        other, _ = put_subscription(run)
+        order, _ = put_order(run)
+        answers = [await run.client.get(path) for _ in range(4)]
+        other_customer = await run.client.get(other)
+        orders = [await run.client.get(order) for _ in range(2)]
+        stats = await run.stats()
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    throttled = answers[-1]
+    seconds = int(throttled.headers["Retry-After"])
+    assert 1 <= seconds <= 30
+    assert throttled.json() == {
+        "statusCode": 429,
+        "message": f"Rate limit is exceeded. Try again in {seconds} seconds.",
+    }
+    assert other_customer.status_code == 200
+    assert [o.status_code for o in orders] == [200, 429]
+    assert stats["throttled"] == 2
+
+
+async def test_accepted_202_shows_after_the_delay(serve_sandbox):
+    async with serve_sandbox(SandboxConfig(accepted_share=1.0, accepted_delay=0.3)) as run:
+        path, body = put_subscription(run)
+        answer = await run.client.patch(path, json={**body, "quantity": body["quantity"] + 3})
+        before = (await run.client.get(path)).json()
+        await asyncio.sleep(0.5)
+        after = (await run.client.get(answer.headers["Location"])).json()
+        stats = await run.stats()
+    assert answer.status_code == 202 and answer.headers["Location"] == path
+    assert before["quantity"] == body["quantity"]
+    assert after["quantity"] == body["quantity"] + 3
+    assert stats["accepted"] == 1 and stats["applied"] == 1
+
+
+async def test_request_id_replays_the_answer_and_applies_once(serve_sandbox):
+    async with serve_sandbox() as run:
+        path, body = put_subscription(run)
+        headers = {"MS-RequestId": "change-1", "MS-CorrelationId": "corr-1"}
+        target = body["quantity"] + 1
+        first = await run.client.patch(path, json={**body, "quantity": target}, headers=headers)
+        second = await run.client.patch(
+            path,
+            json={**body, "quantity": target + 1},
+            headers={**headers, "MS-CorrelationId": "corr-2"},
+        )
+        after = (await run.client.get(path)).json()
+        stats = await run.stats()
+    assert first.json() == second.json() and after["quantity"] == target
+    assert second.headers["MS-RequestId"] == "change-1"
+    assert second.headers["MS-CorrelationId"] == "corr-2"
+    assert stats["applied"] == 1 and stats["replayed"] == 1
+    assert stats["applied_per_resource"] == {body["id"]: 1}
+    assert stats["calls"] == {"GET": {"subscription": 1}, "PATCH": {"subscription": 2}}
+
+
+async def test_injected_failures_and_conflicts_apply_nothing(serve_sandbox):
+    async with serve_sandbox(SandboxConfig(fail_share=1.0)) as run:
+        path, body = put_subscription(run)
+        failed = await run.client.patch(path, json={**body, "quantity": body["quantity"] + 1})
+        stats = await run.stats()
+    assert failed.status_code in (500, 503) and stats["applied"] == 0
+    async with serve_sandbox(SandboxConfig(conflict_share=1.0)) as run:
+        path, body = put_subscription(run)
+        conflict = await run.client.patch(path, json={**body, "quantity": body["quantity"] + 1})
+    assert (conflict.status_code, conflict.json()["code"]) == (409, 800082)
+
+
+async def test_dropped_connection_after_the_change_then_the_retry_is_a_replay(serve_sandbox):
+    async with serve_sandbox(SandboxConfig(drop_share=1.0)) as run:
+        path, body = put_subscription(run)
+        with pytest.raises(httpx.TransportError):
+            await run.client.patch(
+                path,
+                json={**body, "quantity": body["quantity"] + 1},
+                headers={"MS-RequestId": "drop-1"},
+            )
+        run.sandbox.config.drop_share = 0.0
+        retry = await run.client.patch(
+            path,
+            json={**body, "quantity": body["quantity"] + 1},
+            headers={"MS-RequestId": "drop-1"},
+        )
+        stats = await run.stats()
+    assert retry.status_code == 200 and retry.json()["quantity"] == body["quantity"] + 1
+    assert stats["applied"] == 1 and stats["replayed"] == 1 and stats["faults"] == {"drop": 1}
+
+
+async def test_slow_answers_outlast_a_client_timeout_and_latency_is_added(serve_sandbox):
+    async with serve_sandbox(SandboxConfig(slow_share=1.0, slow_seconds=3)) as run:
+        path, body = put_subscription(run)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                run.client.patch(
+                    path,
+                    json={**body, "quantity": body["quantity"] + 1},
+                    headers={"MS-RequestId": "slow-1"},
+                ),
+                0.5,
+            )
+        stats = await run.stats()
+    assert stats["applied"] == 1 and stats["faults"] == {"slow": 1}
+    async with serve_sandbox(SandboxConfig(latency_ms=5_000)) as run:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(run.client.get(path), 0.2)
+
+
+async def test_faults_are_drawn_from_the_seed(serve_sandbox):
+    config = SandboxConfig(fail_share=0.5, random_seed=7)
+    outcomes = []
+    for _ in range(2):
+        async with serve_sandbox(config) as run:
+            path, _ = put_subscription(run)
+            codes = [
+                (await run.client.get(path, headers={"MS-RequestId": f"r{i}"})).status_code
+                for i in range(12)
+            ]
+            outcomes.append([c == 200 for c in codes])
+    assert outcomes[0] == outcomes[1]
+    assert 0 < sum(outcomes[0]) < 12
+
+
+def sample_ids() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    subs, orders = set(), set()
+    for path in sorted(SAMPLES.iterdir()):
+        for sheet in load(path):
+            names = {c.name: c.field.name for c in sheet.columns if c.field}
+            rows = typed(sheet).rename(names).to_dicts()
+            key = "subscription_id" if sheet.kind == "subscriptions" else "order_id"
+            found = {(r["customer_id"], r[key]) for r in rows if r["customer_id"] and r[key]}
+            (subs if sheet.kind == "subscriptions" else orders).update(found)
+    return subs, orders
+
+
+async def test_default_seed_holds_everything_the_samples_name_and_conforms(serve_sandbox):
+    subs, orders = sample_ids()
+    assert len(subs) >= 30 and len(orders) == 5
+    async with serve_sandbox() as run:
+        for customer, sid in sorted(subs):
+            answer = await run.client.get(f"/v1/customers/{customer}/subscriptions/{sid}")
+            assert answer.status_code == 200
+            assert problems("subscriptions", answer.json()) == []
+        for customer, oid in sorted(orders):
+            answer = await run.client.get(f"/v1/customers/{customer}/orders/{oid}")
+            assert answer.status_code == 200 and problems("orders", answer.json()) == []
+            assert len(answer.json()["lineItems"]) >= 1
+        customer = sorted(subs)[0][0]
+        listing = (await run.client.get(f"/v1/customers/{customer}/subscriptions")).json()
+    assert listing["attributes"] == {"objectType": "Collection"}
+    assert listing["totalCount"] == len(listing["items"]) >= 2
+    assert set(listing) == {"totalCount", "items", "links", "attributes"}
+    assert all(problems("subscriptions", item) == [] for item in listing["items"])
+
+
+async def test_resources_carry_realistic_shapes(serve_sandbox):
+    async with serve_sandbox(SandboxConfig(seed=SeedSpec(synthetic=(3, 20)))) as run:
+        rows = run.sandbox.store.db.execute(
+            "select customer_id, id from resources where kind='subscriptions'"
+        ).fetchall()
+        bodies = [
+            (await run.client.get(f"/v1/customers/{c}/subscriptions/{s}")).json() for c, s in rows
+        ]
+    assert len(bodies) == 60
+    legacy = [b for b in bodies if "etag" in b["attributes"]]
+    modern = [b for b in bodies if "etag" not in b["attributes"]]
+    assert legacy and modern
+    assert all(
+        len(b["offerId"].split(":")) == 3
+        and b["refundableQuantity"]["details"]
+        and b["refundableQuantity"]["details"][0]["allowedUntilDateTime"]
+        for b in modern
+    )
+    assert all("refundableQuantity" not in b for b in legacy)
+    assert {b["unitType"] for b in bodies} == {"Licenses"}
+    assert {b["termDuration"] for b in bodies} <= {"P1M", "P1Y"}
+
+
+def test_seed_from_a_sheet_is_deterministic_and_opposite_to_the_sheet(write_csv):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity", "Auto renew", "Status"],
+            [CUSTOMER, SUB1, "20", "no", "suspended"],
+        ]
+    )
+    made = [Sandbox(SandboxConfig(seed=SeedSpec(sheets=[path]))) for _ in range(2)]
+    bodies = [m.store.get("subscriptions", CUSTOMER, SUB1, 0) for m in made]
+    assert bodies[0]["id"] == SUB1 and bodies[0]["offerId"] == bodies[1]["offerId"]
+    assert 15 <= bodies[0]["quantity"] < 20
+    assert bodies[0]["autoRenewEnabled"] is True and bodies[0]["status"] == "active"
+
+
+async def test_stats_reset_and_state_survives_a_restart(tmp_path):
+    db = str(tmp_path / "sandbox.db")
+    first = Sandbox(SandboxConfig(db=db))
+    customer, sid = first.store.db.execute(
+        "select customer_id, id from resources where kind='subscriptions'"
+    ).fetchone()
+    transport = httpx.ASGITransport(first.app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1", headers={"Authorization": "Bearer t"}
+    ) as client:
+        path = f"/v1/customers/{customer}/subscriptions/{sid}"
+        body = (await client.get(path)).json()
+        await client.patch(path, json={**body, "friendlyName": "Renamed"})
+    restarted = Sandbox(SandboxConfig(db=db), reseed=False)
+    assert restarted.store.get("subscriptions", customer, sid, 0)["friendlyName"] == "Renamed"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(restarted.app), base_url="http://127.0.0.1"
+    ) as client:
+        await client.post("/_sandbox/reset")
+        stats = (await client.get("/_sandbox/stats")).json()
+    assert restarted.store.get("subscriptions", customer, sid, 0)["friendlyName"] != "Renamed"
+    assert stats["calls"] == {} and stats["applied"] == 0
+
+
+def test_sandbox_command_serves_on_loopback_and_prints_the_url(tmp_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bulkpatch",
+            "sandbox",
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "s.db"),
+            "--token",
+            "secret",
+            "--seed",
+            "2,3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("Sandbox serving on http://127.0.0.1:")
+        url = line.split()[3]
+        assert httpx.get(f"{url}/_sandbox/stats", timeout=10).status_code == 200
+        unknown = httpx.get(
+            f"{url}/v1/customers/{CUSTOMER}/subscriptions/{SUB1}",
+            timeout=10,
+            headers={"Authorization": "Bearer secret"},
+        )
+        assert unknown.json()["code"] == 20003
+    finally:
+        process.terminate()
+        process.wait(10)
