@@ -95,10 +95,23 @@ def subscription(
             "displayName": "OnlineServices" if legacy else "OnlineServicesNCE",
         },
         "suspensionReasons": [],
+        "actions": ["Suspend", "Cancel"] if legacy else ["Cancel", "ChangeQuantity"],
+        "attentionReason": None,
+        "migratedFromSubscriptionId": None,
+        "parentSubscriptionId": None,
+        "productOrderId": None,
+        "promotionId": None,
         "links": {
             "offer": link(f"/v1/offers/{product_id}"),
             "product": link(f"/v1/products/{product_id}"),
             "sku": link(f"/v1/products/{product_id}/skus/{sku_id}"),
+            "availability": link(f"/v1/products/{product_id}/skus/{sku_id}/availabilities"),
+            "entitlement": link(f"/v1/customers/{customer_id}/entitlements/{subscription_id}"),
+            "activationLinks": link(f"{sub_path}/activationlinks"),
+            "pendingChanges": None,
+            "parentSubscription": None,
+            "next": None,
+            "previous": None,
             "self": link(sub_path),
         },
         "attributes": {"objectType": "Subscription"},
@@ -106,6 +119,21 @@ def subscription(
     if legacy:
         body["attributes"]["etag"] = new_etag(r)
     else:
+        body["productType"]["subType"] = {"id": "Microsoft365", "displayName": "Microsoft 365"}
+        if r.random() < 0.3:
+            body["scheduledNextTermInstructions"] = {
+                "product": {
+                    "productId": product_id,
+                    "skuId": sku_id,
+                    "availabilityId": f"{product_id[:4]}{r.randint(10**7, 10**8 - 1)}",
+                    "billingCycle": body["billingCycle"],
+                    "termDuration": "P1Y",
+                },
+                "quantity": quantity,
+                "customTermEndDate": None,
+            }
+        if r.random() < 0.1:
+            body["lineItems"] = [_plan_line_item(r, subscription_id, quantity)]
         refundable = state.pop("refundable", quantity)
         until = iso(now + timedelta(days=5))
         body["refundOptions"] = [{"type": "Full", "expiresAt": until}]
@@ -117,6 +145,29 @@ def subscription(
     return body
 
 
+def _plan_line_item(r: random.Random, subscription_id: str, quantity: int) -> dict[str, Any]:
+    """A savings-plan style line item, the one kind of subscription that carries them."""
+    return {
+        "id": f"{r.getrandbits(48):012x}",
+        "friendlyName": "Commitment",
+        "quantity": quantity,
+        "autoRenewEnabled": True,
+        "status": "active",
+        "purchaseCommitment": {
+            "amount": float(100 * quantity),
+            "currency": "USD",
+            "grain": "Hourly",
+        },
+        "scope": {
+            "type": "Single",
+            "subscriptionId": subscription_id,
+            "resourceGroupId": None,
+            "managementGroupId": None,
+            "entitlementId": None,
+        },
+    }
+
+
 def order(
     customer_id: str,
     order_id: str,
@@ -126,6 +177,8 @@ def order(
 ) -> dict[str, Any]:
     """A full order with `line_items` (each: lineItemNumber, subscriptionId, quantity, ...)."""
     r = rng(customer_id, order_id)
+    customer_path = f"/v1/customers/{customer_id}"
+    order_path = f"{customer_path}/orders/{order_id}"
     created = now - timedelta(days=r.randint(3, 40))
     items, total = [], 0.0
     for number, given in enumerate(line_items):
@@ -150,10 +203,26 @@ def order(
                     "proratedPrice": price,
                     "extendedPrice": round(price * quantity, 2),
                 },
+                "attestationAccepted": True,
+                "customTermEndDate": None,
+                "parentSubscriptionId": None,
+                "promotionId": None,
+                "provisioningContext": {},
+                "purchaseCommitment": {
+                    "amount": round(price * quantity * 12, 2),
+                    "currency": "USD",
+                    "grain": "Annual",
+                }
+                if r.random() < 0.2
+                else None,
+                "renewsTo": {"termDuration": "P1Y"},
                 "links": {
                     "product": link(f"/v1/products/{product_id}"),
                     "sku": link(f"/v1/products/{product_id}/skus/{sku_id}"),
-                    "subscription": link(f"/v1/customers/{customer_id}/subscriptions/{sub}"),
+                    "availability": link(f"/v1/products/{product_id}/skus/{sku_id}/availabilities"),
+                    "subscription": link(f"{customer_path}/subscriptions/{sub}"),
+                    "activationLinks": link(f"{customer_path}/subscriptions/{sub}/activationlinks"),
+                    "provisioningStatus": link(f"{order_path}/provisioningstatus"),
                 },
             }
         )
@@ -169,9 +238,13 @@ def order(
         "status": "completed",
         "totalPrice": round(total, 2),
         "transactionType": "UserPurchase",
-        "client": {"name": "bulkpatch sandbox"},
-        "links": {"self": link(f"/v1/customers/{customer_id}/orders/{order_id}")},
-        "attributes": {"objectType": "Order"},
+        "client": {"name": "bulkpatch sandbox", "deviceFamily": "Web", "marketplaceCountry": "US"},
+        "links": {
+            "self": link(order_path),
+            "provisioningStatus": link(f"{order_path}/provisioningstatus"),
+            "patchOperation": {"uri": order_path, "method": "PATCH", "headers": []},
+        },
+        "attributes": {"etag": new_etag(r), "objectType": "Order"},
     }
     body.update(state)
     return body
