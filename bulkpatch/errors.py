@@ -21,3 +21,20 @@ class InputError(TerminalError):
 
 class TransientError(BulkpatchError):
     """A passing failure (throttling, a dropped connection): the same call may succeed later."""
+
+
+class ApiError(TerminalError):
+    """Partner Center refused a call (a 4xx other than throttling), with its error code."""
+
+    def __init__(self, status: int, code: int, description: str) -> None:
+        super().__init__(f"{status} {code}: {description}")
+        self.status, self.code, self.description = status, code, description
+
+    def body(self) -> dict[str, object]:
+        """The error body Partner Center sends for this refusal."""
+        return {
+            "code": self.code,
+            "description": self.description,
+            "data": [],
+            "source": "PartnerFD",
+        }

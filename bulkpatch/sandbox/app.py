@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bulkpatch.sandbox import rules
-from bulkpatch.sandbox.rules import Refusal
+from bulkpatch import rules
+from bulkpatch.errors import ApiError
+from bulkpatch.sandbox import semantics
 from bulkpatch.sandbox.seed import SeedSpec, build
 from bulkpatch.sandbox.store import Store
 
@@ -183,7 +184,7 @@ class Sandbox:
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
         if not token or (self.config.token is not None and token != self.config.token):
-            return _error(Refusal(401, 401, "Unauthorized: the bearer token is missing or wrong."))
+            return _error(ApiError(401, 401, "Unauthorized: the bearer token is missing or wrong."))
         kind = "orders" if resource == "order" else "subscriptions"
         limiter = self.limits.get(kind)
         if limiter:
@@ -232,9 +233,9 @@ class Sandbox:
     ) -> Response:
         if fault == "fail":
             status = 500 if self.seen[request_id] % 2 else 503
-            return _error(Refusal(status, status, "The service is temporarily unavailable."))
+            return _error(ApiError(status, status, "The service is temporarily unavailable."))
         if fault == "conflict":
-            return _error(Refusal(409, rules.CONFLICT, "A conflicting change is in progress."))
+            return _error(ApiError(409, rules.CONFLICT, "A conflicting change is in progress."))
         if request.method != "PATCH":
             return await handler(request)
         stored = self.store.reply(request_id)
@@ -271,7 +272,7 @@ class Sandbox:
         items = self.store.list("subscriptions", customer, time.time())
         if items is None:
             return _error(
-                Refusal(404, rules.CUSTOMER_NOT_FOUND, f"Customer {customer} was not found.")
+                ApiError(404, rules.CUSTOMER_NOT_FOUND, f"Customer {customer} was not found.")
             )
         return JSONResponse(
             {
@@ -287,11 +288,11 @@ class Sandbox:
         return await self._patch(
             request,
             "subscriptions",
-            lambda cur, body, now: rules.patch_subscription(cur, body, if_match, now),
+            lambda cur, body, now: semantics.patch_subscription(cur, body, if_match, now),
         )
 
     async def _patch_order(self, request: Request) -> Response:
-        return await self._patch(request, "orders", rules.patch_order)
+        return await self._patch(request, "orders", semantics.patch_order)
 
     def _read(self, kind: str, request: Request) -> dict[str, Any] | Response:
         customer, rid = request.path_params["customer_id"], request.path_params["rid"]
@@ -302,7 +303,7 @@ class Sandbox:
             )
             noun = "Subscription" if kind == "subscriptions" else "Order"
             return _error(
-                Refusal(404, code, f"{noun} {rid} was not found for customer {customer}.")
+                ApiError(404, code, f"{noun} {rid} was not found for customer {customer}.")
             )
         return found
 
@@ -316,8 +317,8 @@ class Sandbox:
             body = json.loads(await request.body())
             new = change(current, body, datetime.now(UTC))
         except json.JSONDecodeError:
-            return _error(Refusal(400, rules.BAD_INPUT, "Invalid input: the body is not JSON."))
-        except Refusal as refusal:
+            return _error(ApiError(400, rules.BAD_INPUT, "Invalid input: the body is not JSON."))
+        except ApiError as refusal:
             return _error(refusal)
         customer = request.path_params["customer_id"]
         if new != current:
@@ -334,7 +335,7 @@ class Sandbox:
         return JSONResponse(new)
 
 
-def _error(refusal: Refusal) -> JSONResponse:
+def _error(refusal: ApiError) -> JSONResponse:
     return JSONResponse(refusal.body(), status_code=refusal.status)
 
 
