@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from bulkpatch.apply import Settings
 from bulkpatch.errors import BulkpatchError
 
 app = typer.Typer(
@@ -116,6 +117,194 @@ def check(
             typer.echo(f"Note: {note}")
         typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
     raise typer.Exit(1 if counts["invalid"] else 0)
+
+
+TARGET = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="sandbox (built in), production, or a URL such as a `bulkpatch sandbox` "
+        "(default: production when BULKPATCH_TOKEN is set, else the built-in sandbox).",
+    ),
+]
+SHEET_OPT = Annotated[str | None, typer.Option("--sheet", help="Worksheet name in a workbook.")]
+KIND = Annotated[SheetKind | None, typer.Option("--kind", help="What the rows describe.")]
+OUT = Annotated[
+    Path | None,
+    typer.Option("--out", help="Run folder (default: reports/<timestamp>-<sheet name>/)."),
+]
+RATE = Annotated[
+    float,
+    typer.Option(
+        "--rate", min=1, help="Calls per minute for each of the subscription and order budgets."
+    ),
+]
+CONCURRENCY = Annotated[
+    int, typer.Option("--concurrency", min=1, max=64, help="Calls in flight at most.")
+]
+SCOPE = Annotated[
+    str, typer.Option("--limit-scope", help="Count the rate per partner or per customer.")
+]
+
+
+def _settings(rate: float, concurrency: int, scope: str) -> Settings:
+    if scope not in ("partner", "customer"):
+        raise typer.BadParameter("--limit-scope is partner or customer")
+    return Settings(rate=rate, concurrency=concurrency, scope=scope)  # type: ignore[arg-type]
+
+
+def _announce(target: str | None) -> None:
+    from bulkpatch.target import TOKEN_VARIABLE, resolve
+
+    try:
+        resolved = resolve(target)
+    except BulkpatchError:
+        return  # the command itself reports it
+    if resolved.embedded:
+        typer.echo(
+            "Using the built-in sandbox"
+            + ("" if target else f" (no {TOKEN_VARIABLE} set)")
+            + ": nothing in Partner Center changes.",
+            err=True,
+        )
+
+
+@app.command()
+def plan(
+    sheet_path: Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")],
+    target: TARGET = None,
+    sheet: SHEET_OPT = None,
+    kind: KIND = None,
+    out: OUT = None,
+    rate: RATE = 500.0,
+    concurrency: CONCURRENCY = 8,
+    limit_scope: SCOPE = "partner",
+    as_json: JSON = False,
+    verbose: VERBOSE = False,
+) -> None:
+    """Check, read the current state, and write what apply would change; send nothing."""
+    from bulkpatch.api import plan_file
+
+    _announce(target)
+    run = _run(
+        verbose,
+        lambda: plan_file(
+            sheet_path,
+            sheet=sheet,
+            kind=kind.value if kind else None,
+            target=target,
+            out=out,
+            settings=_settings(rate, concurrency, limit_scope),
+        ),
+    )
+    counts = {o: run.outcomes.get(o, 0) for o in ("change", "no_change", "would_fail")}
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run_folder": str(run.prepared.folder),
+                    **counts,
+                    "reports": [str(p) for p in run.reports],
+                }
+            )
+        )
+    else:
+        typer.echo(
+            f"Planned {len(run.prepared.changes)} changes against "
+            f"{run.prepared.target.name}: {counts['change']} to send, "
+            f"{counts['no_change']} already done, {counts['would_fail']} would fail"
+        )
+        typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
+        typer.echo(f"Apply it with: bulkpatch apply --plan {run.prepared.folder}")
+
+
+@app.command()
+def apply(
+    sheet_path: Annotated[
+        Path | None, typer.Argument(metavar="[SHEET]", help="CSV or Excel file.")
+    ] = None,
+    plan_dir: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Apply exactly this plan folder (from `bulkpatch plan`)."),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish an interrupted run folder; nothing finished is sent again."
+        ),
+    ] = None,
+    target: TARGET = None,
+    sheet: SHEET_OPT = None,
+    kind: KIND = None,
+    out: OUT = None,
+    rate: RATE = 500.0,
+    concurrency: CONCURRENCY = 8,
+    limit_scope: SCOPE = "partner",
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask before changing production.")
+    ] = False,
+    as_json: JSON = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    verbose: VERBOSE = False,
+) -> None:
+    """Send the sheet's changes, read-modify-write, and write a result for every row."""
+    from bulkpatch.api import apply_file
+
+    if sum(x is not None for x in (sheet_path, plan_dir, resume)) != 1:
+        typer.echo("bulkpatch: give exactly one of SHEET, --plan DIR or --resume DIR.", err=True)
+        raise typer.Exit(2)
+    _announce(target)
+    run = _run(
+        verbose,
+        lambda: apply_file(
+            sheet_path,
+            sheet=sheet,
+            kind=kind.value if kind else None,
+            target=target,
+            out=out,
+            settings=_settings(rate, concurrency, limit_scope),
+            plan_dir=plan_dir,
+            resume_dir=resume,
+            progress=not quiet and sys.stderr.isatty(),
+            confirm=lambda p: _confirm(p, yes),
+        ),
+    )
+    summary = run.summary
+    counts = summary["outcomes"]
+    if as_json:
+        typer.echo(json.dumps({**summary, "reports": [str(p) for p in run.reports]}))
+    else:
+        shown = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
+        typer.echo(f"Applied {summary['rows']} rows to {summary['target']}: {shown or 'nothing'}")
+        if summary["stopped"]:
+            typer.echo(f"Stopped: {summary['stopped']}.")
+        typer.echo("Results: " + "\n         ".join(str(p) for p in run.reports))
+    if run.interrupted or summary["stopped"]:
+        typer.echo(f"Resume with: {summary['resume']}", err=True)
+    if run.interrupted:
+        raise typer.Exit(130)
+    bad = counts["invalid"] + counts["failed"] + counts["not_sent"]
+    raise typer.Exit(1 if bad else 0)
+
+
+def _confirm(prepared: object, yes: bool) -> bool:
+    """A live run shows what it will do and asks; automation passes --yes."""
+    target = prepared.target  # type: ignore[attr-defined]
+    if not target.live or yes:
+        return True
+    changes = prepared.changes  # type: ignore[attr-defined]
+    customers = {c.customer_id.lower() for c in changes}
+    typer.echo(
+        f"About to change Partner Center (production): {len(changes)} changes for "
+        f"{len(customers)} customers.",
+        err=True,
+    )
+    if not sys.stdin.isatty():
+        raise BulkpatchError(
+            "refusing to change production without a terminal to confirm: "
+            "pass --yes to run unattended."
+        )
+    return typer.confirm("Send these changes?", default=False, err=True)
 
 
 def _limit(text: str | None) -> tuple[int, float] | None:

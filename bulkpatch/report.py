@@ -10,24 +10,52 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import xlsxwriter
 from tqdm import tqdm
 
-from bulkpatch.check import NUMBER, Checked
-from bulkpatch.load import ROW
+from bulkpatch.check import NUMBER
+from bulkpatch.load import ROW, Sheet
 
 FORMULA_START = r"^[=+\-@\t\r]"
 EXCEL_MAX_ROWS = 1_048_576
 NUMERIC_TYPES = ("integer", "number")
+STYLE = {  # outcome -> (fill, font)
+    "valid": ("#C6EFCE", "#006100"),
+    "ok": ("#C6EFCE", "#006100"),
+    "change": ("#C6EFCE", "#006100"),
+    "invalid": ("#FFC7CE", "#9C0006"),
+    "failed": ("#FFC7CE", "#9C0006"),
+    "would_fail": ("#FFC7CE", "#9C0006"),
+    "not_sent": ("#FCE4D6", "#833C0B"),
+    "accepted": ("#FFEB9C", "#9C5700"),
+    "no_change": ("#EDEDED", "#404040"),
+}
+CHART_COLOURS = {
+    k: v[0].replace("C6EFCE", "63BE7B").replace("FFC7CE", "F8696B") for k, v in STYLE.items()
+}
+
+
+@dataclass
+class Table:
+    """One data sheet: the user's rows with our columns after them, and cells to mark."""
+
+    title: str
+    headers: list[str]
+    frame: pl.DataFrame
+    numeric: set[int]
+    marks: dict[tuple[int, int], list[str]] = field(default_factory=dict)
 
 
 def run_folder(base: Path, source: Path) -> Path:
@@ -49,7 +77,7 @@ def neutralise(name: str) -> pl.Expr:
 
 
 def neutralise_text(text: str) -> str:
-    """The same rule for one string (headers, sheet names in the summary)."""
+    """The same rule for one string (headers, labels)."""
     if re.match(FORMULA_START, text) and not re.match(NUMBER, text):
         return "'" + text
     return text
@@ -66,19 +94,39 @@ def atomic(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def result_frame(checked: Checked) -> tuple[list[str], pl.DataFrame]:
-    """Headers as the user gave them plus ours, and the safe-to-open rows beneath them."""
-    sheet = checked.sheet
-    frame = sheet.frame.join(checked.outcomes, on=ROW, how="left", maintain_order="left")
+def table(
+    sheet: Sheet, ours: pl.DataFrame, issues: pl.DataFrame | None = None, title: str | None = None
+) -> Table:
+    """The sheet's columns as given, then `row` and `ours` (keyed by ROW), safe to open.
+
+    Cells named in `issues` (row, column, message) and rows whose outcome failed are marked.
+    """
     names = [c.name for c in sheet.columns]
-    frame = frame.select(
+    joined = sheet.frame.join(ours, on=ROW, how="left", maintain_order="left")
+    extra = [c for c in ours.columns if c != ROW]
+    frame = joined.select(
         *[neutralise(n) for n in names],
         pl.col(ROW).alias("row"),
-        "outcome",
-        neutralise("errors"),
+        *[neutralise(c) if ours.schema[c] == pl.String else pl.col(c) for c in extra],
     )
-    headers = [neutralise_text(c.header) for c in sheet.columns] + ["row", "outcome", "errors"]
-    return headers, frame
+    headers = [neutralise_text(c.header) for c in sheet.columns] + ["row", *extra]
+    numeric = {i for i, c in enumerate(sheet.columns) if c.field and c.field.type in NUMERIC_TYPES}
+    numeric |= {
+        len(names) + i
+        for i, c in enumerate(["row", *extra])
+        if c == "row" or ours.schema[c].is_integer()
+    }
+    marks: dict[tuple[int, int], list[str]] = {}
+    position = {c.header: i for i, c in enumerate(sheet.columns)}
+    if issues is not None:
+        for row, column, message in issues.select("row", "column", "message").iter_rows():
+            marks.setdefault((row, position.get(column, -1)), []).append(message)
+    if "error_message" in extra:
+        outcome = len(names) + 1 + extra.index("outcome")
+        failed = joined.filter(pl.col("outcome").is_in(["failed", "not_sent", "would_fail"]))
+        for row, message in failed.select(ROW, "error_message").iter_rows():
+            marks.setdefault((row, outcome), []).append(message or "")
+    return Table(title or sheet.sheet_name or sheet.kind.title(), headers, frame, numeric, marks)
 
 
 def write_csv(path: Path, headers: list[str], frame: pl.DataFrame) -> None:
@@ -90,9 +138,22 @@ def write_csv(path: Path, headers: list[str], frame: pl.DataFrame) -> None:
         frame.write_csv(handle, include_header=False)
 
 
-def write_check_xlsx(path: Path, parts: list[Checked]) -> bool:
-    """One sheet per checked part plus a Summary; False when a part is too big for Excel."""
-    if any(p.sheet.frame.height >= EXCEL_MAX_ROWS for p in parts):
+def write_json(path: Path, data: Any) -> None:
+    with atomic(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_workbook(
+    path: Path,
+    tables: list[Table],
+    summary: list[tuple[str, dict[str, Any]]],
+    extra: list[tuple[str, pl.DataFrame]] = (),
+) -> bool:
+    """Data sheets, a Summary (first section charted), and plain extra sheets.
+
+    Returns False (and writes nothing) when a sheet has more rows than Excel can open.
+    """
+    if any(t.frame.height >= EXCEL_MAX_ROWS for t in tables):
         return False
     options = {
         "constant_memory": True,
@@ -103,106 +164,109 @@ def write_check_xlsx(path: Path, parts: list[Checked]) -> bool:
     with atomic(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), options)
         styles = _styles(book)
-        for part in parts:
-            _write_data_sheet(book, styles, part)
-        _write_summary(book, styles, parts)
+        for t in tables:
+            _write_table(book, styles, t)
+        _write_summary(book, styles, summary)
+        for title, frame in extra:
+            _write_plain(book, styles, title, frame)
         book.close()
     return True
 
 
-def _styles(book: xlsxwriter.Workbook) -> dict[str, object]:
-    return {
-        "header": book.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1}),
-        "bad": book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"}),
-        "invalid": book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True}),
-        "valid": book.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"}),
-        "no_change": book.add_format({"bg_color": "#EDEDED"}),
-        "bold": book.add_format({"bold": True}),
+def _styles(book: xlsxwriter.Workbook) -> dict[str, Any]:
+    styles = {
+        name: book.add_format({"bg_color": fill, "font_color": font})
+        for name, (fill, font) in STYLE.items()
     }
+    styles["header"] = book.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
+    styles["bad"] = book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
+    return styles
 
 
-def _write_data_sheet(book: xlsxwriter.Workbook, styles: dict, part: Checked) -> None:
-    sheet = part.sheet
-    headers, frame = result_frame(part)
-    ws = book.add_worksheet(_sheet_title(sheet.sheet_name or sheet.kind.title()))
-    ws.write_row(0, 0, headers, styles["header"])
+def _write_table(book: xlsxwriter.Workbook, styles: dict[str, Any], t: Table) -> None:
+    ws = book.add_worksheet(_sheet_title(t.title, book))
+    last = len(t.headers) - 1
+    ws.write_row(0, 0, t.headers, styles["header"])
     ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, max(frame.height, 1), len(headers) - 1)
-    ws.set_column(0, len(headers) - 1, 16)
-    ws.set_column(len(headers) - 1, len(headers) - 1, 60)
-    numeric = {i for i, c in enumerate(sheet.columns) if c.field and c.field.type in NUMERIC_TYPES}
-    position = {c.header: i for i, c in enumerate(sheet.columns)}
-    bad: dict[tuple[int, int], list[str]] = {}
-    for row, column, message in part.issues.select("row", "column", "message").iter_rows():
-        bad.setdefault((row, position.get(column, -1)), []).append(message)
-    outcome_at, row_at = len(headers) - 2, len(headers) - 3
-    rows = frame.iter_rows()
-    if frame.height > 50_000 and sys.stderr.isatty():
-        rows = tqdm(rows, total=frame.height, desc="check.xlsx", unit="row", leave=False)
+    ws.autofilter(0, 0, max(t.frame.height, 1), last)
+    ws.set_column(0, last, 16)
+    ws.set_column(last, last, 50)
+    row_at = t.headers.index("row")
+    outcome_at = t.headers.index("outcome", row_at)
+    rows = t.frame.iter_rows()
+    if t.frame.height > 50_000 and sys.stderr.isatty():
+        rows = tqdm(rows, total=t.frame.height, desc=t.title, unit="row", leave=False)
     for r, values in enumerate(rows, start=1):
         sheet_row = values[row_at]
         for col, value in enumerate(values):
-            messages = bad.get((sheet_row, col))
-            style = styles["bad"] if messages else None
-            if col == outcome_at:
-                style = styles[value]
-            if value is None:
+            notes = t.marks.get((sheet_row, col))
+            style = styles.get(value) if col == outcome_at else (styles["bad"] if notes else None)
+            if value is None or value == "":
                 ws.write_blank(r, col, None, style)
-            elif col == row_at or (col in numeric and re.fullmatch(NUMBER[1:-1], value)):
+            elif col in t.numeric and (
+                not isinstance(value, str) or re.fullmatch(NUMBER[1:-1], value)
+            ):
                 ws.write_number(r, col, float(value), style)
             else:
-                ws.write_string(r, col, value, style)
-            if messages:
-                ws.write_comment(r, col, "\n".join(messages))
+                ws.write_string(r, col, str(value), style)
+            if notes and any(notes):
+                ws.write_comment(r, col, "\n".join(n for n in notes if n))
 
 
-def _write_summary(book: xlsxwriter.Workbook, styles: dict, parts: list[Checked]) -> None:
+def _write_summary(
+    book: xlsxwriter.Workbook, styles: dict[str, Any], sections: list[tuple[str, dict[str, Any]]]
+) -> None:
     ws = book.add_worksheet("Summary")
-    ws.set_column(0, 0, 34)
-    ws.set_column(1, 2, 12)
-    ws.write_row(0, 0, ["Sheet", "Kind", "Rows"], styles["header"])
-    row = 1
-    for part in parts:
-        ws.write_row(
-            row, 0, [neutralise_text(part.sheet.label), part.sheet.kind, part.sheet.frame.height]
-        )
-        row += 1
-    row += 1
-    ws.write_row(row, 0, ["Outcome", "Rows"], styles["header"])
-    first = row + 1
-    totals = _add_counts([p.counts() for p in parts])
-    for outcome, count in totals.items():
-        row += 1
-        ws.write_row(row, 0, [outcome, count])
-    chart = book.add_chart({"type": "column"})
-    chart.add_series(
-        {
-            "name": "Rows by outcome",
-            "categories": ["Summary", first, 0, row, 0],
-            "values": ["Summary", first, 1, row, 1],
-            "points": [{"fill": {"color": c}} for c in ("#63BE7B", "#F8696B", "#A5A5A5")],
-            "data_labels": {"value": True},
-        }
-    )
-    chart.set_title({"name": "Rows by outcome"})
-    chart.set_legend({"none": True})
-    ws.insert_chart(1, 4, chart)
-    row += 2
-    ws.write_row(row, 0, ["Problem (rule)", "Cells"], styles["header"])
-    for rule, count in _add_counts([p.rule_counts() for p in parts]).items():
-        row += 1
-        ws.write_row(row, 0, [rule, count])
+    ws.set_column(0, 0, 40)
+    ws.set_column(1, 1, 14)
+    row = 0
+    for n, (title, values) in enumerate(sections):
+        ws.write_row(row, 0, [title, "Count" if n == 0 else ""], styles["header"])
+        first = row + 1
+        for key, value in values.items():
+            row += 1
+            ws.write(row, 0, neutralise_text(str(key)))
+            ws.write(row, 1, value)
+        if n == 0 and values:
+            chart = book.add_chart({"type": "column"})
+            chart.add_series(
+                {
+                    "name": title,
+                    "categories": ["Summary", first, 0, row, 0],
+                    "values": ["Summary", first, 1, row, 1],
+                    "data_labels": {"value": True},
+                    "points": [
+                        {"fill": {"color": CHART_COLOURS.get(k, "#5B9BD5")}} for k in values
+                    ],
+                }
+            )
+            chart.set_title({"name": f"Rows by {title.lower()}"})
+            chart.set_legend({"none": True})
+            ws.insert_chart(0, 3, chart)
+        row += 2
 
 
-def _add_counts(counts: list[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for one in counts:
-        for key, value in one.items():
-            total[key] = total.get(key, 0) + value
-    return total
+def _write_plain(
+    book: xlsxwriter.Workbook, styles: dict[str, Any], title: str, frame: pl.DataFrame
+) -> None:
+    ws = book.add_worksheet(_sheet_title(title, book))
+    ws.write_row(0, 0, frame.columns, styles["header"])
+    ws.freeze_panes(1, 0)
+    ws.set_column(0, max(frame.width - 1, 0), 18)
+    for r, values in enumerate(frame.iter_rows(), start=1):
+        for c, value in enumerate(values):
+            if isinstance(value, str):
+                ws.write_string(r, c, neutralise_text(value))
+            elif value is not None:
+                ws.write(r, c, value)
 
 
-def _sheet_title(name: str) -> str:
-    """Excel sheet names: at most 31 characters, none of []:*?/\\ and not `Summary`."""
+def _sheet_title(name: str, book: xlsxwriter.Workbook) -> str:
+    """Excel sheet names: at most 31 characters, none of []:*?/\\, unique, not `Summary`."""
     title = re.sub(r"[\[\]:*?/\\]", "_", name)[:31] or "Sheet"
-    return "Data" if title.lower() == "summary" else title
+    title = "Data" if title.lower() == "summary" else title
+    taken = {ws.get_name().lower() for ws in book.worksheets()}
+    candidate, n = title, 2
+    while candidate.lower() in taken:
+        candidate, n = f"{title[:28]} {n}", n + 1
+    return candidate

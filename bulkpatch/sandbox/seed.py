@@ -15,9 +15,10 @@ from typing import Any
 
 import polars as pl
 
+from bulkpatch.catalog import header_index, normalize_header
 from bulkpatch.check import typed
 from bulkpatch.errors import InputError
-from bulkpatch.load import Sheet, load
+from bulkpatch.load import Column, Sheet, load
 from bulkpatch.sandbox import resources
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -70,9 +71,30 @@ def synthetic(customers: int, per_customer: int, now: datetime) -> list[tuple[st
 
 
 def _rows(sheet: Sheet) -> list[dict[str, Any]]:
-    """Typed rows keyed by field name, rows without usable ids left out."""
+    """Typed rows keyed by field name, rows without usable ids left out.
+
+    A column such as `Current seats` or `Current status` (a field's name or alias after
+    `Current`) is read as the field's current value, under the key `current:<field>`.
+    """
     names = {c.name: c.field.name for c in sheet.columns if c.field}
-    frame = typed(sheet).rename(names)
+    index = header_index(sheet.kind)
+    current = {
+        c: index[normalize_header(c.header[8:])]
+        for c in sheet.columns
+        if c.field is None
+        and normalize_header(c.header).startswith("current")
+        and normalize_header(c.header[8:]) in index
+    }
+    shadow = Sheet(
+        sheet.path,
+        sheet.sheet_name,
+        sheet.kind,
+        [Column(c.name, c.header, current.get(c, c.field)) for c in sheet.columns],
+        sheet.frame,
+    )
+    frame = typed(shadow).rename(
+        {**names, **{c.name: f"current:{f.name}" for c, f in current.items()}}
+    )
     key = "subscription_id" if sheet.kind == "subscriptions" else "order_id"
     return frame.filter(pl.col("customer_id").is_not_null() & pl.col(key).is_not_null()).to_dicts()
 
@@ -93,6 +115,9 @@ def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
             state["status"] = OPPOSITE_STATUS[row["status"]]
         if row.get("billingCycle"):
             state["billingCycle"] = row["billingCycle"]
+        state.update(
+            {k[8:]: v for k, v in row.items() if k.startswith("current:") and v is not None}
+        )
         made[sub] = (customer, resources.subscription(customer, sub, now, **state))
     return list(made.values())
 

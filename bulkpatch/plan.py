@@ -1,0 +1,211 @@
+"""Stage 3, plan: each valid row becomes a change against one resource.
+
+A change is what the sheet asks (absolute target values); merged into the resource as last read
+it becomes the full body to PATCH, with before -> after for every field it changes. The
+MS-RequestId of a change is derived from the run and the resource, so a resumed run sends the
+same id again. Nothing here touches the network: reads happen in `apply`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from bulkpatch import rules
+from bulkpatch.catalog import RESOURCE_ID, Kind
+from bulkpatch.check import Checked, typed
+from bulkpatch.errors import ApiError
+from bulkpatch.load import ROW
+
+REQUEST_NS = uuid.UUID("9a1c5e2b-3f4d-4b6a-8c7e-1d2f3a4b5c6d")
+LINE = "lineItems."
+
+
+@dataclass
+class Change:
+    """One PATCH's worth of intent: target values for one subscription or one order."""
+
+    kind: Kind
+    customer_id: str
+    resource_id: str
+    rows: list[int]
+    values: dict[str, Any]
+    lines: list[dict[str, Any]] = field(default_factory=list)  # orders: one per line item row
+    request_id: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.customer_id}/{self.resource_id}"
+
+    @property
+    def path(self) -> str:
+        return f"/v1/customers/{self.customer_id}/{self.kind}/{self.resource_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Merged:
+    """A change merged into the resource as read: the body to send and what it changes."""
+
+    body: dict[str, Any]
+    diffs: dict[str, tuple[Any, Any]]
+    refusal: ApiError | None = None
+
+    def describe(self) -> str:
+        """`quantity: 10 -> 12; autoRenewEnabled: true -> false`."""
+        return "; ".join(f"{k}: {show(b)} -> {show(a)}" for k, (b, a) in self.diffs.items())
+
+
+def show(value: Any) -> str:
+    """A value as a finance user reads it in a cell."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool | list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def changes(checked: Checked, run_id: str) -> tuple[list[Change], dict[int, str]]:
+    """The changes of a checked sheet, and rows held back with the reason why."""
+    sheet = checked.sheet
+    names = {c.name: c.field.name for c in sheet.columns if c.field}
+    frame = typed(sheet).rename(names).join(checked.outcomes.select(ROW, "outcome"), on=ROW)
+    drop = [
+        "customer_id",
+        RESOURCE_ID[sheet.kind],
+        "outcome",
+        ROW,
+        "attributes.etag",
+        "attributes.objectType",
+    ]
+    made: list[Change] = []
+    held: dict[int, str] = {}
+    if sheet.kind == "subscriptions":
+        for row in frame.filter(pl.col("outcome") == "valid").to_dicts():
+            values = {k: v for k, v in row.items() if k not in drop and v is not None}
+            made.append(
+                Change(
+                    "subscriptions", row["customer_id"], row["subscription_id"], [row[ROW]], values
+                )
+            )
+    else:
+        made, held = _order_changes(frame, drop)
+    for change in made:
+        change.request_id = str(uuid.uuid5(REQUEST_NS, f"{run_id}:{change.key}"))
+    return made, held
+
+
+def _order_changes(frame: pl.DataFrame, drop: list[str]) -> tuple[list[Change], dict[int, str]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in frame.to_dicts():
+        groups.setdefault((row["customer_id"] or "", row["order_id"] or ""), []).append(row)
+    made, held = [], {}
+    for (customer, order_id), rows in groups.items():
+        outcomes = {r["outcome"] for r in rows}
+        if "valid" not in outcomes:
+            continue
+        if "invalid" in outcomes:
+            bad = ", ".join(str(r[ROW]) for r in rows if r["outcome"] == "invalid")
+            held.update(
+                {
+                    r[ROW]: f"not sent: row {bad} of the same order is invalid"
+                    for r in rows
+                    if r["outcome"] != "invalid"
+                }
+            )
+            continue
+        values: dict[str, Any] = {}
+        lines = []
+        for r in rows:
+            values.update(
+                {
+                    k: v
+                    for k, v in r.items()
+                    if v is not None and k not in drop and not k.startswith(LINE)
+                }
+            )
+            line = {
+                k.removeprefix(LINE): v
+                for k, v in r.items()
+                if v is not None and k.startswith(LINE)
+            }
+            if line:
+                lines.append(line)
+        made.append(Change("orders", customer, order_id, [r[ROW] for r in rows], values, lines))
+    return made, held
+
+
+def merge(change: Change, current: dict[str, Any], now: datetime) -> Merged:
+    """The full body: `current` with the sheet's values set, and a predicted refusal if any."""
+    body = copy.deepcopy(current)
+    diffs: dict[str, tuple[Any, Any]] = {}
+    for name, value in change.values.items():
+        _set(body, name, value, diffs, name)
+    instructions = "scheduledNextTermInstructions"
+    if (
+        change.kind == "subscriptions"
+        and body.get("autoRenewEnabled") is False
+        and body.get(instructions)
+        and not any(k.startswith(instructions) for k in change.values)
+    ):
+        diffs[instructions] = (body.pop(instructions), None)  # they end with auto-renew
+    refusal = None
+    if change.kind == "orders":
+        refusal = _merge_lines(change, body, diffs)
+    try:
+        if refusal is None and diffs:
+            if change.kind == "subscriptions":
+                rules.check_subscription(current, body, now)
+            else:
+                rules.check_order(current, body, now, lines_sent=True)
+    except ApiError as exc:
+        refusal = exc
+    return Merged(body, diffs, refusal)
+
+
+def _merge_lines(change: Change, body: dict[str, Any], diffs: dict) -> ApiError | None:
+    items = body.get("lineItems") or []
+    for line in change.lines:
+        number, sub = line.get("lineItemNumber"), (line.get("subscriptionId") or "").lower()
+        item = next(
+            (
+                i
+                for i in items
+                if (number is not None and i["lineItemNumber"] == number)
+                or (sub and str(i.get("subscriptionId", "")).lower() == sub)
+            ),
+            None,
+        )
+        if item is None:
+            which = f"line item {number}" if number is not None else f"subscription {sub}"
+            return ApiError(400, rules.BAD_INPUT, f"The order has no {which}.")
+        for name, value in line.items():
+            if name not in ("lineItemNumber", "subscriptionId"):
+                _set(item, name, value, diffs, f"lineItems[{item['lineItemNumber']}].{name}")
+    return None
+
+
+def _set(body: dict[str, Any], dotted: str, value: Any, diffs: dict, label: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = body
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    before = node.get(leaf)
+    if before != value:
+        diffs[label] = (before, value)
+    node[leaf] = value
+
+
+def target_reached(change: Change, current: dict[str, Any], now: datetime) -> bool:
+    """True when the resource already shows every value the sheet asks for."""
+    return not merge(change, current, now).diffs

@@ -1,0 +1,73 @@
+"""undo.csv: a valid input sheet that puts back the values read before each applied change.
+
+Apply it like any sheet (`bulkpatch apply undo.csv`). What cannot be undone through the API is
+left out and said so in its Notes column: a cancellation, or a value that was empty before.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulkpatch import report
+from bulkpatch.apply import Result
+from bulkpatch.plan import Change
+
+APPLIED = ("ok", "accepted")
+FINAL = {("status", "deleted"), ("status", "cancelled")}
+LINE = re.compile(r"^lineItems\[(\d+)\]\.(.+)$")
+
+
+def cell(value: Any) -> str:
+    """A value as a sheet cell that `load` and `check` read back to the same value."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+def write(folder: Path, changes: list[Change], results: dict[str, Result]) -> list[Path]:
+    """Write `undo.csv` (subscriptions) and `undo-orders.csv` where something was applied."""
+    sheets: dict[str, list[dict[str, str]]] = {"subscriptions": [], "orders": []}
+    for change in changes:
+        result = results.get(change.key)
+        if result is None or result.outcome not in APPLIED or not result.before:
+            continue
+        sheets[change.kind] += _rows(change, result)
+    written = []
+    for kind, rows in sheets.items():
+        if not rows:
+            continue
+        path = folder / ("undo.csv" if kind == "subscriptions" else "undo-orders.csv")
+        frame = pl.DataFrame(rows).select(pl.all().fill_null(""))
+        frame = frame.select(report.neutralise(c) for c in frame.columns)
+        report.write_csv(path, frame.columns, frame)
+        written.append(path)
+    return written
+
+
+def _rows(change: Change, result: Result) -> list[dict[str, str]]:
+    resource = "Subscription ID" if change.kind == "subscriptions" else "Order ID"
+    base = {"Customer ID": change.customer_id, resource: change.resource_id}
+    lines: dict[str, dict[str, str]] = {}
+    notes = []
+    after = dict(change.values)
+    for name, before in result.before.items():
+        line = LINE.match(name)
+        field = line.group(2) if line else name
+        if (field, after.get(field)) in FINAL:
+            notes.append(f"{field} cannot be undone (a cancellation is final)")
+        elif before is None:
+            notes.append(f"{name} was empty before; clear it by hand if needed")
+        elif line:
+            lines.setdefault(line.group(1), {})[f"lineItems.{field}"] = cell(before)
+        else:
+            base[name] = cell(before)
+    base["Notes"] = "; ".join(notes)
+    if not lines:
+        return [base]
+    return [{**base, "lineItems.lineItemNumber": n, **values} for n, values in lines.items()]
