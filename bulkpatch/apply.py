@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from bulkpatch.plan import Change, Merged, merge, target_reached
 RETRY_STATUSES = {500, 502, 503, 504}
 CONFLICT_CODE = 800082
 STALE_ETAG = 2055
+REACTIVATE = uuid.UUID("5e0f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9")
 
 
 @dataclass
@@ -287,8 +288,8 @@ class Engine:
 
     async def _worker(self, queue: asyncio.Queue[tuple[Change, dict | Reply] | None]) -> None:
         while (item := await queue.get()) is not None:
-            if not self.stopped:
-                change, current = item
+            change, current = item
+            if not self.stopped or isinstance(current, Reply):  # a refused read is a result
                 self._finish(change, await self._apply(change, current))
 
     def _finish(self, change: Change, result: Result) -> None:
@@ -348,6 +349,11 @@ class Engine:
                 changes=merged.describe(),
                 error_message=f"not sent: Partner Center would refuse it ({refusal.description})",
             )
+        if merged.reactivate_first:  # Partner Center: a suspended subscription changes status alone
+            current = await self._reactivate(change, current, now)
+            if isinstance(current, Reply):
+                return _failed(current, "reactivating it first failed: ")
+            merged = merge(change, current, now)
         reply = await self._patch(change, current, merged)
         if reply.status == 400 and reply.code == STALE_ETAG:  # changed meanwhile: read, retry once
             fresh = await self._get(change)
@@ -358,6 +364,18 @@ class Engine:
                 return Result("no_change")
             reply = await self._patch(change, fresh, merged)
         return await self._outcome(change, merged, reply)
+
+    async def _reactivate(self, change: Change, current: dict, now: datetime) -> dict | Reply:
+        """The status change on its own (its own MS-RequestId, derived from the change's)."""
+        step = replace(
+            change,
+            values={"status": "active"},
+            request_id=str(uuid.uuid5(REACTIVATE, change.request_id)),
+        )
+        reply = await self._patch(step, current, merge(step, current, now))
+        if reply.status not in (200, 202):
+            return reply
+        return await self._get(change)
 
     async def _patch(self, change: Change, current: dict, merged: Merged) -> Reply:
         etag = (current.get("attributes") or {}).get("etag")

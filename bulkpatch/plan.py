@@ -58,6 +58,7 @@ class Merged:
     body: dict[str, Any]
     diffs: dict[str, tuple[Any, Any]]
     refusal: ApiError | None = None
+    reactivate_first: bool = False  # a suspended subscription takes its status change alone
 
     def describe(self) -> str:
         """`quantity: 10 -> 12; autoRenewEnabled: true -> false`."""
@@ -158,17 +159,24 @@ def merge(change: Change, current: dict[str, Any], now: datetime) -> Merged:
     ):
         diffs[instructions] = (body.pop(instructions), None)  # they end with auto-renew
     refusal = None
+    reactivate = (
+        change.kind == "subscriptions"
+        and current.get("status") == "suspended"
+        and body.get("status") == "active"
+        and len(diffs) > 1
+    )
     if change.kind == "orders":
         refusal = _merge_lines(change, body, diffs)
     try:
         if refusal is None and diffs:
             if change.kind == "subscriptions":
-                rules.check_subscription(current, body, now)
+                basis = {**current, "status": "active"} if reactivate else current
+                rules.check_subscription(basis, body, now)
             else:
                 rules.check_order(current, body, now, lines_sent=True)
     except ApiError as exc:
         refusal = exc
-    return Merged(body, diffs, refusal)
+    return Merged(body, diffs, refusal, reactivate)
 
 
 def _merge_lines(change: Change, body: dict[str, Any], diffs: dict) -> ApiError | None:

@@ -50,13 +50,26 @@ def write(folder: Path, changes: list[Change], results: dict[str, Result]) -> li
     return written
 
 
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Whole objects (renewal instructions that ended) as the dotted fields a sheet holds."""
+    flat: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            flat.update(
+                _flat({k: v for k, v in value.items() if v is not None}, f"{prefix}{name}.")
+            )
+        else:
+            flat[prefix + name] = value
+    return flat
+
+
 def _rows(change: Change, result: Result) -> list[dict[str, str]]:
     resource = "Subscription ID" if change.kind == "subscriptions" else "Order ID"
     base = {"Customer ID": change.customer_id, resource: change.resource_id}
     lines: dict[str, dict[str, str]] = {}
     notes = []
     after = dict(change.values)
-    for name, before in result.before.items():
+    for name, before in _flat(result.before).items():
         line = LINE.match(name)
         field = line.group(2) if line else name
         if (field, after.get(field)) in FINAL:
