@@ -4,15 +4,19 @@ Pipeline: load -> check -> plan -> apply -> report, one module each; `catalog` h
 field table they all read, and `api` the one-call functions behind each command.
 """
 
-from bulkpatch.api import CheckRun, check_file
+from bulkpatch.api import ApplyRun, CheckRun, PlanRun, apply_file, check_file, plan_file
 from bulkpatch.errors import BulkpatchError, InputError, TerminalError, TransientError
 
 __all__ = [
+    "ApplyRun",
     "BulkpatchError",
     "CheckRun",
     "InputError",
+    "PlanRun",
     "TerminalError",
     "TransientError",
+    "apply_file",
     "check_file",
+    "plan_file",
 ]
 __version__ = "0.1.0"
