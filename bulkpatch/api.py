@@ -27,6 +27,7 @@ from bulkpatch import report, undo
 from bulkpatch.apply import Engine, Reply, Result, Settings
 from bulkpatch.catalog import Kind
 from bulkpatch.check import OUTCOMES, Checked, check
+from bulkpatch.config import Profile
 from bulkpatch.errors import InputError
 from bulkpatch.journal import Journal, finished
 from bulkpatch.load import ROW, load
@@ -166,11 +167,12 @@ def prepare(
     target: str | None = None,
     folder: Path,
     run_id: str | None = None,
+    profile: Profile | None = None,
 ) -> Prepared:
     """Check the sheet and derive its changes (MS-RequestIds from `run_id`)."""
     source = Path(path)
     parts = [check(s) for s in load(source, sheet=sheet, kind=kind)]
-    resolved = resolve(target)
+    resolved = resolve(target, profile)
     settings = {
         "sheet": sheet,
         "kind": kind,
@@ -208,11 +210,17 @@ def plan_file(
     out: str | Path | None = None,
     reports_base: str | Path = "reports",
     settings: Settings | None = None,
+    profile: Profile | None = None,
 ) -> PlanRun:
     """Check, read current state with as few calls as possible, and write the plan files."""
     source = Path(path)
     prepared = prepare(
-        source, sheet=sheet, kind=kind, target=target, folder=_folder(out, reports_base, source)
+        source,
+        sheet=sheet,
+        kind=kind,
+        target=target,
+        folder=_folder(out, reports_base, source),
+        profile=profile,
     )
     settings = settings or Settings()
     currents = asyncio.run(_read_all(prepared, settings))
@@ -378,12 +386,19 @@ def apply_file(
     plan_dir: str | Path | None = None,
     resume_dir: str | Path | None = None,
     progress: bool = False,
-    confirm: Callable[[Prepared], bool] | None = None,
+    confirm: Callable[[Prepared, Callable[[], Preview]], bool] | None = None,
+    profile: Profile | None = None,
 ) -> ApplyRun:
-    """Apply a sheet (or a plan folder, or resume a run folder) and write the results."""
+    """Apply a sheet (or a plan folder, or resume a run folder) and write the results.
+
+    `confirm(prepared, preview)` may stop the run before anything is sent; `preview()` reads
+    the current state and says what would happen (the guard rail of a live run).
+    """
     settings = settings or Settings()
-    prepared, done = _start(path, sheet, kind, target, out, reports_base, plan_dir, resume_dir)
-    if confirm and not confirm(prepared):
+    prepared, done = _start(
+        path, sheet, kind, target, out, reports_base, plan_dir, resume_dir, profile
+    )
+    if confirm and not confirm(prepared, lambda: preview(prepared, settings)):
         raise InputError("nothing was sent: the run was not confirmed.")
     todo = [c for c in prepared.changes if c.key not in done]
     journal = Journal(prepared.folder)
@@ -403,8 +418,60 @@ def apply_file(
     return _finish(prepared, engine, results, interrupted, time.monotonic() - started)
 
 
+@dataclass
+class Preview:
+    """What a run would do, read from the current state: shown before a live run."""
+
+    rows: dict[str, int]
+    changes: int = 0
+    unchanged: int = 0
+    would_fail: int = 0
+    customers: int = 0
+    seats: dict[str, int] = field(default_factory=dict)
+    suspensions: int = 0
+    cancellations: int = 0
+
+    def lines(self) -> list[str]:
+        rows = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in self.rows.items())
+        seats = "; ".join(f"{offer}: {n:+d}" for offer, n in sorted(self.seats.items())) or "none"
+        return [
+            f"Rows: {rows}.",
+            f"Changes: {self.changes} to send for {self.customers} customers, {self.unchanged} "
+            f"already done, {self.would_fail} would fail.",
+            f"Seat changes by offer: {seats}.",
+            f"Set apart: {self.suspensions} suspensions, {self.cancellations} cancellations.",
+        ]
+
+
+def preview(prepared: Prepared, settings: Settings) -> Preview:
+    """Read the current state (as `plan` does) and count what the run would change."""
+    currents = asyncio.run(_read_all(prepared, settings))
+    shown = Preview(_add([p.counts() for p in prepared.parts]))
+    customers, now = set(), datetime.now(UTC)
+    for change in prepared.changes:
+        current = currents[change.key]
+        merged = None if isinstance(current, Reply) else merge(change, current, now)
+        if merged is None or (merged.refusal and merged.diffs):
+            shown.would_fail += 1
+            continue
+        if not merged.diffs:
+            shown.unchanged += 1
+            continue
+        shown.changes += 1
+        customers.add(change.customer_id.lower())
+        if "quantity" in merged.diffs:
+            before, after = merged.diffs["quantity"]
+            offer = current.get("offerName") or current.get("offerId") or "?"
+            shown.seats[offer] = shown.seats.get(offer, 0) + after - (before or 0)
+        status = merged.diffs.get("status", (None, None))[1]
+        shown.suspensions += status == "suspended"
+        shown.cancellations += status in ("deleted", "cancelled")
+    shown.customers = len(customers)
+    return shown
+
+
 def _start(
-    path, sheet, kind, target, out, reports_base, plan_dir, resume_dir
+    path, sheet, kind, target, out, reports_base, plan_dir, resume_dir, profile
 ) -> tuple[Prepared, dict[str, dict[str, Any]]]:
     """The prepared run and the changes already finished (from a plan or a journal)."""
     folder_arg = resume_dir or plan_dir
@@ -413,7 +480,12 @@ def _start(
             raise InputError("give a SHEET, --plan DIR or --resume DIR.")
         source = Path(path)
         prepared = prepare(
-            source, sheet=sheet, kind=kind, target=target, folder=_folder(out, reports_base, source)
+            source,
+            sheet=sheet,
+            kind=kind,
+            target=target,
+            folder=_folder(out, reports_base, source),
+            profile=profile,
         )
         _write_manifest(prepared, [{"change": c.to_json()} for c in prepared.changes])
         return prepared, {}
@@ -447,6 +519,7 @@ def _start(
         target="sandbox" if saved["embedded"] else saved["target"],
         folder=folder,
         run_id=manifest["run_id"],
+        profile=profile,
     )
     prepared.changes = [
         Change(**e["change"]) for e in entries if e.get("outcome") in (None, "change")

@@ -16,7 +16,9 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from bulkpatch.api import Prepared, Preview
 from bulkpatch.apply import Settings
+from bulkpatch.config import Profile
 from bulkpatch.errors import BulkpatchError
 
 app = typer.Typer(
@@ -119,12 +121,22 @@ def check(
     raise typer.Exit(1 if counts["invalid"] else 0)
 
 
+PRECEDENCE_HELP = (
+    "Settings come from the command-line flag, then the environment, then the profile, then "
+    "the default."
+)
 TARGET = Annotated[
     str | None,
     typer.Option(
         "--target",
-        help="sandbox (built in), production, or a URL such as a `bulkpatch sandbox` "
-        "(default: production when BULKPATCH_TOKEN is set, else the built-in sandbox).",
+        help="sandbox (built in), production, or a URL such as a `bulkpatch sandbox`. "
+        "Default: production when signed in (BULKPATCH_TOKEN or a profile), else the sandbox.",
+    ),
+]
+PROFILE = Annotated[
+    str | None,
+    typer.Option(
+        "--profile", help="Profile from bulkpatch.toml (working folder, then ~/.config/bulkpatch/)."
     ),
 ]
 SHEET_OPT = Annotated[str | None, typer.Option("--sheet", help="Worksheet name in a workbook.")]
@@ -134,69 +146,88 @@ OUT = Annotated[
     typer.Option("--out", help="Run folder (default: reports/<timestamp>-<sheet name>/)."),
 ]
 RATE = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--rate", min=1, help="Calls per minute for each of the subscription and order budgets."
+        "--rate",
+        min=1,
+        help="Calls per minute for each of the subscription and order budgets (default: 500).",
     ),
 ]
 CONCURRENCY = Annotated[
-    int, typer.Option("--concurrency", min=1, max=64, help="Calls in flight at most.")
+    int | None,
+    typer.Option("--concurrency", min=1, max=64, help="Calls in flight at most (default: 8)."),
 ]
 SCOPE = Annotated[
-    str, typer.Option("--limit-scope", help="Count the rate per partner or per customer.")
+    str | None,
+    typer.Option(
+        "--limit-scope", help="Count the rate per partner or per customer (default: partner)."
+    ),
 ]
 
 
-def _settings(rate: float, concurrency: int, scope: str) -> Settings:
+def _profile(name: str | None) -> Profile:
+    from bulkpatch.config import load_profile
+
+    return load_profile(name)
+
+
+def _settings(
+    profile: Profile, rate: float | None, concurrency: int | None, scope: str | None
+) -> Settings:
+    scope = profile.get("limit_scope", scope)
     if scope not in ("partner", "customer"):
         raise typer.BadParameter("--limit-scope is partner or customer")
-    return Settings(rate=rate, concurrency=concurrency, scope=scope)  # type: ignore[arg-type]
+    return Settings(
+        rate=float(profile.get("rate", rate)),
+        order_rate=profile.get("order_rate"),
+        concurrency=int(profile.get("concurrency", concurrency)),
+        scope=scope,
+    )
 
 
-def _announce(target: str | None) -> None:
-    from bulkpatch.target import TOKEN_VARIABLE, resolve
+def _announce(target: str | None, profile: Profile) -> None:
+    from bulkpatch.target import resolve
 
     try:
-        resolved = resolve(target)
+        resolved = resolve(target, profile)
     except BulkpatchError:
         return  # the command itself reports it
     if resolved.embedded:
-        typer.echo(
-            "Using the built-in sandbox"
-            + ("" if target else f" (no {TOKEN_VARIABLE} set)")
-            + ": nothing in Partner Center changes.",
-            err=True,
-        )
+        why = "" if target else " (not signed in to Partner Center)"
+        typer.echo(f"Using the built-in sandbox{why}: nothing in Partner Center changes.", err=True)
 
 
-@app.command()
+@app.command(epilog=PRECEDENCE_HELP)
 def plan(
     sheet_path: Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")],
     target: TARGET = None,
+    profile: PROFILE = None,
     sheet: SHEET_OPT = None,
     kind: KIND = None,
     out: OUT = None,
-    rate: RATE = 500.0,
-    concurrency: CONCURRENCY = 8,
-    limit_scope: SCOPE = "partner",
+    rate: RATE = None,
+    concurrency: CONCURRENCY = None,
+    limit_scope: SCOPE = None,
     as_json: JSON = False,
     verbose: VERBOSE = False,
 ) -> None:
     """Check, read the current state, and write what apply would change; send nothing."""
     from bulkpatch.api import plan_file
 
-    _announce(target)
-    run = _run(
-        verbose,
-        lambda: plan_file(
+    def job():
+        chosen = _profile(profile)
+        _announce(target, chosen)
+        return plan_file(
             sheet_path,
             sheet=sheet,
             kind=kind.value if kind else None,
             target=target,
             out=out,
-            settings=_settings(rate, concurrency, limit_scope),
-        ),
-    )
+            profile=chosen,
+            settings=_settings(chosen, rate, concurrency, limit_scope),
+        )
+
+    run = _run(verbose, job)
     counts = {o: run.outcomes.get(o, 0) for o in ("change", "no_change", "would_fail")}
     if as_json:
         typer.echo(
@@ -218,7 +249,7 @@ def plan(
         typer.echo(f"Apply it with: bulkpatch apply --plan {run.prepared.folder}")
 
 
-@app.command()
+@app.command(epilog=PRECEDENCE_HELP)
 def apply(
     sheet_path: Annotated[
         Path | None, typer.Argument(metavar="[SHEET]", help="CSV or Excel file.")
@@ -234,14 +265,15 @@ def apply(
         ),
     ] = None,
     target: TARGET = None,
+    profile: PROFILE = None,
     sheet: SHEET_OPT = None,
     kind: KIND = None,
     out: OUT = None,
-    rate: RATE = 500.0,
-    concurrency: CONCURRENCY = 8,
-    limit_scope: SCOPE = "partner",
+    rate: RATE = None,
+    concurrency: CONCURRENCY = None,
+    limit_scope: SCOPE = None,
     yes: Annotated[
-        bool, typer.Option("--yes", help="Do not ask before changing production.")
+        bool, typer.Option("--yes", help="Do not ask before changing production (for automation).")
     ] = False,
     as_json: JSON = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -253,22 +285,25 @@ def apply(
     if sum(x is not None for x in (sheet_path, plan_dir, resume)) != 1:
         typer.echo("bulkpatch: give exactly one of SHEET, --plan DIR or --resume DIR.", err=True)
         raise typer.Exit(2)
-    _announce(target)
-    run = _run(
-        verbose,
-        lambda: apply_file(
+
+    def job():
+        chosen = _profile(profile)
+        _announce(target, chosen)
+        return apply_file(
             sheet_path,
             sheet=sheet,
             kind=kind.value if kind else None,
             target=target,
             out=out,
-            settings=_settings(rate, concurrency, limit_scope),
+            settings=_settings(chosen, rate, concurrency, limit_scope),
             plan_dir=plan_dir,
             resume_dir=resume,
             progress=not quiet and sys.stderr.isatty(),
-            confirm=lambda p: _confirm(p, yes),
-        ),
-    )
+            profile=chosen,
+            confirm=lambda prepared, preview: _confirm(prepared, preview, yes),
+        )
+
+    run = _run(verbose, job)
     summary = run.summary
     counts = summary["outcomes"]
     if as_json:
@@ -287,24 +322,67 @@ def apply(
     raise typer.Exit(1 if bad else 0)
 
 
-def _confirm(prepared: object, yes: bool) -> bool:
+def _confirm(prepared: Prepared, preview: Callable[[], Preview], yes: bool) -> bool:
     """A live run shows what it will do and asks; automation passes --yes."""
-    target = prepared.target  # type: ignore[attr-defined]
-    if not target.live or yes:
+    if not prepared.target.live or yes:
         return True
-    changes = prepared.changes  # type: ignore[attr-defined]
-    customers = {c.customer_id.lower() for c in changes}
-    typer.echo(
-        f"About to change Partner Center (production): {len(changes)} changes for "
-        f"{len(customers)} customers.",
-        err=True,
-    )
     if not sys.stdin.isatty():
         raise BulkpatchError(
             "refusing to change production without a terminal to confirm: "
             "pass --yes to run unattended."
         )
+    typer.echo(f"About to change {prepared.target.name}:", err=True)
+    for line in preview().lines():
+        typer.echo(f"  {line}", err=True)
     return typer.confirm("Send these changes?", default=False, err=True)
+
+
+auth_app = typer.Typer(
+    help="Sign in to Partner Center, see who is signed in, sign out.", no_args_is_help=True
+)
+app.add_typer(auth_app, name="auth")
+
+
+def _provider(profile: str | None):
+    from bulkpatch.auth import TokenProvider
+
+    return TokenProvider(_profile(profile).credentials())
+
+
+@auth_app.command("login")
+def auth_login(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
+    """Sign in with the profile's method (device code shows a code to enter in a browser)."""
+    status = _run(
+        verbose, lambda: _provider(profile).login(lambda message: typer.echo(message, err=True))
+    )
+    typer.echo(_describe(status))
+
+
+@auth_app.command("status")
+def auth_status(profile: PROFILE = None, as_json: JSON = False, verbose: VERBOSE = False) -> None:
+    """Who is signed in, to which tenant, and until when (never the token)."""
+    status = _run(verbose, lambda: _provider(profile).status())
+    typer.echo(json.dumps(status) if as_json else _describe(status))
+    raise typer.Exit(0 if status["signed_in"] else 1)
+
+
+@auth_app.command("logout")
+def auth_logout(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
+    """Forget the cached tokens of the profile."""
+    removed = _run(verbose, lambda: _provider(profile).logout())
+    typer.echo("Signed out: cached tokens removed." if removed else "No cached tokens to remove.")
+
+
+def _describe(status: dict) -> str:
+    if status["method"] == "token":
+        state = "set" if status["signed_in"] else "not set"
+        return f"Using a ready token from {status['source']} ({state})."
+    if not status["signed_in"]:
+        return f"Not signed in ({status['method']}, tenant {status['tenant']})."
+    return (
+        f"Signed in as {status['who']} to tenant {status['tenant']} ({status['method']}); "
+        f"token valid until {status['expires']}."
+    )
 
 
 def _limit(text: str | None) -> tuple[int, float] | None:

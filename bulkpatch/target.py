@@ -1,7 +1,7 @@
 """Where changes go: the embedded sandbox, a URL (a `bulkpatch sandbox`), or production.
 
-Plain http is allowed only to loopback addresses; the token never leaves this module except
-in the Authorization header.
+Plain http is allowed only to loopback addresses, and TLS is always verified. Tokens never
+leave this module except in the Authorization header (through `bulkpatch.auth`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bulkpatch.auth import BearerAuth, Credentials, TokenProvider
+from bulkpatch.config import Profile
 from bulkpatch.errors import InputError
 
 PRODUCTION = "https://api.partnercenter.microsoft.com"
@@ -23,40 +25,68 @@ SANDBOX_TOKEN = "sandbox"  # the embedded and local sandboxes accept any bearer 
 
 @dataclass
 class Target:
-    """A resolved target: its base URL, how to name it to a user, and its token."""
+    """A resolved target: its base URL, how to name it to a user, and how to sign in."""
 
     name: str
     base_url: str
-    token: str = field(repr=False)
+    auth: httpx.Auth | None = field(default=None, repr=False)
     embedded: bool = False
-
-    @property
-    def live(self) -> bool:
-        """True when changes reach Partner Center itself."""
-        return self.base_url == PRODUCTION
+    live: bool = False  # changes reach Partner Center itself
+    application: str = "bulkpatch"
 
 
-def resolve(option: str | None) -> Target:
-    """`sandbox`, `production`, a URL, or (None) production with a token, else the sandbox."""
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    choice = option or ("production" if token else "sandbox")
+class StaticToken(httpx.Auth):
+    """A fixed bearer token (the sandboxes' placeholder)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def resolve(option: str | None, profile: Profile | None = None) -> Target:
+    """`sandbox`, `production`, a URL; unset: production when credentials exist, else sandbox."""
+    profile = profile or Profile()
+    credentials = profile.credentials()
+    signed = credentials.method != "token" or bool(os.environ.get(TOKEN_VARIABLE, "").strip())
+    choice = profile.get("target", option) or ("production" if signed else "sandbox")
+    application = profile.get("application")
     if choice == "sandbox":
-        return Target("the built-in sandbox", "http://127.0.0.1", SANDBOX_TOKEN, embedded=True)
-    url = PRODUCTION if choice == "production" else choice.rstrip("/")
+        return Target(
+            "the built-in sandbox",
+            "http://127.0.0.1",
+            StaticToken(SANDBOX_TOKEN),
+            embedded=True,
+            application=application,
+        )
+    production = (profile.get("api_url") or PRODUCTION).rstrip("/")
+    url = production if choice == "production" else choice.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"--target {choice!r} is not sandbox, production or an http(s) URL.")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    local = is_loopback(parts.hostname)
+    if parts.scheme == "http" and not local:
         raise InputError(
             f"--target {url}: plain http is only allowed to this machine "
             "(127.0.0.1, localhost); use https."
         )
-    if not token:
-        if not is_loopback(parts.hostname):
-            raise InputError(f"--target {url} needs a Partner Center token: set {TOKEN_VARIABLE}.")
-        token = SANDBOX_TOKEN
+    live = url == production
+    auth = _auth(credentials, signed, local and not live, url)
     name = "Partner Center (production)" if url == PRODUCTION else url
-    return Target(name, url, token)
+    return Target(name, url, auth, live=live, application=application)
+
+
+def _auth(credentials: Credentials, signed: bool, local: bool, url: str) -> httpx.Auth:
+    if signed:
+        return BearerAuth(TokenProvider(credentials))
+    if local:
+        return StaticToken(SANDBOX_TOKEN)
+    raise InputError(
+        f"--target {url} needs Partner Center credentials: set {TOKEN_VARIABLE}, "
+        "or sign in with a profile (see `bulkpatch auth login --help`)."
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -75,21 +105,26 @@ def client(
     reseed: bool = True,
     connections: int = 16,
 ) -> httpx.AsyncClient:
-    """The one HTTP client of a run: TLS verified, bearer token set, JSON both ways."""
-    headers = {
-        "Authorization": f"Bearer {target.token}",
-        "Accept": "application/json",
-        "MS-PartnerCenter-Application": "bulkpatch",
-    }
+    """The one HTTP client of a run: TLS always verified, signed in, JSON both ways."""
+    headers = {"Accept": "application/json", "MS-PartnerCenter-Application": target.application}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     if not target.embedded:
         return httpx.AsyncClient(
-            base_url=target.base_url, headers=headers, limits=limits, timeout=None, verify=True
+            base_url=target.base_url,
+            headers=headers,
+            limits=limits,
+            auth=target.auth,
+            timeout=None,
+            verify=True,
         )
     from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
 
     config = SandboxConfig(db=str(sandbox_db or ":memory:"), seed=SeedSpec(sheets=seed or []))
     transport = SandboxTransport(Sandbox(config, reseed=reseed).app)
     return httpx.AsyncClient(
-        base_url=target.base_url, headers=headers, transport=transport, timeout=None
+        base_url=target.base_url,
+        headers=headers,
+        transport=transport,
+        auth=target.auth,
+        timeout=None,
     )
