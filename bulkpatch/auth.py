@@ -86,7 +86,12 @@ class TokenProvider:
         c = self.credentials
         if c.method == "token":
             return c.secret(c.token_env, "The Partner Center token")
-        result = self._acquire(refresh)
+        try:
+            result = self._acquire(refresh)
+        except (msal.exceptions.MsalError, OSError, ValueError) as exc:  # network, TLS, protocol
+            raise AuthError(
+                f"signing in failed: {type(exc).__name__}: {_first_line(str(exc))}"
+            ) from None
         self._save()
         if "access_token" not in result:
             raise AuthError(
@@ -190,9 +195,9 @@ class TokenProvider:
         if c.method == "token":
             present = bool(os.environ.get(c.token_env, "").strip())
             return {"method": "token", "signed_in": present, "source": c.token_env}
-        tokens = self.cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)
+        tokens = list(self.cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
         mine = [t for t in tokens if t.get("client_id") == c.client_id]
-        accounts = self.cache.search(msal.TokenCache.CredentialType.ACCOUNT)
+        accounts = list(self.cache.search(msal.TokenCache.CredentialType.ACCOUNT))
         expires = max((int(t.get("expires_on", 0)) for t in mine), default=0)
         return {
             "method": c.method,

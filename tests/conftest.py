@@ -120,8 +120,11 @@ async def _serve(mode: str, config, token: str):
 
 
 @contextlib.contextmanager
-def uvicorn_server(app):
-    """Serve `app` with a real uvicorn on 127.0.0.1 (a free port) in a background thread."""
+def uvicorn_server(app, **tls):
+    """Serve `app` with a real uvicorn on 127.0.0.1 (a free port) in a background thread.
+
+    `ssl_certfile`/`ssl_keyfile` serve it over https instead of http.
+    """
     import socket
     import threading
     import time
@@ -131,7 +134,9 @@ def uvicorn_server(app):
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=1, **tls)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(500):
@@ -139,7 +144,8 @@ def uvicorn_server(app):
             break
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        scheme = "https" if tls else "http"
+        yield f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(10)
