@@ -15,7 +15,10 @@ def serve(
 ) -> None:
     """Bind first (so port 0 picks a free port we can print), then serve until interrupted."""
     sandbox = Sandbox(config, reseed=reseed)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP, not the default 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+    # that say they are TCP; with Nagle on, every small answer waits 40 ms for a delayed ACK.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]

@@ -1,0 +1,378 @@
+"""bulkpatch benchmarks: speed and economy of calls, each figure a ratio taken in the same run.
+
+    python benchmarks/run.py [--quick] [--out FILE]
+
+Makes its own data in a temporary folder, runs the real CLI and a real `bulkpatch sandbox`
+server on 127.0.0.1, prints a table and writes the figures as JSON (default
+benchmarks/results.json, or results-quick.json with --quick). Absolute times vary from machine
+to machine; the targets are ratios against a floor or a limit measured here, in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import polars as pl
+import xlsxwriter
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+NS = uuid.UUID("1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b")
+
+
+@dataclass
+class Sizes:
+    check_rows: int
+    excel_rows: int
+    apply_rows: int
+    customers: int
+    peer_rows: int
+
+
+FULL = Sizes(
+    check_rows=1_000_000, excel_rows=100_000, apply_rows=2_000, customers=40, peer_rows=2_000
+)
+QUICK = Sizes(check_rows=100_000, excel_rows=10_000, apply_rows=300, customers=6, peer_rows=60)
+
+
+@dataclass
+class Measured:
+    seconds: float
+    cpu_seconds: float
+    peak_mb: float
+    stdout: str
+
+
+def measure(args: list[str], cwd: Path | None = None) -> Measured:
+    """Run a process; its wall time, CPU time and peak memory (from the kernel, via wait4)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode not in (0, 1):
+            raise SystemExit(f"benchmark step failed: {' '.join(args)}\n{err.read()}")
+        return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read())
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def ids(n: int, salt: str) -> list[str]:
+    return [str(uuid.uuid5(NS, f"{salt}-{i}")) for i in range(n)]
+
+
+def subscriptions_frame(rows: int, customers: int) -> pl.DataFrame:
+    """A true-up sheet: every row a change (seats, auto-renew or a rename), some rows wrong."""
+    customer_ids = ids(customers, "customer")
+    per = -(-rows // customers)
+    return pl.DataFrame(
+        {
+            "Customer": [f"Customer {i // per}" for i in range(rows)],
+            "Customer ID": [customer_ids[i // per] for i in range(rows)],
+            "Subscription ID": [str(uuid.uuid5(NS, f"sub-{i}")) for i in range(rows)],
+            "Quantity": [str(5 + i % 40) for i in range(rows)],
+            "Auto renew": ["yes" if i % 3 else "no" for i in range(rows)],
+            "Friendly name": [f"Team {i % 97}" if i % 5 == 0 else "" for i in range(rows)],
+            "Notes": ['=HYPERLINK("x")' if i % 1000 == 0 else "" for i in range(rows)],
+        }
+    )
+
+
+def write_xlsx(frame: pl.DataFrame, path: Path) -> None:
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet("Subscriptions")
+    sheet.write_row(0, 0, frame.columns)
+    for r, row in enumerate(frame.iter_rows(), start=1):
+        for c, value in enumerate(row):
+            if frame.columns[c] == "Quantity":
+                sheet.write_number(r, c, float(value))
+            elif value:
+                sheet.write_string(r, c, value)
+    book.close()
+
+
+# --- the figures ---------------------------------------------------------------------------
+
+
+def bench_check(work: Path, size: Sizes) -> dict:
+    sheet = work / "check.csv"
+    subscriptions_frame(size.check_rows, 2_000).write_csv(sheet)
+    floor = measure(
+        [
+            PYTHON,
+            "-c",
+            "import polars as pl, sys; pl.read_csv(sys.argv[1], "
+            "infer_schema=False).write_csv(sys.argv[2])",
+            str(sheet),
+            str(work / "floor.csv"),
+        ]
+    )
+    ours = measure(
+        [
+            PYTHON,
+            "-m",
+            "bulkpatch",
+            "check",
+            str(sheet),
+            "--no-xlsx",
+            "--json",
+            "--out",
+            str(work / "check"),
+        ]
+    )
+    report = pl.read_csv(work / "check" / "check.csv", infer_schema=False)
+    assert report.height == size.check_rows
+    return {
+        "rows": size.check_rows,
+        "seconds": round(ours.seconds, 2),
+        "floor_seconds": round(floor.seconds, 2),
+        "time_vs_floor": round(ours.seconds / floor.seconds, 2),
+        "peak_mb": round(ours.peak_mb),
+        "floor_peak_mb": round(floor.peak_mb),
+        "targets": {"time_vs_floor": "<= 3", "peak_mb": "<= 1024"},
+    }
+
+
+def bench_excel(work: Path, size: Sizes) -> dict:
+    frame = subscriptions_frame(size.excel_rows, 200)
+    book = work / "sheet.xlsx"
+    write_xlsx(frame, book)
+    bare = measure(
+        [PYTHON, "-c", "import polars as pl, sys; pl.read_excel(sys.argv[1])", str(book)]
+    )
+    load = measure(
+        [PYTHON, "-c", "import sys; from bulkpatch.load import load; load(sys.argv[1])", str(book)]
+    )
+    small_sheet = work / "small.csv"
+    frame.head(max(size.excel_rows // 10, 1)).write_csv(small_sheet)
+    big_sheet = work / "big.csv"
+    frame.write_csv(big_sheet)
+    write = (
+        "import sys, time; from bulkpatch.api import check_file; t = time.perf_counter(); "
+        "check_file(sys.argv[1], out=sys.argv[2]); print(time.perf_counter() - t)"
+    )
+    small = measure([PYTHON, "-c", write, str(small_sheet), str(work / "small")])
+    big = measure([PYTHON, "-c", write, str(big_sheet), str(work / "big")])
+    return {
+        "rows": size.excel_rows,
+        "read_seconds": round(load.seconds, 2),
+        "bare_read_seconds": round(bare.seconds, 2),
+        "read_vs_bare": round(load.seconds / bare.seconds, 2),
+        "write_report_seconds": round(float(big.stdout.strip()), 2),
+        "write_peak_mb": round(big.peak_mb),
+        "tenth_size_peak_mb": round(small.peak_mb),
+        "memory_vs_tenth_size": round(big.peak_mb / small.peak_mb, 2),
+        "targets": {
+            "read_vs_bare": "<= 3",
+            "write_report_seconds": "<= 5",
+            "memory_vs_tenth_size": "flat (about 1)",
+        },
+    }
+
+
+class SandboxServer:
+    """A real `bulkpatch sandbox` process on 127.0.0.1 seeded from the benchmark sheet."""
+
+    def __init__(self, work: Path, sheet: Path, *options: str) -> None:
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "bulkpatch",
+                "sandbox",
+                "--port",
+                "0",
+                "--db",
+                str(work / "sb.db"),
+                "--seed-from",
+                str(sheet),
+                *options,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.url = self.process.stdout.readline().split()[3]
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/reset", timeout=60)
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.url}/_sandbox/stats", timeout=60).json()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def apply_run(
+    work: Path, sheet: Path, url: str, name: str, rate: float, concurrency: int
+) -> tuple[dict, Measured]:
+    run = measure(
+        [
+            PYTHON,
+            "-m",
+            "bulkpatch",
+            "apply",
+            str(sheet),
+            "--target",
+            url,
+            "--json",
+            "--quiet",
+            "--rate",
+            str(rate),
+            "--concurrency",
+            str(concurrency),
+            "--out",
+            str(work / name),
+        ]
+    )
+    return json.loads(run.stdout), run
+
+
+def peer_loop(url: str, rows: list[dict]) -> float:
+    """What people write today: GET then PATCH per row, one at a time, with httpx."""
+    started = time.perf_counter()
+    with httpx.Client(base_url=url, headers={"Authorization": "Bearer x"}, timeout=60) as http:
+        for row in rows:
+            path = f"/v1/customers/{row['Customer ID']}/subscriptions/{row['Subscription ID']}"
+            while (current := http.get(path)).status_code == 429:
+                time.sleep(int(current.headers["Retry-After"]))
+            body = current.json() | {
+                "quantity": int(row["Quantity"]),
+                "autoRenewEnabled": row["Auto renew"] == "yes",
+            }
+            while http.patch(path, json=body).status_code == 429:
+                time.sleep(1)
+    return time.perf_counter() - started
+
+
+def bench_calls(work: Path, size: Sizes) -> dict:
+    frame = subscriptions_frame(size.apply_rows, size.customers).drop("Notes")
+    sheet = work / "month-end.csv"
+    frame.write_csv(sheet)
+    limit = 100  # per second: a scaled stand-in for Partner Center's 500 per minute
+    server = SandboxServer(work, sheet, "--rate-limit", f"{limit}/1", "--latency-ms", "50")
+    try:
+        summary, _ = apply_run(work, sheet, server.url, "economy", limit * 60, 8)
+        served = server.stats()
+        server.reset()
+        peer_frame = frame.head(size.peer_rows)
+        peer_seconds = peer_loop(server.url, peer_frame.to_dicts())
+    finally:
+        server.close()
+    calls, elapsed = summary["calls_total"], summary["elapsed_seconds"]
+    changed = summary["outcomes"]["ok"]
+    ours_per_row = elapsed / changed
+    peer_per_row = peer_seconds / size.peer_rows
+    least = calls / limit
+    return {
+        "rows": size.apply_rows,
+        "customers": size.customers,
+        "changed_rows": changed,
+        "calls": calls,
+        "calls_per_changed_row": round(calls / changed, 3),
+        "achieved_calls_per_second": round(calls / elapsed, 1),
+        "limit_per_second": limit,
+        "achieved_vs_limit": round(calls / elapsed / limit, 3),
+        "throttled_429": summary["throttled_429"],
+        "server_429": served["throttled"],
+        "wall_seconds": elapsed,
+        "least_possible_seconds": round(least, 2),
+        "wall_vs_least": round(elapsed / least, 3),
+        "peer_rows": size.peer_rows,
+        "peer_seconds": round(peer_seconds, 2),
+        "peer_vs_bulkpatch_per_row": round(peer_per_row / ours_per_row, 1),
+        "targets": {
+            "calls_per_changed_row": "<= 1.03",
+            "achieved_vs_limit": ">= 0.95",
+            "throttled_429": "0",
+            "wall_vs_least": "<= 1.1",
+        },
+    }
+
+
+def bench_overhead(work: Path, size: Sizes) -> dict:
+    frame = subscriptions_frame(size.apply_rows, size.customers).drop("Notes")
+    sheet = work / "overhead.csv"
+    frame.write_csv(sheet)
+    server = SandboxServer(work, sheet)
+    try:
+        summary, run = apply_run(work, sheet, server.url, "overhead", 10_000_000, 8)
+    finally:
+        server.close()
+    calls, elapsed = summary["calls_total"], summary["elapsed_seconds"]
+    return {
+        "calls": calls,
+        "requests_per_second": round(calls / elapsed),
+        "client_cpu_ms_per_request": round(run.cpu_seconds * 1000 / calls, 2),
+        "targets": {"requests_per_second": ">= 500"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--out", type=Path, help="where to write the JSON figures")
+    args = parser.parse_args()
+    size = QUICK if args.quick else FULL
+    out = args.out or ROOT / "benchmarks" / ("results-quick.json" if args.quick else "results.json")
+    figures: dict[str, object] = {
+        "quick": args.quick,
+        "python": sys.version.split()[0],
+        "cores": os.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        for name, bench in (
+            ("check", bench_check),
+            ("excel", bench_excel),
+            ("economy_of_calls", bench_calls),
+            ("client_overhead", bench_overhead),
+        ):
+            started = time.perf_counter()
+            figures[name] = bench(work, size)
+            print(f"{name}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(table(figures))
+    print(f"\nFigures written to {out}")
+
+
+def table(figures: dict) -> str:
+    rows = [("figure", "measured", "target")]
+    for group, values in figures.items():
+        if not isinstance(values, dict):
+            continue
+        for key, target in values.get("targets", {}).items():
+            rows.append((f"{group}.{key}", str(values[key]), target))
+    extra = figures.get("economy_of_calls", {})
+    if isinstance(extra, dict) and "peer_vs_bulkpatch_per_row" in extra:
+        rows.append(
+            (
+                "economy_of_calls.peer_vs_bulkpatch_per_row",
+                str(extra["peer_vs_bulkpatch_per_row"]),
+                "(higher is better)",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
