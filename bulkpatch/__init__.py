@@ -1,22 +1,31 @@
 """bulkpatch: push spreadsheet changes to Microsoft Partner Center, safely and fast.
 
 Pipeline: load -> check -> plan -> apply -> report, one module each; `catalog` holds the
-field table they all read, and `api` the one-call functions behind each command.
+field table they all read; `api` (check) and `run` (plan, apply) hold the one-call
+functions behind each command. Names are
+imported on first use, so `bulkpatch check` does not pay for the network and sign-in stack.
 """
 
-from bulkpatch.api import ApplyRun, CheckRun, PlanRun, apply_file, check_file, plan_file
-from bulkpatch.errors import BulkpatchError, InputError, TerminalError, TransientError
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ApplyRun",
-    "BulkpatchError",
-    "CheckRun",
-    "InputError",
-    "PlanRun",
-    "TerminalError",
-    "TransientError",
-    "apply_file",
-    "check_file",
-    "plan_file",
-]
+_EXPORTS = {
+    "ApplyRun": "bulkpatch.api",
+    "CheckRun": "bulkpatch.api",
+    "PlanRun": "bulkpatch.api",
+    "apply_file": "bulkpatch.api",
+    "check_file": "bulkpatch.api",
+    "plan_file": "bulkpatch.api",
+    "BulkpatchError": "bulkpatch.errors",
+    "InputError": "bulkpatch.errors",
+    "TerminalError": "bulkpatch.errors",
+    "TransientError": "bulkpatch.errors",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bulkpatch' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -291,7 +291,7 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
     found = text.filter(pl.all_horizontal(k.is_not_null() for k in key[:2])).filter(
-        pl.len().over(key) > 1
+        pl.struct(key).is_duplicated()
     )
     message = pl.format(
         '{}: "{}" is on rows {}; keep one row per {}',

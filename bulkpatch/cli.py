@@ -12,14 +12,16 @@ import traceback
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from bulkpatch.api import Prepared, Preview
-from bulkpatch.apply import Settings
-from bulkpatch.config import Profile
 from bulkpatch.errors import BulkpatchError
+
+if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
+    from bulkpatch.apply import Settings
+    from bulkpatch.config import Profile
+    from bulkpatch.run import Prepared, Preview
 
 app = typer.Typer(
     add_completion=False,
@@ -174,6 +176,8 @@ def _profile(name: str | None) -> Profile:
 def _settings(
     profile: Profile, rate: float | None, concurrency: int | None, scope: str | None
 ) -> Settings:
+    from bulkpatch.apply import Settings
+
     scope = profile.get("limit_scope", scope)
     if scope not in ("partner", "customer"):
         raise typer.BadParameter("--limit-scope is partner or customer")
@@ -212,7 +216,7 @@ def plan(
     verbose: VERBOSE = False,
 ) -> None:
     """Check, read the current state, and write what apply would change; send nothing."""
-    from bulkpatch.api import plan_file
+    from bulkpatch.run import plan_file
 
     def job():
         chosen = _profile(profile)
@@ -280,7 +284,7 @@ def apply(
     verbose: VERBOSE = False,
 ) -> None:
     """Send the sheet's changes, read-modify-write, and write a result for every row."""
-    from bulkpatch.api import apply_file
+    from bulkpatch.run import apply_file
 
     if sum(x is not None for x in (sheet_path, plan_dir, resume)) != 1:
         typer.echo("bulkpatch: give exactly one of SHEET, --plan DIR or --resume DIR.", err=True)

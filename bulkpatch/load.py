@@ -132,10 +132,23 @@ def _excel_grids(
 
 def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
     """The cells of a CSV file as text, and the 0-based records that had more cells than headers."""
-    data = _to_utf8(path, path.read_bytes())
+    data = _unicode(path, path.read_bytes())
     if not data.strip():
         raise InputError(f"{path}: is empty; it needs a header row and at least one row.")
     separator = _sniff_separator(data)
+    read = _read(path, data, separator)
+    if read is None:  # not UTF-8: Windows cp1252 (or latin-1), as Excel saves "CSV"
+        try:
+            data = data.decode("cp1252").encode()
+        except UnicodeDecodeError:
+            data = data.decode("latin-1").encode()
+        read = _read(path, data, separator)
+    assert read is not None  # transcoded text is UTF-8
+    return read
+
+
+def _read(path: Path, data: bytes, separator: str) -> tuple[pl.DataFrame, list[int]] | None:
+    """Polars reads (and validates as UTF-8) in one pass; None when the bytes are not UTF-8."""
     options = {
         "has_header": False,
         "infer_schema": False,
@@ -145,14 +158,16 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
     try:
         return pl.read_csv(data, **options), []
     except pl.exceptions.ComputeError as exc:
+        if "invalid utf-8" in str(exc):
+            return None
         if "more fields" not in str(exc):
             raise InputError(f"{path}: cannot be read as CSV ({_first_line(exc)}).") from exc
     grid = pl.read_csv(data, truncate_ragged_lines=True, **options)
     return grid, _long_records(data, separator, grid.width)
 
 
-def _to_utf8(path: Path, data: bytes) -> bytes:
-    """Sheets arrive as UTF-8 (with or without BOM), UTF-16 or Windows cp1252: make UTF-8."""
+def _unicode(path: Path, data: bytes) -> bytes:
+    """Strip a UTF-8 BOM and turn UTF-16 (with or without BOM) into UTF-8; refuse binary."""
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :]
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -163,14 +178,7 @@ def _to_utf8(path: Path, data: bytes) -> bytes:
         return data.decode(codec, errors="replace").encode()
     if 0 in head:
         raise InputError(f"{path}: is not a text or Excel sheet (it holds binary data).")
-    try:
-        data.decode("utf-8")
-        return data
-    except UnicodeDecodeError:
-        try:
-            return data.decode("cp1252").encode()
-        except UnicodeDecodeError:
-            return data.decode("latin-1").encode()
+    return data
 
 
 def _sniff_separator(data: bytes) -> str:

@@ -22,13 +22,13 @@ import polars as pl
 import pytest
 from conftest import SAMPLES, uvicorn_server
 
-from bulkpatch.api import apply_file, plan_file
 from bulkpatch.apply import Engine, Settings
 from bulkpatch.check import check
 from bulkpatch.errors import InputError
 from bulkpatch.journal import Journal
 from bulkpatch.load import load
 from bulkpatch.plan import changes
+from bulkpatch.run import apply_file, plan_file
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
 
 FAST = Settings(rate=60_000, concurrency=8, backoff=0.01)

@@ -15,10 +15,10 @@ from authority import Authority, self_signed
 from conftest import uvicorn_server
 from test_apply import FAST, server, true_up
 
-from bulkpatch.api import prepare
 from bulkpatch.apply import Engine
 from bulkpatch.auth import AuthError, Credentials, TokenProvider
 from bulkpatch.config import load_profile
+from bulkpatch.run import prepare
 from bulkpatch.target import client
 
 TENANT, CLIENT = "6b2f7c1e-0000-4000-8000-00000000ab01", "3c1d2e4f-0000-4000-8000-00000000cd02"
