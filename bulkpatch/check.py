@@ -290,8 +290,9 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
         line += [pl.col(line_sub.name).str.to_lowercase()] if line_sub else []
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
-    found = text.filter(pl.all_horizontal(k.is_not_null() for k in key[:2])).filter(
-        pl.struct(key).is_duplicated()
+    # one pass: rows without both ids are not targets (their own rule reports them)
+    found = text.filter(
+        pl.struct(key).is_duplicated() & key[0].is_not_null() & key[1].is_not_null()
     )
     message = pl.format(
         '{}: "{}" is on rows {}; keep one row per {}',

@@ -131,13 +131,24 @@ def _excel_grids(
 
 
 def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
-    """The cells of a CSV file as text, and the 0-based records that had more cells than headers."""
-    data = _unicode(path, path.read_bytes())
-    if not data.strip():
+    """The cells of a CSV file as text, and the 0-based records that had more cells than headers.
+
+    Plain UTF-8 goes to Polars by path (no copy through Python); Polars validates it as it
+    reads. BOMs, UTF-16 and Windows cp1252 are turned into UTF-8 bytes first.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(65_536)
+    plain = (
+        not head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        and 0 not in head
+    )
+    source: Path | bytes = path if plain else _unicode(path, path.read_bytes())
+    if not (head.strip() if plain and len(head) < 65_536 else _bytes(source).strip()):
         raise InputError(f"{path}: is empty; it needs a header row and at least one row.")
-    separator = _sniff_separator(data)
-    read = _read(path, data, separator)
+    separator = _sniff_separator(head if plain else _bytes(source))
+    read = _read(path, source, separator)
     if read is None:  # not UTF-8: Windows cp1252 (or latin-1), as Excel saves "CSV"
+        data = _bytes(source)
         try:
             data = data.decode("cp1252").encode()
         except UnicodeDecodeError:
@@ -147,7 +158,13 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
     return read
 
 
-def _read(path: Path, data: bytes, separator: str) -> tuple[pl.DataFrame, list[int]] | None:
+def _bytes(source: Path | bytes) -> bytes:
+    return source.read_bytes() if isinstance(source, Path) else source
+
+
+def _read(
+    path: Path, source: Path | bytes, separator: str
+) -> tuple[pl.DataFrame, list[int]] | None:
     """Polars reads (and validates as UTF-8) in one pass; None when the bytes are not UTF-8."""
     options = {
         "has_header": False,
@@ -156,12 +173,13 @@ def _read(path: Path, data: bytes, separator: str) -> tuple[pl.DataFrame, list[i
         "raise_if_empty": False,
     }
     try:
-        return pl.read_csv(data, **options), []
+        return pl.read_csv(source, **options), []
     except pl.exceptions.ComputeError as exc:
         if "invalid utf-8" in str(exc):
             return None
         if "more fields" not in str(exc):
             raise InputError(f"{path}: cannot be read as CSV ({_first_line(exc)}).") from exc
+    data = _bytes(source)
     grid = pl.read_csv(data, truncate_ragged_lines=True, **options)
     return grid, _long_records(data, separator, grid.width)
 
@@ -223,8 +241,8 @@ def _build(
     frame = body.select(
         [body.get_column(body.columns[i]).alias(c.name) for i, c in zip(keep, columns, strict=True)]
     ).with_columns(pl.int_range(2, body.height + 2, dtype=pl.Int64).alias(ROW))
-    empty = pl.all_horizontal([clean(c.name).is_null() for c in columns])
-    frame = frame.filter(~empty)
+    written = r"[^ \t\r\n\u00a0\u2007\u202f\ufeff]"  # any character but the BLANKS
+    frame = frame.filter(pl.any_horizontal([pl.col(c.name).str.contains(written) for c in columns]))
     sheet = Sheet(path, sheet_name, kind, columns, frame)
     if ragged:
         sheet.issues = pl.DataFrame(

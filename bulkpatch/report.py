@@ -102,12 +102,20 @@ def table(
     Cells named in `issues` (row, column, message) and rows whose outcome failed are marked.
     """
     names = [c.name for c in sheet.columns]
-    joined = sheet.frame.join(ours, on=ROW, how="left", maintain_order="left")
     extra = [c for c in ours.columns if c != ROW]
+    if ours.height == sheet.frame.height and ours.get_column(ROW).equals(
+        sheet.frame.get_column(ROW)
+    ):
+        joined = sheet.frame.hstack(ours.drop(ROW))  # same rows, same order: no copy, no join
+    else:
+        joined = sheet.frame.join(ours, on=ROW, how="left", maintain_order="left")
+    text = [c for c in [*names, *extra] if joined.schema[c] == pl.String]
+    risky = joined.select(pl.col(c).str.contains(FORMULA_START).any() for c in text).row(0)
+    unsafe = {c for c, found in zip(text, risky, strict=True) if found}  # usually none
     frame = joined.select(
-        *[neutralise(n) for n in names],
+        *[neutralise(c) if c in unsafe else pl.col(c) for c in names],
         pl.col(ROW).alias("row"),
-        *[neutralise(c) if ours.schema[c] == pl.String else pl.col(c) for c in extra],
+        *[neutralise(c) if c in unsafe else pl.col(c) for c in extra],
     )
     headers = [neutralise_text(c.header) for c in sheet.columns] + ["row", *extra]
     numeric = {i for i, c in enumerate(sheet.columns) if c.field and c.field.type in NUMERIC_TYPES}
