@@ -16,7 +16,7 @@ import pandera.polars as pa
 import polars as pl
 
 from bulkpatch.catalog import RESOURCE_ID, Field, enum_key
-from bulkpatch.load import ISSUE_SCHEMA, ROW, Column, Sheet, clean
+from bulkpatch.load import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
 
 OUTCOMES = ("valid", "invalid", "no_change")
 TRUE_WORDS = ("true", "yes", "1", "y")
@@ -86,7 +86,7 @@ class Checked:
 def check(sheet: Sheet) -> Checked:
     """Check every cell and every cross-row rule of `sheet`."""
     fields = [c for c in sheet.columns if c.field]
-    text = sheet.frame.select(ROW, *[clean(c.name) for c in fields])
+    text = cleaned(sheet.frame, [c.name for c in fields])
     issues = pl.concat(
         [sheet.issues, _column_issues(text, fields), _cross_row_issues(sheet, text)],
         how="vertical",
@@ -102,7 +102,7 @@ def typed(sheet: Sheet) -> pl.DataFrame:
     """ROW plus every field column as its canonical value: ints, floats, bools, enum spellings
     of the reference, ISO date-times, lists; a cell that breaks its rule becomes null."""
     fields = [c for c in sheet.columns if c.field]
-    text = sheet.frame.select(ROW, *[clean(c.name) for c in fields])
+    text = cleaned(sheet.frame, [c.name for c in fields])
     return text.select(
         ROW, *[_typed(c.field, pl.col(c.name)).alias(c.name) for c in fields if c.field]
     )

@@ -33,6 +33,8 @@ ROW = "__row__"
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 # Excel and copy-paste leave non-breaking and other odd spaces around values.
 BLANKS = " \t\r\n\u00a0\u2007\u202f\ufeff"
+_BLANK_CLASS = "[ \\t\\r\\n\\u00a0\\u2007\\u202f\\ufeff]"
+PADDED = f"^{_BLANK_CLASS}|{_BLANK_CLASS}$|^$"  # a cell that `clean` would change
 ISSUE_SCHEMA = {
     "row": pl.Int64,
     "column": pl.String,
@@ -76,6 +78,17 @@ def clean(name: str) -> pl.Expr:
     """A cell as the rules see it: surrounding (non-breaking) spaces gone, blank as null."""
     text = pl.col(name).str.strip_chars(BLANKS)
     return pl.when(text == "").then(None).otherwise(text).alias(name)
+
+
+def cleaned(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """ROW and the `names` columns cleaned; a column with no padded or blank cell is passed
+    through as it is (one cheap scan instead of rewriting every cell)."""
+    needs = (
+        frame.select(pl.col(n).str.contains(PADDED).any() for n in names).row(0) if names else ()
+    )
+    return frame.select(
+        ROW, *[clean(n) if need else pl.col(n) for n, need in zip(names, needs, strict=True)]
+    )
 
 
 def load(path: str | Path, sheet: str | None = None, kind: Kind | None = None) -> list[Sheet]:
@@ -241,8 +254,12 @@ def _build(
     frame = body.select(
         [body.get_column(body.columns[i]).alias(c.name) for i, c in zip(keep, columns, strict=True)]
     ).with_columns(pl.int_range(2, body.height + 2, dtype=pl.Int64).alias(ROW))
-    written = r"[^ \t\r\n\u00a0\u2007\u202f\ufeff]"  # any character but the BLANKS
-    frame = frame.filter(pl.any_horizontal([pl.col(c.name).str.contains(written) for c in columns]))
+    written = "[^" + _BLANK_CLASS[1:]  # any character but the BLANKS
+    filled = frame.select(
+        pl.any_horizontal(pl.col(c.name).str.contains(written).fill_null(False) for c in columns)
+    )
+    if not filled.to_series().all():  # only copy the frame when there are empty rows to drop
+        frame = frame.filter(filled.to_series())
     sheet = Sheet(path, sheet_name, kind, columns, frame)
     if ragged:
         sheet.issues = pl.DataFrame(

@@ -19,14 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import xlsxwriter
-from tqdm import tqdm
 
 from bulkpatch.check import NUMBER
 from bulkpatch.load import ROW, Sheet
+
+if TYPE_CHECKING:
+    import xlsxwriter
 
 FORMULA_START = r"^[=+\-@\t\r]"
 EXCEL_MAX_ROWS = 1_048_576
@@ -163,6 +164,8 @@ def write_workbook(
     """
     if any(t.frame.height >= EXCEL_MAX_ROWS for t in tables):
         return False
+    import xlsxwriter  # only when a workbook is written
+
     options = {
         "constant_memory": True,
         "strings_to_formulas": False,
@@ -203,6 +206,8 @@ def _write_table(book: xlsxwriter.Workbook, styles: dict[str, Any], t: Table) ->
     outcome_at = t.headers.index("outcome", row_at)
     rows = t.frame.iter_rows()
     if t.frame.height > 50_000 and sys.stderr.isatty():
+        from tqdm import tqdm
+
         rows = tqdm(rows, total=t.frame.height, desc=t.title, unit="row", leave=False)
     for r, values in enumerate(rows, start=1):
         sheet_row = values[row_at]
