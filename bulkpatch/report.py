@@ -140,6 +140,12 @@ def table(
 
 def write_csv(path: Path, headers: list[str], frame: pl.DataFrame) -> None:
     """CSV with a BOM (so Excel reads UTF-8) and the user's headers, duplicates and all."""
+    if len(set(headers)) == len(headers):  # Polars writes by path: about twice as fast
+        with atomic(path) as tmp:
+            frame.rename(dict(zip(frame.columns, headers, strict=True))).write_csv(
+                tmp, include_bom=True
+            )
+        return
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow(headers)
     with atomic(path) as tmp, tmp.open("wb") as handle:
