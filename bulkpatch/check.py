@@ -290,10 +290,11 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
         line += [pl.col(line_sub.name).str.to_lowercase()] if line_sub else []
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
-    # one pass: rows without both ids are not targets (their own rule reports them)
-    found = text.filter(
-        pl.struct(key).is_duplicated() & key[0].is_not_null() & key[1].is_not_null()
-    )
+    # Rows without both ids are not targets (their own rule reports them). A 64-bit hash of
+    # the key finds candidates fast; the exact comparison then runs on those few rows only.
+    hashed = pl.reduce(lambda a, b: a ^ b, [k.hash(seed) for seed, k in enumerate(key)])
+    candidates = text.filter(hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null())
+    found = candidates.filter(pl.struct(key).is_duplicated())
     message = pl.format(
         '{}: "{}" is on rows {}; keep one row per {}',
         pl.lit(target.header),
