@@ -102,14 +102,20 @@ class Budget:
         self.factor = 1.0
 
     async def slot(self, customer: str) -> None:
-        """Wait for this call's turn; a pause (429) that starts meanwhile is waited out too."""
+        """Wait for this call's turn; a pause (429) that starts meanwhile is waited out too.
+
+        A call that wakes a whole interval late (the event loop was busy) takes the next free
+        slot instead of its missed one: late calls never go out in a bunch.
+        """
         key = customer if self.scope == "customer" else ""
         while True:
             now = time.monotonic()
+            gap = self.interval / self.factor
             start = max(now, self.next[key], self.paused_until)
-            self.next[key] = start + self.interval / self.factor
+            self.next[key] = start + gap
             await asyncio.sleep(start - now)
-            if time.monotonic() >= self.paused_until:
+            woke = time.monotonic()
+            if woke >= self.paused_until and woke - start < gap:
                 return
 
     def throttled(self, seconds: float) -> None:
