@@ -28,6 +28,7 @@ from bulkpatch.plan import Change, Merged, merge, target_reached
 RETRY_STATUSES = {500, 502, 503, 504}
 CONFLICT_CODE = 800082
 STALE_ETAG = 2055
+LATE = 0.005  # seconds: a call woken later than this (and a whole slot) takes a new slot
 REACTIVATE = uuid.UUID("5e0f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9")
 
 
@@ -115,7 +116,7 @@ class Budget:
             self.next[key] = start + gap
             await asyncio.sleep(start - now)
             woke = time.monotonic()
-            if woke >= self.paused_until and woke - start < gap:
+            if woke >= self.paused_until and woke - start < max(gap, LATE):
                 return
 
     def throttled(self, seconds: float) -> None:
