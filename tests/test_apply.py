@@ -398,30 +398,22 @@ def test_targets_refuse_plain_http_off_this_machine_and_unconfirmed_production(c
     assert "not-a-real-token" not in live.stdout + live.stderr
 
 
-def test_an_unlimited_rate_still_finishes(tmp_path):
+def test_an_unlimited_rate_still_finishes(cli, tmp_path):
     """A rate far above anything needed must not make the pacer spin (a hang guard, not a
-    speed test: the subprocess timeout only catches a run that never ends)."""
+    speed test: the CLI fixture's timeout only catches a run that never ends)."""
     path = true_up(tmp_path, customers=2, per=5)
     with server(path) as (url, _):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bulkpatch",
-                "apply",
-                str(path),
-                "--target",
-                url,
-                "--out",
-                str(tmp_path / "run"),
-                "--rate",
-                "1000000000",
-                "--json",
-                "--quiet",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = cli(
+            "apply",
+            path,
+            "--target",
+            url,
+            "--out",
+            tmp_path / "run",
+            "--rate",
+            "1000000000",
+            "--json",
+            "--quiet",
         )
     assert result.returncode == 0
     assert json.loads(result.stdout)["outcomes"]["ok"] == 10
