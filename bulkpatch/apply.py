@@ -45,6 +45,7 @@ class Settings:
     call_timeout: float = 60.0
     poll_timeout: float = 60.0
     auth_streak: int = 5  # 401/403 in a row that stop the run
+    unreachable_streak: int = 5  # calls in a row with no answer at all (after their retries)
     backoff: float = 0.5
     headroom: float = 0.98  # pace just under the limit, never at it
 
@@ -150,6 +151,7 @@ class Engine:
         self.statuses: Counter[str] = Counter()
         self.throttled = 0
         self.auth_failures = 0
+        self.unreachable = 0
         self.stopped = ""
         self.results: dict[str, Result] = {}
 
@@ -240,15 +242,19 @@ class Engine:
         return reply, retry_after
 
     def _count_auth(self, reply: Reply) -> None:
-        if reply.status in (401, 403):
-            self.auth_failures += 1
-            if self.auth_failures >= self.settings.auth_streak:
-                self.stop(
-                    f"Partner Center refused the token {self.auth_failures} times in a row "
-                    f"(HTTP {reply.status}); check the credentials"
-                )
-        elif reply.status is not None:
-            self.auth_failures = 0
+        """Stop on a streak: the token is bad, or the service cannot be reached at all."""
+        self.auth_failures = self.auth_failures + 1 if reply.status in (401, 403) else 0
+        self.unreachable = self.unreachable + 1 if reply.status is None else 0
+        if self.auth_failures >= self.settings.auth_streak:
+            self.stop(
+                f"Partner Center refused the token {self.auth_failures} times in a row "
+                f"(HTTP {reply.status}); check the credentials"
+            )
+        if self.unreachable >= self.settings.unreachable_streak:
+            self.stop(
+                f"Partner Center could not be reached {self.unreachable} times in a row, "
+                f"each after {self.settings.attempts} attempts ({reply.error})"
+            )
 
     # --- the run ---------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -417,3 +418,20 @@ def test_an_unlimited_rate_still_finishes(cli, tmp_path):
         )
     assert result.returncode == 0
     assert json.loads(result.stdout)["outcomes"]["ok"] == 10
+
+
+def test_an_unreachable_service_stops_the_run_instead_of_grinding_on(tmp_path):
+    path = true_up(tmp_path, customers=8, per=1)
+    with socket.socket() as probe:  # a port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    run = apply_file(
+        path,
+        target=closed,
+        out=tmp_path / "run",
+        settings=Settings(rate=60_000, concurrency=1, backoff=0.001),
+    )
+    assert "could not be reached 5 times in a row" in run.summary["stopped"]
+    assert run.counts()["failed"] == 5 and run.counts()["not_sent"] == 3
+    failed = results(tmp_path / "run").filter(pl.col("outcome") == "failed")
+    assert failed.get_column("error_message")[0].startswith("reading it failed: no answer after 6")

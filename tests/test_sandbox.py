@@ -7,6 +7,7 @@ Every test runs twice: in-process (httpx ASGITransport) and against a real uvico
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import uuid
@@ -474,3 +475,31 @@ def test_sandbox_command_serves_on_loopback_and_prints_the_url(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_sandbox_command_on_a_busy_port_says_so_in_one_line(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bulkpatch",
+                "sandbox",
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "s.db"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"bulkpatch: cannot listen on 127.0.0.1:{port} (Address "
+        "already in use); choose another --port, or --port 0 for "
+        "any free one."
+    )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from bulkpatch.errors import InputError
 from bulkpatch.sandbox.app import Sandbox, SandboxConfig
 
 
@@ -20,7 +21,13 @@ def serve(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise InputError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another "
+            "--port, or --port 0 for any free one."
+        ) from None
     bound = sock.getsockname()[1]
     announce(f"http://{host}:{bound}")
     server = uvicorn.Server(uvicorn.Config(sandbox.app, log_level="warning", access_log=False))
