@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from bulkpatch.errors import BulkpatchError
+from bulkpatch.errors import BulkpatchError, InputError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
     from bulkpatch.apply import Settings
     from bulkpatch.config import Profile
     from bulkpatch.run import Prepared, Preview
+    from bulkpatch.target import Target
 
 app = typer.Typer(
     add_completion=False,
@@ -180,7 +181,7 @@ def _settings(
 
     scope = profile.get("limit_scope", scope)
     if scope not in ("partner", "customer"):
-        raise typer.BadParameter("--limit-scope is partner or customer")
+        raise InputError(f"--limit-scope must be partner or customer, not {scope!r}.")
     return Settings(
         rate=float(profile.get("rate", rate)),
         order_rate=profile.get("order_rate"),
@@ -189,15 +190,10 @@ def _settings(
     )
 
 
-def _announce(target: str | None, profile: Profile) -> None:
-    from bulkpatch.target import resolve
-
-    try:
-        resolved = resolve(target, profile)
-    except BulkpatchError:
-        return  # the command itself reports it
+def _announce(resolved: Target, chosen: bool) -> None:
+    """One plain line before anything is read or sent: the sandbox changes nothing real."""
     if resolved.embedded:
-        why = "" if target else " (not signed in to Partner Center)"
+        why = "" if chosen else " (not signed in to Partner Center)"
         typer.echo(f"Using the built-in sandbox{why}: nothing in Partner Center changes.", err=True)
 
 
@@ -220,7 +216,9 @@ def plan(
 
     def job():
         chosen = _profile(profile)
-        _announce(target, chosen)
+        from bulkpatch.target import resolve
+
+        _announce(resolve(target, chosen), chosen=target == "sandbox")
         return plan_file(
             sheet_path,
             sheet=sheet,
@@ -292,7 +290,6 @@ def apply(
 
     def job():
         chosen = _profile(profile)
-        _announce(target, chosen)
         return apply_file(
             sheet_path,
             sheet=sheet,
@@ -328,6 +325,7 @@ def apply(
 
 def _confirm(prepared: Prepared, preview: Callable[[], Preview], yes: bool) -> bool:
     """A live run shows what it will do and asks; automation passes --yes."""
+    _announce(prepared.target, chosen=prepared.manifest["settings"]["target"] == "sandbox")
     if not prepared.target.live or yes:
         return True
     if not sys.stdin.isatty():
