@@ -59,7 +59,6 @@ DEFAULTS: dict[str, Any] = {
     "authority": "https://login.microsoftonline.com",
 }
 SECRETS = {"secret", "client_secret", "password", "token", "access_token", "refresh_token"}
-PRECEDENCE = "command-line flag, then environment variable, then profile, then default"
 
 
 @dataclass

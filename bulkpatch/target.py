@@ -108,23 +108,19 @@ def client(
     """The one HTTP client of a run: TLS always verified, signed in, JSON both ways."""
     headers = {"Accept": "application/json", "MS-PartnerCenter-Application": target.application}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    if not target.embedded:
-        return httpx.AsyncClient(
-            base_url=target.base_url,
-            headers=headers,
-            limits=limits,
-            auth=target.auth,
-            timeout=None,
-            verify=True,
-        )
-    from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
+    transport = None
+    if target.embedded:  # the in-process sandbox, its state in the run folder
+        from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
 
-    config = SandboxConfig(db=str(sandbox_db or ":memory:"), seed=SeedSpec(sheets=seed or []))
-    transport = SandboxTransport(Sandbox(config, reseed=reseed).app)
+        config = SandboxConfig(db=str(sandbox_db or ":memory:"), seed=SeedSpec(sheets=seed or []))
+        transport = SandboxTransport(Sandbox(config, reseed=reseed).app)
+    # Timeouts are per call in the engine (asyncio), so they hold for any transport.
     return httpx.AsyncClient(
         base_url=target.base_url,
         headers=headers,
-        transport=transport,
+        limits=limits,
         auth=target.auth,
+        transport=transport,
         timeout=None,
+        verify=True,
     )

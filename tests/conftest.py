@@ -22,6 +22,13 @@ SUB1 = "a1b2c3d4-0000-4000-8000-000000000001"
 SUB2 = "a1b2c3d4-0000-4000-8000-000000000002"
 
 Cell = str | float | bool | datetime | None
+NEXT_TERM_PRODUCT = {
+    "productId": "CFQ7TTC0LCHC",
+    "skuId": "0002",
+    "availabilityId": "CFQ7TTC0K5DJ",
+    "billingCycle": "monthly",
+    "termDuration": "P1Y",
+}
 
 
 @pytest.fixture

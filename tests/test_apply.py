@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-from conftest import SAMPLES, uvicorn_server
+from conftest import NEXT_TERM_PRODUCT, SAMPLES, uvicorn_server
 
 from bulkpatch.apply import Engine, Settings
 from bulkpatch.check import check
@@ -142,13 +142,7 @@ def test_auto_renew_and_next_term_instructions_survive_a_quantity_change(tmp_pat
     path = true_up(tmp_path, customers=1, per=1)
     customer, sub = ids(1, "customer")[0], ids(1, "sub-0")[0]
     instructions = {
-        "product": {
-            "productId": "CFQ7TTC0LCHC",
-            "skuId": "0002",
-            "availabilityId": "CFQ7TTC0K5DJ",
-            "billingCycle": "monthly",
-            "termDuration": "P1Y",
-        },
+        "product": NEXT_TERM_PRODUCT,
         "quantity": 3,
         "customTermEndDate": None,
     }

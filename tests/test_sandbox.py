@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import CUSTOMER, SAMPLES, SUB1
+from conftest import CUSTOMER, NEXT_TERM_PRODUCT, SAMPLES, SUB1
 from test_catalog import FIXTURE
 
 from bulkpatch.check import typed
@@ -107,13 +107,7 @@ async def test_a_body_that_is_not_json_is_800002(serve_sandbox):
 
 async def test_full_object_semantics_turn_off_auto_renew_and_delete_instructions(serve_sandbox):
     instructions = {
-        "product": {
-            "productId": "CFQ7TTC0LCHC",
-            "skuId": "0002",
-            "availabilityId": "CFQ7TTC0K5DJ",
-            "billingCycle": "monthly",
-            "termDuration": "P1Y",
-        },
+        "product": NEXT_TERM_PRODUCT,
         "quantity": 9,
     }
     async with serve_sandbox() as run:

@@ -13,7 +13,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-BASE = "https://api.partnercenter.microsoft.com"
 PARTNER_ID = "4f1d9b2e-7c3a-4e8b-9a6d-2b5c8e1f0a73"
 # (product id, sku id, name, monthly list price in USD)
 PRODUCTS = [
