@@ -86,9 +86,9 @@ class Checked:
 def check(sheet: Sheet) -> Checked:
     """Check every cell and every cross-row rule of `sheet`."""
     fields = [c for c in sheet.columns if c.field]
-    text = cleaned(sheet.frame, [c.name for c in fields])
+    text = cleaned(sheet, [c.name for c in fields])
     issues = pl.concat(
-        [sheet.issues, _column_issues(text, fields), _cross_row_issues(sheet, text)],
+        [sheet.issues, _column_issues(text, fields), *_cross_row_issues(sheet, text)],
         how="vertical",
     )
     order = {c.header: i for i, c in enumerate(sheet.columns)}
@@ -102,7 +102,7 @@ def typed(sheet: Sheet) -> pl.DataFrame:
     """ROW plus every field column as its canonical value: ints, floats, bools, enum spellings
     of the reference, ISO date-times, lists; a cell that breaks its rule becomes null."""
     fields = [c for c in sheet.columns if c.field]
-    text = cleaned(sheet.frame, [c.name for c in fields])
+    text = cleaned(sheet, [c.name for c in fields])
     return text.select(
         ROW, *[_typed(c.field, pl.col(c.name)).alias(c.name) for c in fields if c.field]
     )
@@ -253,11 +253,11 @@ def _date_part(c: pl.Expr) -> pl.Expr:
 # --- Cross-row rules ---------------------------------------------------------------------------
 
 
-def _cross_row_issues(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
+def _cross_row_issues(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
     parts = [_duplicate_targets(sheet, text), _renewal_without_auto_renew(sheet, text)]
     if sheet.kind == "orders":
         parts.append(_order_disagreements(sheet, text))
-    return pl.concat([p for p in parts if p is not None], how="vertical")
+    return [p for p in parts if p is not None]
 
 
 def _issue(
@@ -276,7 +276,7 @@ def _rows_list(over: list[pl.Expr]) -> pl.Expr:
     return pl.col(ROW).cast(pl.String).str.join(", ").over(over)
 
 
-def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
+def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     """The same target twice: which row did the user mean? Both rows are in error."""
     target = sheet.column_for(RESOURCE_ID[sheet.kind])
     customer = sheet.column_for("customer_id")
@@ -291,8 +291,13 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
     # Rows without both ids are not targets (their own rule reports them). A 64-bit hash of
-    # the key finds candidates fast; the exact comparison then runs on those few rows only.
-    hashed = pl.reduce(lambda a, b: a ^ b, [k.hash(seed) for seed, k in enumerate(key)])
+    # the key finds candidates fast (all hashes distinct: no duplicates, the usual case); the
+    # exact comparison then runs on the few candidate rows only.
+    hashed = text.select(
+        pl.reduce(lambda a, b: a ^ b, [k.hash(seed) for seed, k in enumerate(key)])
+    ).to_series()
+    if hashed.n_unique() == hashed.len():
+        return None
     candidates = text.filter(hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null())
     found = candidates.filter(pl.struct(key).is_duplicated())
     message = pl.format(

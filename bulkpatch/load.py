@@ -33,8 +33,6 @@ ROW = "__row__"
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 # Excel and copy-paste leave non-breaking and other odd spaces around values.
 BLANKS = " \t\r\n\u00a0\u2007\u202f\ufeff"
-_BLANK_CLASS = "[ \\t\\r\\n\\u00a0\\u2007\\u202f\\ufeff]"
-PADDED = f"^{_BLANK_CLASS}|{_BLANK_CLASS}$|^$"  # a cell that `clean` would change
 ISSUE_SCHEMA = {
     "row": pl.Int64,
     "column": pl.String,
@@ -62,6 +60,7 @@ class Sheet:
     kind: Kind
     columns: list[Column]
     frame: pl.DataFrame
+    padded: frozenset[str]  # the columns with a cell that `clean` would change
     issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
 
     @property
@@ -80,15 +79,18 @@ def clean(name: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text).alias(name)
 
 
-def cleaned(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """ROW and the `names` columns cleaned; a column with no padded or blank cell is passed
-    through as it is (one cheap scan instead of rewriting every cell)."""
-    needs = (
-        frame.select(pl.col(n).str.contains(PADDED).any() for n in names).row(0) if names else ()
-    )
-    return frame.select(
-        ROW, *[clean(n) if need else pl.col(n) for n, need in zip(names, needs, strict=True)]
-    )
+def cleaned(sheet: Sheet, names: list[str]) -> pl.DataFrame:
+    """ROW and the `names` columns cleaned; a column load found no padded or blank cell in is
+    passed through as it is (most are: no need to rewrite every cell)."""
+    return sheet.frame.select(ROW, *[clean(n) if n in sheet.padded else pl.col(n) for n in names])
+
+
+def _padded(frame: pl.DataFrame) -> frozenset[str]:
+    """The columns with a cell that `clean` would change: empty, or padded with blanks."""
+    c = pl.col(frame.columns)
+    changed = (c.str.strip_chars(BLANKS).str.len_bytes() != c.str.len_bytes()) | (c == "")
+    found = frame.select(changed.any()).row(0)
+    return frozenset(n for n, hit in zip(frame.columns, found, strict=True) if hit)
 
 
 def load(path: str | Path, sheet: str | None = None, kind: Kind | None = None) -> list[Sheet]:
@@ -156,7 +158,8 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
         and 0 not in head
     )
     source: Path | bytes = path if plain else _unicode(path, path.read_bytes())
-    if not (head.strip() if plain and len(head) < 65_536 else _bytes(source).strip()):
+    start = head if isinstance(source, Path) else source[:65_536]  # look further only if blank
+    if not start.strip() and not _bytes(source).strip():
         raise InputError(f"{path}: is empty; it needs a header row and at least one row.")
     separator = _sniff_separator(head if plain else _bytes(source))
     read = _read(path, source, separator)
@@ -253,14 +256,19 @@ def _build(
     columns = _match_columns(label, kind, [(i, headers[i]) for i in keep])
     frame = body.select(
         [body.get_column(body.columns[i]).alias(c.name) for i, c in zip(keep, columns, strict=True)]
-    ).with_columns(pl.int_range(2, body.height + 2, dtype=pl.Int64).alias(ROW))
-    written = "[^" + _BLANK_CLASS[1:]  # any character but the BLANKS
-    filled = frame.select(
-        pl.any_horizontal(pl.col(c.name).str.contains(written).fill_null(False) for c in columns)
     )
-    if not filled.to_series().all():  # only copy the frame when there are empty rows to drop
-        frame = frame.filter(filled.to_series())
-    sheet = Sheet(path, sheet_name, kind, columns, frame)
+    padded = _padded(frame)
+    # A cell of an unpadded column is written when it is not null; only padded ones need a look.
+    filled = frame.select(
+        pl.any_horizontal(
+            clean(c.name).is_not_null() if c.name in padded else pl.col(c.name).is_not_null()
+            for c in columns
+        )
+    ).to_series()
+    frame = frame.with_columns(pl.int_range(2, body.height + 2, dtype=pl.Int64).alias(ROW))
+    if not filled.all():  # only copy the frame when there are empty rows to drop
+        frame = frame.filter(filled)
+    sheet = Sheet(path, sheet_name, kind, columns, frame, padded)
     if ragged:
         sheet.issues = pl.DataFrame(
             {

@@ -8,7 +8,7 @@ other status), so a user trying their own sheet sees their changes really apply.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,12 +85,8 @@ def _rows(sheet: Sheet) -> list[dict[str, Any]]:
         and normalize_header(c.header).startswith("current")
         and normalize_header(c.header[8:]) in index
     }
-    shadow = Sheet(
-        sheet.path,
-        sheet.sheet_name,
-        sheet.kind,
-        [Column(c.name, c.header, current.get(c, c.field)) for c in sheet.columns],
-        sheet.frame,
+    shadow = replace(
+        sheet, columns=[Column(c.name, c.header, current.get(c, c.field)) for c in sheet.columns]
     )
     frame = typed(shadow).rename(
         {**names, **{c.name: f"current:{f.name}" for c, f in current.items()}}
