@@ -9,6 +9,8 @@ outcome per row, `valid`, `invalid` or `no_change`. There is no per-row Python o
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -281,22 +283,21 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     target = sheet.column_for(RESOURCE_ID[sheet.kind])
     customer = sheet.column_for("customer_id")
     assert target and customer  # load guarantees both
-    key = [pl.col(customer.name).str.to_lowercase(), pl.col(target.name).str.to_lowercase()]
+    line_sub = sheet.column_for("lineItems.subscriptionId") if sheet.kind == "orders" else None
+    fold = _folding(text, [c.name for c in (customer, target, line_sub) if c])
+    key = [fold(customer.name), fold(target.name)]
     what = "subscription"
     if sheet.kind == "orders":
         number = sheet.column_for("lineItems.lineItemNumber")
-        line_sub = sheet.column_for("lineItems.subscriptionId")
         line = [_integer(pl.col(number.name)).cast(pl.String)] if number else []
-        line += [pl.col(line_sub.name).str.to_lowercase()] if line_sub else []
+        line += [fold(line_sub.name)] if line_sub else []
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
     # Rows without both ids are not targets (their own rule reports them). A 64-bit hash of
     # the key finds candidates fast (all hashes distinct: no duplicates, the usual case); the
     # exact comparison then runs on the few candidate rows only.
-    hashed = text.select(
-        pl.reduce(lambda a, b: a ^ b, [k.hash(seed) for seed, k in enumerate(key)])
-    ).to_series()
-    if hashed.n_unique() == hashed.len():
+    hashed = functools.reduce(operator.xor, [k.hash(seed) for seed, k in enumerate(key)])
+    if text.select(hashed.n_unique()).item() == text.height:
         return None
     candidates = text.filter(hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null())
     found = candidates.filter(pl.struct(key).is_duplicated())
@@ -308,6 +309,14 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
         pl.lit(what),
     )
     return found.select(_issue(target, "same target twice", message))
+
+
+def _folding(text: pl.DataFrame, names: list[str]) -> Callable[[str], pl.Expr]:
+    """Ids match ignoring case. Lower-casing copies a column, so only the columns holding a
+    character lower-casing could change are lower-cased (ids are usually lower case already)."""
+    found = text.select(pl.col(names).str.contains("[^a-z0-9_-]").any()).row(0)
+    cased = {n for n, hit in zip(names, found, strict=True) if hit}
+    return lambda n: pl.col(n).str.to_lowercase() if n in cased else pl.col(n)
 
 
 def _order_disagreements(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
