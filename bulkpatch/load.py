@@ -188,6 +188,7 @@ def _read(
         "infer_schema": False,
         "separator": separator,
         "raise_if_empty": False,
+        "null_values": [""],  # a quoted empty cell ("") is as blank as an empty one
     }
     try:
         return pl.read_csv(source, **options), []
@@ -266,7 +267,10 @@ def _build(
             for c in columns
         )
     ).to_series()
-    frame = frame.with_columns(pl.int_range(2, body.height + 2, dtype=pl.Int64).alias(ROW))
+    # One chunk per column: Polars would otherwise re-chunk the whole frame on later selects.
+    frame = frame.with_columns(
+        pl.int_range(2, body.height + 2, dtype=pl.Int64).alias(ROW)
+    ).rechunk()
     if not filled.all():  # only copy the frame when there are empty rows to drop
         frame = frame.filter(filled)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded)
