@@ -373,20 +373,23 @@ def _renewal_without_auto_renew(sheet: Sheet, text: pl.DataFrame) -> pl.DataFram
 
 def _outcomes(text: pl.DataFrame, fields: list[Column], issues: pl.DataFrame) -> pl.DataFrame:
     changes = [pl.col(c.name).is_not_null() for c in fields if c.field and c.field.changes]
-    errors = issues.group_by("row", maintain_order=True).agg(
-        pl.col("message").str.join("; ").alias("errors")
+    errors = issues.group_by("row", maintain_order=True).agg(pl.col("message").str.join("; "))
+    # A lookup, not a join: most rows have no error, and a join would copy every row twice.
+    message = pl.col(ROW).replace_strict(
+        errors.get_column("row"), errors.get_column("message"), default="", return_dtype=pl.String
     )
     return (
-        text.select(ROW, pl.any_horizontal(changes or [pl.lit(False)]).alias("_changes"))
-        .join(errors, left_on=ROW, right_on="row", how="left", maintain_order="left")
+        text.lazy()
+        .with_columns(message.alias("errors"))
         .select(
             ROW,
-            pl.when(pl.col("errors").is_not_null())
+            pl.when(pl.col("errors") != "")
             .then(pl.lit("invalid"))
-            .when(pl.col("_changes"))
+            .when(pl.any_horizontal(changes or [pl.lit(False)]))
             .then(pl.lit("valid"))
             .otherwise(pl.lit("no_change"))
             .alias("outcome"),
-            pl.col("errors").fill_null(""),
+            "errors",
         )
+        .collect()
     )

@@ -33,7 +33,9 @@ ROW = "__row__"
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 # Excel and copy-paste leave non-breaking and other odd spaces around values.
 BLANKS = " \t\r\n\u00a0\u2007\u202f\ufeff"
-_BLANK = "[ \\t\\r\\n\\u00a0\\u2007\\u202f\\ufeff]"  # one of the BLANKS, as a regex
+_BLANK_CHARS = " \\t\\r\\n\\u00a0\\u2007\\u202f\\ufeff"  # the BLANKS, spelled for a regex
+_BLANK = f"[{_BLANK_CHARS}]"
+FORMULA_START = r"^[=+\-@\t\r]"  # how text a spreadsheet would run as a formula starts
 ISSUE_SCHEMA = {
     "row": pl.Int64,
     "column": pl.String,
@@ -62,6 +64,7 @@ class Sheet:
     columns: list[Column]
     frame: pl.DataFrame
     padded: frozenset[str]  # the columns with a cell that `clean` would change
+    formulas: frozenset[str]  # the columns with a cell a spreadsheet would run (see report)
     issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
 
     @property
@@ -86,11 +89,23 @@ def cleaned(sheet: Sheet, names: list[str]) -> pl.DataFrame:
     return sheet.frame.select(ROW, *[clean(n) if n in sheet.padded else pl.col(n) for n in names])
 
 
-def _padded(frame: pl.DataFrame) -> frozenset[str]:
-    """The columns with a cell that `clean` would change: empty, or padded with blanks."""
+def _profile(frame: pl.DataFrame) -> tuple[frozenset[str], frozenset[str]]:
+    """The padded columns (a cell that `clean` would change: empty, or blanks around it) and
+    the formula columns. Few columns are either: one regex scan (which copies nothing) finds
+    those that may be, and only they are looked at again."""
     c = pl.col(frame.columns)
-    changed = c.str.contains(f"^{_BLANK}|{_BLANK}$") | (c == "")  # a regex scan copies nothing
-    found = frame.select(changed.any()).row(0)
+    suspects = _hits(frame, c.str.contains(f"^[=+\\-@{_BLANK_CHARS}]|{_BLANK}$") | (c == ""))
+    if not suspects:
+        return frozenset(), frozenset()
+    suspect = frame.select(n for n in frame.columns if n in suspects)
+    c = pl.col(suspect.columns)
+    padded = c.str.contains(f"^{_BLANK}|{_BLANK}$") | (c == "")
+    return _hits(suspect, padded), _hits(suspect, c.str.contains(FORMULA_START))
+
+
+def _hits(frame: pl.DataFrame, test: pl.Expr) -> frozenset[str]:
+    """The columns of `frame` where `test` (one expression over all of them) holds somewhere."""
+    found = frame.select(test.any()).row(0)
     return frozenset(n for n, hit in zip(frame.columns, found, strict=True) if hit)
 
 
@@ -259,7 +274,7 @@ def _build(
     frame = body.select(
         [body.get_column(body.columns[i]).alias(c.name) for i, c in zip(keep, columns, strict=True)]
     )
-    padded = _padded(frame)
+    padded, formulas = _profile(frame)
     # A cell of an unpadded column is written when it is not null; only padded ones need a look.
     filled = frame.select(
         pl.any_horizontal(
@@ -273,7 +288,7 @@ def _build(
     ).rechunk()
     if not filled.all():  # only copy the frame when there are empty rows to drop
         frame = frame.filter(filled)
-    sheet = Sheet(path, sheet_name, kind, columns, frame, padded)
+    sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas)
     if ragged:
         sheet.issues = pl.DataFrame(
             {

@@ -24,12 +24,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bulkpatch.check import NUMBER
-from bulkpatch.load import ROW, Sheet
+from bulkpatch.load import FORMULA_START, ROW, Sheet
 
 if TYPE_CHECKING:
     import xlsxwriter
 
-FORMULA_START = r"^[=+\-@\t\r]"
 EXCEL_MAX_ROWS = 1_048_576
 NUMERIC_TYPES = ("integer", "number")
 STYLE = {  # outcome -> (fill, font)
@@ -110,9 +109,9 @@ def table(
         joined = sheet.frame.hstack(ours.drop(ROW))  # same rows, same order: no copy, no join
     else:
         joined = sheet.frame.join(ours, on=ROW, how="left", maintain_order="left")
-    text = [c for c in [*names, *extra] if joined.schema[c] == pl.String]
-    risky = joined.select(pl.col(c).str.contains(FORMULA_START).any() for c in text).row(0)
-    unsafe = {c for c, found in zip(text, risky, strict=True) if found}  # usually none
+    text = [c for c in extra if joined.schema[c] == pl.String]  # load knows the sheet's own
+    risky = joined.select(pl.col(text).str.contains(FORMULA_START).any()).row(0) if text else ()
+    unsafe = sheet.formulas | {c for c, found in zip(text, risky, strict=True) if found}
     frame = joined.select(
         *[neutralise(c) if c in unsafe else pl.col(c) for c in names],
         pl.col(ROW).alias("row"),
