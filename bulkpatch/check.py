@@ -293,12 +293,13 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
         line += [fold(line_sub.name)] if line_sub else []
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
-    # Rows without both ids are not targets (their own rule reports them). A 64-bit hash of
-    # the key finds candidates fast (all hashes distinct: no duplicates, the usual case); the
-    # exact comparison then runs on the few candidate rows only.
-    hashed = functools.reduce(operator.xor, [k.hash(seed) for seed, k in enumerate(key)])
-    if text.select(hashed.n_unique()).item() == text.height:
+    # Rows without both ids are not targets (their own rule reports them). When all resource
+    # ids hash apart (the usual case on a subscriptions sheet) no two rows can share a key.
+    # Otherwise a 64-bit hash of the whole key finds candidates fast; the exact comparison
+    # then runs on the few candidate rows only.
+    if text.select(key[1].hash().n_unique()).item() == text.height:
         return None
+    hashed = functools.reduce(operator.xor, [k.hash(seed) for seed, k in enumerate(key)])
     candidates = text.filter(hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null())
     found = candidates.filter(pl.struct(key).is_duplicated())
     message = pl.format(

@@ -91,15 +91,16 @@ def cleaned(sheet: Sheet, names: list[str]) -> pl.DataFrame:
 
 def _profile(frame: pl.DataFrame) -> tuple[frozenset[str], frozenset[str]]:
     """The padded columns (a cell that `clean` would change: empty, or blanks around it) and
-    the formula columns. Few columns are either: one regex scan (which copies nothing) finds
-    those that may be, and only they are looked at again."""
+    the formula columns. Few columns are either: one scan (regexes copy nothing) finds those
+    that may be, and only they are looked at again. Two regexes run faster than one with `|`."""
     c = pl.col(frame.columns)
-    suspects = _hits(frame, c.str.contains(f"^[=+\\-@{_BLANK_CHARS}]|{_BLANK}$") | (c == ""))
+    ends = c.str.contains(f"{_BLANK}$") | (c == "")
+    suspects = _hits(frame, c.str.contains(f"^[=+\\-@{_BLANK_CHARS}]") | ends)
     if not suspects:
         return frozenset(), frozenset()
     suspect = frame.select(n for n in frame.columns if n in suspects)
     c = pl.col(suspect.columns)
-    padded = c.str.contains(f"^{_BLANK}|{_BLANK}$") | (c == "")
+    padded = c.str.contains(f"^{_BLANK}") | c.str.contains(f"{_BLANK}$") | (c == "")
     return _hits(suspect, padded), _hits(suspect, c.str.contains(FORMULA_START))
 
 
@@ -282,10 +283,9 @@ def _build(
             for c in columns
         )
     ).to_series()
-    # One chunk per column: Polars would otherwise re-chunk the whole frame on later selects.
-    frame = frame.with_columns(
-        pl.int_range(2, body.height + 2, dtype=pl.Int64).alias(ROW)
-    ).rechunk()
+    # The row the user sees (header on row 1). A row index, not an int_range column: with the
+    # latter, Polars re-chunks (copies) the whole frame on every later select.
+    frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
     if not filled.all():  # only copy the frame when there are empty rows to drop
         frame = frame.filter(filled)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas)
