@@ -124,7 +124,7 @@ async def test_full_object_semantics_turn_off_auto_renew_and_delete_instructions
 @pytest.mark.parametrize(
     ("state", "change", "code"),
     [
-        ({"status": "suspended"}, {"quantity": 50}, 800091),
+        ({"status": "suspended", "quantity": 10}, {"quantity": 50}, 800091),
         ({"status": "deleted"}, {"friendlyName": "new"}, 2011),
         ({"quantity": 10}, {"quantity": 5}, 800090),
         ({"billingCycle": "monthly"}, {"billingCycle": "annual"}, 2054),
