@@ -283,22 +283,21 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     target = sheet.column_for(RESOURCE_ID[sheet.kind])
     customer = sheet.column_for("customer_id")
     assert target and customer  # load guarantees both
-    line_sub = sheet.column_for("lineItems.subscriptionId") if sheet.kind == "orders" else None
-    fold = _folding(text, [c.name for c in (customer, target, line_sub) if c])
-    key = [fold(customer.name), fold(target.name)]
+    # When the resource ids are all distinct (the usual case on a subscriptions sheet), no two
+    # rows can share a key. Rows without both ids are not targets (their own rule reports them).
+    if _distinct(text, target.name):
+        return None
+    key = [pl.col(c.name).str.to_lowercase() for c in (customer, target)]
     what = "subscription"
     if sheet.kind == "orders":
         number = sheet.column_for("lineItems.lineItemNumber")
+        line_sub = sheet.column_for("lineItems.subscriptionId")
         line = [_integer(pl.col(number.name)).cast(pl.String)] if number else []
-        line += [fold(line_sub.name)] if line_sub else []
+        line += [pl.col(line_sub.name).str.to_lowercase()] if line_sub else []
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
-    # Rows without both ids are not targets (their own rule reports them). When all resource
-    # ids hash apart (the usual case on a subscriptions sheet) no two rows can share a key.
-    # Otherwise a 64-bit hash of the whole key finds candidates fast; the exact comparison
-    # then runs on the few candidate rows only.
-    if text.select(key[1].hash().n_unique()).item() == text.height:
-        return None
+    # A 64-bit hash of the key finds candidates fast; the exact comparison then runs on the few
+    # candidate rows only.
     hashed = functools.reduce(operator.xor, [k.hash(seed) for seed, k in enumerate(key)])
     candidates = text.filter(hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null())
     found = candidates.filter(pl.struct(key).is_duplicated())
@@ -312,12 +311,17 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     return found.select(_issue(target, "same target twice", message))
 
 
-def _folding(text: pl.DataFrame, names: list[str]) -> Callable[[str], pl.Expr]:
-    """Ids match ignoring case. Lower-casing copies a column, so only the columns holding a
-    character lower-casing could change are lower-cased (ids are usually lower case already)."""
-    found = text.select(pl.col(names).str.contains("[^a-z0-9_-]").any()).row(0)
-    cased = {n for n, hit in zip(names, found, strict=True) if hit}
-    return lambda n: pl.col(n).str.to_lowercase() if n in cased else pl.col(n)
+def _distinct(text: pl.DataFrame, name: str) -> bool:
+    """True when no two rows hold the same id in column `name`, ignoring case. Distinct 64-bit
+    hashes prove it; the column is lower-cased (a copy) only when it holds a character that
+    lower-casing could change."""
+    c = pl.col(name)
+    cased, distinct = text.select(
+        c.str.contains("[^a-z0-9_-]").any().alias("cased"), c.hash().n_unique().alias("distinct")
+    ).row(0)
+    if cased:
+        distinct = text.select(c.str.to_lowercase().hash().n_unique()).item()
+    return distinct == text.height
 
 
 def _order_disagreements(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
