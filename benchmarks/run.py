@@ -81,16 +81,27 @@ def ids(n: int, salt: str) -> list[str]:
     return [str(uuid.uuid5(NS, f"{salt}-{i}")) for i in range(n)]
 
 
-def subscriptions_frame(rows: int, customers: int) -> pl.DataFrame:
-    """A true-up sheet: every row a change (seats, auto-renew or a rename), some rows wrong."""
+def subscriptions_frame(rows: int, customers: int, mistakes: bool = False) -> pl.DataFrame:
+    """A true-up sheet: every row a change (seats, auto-renew or a rename). With `mistakes`,
+    about 0.3% of rows are wrong: no seats, seats in words, a subscription on two rows."""
     customer_ids = ids(customers, "customer")
     per = -(-rows // customers)
     return pl.DataFrame(
         {
             "Customer": [f"Customer {i // per}" for i in range(rows)],
             "Customer ID": [customer_ids[i // per] for i in range(rows)],
-            "Subscription ID": [str(uuid.uuid5(NS, f"sub-{i}")) for i in range(rows)],
-            "Quantity": [str(5 + i % 40) for i in range(rows)],
+            "Subscription ID": [
+                str(uuid.uuid5(NS, f"sub-{i - 1 if mistakes and i % 9_973 == 1 else i}"))
+                for i in range(rows)
+            ],
+            "Quantity": [
+                "0"
+                if mistakes and i % 499 == 7
+                else "ten"
+                if mistakes and i % 997 == 3
+                else str(5 + i % 40)
+                for i in range(rows)
+            ],
             "Auto renew": ["yes" if i % 3 else "no" for i in range(rows)],
             "Friendly name": [f"Team {i % 97}" if i % 5 == 0 else "" for i in range(rows)],
             "Notes": ['=HYPERLINK("x")' if i % 1000 == 0 else "" for i in range(rows)],
@@ -116,7 +127,12 @@ def write_xlsx(frame: pl.DataFrame, path: Path) -> None:
 
 def bench_check(work: Path, size: Sizes) -> dict:
     sheet = work / "check.csv"
-    subscriptions_frame(size.check_rows, 2_000).write_csv(sheet)
+    frame = subscriptions_frame(size.check_rows, 2_000, mistakes=True)
+    frame.write_csv(sheet)
+    seats = pl.col("Quantity").cast(pl.Int64, strict=False)
+    wrong = frame.select(
+        (seats.is_null() | (seats < 1) | pl.col("Subscription ID").is_duplicated()).sum()
+    ).item()
     floor_code = (
         "import polars as pl, sys; "
         "pl.read_csv(sys.argv[1], infer_schema=False).write_csv(sys.argv[2])"
@@ -138,8 +154,10 @@ def bench_check(work: Path, size: Sizes) -> dict:
     )
     report = pl.read_csv(work / "check" / "check.csv", infer_schema=False)
     assert report.height == size.check_rows
+    assert report.filter(pl.col("outcome") == "invalid").height == wrong > 0
     return {
         "rows": size.check_rows,
+        "invalid_rows": wrong,
         "seconds": round(ours.seconds, 2),
         "floor_seconds": round(floor.seconds, 2),
         "time_vs_floor": round(ours.seconds / floor.seconds, 2),

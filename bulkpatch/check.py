@@ -283,9 +283,10 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     target = sheet.column_for(RESOURCE_ID[sheet.kind])
     customer = sheet.column_for("customer_id")
     assert target and customer  # load guarantees both
-    # When the resource ids are all distinct (the usual case on a subscriptions sheet), no two
-    # rows can share a key. Rows without both ids are not targets (their own rule reports them).
-    if _distinct(text, target.name):
+    # Only rows that share a resource id can share a target, and on a subscriptions sheet there
+    # are few or none. Rows without both ids are not targets (their own rule reports them).
+    sharing = _sharing_an_id(text, target.name)
+    if sharing is None:
         return None
     key = [pl.col(c.name).str.to_lowercase() for c in (customer, target)]
     what = "subscription"
@@ -299,7 +300,9 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     # A 64-bit hash of the key finds candidates fast; the exact comparison then runs on the few
     # candidate rows only.
     hashed = functools.reduce(operator.xor, [k.hash(seed) for seed, k in enumerate(key)])
-    candidates = text.filter(hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null())
+    candidates = text.filter(sharing).filter(
+        hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null()
+    )
     found = candidates.filter(pl.struct(key).is_duplicated())
     message = pl.format(
         '{}: "{}" is on rows {}; keep one row per {}',
@@ -311,17 +314,19 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     return found.select(_issue(target, "same target twice", message))
 
 
-def _distinct(text: pl.DataFrame, name: str) -> bool:
-    """True when no two rows hold the same id in column `name`, ignoring case. Distinct 64-bit
-    hashes prove it; the column is lower-cased (a copy) only when it holds a character that
-    lower-casing could change."""
+def _sharing_an_id(text: pl.DataFrame, name: str) -> pl.Series | None:
+    """Which rows hold an id (ignoring case) that another row holds too; None when no row does.
+
+    Rows are compared by 64-bit hashes, sorted (a hash table of a million rows costs far more).
+    The column is lower-cased (a copy) only when it holds a character that lower-casing could
+    change; ids are usually lower case already.
+    """
     c = pl.col(name)
-    cased, distinct = text.select(
-        c.str.contains("[^a-z0-9_-]").any().alias("cased"), c.hash().n_unique().alias("distinct")
-    ).row(0)
-    if cased:
-        distinct = text.select(c.str.to_lowercase().hash().n_unique()).item()
-    return distinct == text.height
+    cased = text.select(c.str.contains("[^a-z0-9_-]").any()).item()
+    hashes = text.select((c.str.to_lowercase() if cased else c).hash()).to_series()
+    ordered = hashes.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1))
+    return hashes.is_in(repeated.implode()) if repeated.len() else None
 
 
 def _order_disagreements(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:

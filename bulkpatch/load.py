@@ -283,9 +283,10 @@ def _build(
             for c in columns
         )
     ).to_series()
-    # The row the user sees (header on row 1). A row index, not an int_range column: with the
-    # latter, Polars re-chunks (copies) the whole frame on every later select.
-    frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
+    # ROW: the row the user sees (header on row 1). One chunk per column, once: Polars would
+    # otherwise re-chunk on later selects, and it panics on some window expressions over a
+    # frame read in many chunks (polars 2.1).
+    frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64)).rechunk()
     if not filled.all():  # only copy the frame when there are empty rows to drop
         frame = frame.filter(filled)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas)
