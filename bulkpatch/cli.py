@@ -57,7 +57,9 @@ def _run(verbose: bool, job: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         typer.echo("bulkpatch: interrupted.", err=True)
         raise typer.Exit(130) from None
-    except Exception as exc:
+    except BaseException as exc:  # also a panic inside Polars, which is not an Exception
+        if isinstance(exc, SystemExit | GeneratorExit):
+            raise
         if verbose:
             traceback.print_exc()
         typer.echo(
