@@ -382,18 +382,19 @@ def _renewal_without_auto_renew(sheet: Sheet, text: pl.DataFrame) -> pl.DataFram
 
 
 def _outcomes(text: pl.DataFrame, fields: list[Column], issues: pl.DataFrame) -> pl.DataFrame:
+    """ROW, outcome and errors (the row's messages; null when it has none)."""
     changes = [pl.col(c.name).is_not_null() for c in fields if c.field and c.field.changes]
     errors = issues.group_by("row", maintain_order=True).agg(pl.col("message").str.join("; "))
     # A lookup, not a join: most rows have no error, and a join would copy every row twice.
     message = pl.col(ROW).replace_strict(
-        errors.get_column("row"), errors.get_column("message"), default="", return_dtype=pl.String
+        errors.get_column("row"), errors.get_column("message"), default=None, return_dtype=pl.String
     )
     return (
         text.lazy()
         .with_columns(message.alias("errors"))
         .select(
             ROW,
-            pl.when(pl.col("errors") != "")
+            pl.when(pl.col("errors").is_not_null())
             .then(pl.lit("invalid"))
             .when(pl.any_horizontal(changes or [pl.lit(False)]))
             .then(pl.lit("valid"))

@@ -260,12 +260,7 @@ def _write_plan_reports(prepared: Prepared, entries: list[dict[str, Any]]) -> li
                     .otherwise("outcome"),
                 ).alias("outcome"),
                 pl.col("changes").fill_null(""),
-                pl.coalesce(
-                    pl.when(pl.col("errors") != "").then("errors"),
-                    "reason",
-                    "reason_held",
-                    pl.lit(""),
-                ).alias("errors"),
+                pl.coalesce("errors", "reason", "reason_held", pl.lit("")).alias("errors"),
                 pl.col("request_id").fill_null(""),
             )
         )
@@ -609,9 +604,7 @@ def _row_results(
         ).alias("outcome"),
         "http_status",
         "error_code",
-        pl.coalesce(
-            pl.when(pl.col("errors") != "").then("errors"), "error_message", pl.lit("")
-        ).alias("error_message"),
+        pl.coalesce("errors", "error_message", pl.lit("")).alias("error_message"),
         *[
             pl.col(c).fill_null("") if RESULT_SCHEMA[c] == pl.String else pl.col(c)
             for c in ("changes", "request_id", "correlation_id", "attempts", "elapsed_ms")

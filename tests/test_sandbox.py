@@ -28,7 +28,11 @@ NOW = datetime.now(UTC)
 
 
 def put_subscription(run, *, legacy: bool = False, **state) -> tuple[str, dict]:
-    """Place a subscription with a known state in the sandbox; return its URL and body."""
+    """Place a subscription with a known state in the sandbox; return its URL and body.
+
+    It has 10 seats unless `state` says otherwise, so a test's seat change always changes them.
+    """
+    state.setdefault("quantity", 10)
     customer, sid = str(uuid.uuid4()), str(uuid.uuid4())
     body = resources.subscription(customer, sid, NOW, **state)
     if legacy:
@@ -124,7 +128,7 @@ async def test_full_object_semantics_turn_off_auto_renew_and_delete_instructions
 @pytest.mark.parametrize(
     ("state", "change", "code"),
     [
-        ({"status": "suspended", "quantity": 10}, {"quantity": 50}, 800091),
+        ({"status": "suspended"}, {"quantity": 50}, 800091),
         ({"status": "deleted"}, {"friendlyName": "new"}, 2011),
         ({"quantity": 10}, {"quantity": 5}, 800090),
         ({"billingCycle": "monthly"}, {"billingCycle": "annual"}, 2054),
