@@ -69,11 +69,15 @@ def run_folder(base: Path, source: Path) -> Path:
     return candidate
 
 
-def neutralise(name: str) -> pl.Expr:
-    """Prefix `'` to text a spreadsheet would run (`=`, `+`, `-`, `@`, tab, CR); numbers stay."""
-    expr = pl.col(name)
-    risky = expr.str.contains(FORMULA_START) & ~expr.str.contains(NUMBER)
-    return pl.when(risky).then(pl.lit("'") + expr).otherwise(expr).alias(name)
+def neutralise(column: pl.Series) -> pl.Series:
+    """Prefix `'` to text a spreadsheet would run (`=`, `+`, `-`, `@`, tab, CR); numbers stay.
+
+    Only those cells are rewritten (few are): a whole-column expression would copy every cell.
+    """
+    starts = column.str.contains(FORMULA_START).arg_true()
+    cells = column.gather(starts)
+    risky = ~cells.str.contains(NUMBER)
+    return column.clone().scatter(starts.filter(risky), "'" + cells.filter(risky))
 
 
 def neutralise_text(text: str) -> str:
@@ -112,11 +116,8 @@ def table(
     text = [c for c in extra if joined.schema[c] == pl.String]  # load knows the sheet's own
     risky = joined.select(pl.col(text).str.contains(FORMULA_START).any()).row(0) if text else ()
     unsafe = sheet.formulas | {c for c, found in zip(text, risky, strict=True) if found}
-    frame = joined.select(
-        *[neutralise(c) if c in unsafe else pl.col(c) for c in names],
-        pl.col(ROW).alias("row"),
-        *[neutralise(c) if c in unsafe else pl.col(c) for c in extra],
-    )
+    frame = joined.select(*names, pl.col(ROW).alias("row"), *extra)
+    frame = frame.with_columns(neutralise(frame.get_column(c)) for c in unsafe)
     headers = [neutralise_text(c.header) for c in sheet.columns] + ["row", *extra]
     numeric = {i for i, c in enumerate(sheet.columns) if c.field and c.field.type in NUMERIC_TYPES}
     numeric |= {

@@ -44,7 +44,7 @@ def write(folder: Path, changes: list[Change], results: dict[str, Result]) -> li
             continue
         path = folder / ("undo.csv" if kind == "subscriptions" else "undo-orders.csv")
         frame = pl.DataFrame(rows).select(pl.all().fill_null(""))
-        frame = frame.select(report.neutralise(c) for c in frame.columns)
+        frame = frame.with_columns(report.neutralise(column) for column in frame.iter_columns())
         report.write_csv(path, frame.columns, frame)
         written.append(path)
     return written
