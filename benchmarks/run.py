@@ -54,19 +54,34 @@ class Measured:
     stdout: str
 
 
-def measure(args: list[str], cwd: Path | None = None) -> Measured:
+# Linux carries a process's peak memory across fork and exec, and this process holds benchmark
+# data; so a small launcher forks each measured command, which then reports its own peak.
+LAUNCHER = """
+import os, sys, time
+report, args = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(args[0], args)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as handle:
+    wall, cpu = time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+    handle.write(f"{wall} {cpu} {usage.ru_maxrss}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def measure(args: list[str]) -> Measured:
     """Run a process; its wall time, CPU time and peak memory (from the kernel, via wait4)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "usage"
+        process = subprocess.run(
+            [PYTHON, "-c", LAUNCHER, str(report), *args], capture_output=True, text=True
+        )
         if process.returncode not in (0, 1):
-            raise SystemExit(f"benchmark step failed: {' '.join(args)}\n{err.read()}")
-        return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read())
+            raise SystemExit(f"benchmark step failed: {' '.join(args)}\n{process.stderr}")
+        wall, cpu, peak_kb = report.read_text().split()
+    return Measured(float(wall), float(cpu), int(peak_kb) / 1024, process.stdout)
 
 
 def best(args: list[str], runs: int) -> Measured:
