@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bulkpatch import report
 from bulkpatch.catalog import Kind
-from bulkpatch.check import OUTCOMES, Checked, check
+from bulkpatch.check import Checked, check
 from bulkpatch.load import load
 
 
@@ -28,7 +28,7 @@ class CheckRun:
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome over every checked sheet."""
-        return {o: sum(p.counts()[o] for p in self.parts) for o in OUTCOMES}
+        return add_counts([p.counts() for p in self.parts])
 
     def summary(self) -> dict[str, object]:
         """The run as plain data (what `--json` prints)."""

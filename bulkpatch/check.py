@@ -76,6 +76,10 @@ class Checked:
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome, every outcome present (zero when none)."""
+        return dict(self._counts)
+
+    @functools.cached_property
+    def _counts(self) -> dict[str, int]:  # counted once: summaries ask several times
         found = dict(self.outcomes.group_by("outcome").len().iter_rows())
         return {o: int(found.get(o, 0)) for o in OUTCOMES}
 
