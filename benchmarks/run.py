@@ -27,7 +27,7 @@ import xlsxwriter
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-RUNS = 3  # each side of a timing ratio is the best of this many runs
+RUNS = 5  # each side of a timing ratio is the best of this many runs
 NS = uuid.UUID("1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b")
 
 
@@ -72,7 +72,11 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def measure(args: list[str]) -> Measured:
-    """Run a process; its wall time, CPU time and peak memory (from the kernel, via wait4)."""
+    """Run a process; its wall time, CPU time and peak memory (from the kernel, via wait4).
+
+    Pending file writes are flushed first (not timed), so no run pays for an earlier one's.
+    """
+    os.sync()
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "usage"
         process = subprocess.run(
@@ -84,9 +88,11 @@ def measure(args: list[str]) -> Measured:
     return Measured(float(wall), float(cpu), int(peak_kb) / 1024, process.stdout)
 
 
-def best(args: list[str], runs: int) -> Measured:
-    """The fastest of `runs` runs (this machine is shared: noise only ever adds time)."""
-    return min((measure(args) for _ in range(runs)), key=lambda m: m.seconds)
+def best(*commands: list[str], runs: int = RUNS) -> list[Measured]:
+    """The fastest of `runs` runs of each command, taking turns so that both sides of a ratio
+    meet the same moments of this shared machine (noise only ever adds time)."""
+    rounds = [[measure(args) for args in commands] for _ in range(runs)]
+    return [min(column, key=lambda m: m.seconds) for column in zip(*rounds, strict=True)]
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -152,8 +158,8 @@ def bench_check(work: Path, size: Sizes) -> dict:
         "import polars as pl, sys; "
         "pl.read_csv(sys.argv[1], infer_schema=False).write_csv(sys.argv[2])"
     )
-    floor = best([PYTHON, "-c", floor_code, str(sheet), str(work / "floor.csv")], RUNS)
-    ours = best(
+    floor, ours = best(
+        [PYTHON, "-c", floor_code, str(sheet), str(work / "floor.csv")],
         [
             PYTHON,
             "-m",
@@ -165,7 +171,6 @@ def bench_check(work: Path, size: Sizes) -> dict:
             "--out",
             str(work / "check"),
         ],
-        RUNS,
     )
     report = pl.read_csv(work / "check" / "check.csv", infer_schema=False)
     assert report.height == size.check_rows
@@ -188,8 +193,7 @@ def bench_excel(work: Path, size: Sizes) -> dict:
     write_xlsx(frame, book)
     bare_code = "import polars as pl, sys; pl.read_excel(sys.argv[1])"
     load_code = "import sys; from bulkpatch.load import load; load(sys.argv[1])"
-    bare = best([PYTHON, "-c", bare_code, str(book)], RUNS)
-    load = best([PYTHON, "-c", load_code, str(book)], RUNS)
+    bare, load = best([PYTHON, "-c", bare_code, str(book)], [PYTHON, "-c", load_code, str(book)])
     small_sheet, big_sheet = work / "small.csv", work / "big.csv"
     frame.head(max(size.excel_rows // 10, 1)).write_csv(small_sheet)
     frame.write_csv(big_sheet)
