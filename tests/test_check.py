@@ -232,3 +232,20 @@ def test_a_large_sheet_is_checked_whole(tmp_path):
     frame.write_csv(path)
     checked = check(load(path)[0])
     assert checked.counts() == {"valid": n // 2, "invalid": n // 2, "no_change": 0}
+
+
+def test_a_subscription_twice_in_a_large_sheet_is_found(tmp_path):
+    """Polars reads a large file in many chunks; the duplicate rule's messages (a window over
+    the rows sharing a target) once panicked inside Polars on such a frame."""
+    n = 300_000
+    subs = [f"a1b2c3d4-0000-4000-8000-{i:012d}" for i in range(n)]
+    subs[-1] = subs[7].upper()
+    frame = pl.DataFrame({"Customer ID": [CUSTOMER] * n, "Subscription ID": subs, "Quantity": "3"})
+    path = tmp_path / "big.csv"
+    frame.write_csv(path)
+    checked = check(load(path)[0])
+    assert checked.issues.select("row", "rule").rows() == [
+        (9, "same target twice"),
+        (n + 1, "same target twice"),
+    ]
+    assert f"is on rows 9, {n + 1}" in messages(checked)[0]
