@@ -277,13 +277,18 @@ class Engine:
         await asyncio.gather(*workers)
         return self.results
 
-    async def read_all(self, changes: list[Change]) -> dict[str, dict | Reply]:
-        """Current state for every change (what `plan` shows), read as `run` reads it."""
+    async def read_all(
+        self, changes: list[Change], on_read: Callable[[int], None] | None = None
+    ) -> dict[str, dict | Reply]:
+        """Current state for every change (what `plan` shows), read as `run` reads it;
+        `on_read` hears how many changes each read covered."""
         pending, found = _by_customer(changes), {}
 
         async def reader() -> None:
             for group in pending:
                 found.update({c.key: current for c, current in await self._read(group)})
+                if on_read:
+                    on_read(len(group))
 
         await asyncio.gather(*(reader() for _ in range(max(1, self.settings.concurrency // 2))))
         return found

@@ -72,6 +72,7 @@ def _run(verbose: bool, job: Callable[[], T]) -> T:
 
 VERBOSE = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
 JSON = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
+QUIET = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
 
 
 @app.command()
@@ -211,6 +212,7 @@ def plan(
     concurrency: CONCURRENCY = None,
     limit_scope: SCOPE = None,
     as_json: JSON = False,
+    quiet: QUIET = False,
     verbose: VERBOSE = False,
 ) -> None:
     """Check, read the current state, and write what apply would change; send nothing."""
@@ -229,6 +231,7 @@ def plan(
             out=out,
             profile=chosen,
             settings=_settings(chosen, rate, concurrency, limit_scope),
+            progress=not quiet and sys.stderr.isatty(),
         )
 
     run = _run(verbose, job)
@@ -280,7 +283,7 @@ def apply(
         bool, typer.Option("--yes", help="Do not ask before changing production (for automation).")
     ] = False,
     as_json: JSON = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: QUIET = False,
     verbose: VERBOSE = False,
 ) -> None:
     """Send the sheet's changes, read-modify-write, and write a result for every row."""

@@ -144,6 +144,7 @@ def plan_file(
     reports_base: str | Path = "reports",
     settings: Settings | None = None,
     profile: Profile | None = None,
+    progress: bool = False,
 ) -> PlanRun:
     """Check, read current state with as few calls as possible, and write the plan files."""
     source = Path(path)
@@ -156,7 +157,7 @@ def plan_file(
         profile=profile,
     )
     settings = settings or Settings()
-    currents = asyncio.run(_read_all(prepared, settings))
+    currents = asyncio.run(_read_all(prepared, settings, progress))
     entries, outcomes = [], Counter()
     now = datetime.now(UTC)
     for change in prepared.changes:
@@ -189,10 +190,22 @@ def plan_file(
     return PlanRun(prepared, outcomes, reports)
 
 
-async def _read_all(prepared: Prepared, settings: Settings) -> dict[str, dict | Reply]:
-    async with _client(prepared, settings) as http:
-        engine = Engine(http, settings, None)
-        return await engine.read_all(prepared.changes)
+async def _read_all(
+    prepared: Prepared, settings: Settings, progress: bool
+) -> dict[str, dict | Reply]:
+    bar = _bar(len(prepared.changes), "read", progress)
+    try:
+        async with _client(prepared, settings) as http:
+            engine = Engine(http, settings, None)
+            return await engine.read_all(prepared.changes, bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+
+
+def _bar(total: int, unit: str, progress: bool) -> tqdm | None:
+    """A progress bar on stderr, when asked for (the CLI asks when stderr is a terminal)."""
+    return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True) if progress else None
 
 
 def _client(prepared: Prepared, settings: Settings):
@@ -329,7 +342,7 @@ def apply_file(
     prepared, done = _start(
         path, sheet, kind, target, out, reports_base, plan_dir, resume_dir, profile
     )
-    if confirm and not confirm(prepared, lambda: preview(prepared, settings)):
+    if confirm and not confirm(prepared, lambda: preview(prepared, settings, progress)):
         raise InputError("nothing was sent: the run was not confirmed.")
     todo = [c for c in prepared.changes if c.key not in done]
     journal = Journal(prepared.folder)
@@ -374,9 +387,9 @@ class Preview:
         ]
 
 
-def preview(prepared: Prepared, settings: Settings) -> Preview:
+def preview(prepared: Prepared, settings: Settings, progress: bool = False) -> Preview:
     """Read the current state (as `plan` does) and count what the run would change."""
-    currents = asyncio.run(_read_all(prepared, settings))
+    currents = asyncio.run(_read_all(prepared, settings, progress))
     shown = Preview(add_counts([p.counts() for p in prepared.parts]))
     customers, now = set(), datetime.now(UTC)
     for change in prepared.changes:
@@ -481,11 +494,7 @@ async def _run(
     progress: bool,
     engine_box: list[Engine],
 ) -> tuple[dict[str, Result], bool]:
-    bar = (
-        tqdm(total=len(todo), unit="change", file=sys.stderr, dynamic_ncols=True)
-        if progress
-        else None
-    )
+    bar = _bar(len(todo), "change", progress)
     counts: Counter[str] = Counter()
 
     def tick(change: Change, result: Result) -> None:
