@@ -121,8 +121,8 @@ def load(path: str | Path, sheet: str | None = None, kind: Kind | None = None) -
         return [_build(path, name, grid, kind) for name, grid in _excel_grids(path, sheet, kind)]
     if sheet is not None:
         raise InputError(f"{path}: --sheet only applies to Excel workbooks; this is a CSV file.")
-    grid, ragged = _csv_grid(path)
-    return [_build(path, None, grid, kind, ragged)]
+    grid, ragged, first_row = _csv_grid(path)
+    return [_build(path, None, grid, kind, ragged, first_row)]
 
 
 def _is_zip(path: Path) -> bool:
@@ -152,7 +152,10 @@ def _excel_grids(
     grids = []
     for name in chosen:
         try:
-            grid = book.load_sheet_by_name(name, header_row=None, dtypes="string").to_polars()
+            # skip_rows=0 keeps empty rows above the header, so row numbers are Excel's
+            grid = book.load_sheet_by_name(
+                name, header_row=None, skip_rows=0, dtypes="string"
+            ).to_polars()
         except Exception as exc:
             raise InputError(f"{path} [{name}]: cannot be read ({_first_line(exc)}).") from None
         grids.append((name, grid))
@@ -162,8 +165,10 @@ def _excel_grids(
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
-    """The cells of a CSV file as text, and the 0-based records that had more cells than headers.
+def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], int]:
+    """The cells of a CSV file as text, the rows that had more cells than the header, and the
+    row the grid starts on (blank lines above the header are skipped: Polars would take the
+    first line's width for the whole file).
 
     Plain UTF-8 goes to Polars by path (no copy through Python); Polars validates it as it
     reads. BOMs, UTF-16 and Windows cp1252 are turned into UTF-8 bytes first.
@@ -178,17 +183,19 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
     start = head if isinstance(source, Path) else source[:65_536]  # look further only if blank
     if not start.strip() and not _bytes(source).strip():
         raise InputError(f"{path}: is empty; it needs a header row and at least one row.")
-    separator = _sniff_separator(head if plain else _bytes(source))
-    read = _read(path, source, separator)
+    lines = start.split(b"\n")
+    blank = next(i for i, line in enumerate([*lines, b"x"]) if line.strip())
+    separator = _sniff_separator(b"\n".join(lines[blank:]))
+    read = _read(path, source, separator, blank)
     if read is None:  # not UTF-8: Windows cp1252 (or latin-1), as Excel saves "CSV"
         data = _bytes(source)
         try:
             data = data.decode("cp1252").encode()
         except UnicodeDecodeError:
             data = data.decode("latin-1").encode()
-        read = _read(path, data, separator)
+        read = _read(path, data, separator, blank)
     assert read is not None  # transcoded text is UTF-8
-    return read
+    return *read, blank + 1
 
 
 def _bytes(source: Path | bytes) -> bytes:
@@ -196,10 +203,11 @@ def _bytes(source: Path | bytes) -> bytes:
 
 
 def _read(
-    path: Path, source: Path | bytes, separator: str
+    path: Path, source: Path | bytes, separator: str, blank: int
 ) -> tuple[pl.DataFrame, list[int]] | None:
     """Polars reads (and validates as UTF-8) in one pass; None when the bytes are not UTF-8."""
     options = {
+        "skip_lines": blank,
         "has_header": False,
         "infer_schema": False,
         "separator": separator,
@@ -243,11 +251,12 @@ def _sniff_separator(data: bytes) -> str:
 
 
 def _long_records(data: bytes, separator: str, width: int) -> list[int]:
-    """Records with more cells than the header has (only read when Polars found some)."""
+    """The rows (as a spreadsheet numbers them) with more cells than the header has; only read
+    when Polars found some."""
     import csv
 
     reader = csv.reader(io.StringIO(data.decode()), delimiter=separator)
-    return [i - 1 for i, record in enumerate(reader) if len(record) > width and i > 0]
+    return [i + 1 for i, record in enumerate(reader) if len(record) > width]
 
 
 # --- Shared: headers, kinds, rows ---------------------------------------------------------------
@@ -259,12 +268,16 @@ def _build(
     grid: pl.DataFrame,
     kind: Kind | None,
     ragged: list[int] | None = None,
+    first_row: int = 1,
 ) -> Sheet:
     label = f"{path} [{sheet_name}]" if sheet_name else str(path)
-    if grid.height == 0:
+    # The header is the first row with something in it (a title block may leave rows empty).
+    written = (i for i, row in enumerate(grid.iter_rows()) if any(_text(c) for c in row))
+    top = next(written, None)
+    if top is None:
         raise InputError(f"{label}: is empty; it needs a header row and at least one row.")
-    headers = [(h or "").strip(BLANKS) for h in grid.row(0)]
-    body = grid.slice(1)
+    headers = [_text(h) for h in grid.row(top)]
+    body = grid.slice(top + 1)
     keep = [
         i
         for i, h in enumerate(headers)
@@ -283,17 +296,18 @@ def _build(
             for c in columns
         )
     ).to_series()
-    # ROW: the row the user sees (header on row 1). One chunk per column, once: Polars would
-    # otherwise re-chunk on later selects, and it panics on some window expressions over a
-    # frame read in many chunks (polars 2.1).
-    frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64)).rechunk()
+    # ROW: the row number the user sees. One chunk per column, once: Polars would otherwise
+    # re-chunk on later selects, and it panics on some window expressions over a frame read in
+    # many chunks (polars 2.1).
+    frame = frame.with_row_index(ROW, offset=first_row + top + 1)
+    frame = frame.with_columns(pl.col(ROW).cast(pl.Int64)).rechunk()
     if not filled.all():  # only copy the frame when there are empty rows to drop
         frame = frame.filter(filled)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas)
     if ragged:
         sheet.issues = pl.DataFrame(
             {
-                "row": [r + 2 for r in ragged],
+                "row": ragged,
                 "column": ["(whole row)"] * len(ragged),
                 "value": [""] * len(ragged),
                 "rule": ["ragged row"] * len(ragged),
@@ -306,6 +320,10 @@ def _build(
             schema=ISSUE_SCHEMA,
         )
     return sheet
+
+
+def _text(cell: str | None) -> str:
+    return (cell or "").strip(BLANKS)
 
 
 def _kind_from_name(sheet_name: str | None) -> Kind | None:

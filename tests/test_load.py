@@ -54,6 +54,24 @@ def test_ragged_rows_short_ones_are_blank_long_ones_are_flagged(quirk):
     assert "more cells than the header" in sheet.issues.get_column("message")[0]
 
 
+def test_blank_lines_above_the_header_keep_the_row_numbers_a_spreadsheet_shows(quirk):
+    (sheet,) = load(quirk("blank-lines-above-header.csv"))
+    assert [c.header for c in sheet.columns][:3] == ["Customer ID", "Subscription ID", "Quantity"]
+    assert cells(sheet, "Friendly name") == ["Café Zürich", "Ørsted – Büro"]
+    assert sheet.frame.get_column(ROW).to_list() == [5, 6]
+    assert sheet.issues.get_column("row").to_list() == [6]  # its extra cell
+
+
+def test_empty_rows_above_an_excel_header_keep_excel_row_numbers(write_xlsx):
+    header = ["Customer ID", "Subscription ID", "Quantity"]
+    path = write_xlsx(
+        {"Subscriptions": [[], [], header, [CUSTOMER, SUB1, 3], [], [CUSTOMER, SUB2, 4]]}
+    )
+    (sheet,) = load(path)
+    assert [c.header for c in sheet.columns] == header
+    assert sheet.frame.get_column(ROW).to_list() == [4, 6]
+
+
 def test_headers_match_ignoring_case_spaces_and_dashes_and_values_are_kept_raw(quirk):
     (sheet,) = load(quirk("spaces.csv"))
     fields = [c.field.name for c in sheet.columns]
