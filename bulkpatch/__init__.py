@@ -1,8 +1,7 @@
 """bulkpatch: push spreadsheet changes to Microsoft Partner Center, safely and fast.
 
-Pipeline: load -> check -> plan -> apply -> report, one module each; `catalog` holds the
-field table they all read; `api` (check) and `run` (plan, apply) hold the one-call
-functions behind each command. Names are
+Pipeline: load -> check -> plan -> apply -> report, one module each; `catalog` holds the field
+table they all read; `commands` holds the one-call function behind each command. Names are
 imported on first use, so `bulkpatch check` does not pay for the network and sign-in stack.
 """
 
@@ -10,12 +9,13 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "ApplyRun": "bulkpatch.api",
-    "CheckRun": "bulkpatch.api",
-    "PlanRun": "bulkpatch.api",
-    "apply_file": "bulkpatch.api",
-    "check_file": "bulkpatch.api",
-    "plan_file": "bulkpatch.api",
+    "ApplyRun": "bulkpatch.commands",
+    "CheckRun": "bulkpatch.commands",
+    "PlanRun": "bulkpatch.commands",
+    "apply_file": "bulkpatch.commands",
+    "check_file": "bulkpatch.commands",
+    "plan_file": "bulkpatch.commands",
+    "Settings": "bulkpatch.config",
     "BulkpatchError": "bulkpatch.errors",
     "InputError": "bulkpatch.errors",
     "TerminalError": "bulkpatch.errors",

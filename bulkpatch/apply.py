@@ -17,37 +17,21 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
-from bulkpatch.plan import Change, Merged, merge, target_reached
+from bulkpatch.plan import Assessment, Change, Merged, assess, merge, target_reached
 
 RETRY_STATUSES = {500, 502, 503, 504}
 CONFLICT_CODE = 800082
 STALE_ETAG = 2055
+READ_FAILED = "reading it failed: "  # a change whose resource could not be read first
 LATE = 0.005  # seconds: a call woken later than this (and a whole slot) takes a new slot
 REACTIVATE = uuid.UUID("5e0f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9")
-
-
-@dataclass
-class Settings:
-    """How hard and how carefully to talk to Partner Center."""
-
-    rate: float = 500.0  # calls per minute for subscription calls
-    order_rate: float | None = None  # calls per minute for order calls (default: `rate`)
-    scope: Literal["partner", "customer"] = "partner"
-    concurrency: int = 8
-    attempts: int = 6  # per call, for 5xx, 409 800082, timeouts and dropped connections
-    max_throttles: int = 30  # 429s tolerated per call (each waits Retry-After)
-    call_timeout: float = 60.0
-    poll_timeout: float = 60.0
-    auth_streak: int = 5  # 401/403 in a row that stop the run
-    unreachable_streak: int = 5  # calls in a row with no answer at all (after their retries)
-    backoff: float = 0.5
-    headroom: float = 0.98  # pace just under the limit, never at it
 
 
 @dataclass
@@ -143,8 +127,8 @@ class Engine:
         self.on_result = on_result
         order_rate = settings.order_rate or settings.rate
         self.budgets = {
-            "subscriptions": Budget(settings.rate, settings.scope, settings.headroom),
-            "orders": Budget(order_rate, settings.scope, settings.headroom),
+            "subscriptions": Budget(settings.rate, settings.limit_scope, settings.headroom),
+            "orders": Budget(order_rate, settings.limit_scope, settings.headroom),
         }
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.calls: Counter[tuple[str, str]] = Counter()
@@ -354,19 +338,12 @@ class Engine:
 
     async def _write(self, change: Change, current: dict | Reply) -> Result:
         if isinstance(current, Reply):
-            return _failed(current, "reading it failed: ")
+            return _failed(current, READ_FAILED)
         now = datetime.now(UTC)
-        merged = merge(change, current, now)
-        if not merged.diffs:
-            return Result("no_change")
-        if merged.refusal:
-            refusal = merged.refusal
-            return Result(
-                "failed",
-                error_code=refusal.code,
-                changes=merged.describe(),
-                error_message=f"not sent: Partner Center would refuse it ({refusal.description})",
-            )
+        assessment = assess(change, current, now)
+        if not assessment.sendable:
+            return _unsent(assessment)
+        merged = assessment.merged
         if merged.reactivate_first:  # Partner Center: a suspended subscription changes status alone
             current = await self._reactivate(change, current, now)
             if isinstance(current, Reply):
@@ -377,9 +354,10 @@ class Engine:
             fresh = await self._get(change)
             if isinstance(fresh, Reply):
                 return _failed(fresh, "reading it again after a stale etag failed: ")
-            merged = merge(change, fresh, now)
-            if not merged.diffs:
-                return Result("no_change")
+            again = assess(change, fresh, now)
+            if not again.sendable:
+                return _unsent(again)
+            merged = again.merged
             reply = await self._patch(change, fresh, merged)
         return await self._outcome(change, merged, reply)
 
@@ -444,6 +422,18 @@ def _by_customer(changes: list[Change]) -> Iterator[list[Change]]:
     for change in changes:
         groups[(change.kind, change.customer_id.lower())].append(change)
     return iter(list(groups.values()))
+
+
+def _unsent(assessment: Assessment) -> Result:
+    """A change the assessment keeps back: already done, or bound to be refused."""
+    if assessment.verdict == "no_change":
+        return Result("no_change")
+    return Result(
+        "failed",
+        error_code=assessment.code,
+        changes=assessment.merged.describe(),
+        error_message=f"not sent: {assessment.reason}",
+    )
 
 
 def _failed(reply: Reply, prefix: str = "") -> Result:

@@ -16,12 +16,15 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import msal
 
 from bulkpatch.errors import InputError, TerminalError
+
+if TYPE_CHECKING:
+    from bulkpatch.config import Profile
 
 SCOPE = "https://api.partnercenter.microsoft.com/.default"
 AUTHORITY = "https://login.microsoftonline.com"
@@ -45,6 +48,20 @@ class Credentials:
     refresh_token_env: str = ""  # the name of the variable holding a refresh token
     token_env: str = "BULKPATCH_TOKEN"
     authority: str = AUTHORITY  # another cloud's sign-in host (or a local stand-in in tests)
+
+    @classmethod
+    def of(cls, profile: Profile) -> Credentials:
+        """The sign-in details a profile (or the environment) names."""
+        return cls(
+            method=profile.get("auth"),
+            tenant_id=profile.get("tenant_id") or "",
+            client_id=profile.get("client_id") or "",
+            secret_env=profile.get("secret_env") or "",
+            certificate=profile.get("certificate") or "",
+            certificate_thumbprint=profile.get("certificate_thumbprint") or "",
+            refresh_token_env=profile.get("refresh_token_env") or "",
+            authority=profile.get("authority") or AUTHORITY,
+        )
 
     def secret(self, variable: str, what: str) -> str:
         value = os.environ.get(variable, "").strip() if variable else ""

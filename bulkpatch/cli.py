@@ -1,27 +1,33 @@
 """The command line: parse options, call one library function, turn errors into exit codes.
 
 Exit codes: 0 every row fine, 1 some rows invalid or failed, 2 the input or usage cannot be used,
-130 interrupted. Errors are one line on stderr; a traceback only with `--verbose`.
+130 interrupted. Errors are one line on stderr; a traceback only with `--verbose`. Options that
+several commands share are declared once, as groups (`_with`); the run settings' options come
+from `config.Settings` and the sandbox's from `SandboxConfig`, so help and defaults never drift.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import sys
 import traceback
+import typing
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from bulkpatch.errors import BulkpatchError, InputError
+from bulkpatch.config import USER_SETTINGS
+from bulkpatch.errors import BulkpatchError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
-    from bulkpatch.apply import Settings
-    from bulkpatch.config import Profile
-    from bulkpatch.run import Prepared, Preview
+    from bulkpatch.commands import ApplyRun, CheckRun, PlanRun, Prepared
+    from bulkpatch.tables import Preview
     from bulkpatch.target import Target
 
 app = typer.Typer(
@@ -70,25 +76,106 @@ def _run(verbose: bool, job: Callable[[], T]) -> T:
         raise typer.Exit(2) from None
 
 
+# --- option groups, declared once ----------------------------------------------------------------
+
+
+def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+def _with(*groups: list[inspect.Parameter]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Give a command the options of `groups`; it receives their values as `options`."""
+
+    def decorate(command: Callable[..., T]) -> Callable[..., T]:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values()]
+        own = [p for p in own if p.name != "options"]
+        extra = [p for group in groups for p in group]
+        names = {p.name for p in extra}
+
+        @functools.wraps(command)
+        def wrapper(**given: Any) -> T:
+            options = {
+                k: v.value if isinstance(v, StrEnum) else v for k, v in given.items() if k in names
+            }
+            return command(**{k: v for k, v in given.items() if k not in names}, options=options)
+
+        wrapper.__signature__ = inspect.Signature([*own, *extra])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *extra]}
+        return wrapper
+
+    return decorate
+
+
 VERBOSE = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
 JSON = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
 QUIET = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+SHEET = Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")]
+SHEET_OPTIONS = [
+    _option("sheet", Annotated[str | None, typer.Option(help="Worksheet name in a workbook.")]),
+    _option(
+        "kind",
+        Annotated[
+            SheetKind | None,
+            typer.Option(help="What the rows describe (default: from the headers)."),
+        ],
+    ),
+    _option(
+        "out",
+        Annotated[
+            Path | None,
+            typer.Option(help="Run folder (default: reports/<timestamp>-<sheet name>/)."),
+        ],
+    ),
+]
+PROFILE = Annotated[
+    str | None,
+    typer.Option(help="Profile from bulkpatch.toml (working folder, then ~/.config/bulkpatch/)."),
+]
+TARGET_OPTIONS = [
+    _option(
+        "target",
+        Annotated[
+            str | None,
+            typer.Option(
+                help="sandbox (built in), production, or a URL such as a `bulkpatch sandbox`. "
+                "Default: production when signed in (BULKPATCH_TOKEN or a profile), else the "
+                "sandbox."
+            ),
+        ],
+    ),
+    _option("profile", PROFILE),
+]
+SETTING_OPTIONS = [
+    _option(
+        name,
+        Annotated[
+            {int: int, str: str}.get(key.type, float) | None,  # type: ignore[call-overload]
+            typer.Option(
+                f"--{name.replace('_', '-')}",
+                help=key.help
+                + (f" Default: {key.default}." if key.default is not None else "")
+                + f" Environment: {key.env}.",
+            ),
+        ],
+    )
+    for name, key in USER_SETTINGS.items()
+]
+PRECEDENCE_HELP = (
+    "Settings come from the command-line flag, then the environment, then the profile, then "
+    "the default."
+)
+
+
+# --- check, plan, apply --------------------------------------------------------------------------
 
 
 @app.command()
+@_with(SHEET_OPTIONS)
 def check(
-    sheet_path: Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")],
-    sheet: Annotated[
-        str | None, typer.Option("--sheet", help="Worksheet name in a workbook.")
-    ] = None,
-    kind: Annotated[
-        SheetKind | None,
-        typer.Option("--kind", help="What the rows describe (default: from the headers)."),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Report folder (default: reports/<timestamp>-<sheet name>/)."),
-    ] = None,
+    sheet_path: SHEET,
+    options: dict[str, Any],
     xlsx: Annotated[
         bool,
         typer.Option(
@@ -99,165 +186,74 @@ def check(
     verbose: VERBOSE = False,
 ) -> None:
     """Check a sheet against Partner Center's field rules and write a report; send nothing."""
-    from bulkpatch.api import check_file
+    from bulkpatch.commands import check_file
 
-    run = _run(
-        verbose,
-        lambda: check_file(
-            sheet_path, sheet=sheet, kind=kind.value if kind else None, out=out, xlsx=xlsx
-        ),
-    )
-    counts = run.counts()
-    if as_json:
-        typer.echo(json.dumps(run.summary()))
-    else:
-        for part in run.parts:
-            c = part.counts()
-            typer.echo(
-                f"Checked {part.sheet.label} ({part.sheet.kind}, {sum(c.values())} rows): "
-                f"{c['valid']} valid, {c['invalid']} invalid, {c['no_change']} no change"
-            )
-            for row, message in part.issues.select("row", "message").head(5).iter_rows():
-                typer.echo(f"  row {row}: {message}")
-            if part.issues.height > 5:
-                typer.echo(f"  ... and {part.issues.height - 5} more problems in the report")
-        for note in run.notes:
-            typer.echo(f"Note: {note}")
-        typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
-    raise typer.Exit(1 if counts["invalid"] else 0)
+    run = _run(verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options))
+    typer.echo(json.dumps(run.summary())) if as_json else _print_check(run)
+    raise typer.Exit(1 if run.counts()["invalid"] else 0)
 
 
-PRECEDENCE_HELP = (
-    "Settings come from the command-line flag, then the environment, then the profile, then "
-    "the default."
-)
-TARGET = Annotated[
-    str | None,
-    typer.Option(
-        "--target",
-        help="sandbox (built in), production, or a URL such as a `bulkpatch sandbox`. "
-        "Default: production when signed in (BULKPATCH_TOKEN or a profile), else the sandbox.",
-    ),
-]
-PROFILE = Annotated[
-    str | None,
-    typer.Option(
-        "--profile", help="Profile from bulkpatch.toml (working folder, then ~/.config/bulkpatch/)."
-    ),
-]
-SHEET_OPT = Annotated[str | None, typer.Option("--sheet", help="Worksheet name in a workbook.")]
-KIND = Annotated[SheetKind | None, typer.Option("--kind", help="What the rows describe.")]
-OUT = Annotated[
-    Path | None,
-    typer.Option("--out", help="Run folder (default: reports/<timestamp>-<sheet name>/)."),
-]
-RATE = Annotated[
-    float | None,
-    typer.Option(
-        "--rate",
-        min=1,
-        help="Calls per minute for each of the subscription and order budgets (default: 500).",
-    ),
-]
-CONCURRENCY = Annotated[
-    int | None,
-    typer.Option("--concurrency", min=1, max=64, help="Calls in flight at most (default: 8)."),
-]
-SCOPE = Annotated[
-    str | None,
-    typer.Option(
-        "--limit-scope", help="Count the rate per partner or per customer (default: partner)."
-    ),
-]
+def _print_check(run: CheckRun) -> None:
+    for part in run.parts:
+        c = part.counts()
+        typer.echo(
+            f"Checked {part.sheet.label} ({part.sheet.kind}, {sum(c.values())} rows): "
+            f"{c['valid']} valid, {c['invalid']} invalid, {c['no_change']} no change"
+        )
+        for row, message in part.issues.select("row", "message").head(5).iter_rows():
+            typer.echo(f"  row {row}: {message}")
+        if part.issues.height > 5:
+            typer.echo(f"  ... and {part.issues.height - 5} more problems in the report")
+    for note in run.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
 
 
-def _profile(name: str | None) -> Profile:
-    from bulkpatch.config import load_profile
-
-    return load_profile(name)
-
-
-def _settings(
-    profile: Profile, rate: float | None, concurrency: int | None, scope: str | None
-) -> Settings:
-    from bulkpatch.apply import Settings
-
-    scope = profile.get("limit_scope", scope)
-    if scope not in ("partner", "customer"):
-        raise InputError(f"--limit-scope must be partner or customer, not {scope!r}.")
-    return Settings(
-        rate=float(profile.get("rate", rate)),
-        order_rate=profile.get("order_rate"),
-        concurrency=int(profile.get("concurrency", concurrency)),
-        scope=scope,
-    )
-
-
-def _announce(resolved: Target, chosen: bool) -> None:
+def _announce(target: Target) -> None:
     """One plain line before anything is read or sent: the sandbox changes nothing real."""
-    if resolved.embedded:
-        why = "" if chosen else " (not signed in to Partner Center)"
+    if target.embedded:
+        why = " (not signed in to Partner Center)" if target.defaulted else ""
         typer.echo(f"Using the built-in sandbox{why}: nothing in Partner Center changes.", err=True)
 
 
+def _progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
 @app.command(epilog=PRECEDENCE_HELP)
+@_with(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
 def plan(
-    sheet_path: Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")],
-    target: TARGET = None,
-    profile: PROFILE = None,
-    sheet: SHEET_OPT = None,
-    kind: KIND = None,
-    out: OUT = None,
-    rate: RATE = None,
-    concurrency: CONCURRENCY = None,
-    limit_scope: SCOPE = None,
+    sheet_path: SHEET,
+    options: dict[str, Any],
     as_json: JSON = False,
     quiet: QUIET = False,
     verbose: VERBOSE = False,
 ) -> None:
     """Check, read the current state, and write what apply would change; send nothing."""
-    from bulkpatch.run import plan_file
+    from bulkpatch.commands import plan_file
 
-    def job():
-        chosen = _profile(profile)
-        from bulkpatch.target import resolve
+    run = _run(
+        verbose,
+        lambda: plan_file(sheet_path, progress=_progress(quiet), announce=_announce, **options),
+    )
+    typer.echo(json.dumps(run.summary())) if as_json else _print_plan(run)
 
-        _announce(resolve(target, chosen), chosen=target == "sandbox")
-        return plan_file(
-            sheet_path,
-            sheet=sheet,
-            kind=kind.value if kind else None,
-            target=target,
-            out=out,
-            profile=chosen,
-            settings=_settings(chosen, rate, concurrency, limit_scope),
-            progress=not quiet and sys.stderr.isatty(),
-        )
 
-    run = _run(verbose, job)
-    counts = {o: run.outcomes.get(o, 0) for o in ("change", "no_change", "would_fail")}
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "run_folder": str(run.prepared.folder),
-                    **counts,
-                    "reports": [str(p) for p in run.reports],
-                }
-            )
-        )
-    else:
-        typer.echo(
-            f"Planned {len(run.prepared.changes)} changes against "
-            f"{run.prepared.target.name}: {counts['change']} to send, "
-            f"{counts['no_change']} already done, {counts['would_fail']} would fail"
-        )
-        typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
-        typer.echo(f"Apply it with: bulkpatch apply --plan {run.prepared.folder}")
+def _print_plan(run: PlanRun) -> None:
+    counts = run.counts()
+    typer.echo(
+        f"Planned {len(run.prepared.changes)} changes against "
+        f"{run.prepared.target.name}: {counts['change']} to send, "
+        f"{counts['no_change']} already done, {counts['would_fail']} would fail"
+    )
+    typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
+    typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
 
 
 @app.command(epilog=PRECEDENCE_HELP)
+@_with(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
 def apply(
+    options: dict[str, Any],
     sheet_path: Annotated[
         Path | None, typer.Argument(metavar="[SHEET]", help="CSV or Excel file.")
     ] = None,
@@ -271,14 +267,6 @@ def apply(
             "--resume", help="Finish an interrupted run folder; nothing finished is sent again."
         ),
     ] = None,
-    target: TARGET = None,
-    profile: PROFILE = None,
-    sheet: SHEET_OPT = None,
-    kind: KIND = None,
-    out: OUT = None,
-    rate: RATE = None,
-    concurrency: CONCURRENCY = None,
-    limit_scope: SCOPE = None,
     yes: Annotated[
         bool, typer.Option("--yes", help="Do not ask before changing production (for automation).")
     ] = False,
@@ -287,50 +275,41 @@ def apply(
     verbose: VERBOSE = False,
 ) -> None:
     """Send the sheet's changes, read-modify-write, and write a result for every row."""
-    from bulkpatch.run import apply_file
+    from bulkpatch.commands import apply_file
 
-    if sum(x is not None for x in (sheet_path, plan_dir, resume)) != 1:
-        typer.echo("bulkpatch: give exactly one of SHEET, --plan DIR or --resume DIR.", err=True)
-        raise typer.Exit(2)
-
-    def job():
-        chosen = _profile(profile)
-        return apply_file(
+    run = _run(
+        verbose,
+        lambda: apply_file(
             sheet_path,
-            sheet=sheet,
-            kind=kind.value if kind else None,
-            target=target,
-            out=out,
-            settings=_settings(chosen, rate, concurrency, limit_scope),
             plan_dir=plan_dir,
             resume_dir=resume,
-            progress=not quiet and sys.stderr.isatty(),
-            profile=chosen,
+            progress=_progress(quiet),
+            announce=_announce,
             confirm=lambda prepared, preview: _confirm(prepared, preview, yes),
-        )
-
-    run = _run(verbose, job)
-    summary = run.summary
-    counts = summary["outcomes"]
-    if as_json:
-        typer.echo(json.dumps({**summary, "reports": [str(p) for p in run.reports]}))
-    else:
-        shown = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
-        typer.echo(f"Applied {summary['rows']} rows to {summary['target']}: {shown or 'nothing'}")
-        if summary["stopped"]:
-            typer.echo(f"Stopped: {summary['stopped']}.")
-        typer.echo("Results: " + "\n         ".join(str(p) for p in run.reports))
+            **options,
+        ),
+    )
+    summary = run.summary()
+    typer.echo(json.dumps(summary)) if as_json else _print_apply(run)
     if run.interrupted or summary["stopped"]:
         typer.echo(f"Resume with: {summary['resume']}", err=True)
     if run.interrupted:
         raise typer.Exit(130)
-    bad = counts["invalid"] + counts["failed"] + counts["not_sent"]
-    raise typer.Exit(1 if bad else 0)
+    counts = run.counts()
+    raise typer.Exit(1 if counts["invalid"] + counts["failed"] + counts["not_sent"] else 0)
+
+
+def _print_apply(run: ApplyRun) -> None:
+    summary = run.summary()
+    shown = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in run.counts().items() if n)
+    typer.echo(f"Applied {summary['rows']} rows to {summary['target']}: {shown or 'nothing'}")
+    if summary["stopped"]:
+        typer.echo(f"Stopped: {summary['stopped']}.")
+    typer.echo("Results: " + "\n         ".join(str(p) for p in run.reports))
 
 
 def _confirm(prepared: Prepared, preview: Callable[[], Preview], yes: bool) -> bool:
     """A live run shows what it will do and asks; automation passes --yes."""
-    _announce(prepared.target, chosen=prepared.manifest["settings"]["target"] == "sandbox")
     if not prepared.target.live or yes:
         return True
     if not sys.stdin.isatty():
@@ -344,6 +323,8 @@ def _confirm(prepared: Prepared, preview: Callable[[], Preview], yes: bool) -> b
     return typer.confirm("Send these changes?", default=False, err=True)
 
 
+# --- auth ----------------------------------------------------------------------------------------
+
 auth_app = typer.Typer(
     help="Sign in to Partner Center, see who is signed in, sign out.", no_args_is_help=True
 )
@@ -351,9 +332,10 @@ app.add_typer(auth_app, name="auth")
 
 
 def _provider(profile: str | None):
-    from bulkpatch.auth import TokenProvider
+    from bulkpatch.auth import Credentials, TokenProvider
+    from bulkpatch.config import load_profile
 
-    return TokenProvider(_profile(profile).credentials())
+    return TokenProvider(Credentials.of(load_profile(profile)))
 
 
 @auth_app.command("login")
@@ -392,35 +374,31 @@ def _describe(status: dict) -> str:
     )
 
 
-def _limit(text: str | None) -> tuple[int, float] | None:
-    """`500/60` is 500 calls per 60 seconds; a bare `500` is per minute."""
-    if text is None:
-        return None
-    calls, _, seconds = text.partition("/")
-    try:
-        limit = (int(calls), float(seconds or 60))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not CALLS/SECONDS, e.g. 500/60") from None
-    if limit[0] < 1 or limit[1] <= 0:
-        raise typer.BadParameter(f"{text!r}: calls and seconds must be positive")
-    return limit
+# --- sandbox -------------------------------------------------------------------------------------
 
 
-def _size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        customers, per = (int(p) for p in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not CUSTOMERS,SUBSCRIPTIONS, e.g. 40,50") from None
-    return customers, per
+def _sandbox_options() -> list[inspect.Parameter]:
+    """One option per documented SandboxConfig field, its help and default from there."""
+    from bulkpatch.sandbox import SandboxConfig
 
-
-SHARE = {"min": 0.0, "max": 1.0}
+    hints = typing.get_type_hints(SandboxConfig)
+    made = []
+    for f in dataclasses.fields(SandboxConfig):
+        if "help" not in f.metadata:
+            continue
+        meta = f.metadata
+        kind = str | None if "parse" in meta or f.default is None else hints[f.name]
+        kind = str if "choices" in meta else kind
+        limits = {k: meta[k] for k in ("min", "max") if k in meta}
+        option = typer.Option(help=meta["help"], metavar=meta.get("metavar"), **limits)
+        made.append(_option(f.name, Annotated[kind, option], f.default))
+    return made
 
 
 @app.command()
+@_with(_sandbox_options())
 def sandbox(
+    options: dict[str, Any],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8765,
     db: Annotated[Path, typer.Option(help="SQLite file holding the state across restarts.")] = Path(
@@ -436,85 +414,26 @@ def sandbox(
             "--seed", metavar="N,M", help="Seed N synthetic customers with M subscriptions each."
         ),
     ] = None,
-    token: Annotated[
-        str | None, typer.Option(help="Accept only this bearer token (default: any).")
-    ] = None,
-    latency_ms: Annotated[float, typer.Option(help="Added to every call.", min=0)] = 0.0,
-    rate_limit: Annotated[
-        str | None,
-        typer.Option(metavar="CALLS/SECONDS", help="Limit on subscription calls, e.g. 500/60."),
-    ] = None,
-    order_rate_limit: Annotated[
-        str | None,
-        typer.Option(
-            metavar="CALLS/SECONDS", help="Limit on order calls (default: as --rate-limit)."
-        ),
-    ] = None,
-    limit_scope: Annotated[
-        str, typer.Option(help="Count the limit per partner or per customer.")
-    ] = "partner",
-    accepted_share: Annotated[
-        float, typer.Option(help="Share of PATCHes answered 202 Accepted.", **SHARE)
-    ] = 0.0,
-    accepted_delay: Annotated[
-        float, typer.Option(help="Seconds before a 202 change shows.", min=0)
-    ] = 1.0,
-    fail_share: Annotated[
-        float, typer.Option(help="Share of calls answered 500/503.", **SHARE)
-    ] = 0.0,
-    conflict_share: Annotated[
-        float, typer.Option(help="Share of calls answered 409 (800082).", **SHARE)
-    ] = 0.0,
-    drop_share: Annotated[
-        float,
-        typer.Option(
-            help="Share of calls whose connection is cut after the work is done.", **SHARE
-        ),
-    ] = 0.0,
-    slow_share: Annotated[
-        float, typer.Option(help="Share of calls answered only after --slow-seconds.", **SHARE)
-    ] = 0.0,
-    slow_seconds: Annotated[float, typer.Option(min=0)] = 60.0,
-    random_seed: Annotated[int, typer.Option(help="Seed for every fault drawn.")] = 0,
     verbose: VERBOSE = False,
 ) -> None:
     """Serve the built-in Partner Center sandbox over HTTP (on 127.0.0.1 by default)."""
-    from bulkpatch.sandbox import SandboxConfig, SeedSpec
-    from bulkpatch.sandbox.serve import serve
+    from bulkpatch.sandbox.serve import configure, serve
 
-    if limit_scope not in ("partner", "customer"):
-        raise typer.BadParameter("--limit-scope is partner or customer")
-    size = _size(seed)
-    spec = SeedSpec(sheets=list(seed_from or []), synthetic=size)
-    limit = _limit(rate_limit)
-    config = SandboxConfig(
-        db=str(db),
-        seed=spec if (seed_from or size) else SeedSpec.samples(),
-        token=token,
-        rate_limit=limit,
-        order_rate_limit=_limit(order_rate_limit) or limit,
-        limit_scope=limit_scope,  # type: ignore[arg-type]
-        latency_ms=latency_ms,
-        accepted_share=accepted_share,
-        accepted_delay=accepted_delay,
-        fail_share=fail_share,
-        conflict_share=conflict_share,
-        drop_share=drop_share,
-        slow_share=slow_share,
-        slow_seconds=slow_seconds,
-        random_seed=random_seed,
-    )
+    def job() -> None:
+        config, reseed = configure(options, db, seed_from or [], seed)
+        serve(config, host, port, reseed=reseed, announce=_serving(db))
 
+    _run(verbose, job)
+
+
+def _serving(db: Path) -> Callable[[str], None]:
     def announce(url: str) -> None:
         typer.echo(
             f"Sandbox serving on {url} (state in {db}). Nothing here reaches Partner Center."
         )
         typer.echo(f"Use it with: bulkpatch apply SHEET --target {url}   (Ctrl-C stops it)")
 
-    _run(
-        verbose,
-        lambda: serve(config, host, port, reseed=bool(seed_from or size), announce=announce),
-    )
+    return announce
 
 
 def main() -> None:

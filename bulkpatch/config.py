@@ -1,64 +1,103 @@
-"""Profiles: a team keeps its settings in one TOML file, `bulkpatch.toml`.
+"""Settings and profiles: every setting and its default stated once, merged in one place.
 
-The file is looked for in the working folder, then in the user's config folder. Each
-`[profiles.NAME]` table holds a target, sign-in details (the *name* of the environment variable
-holding a secret, never the secret), rate limits and their scope, concurrency and the
-application name. Precedence for every setting: command-line flag, then environment variable,
-then profile, then default.
+A team keeps its settings in `bulkpatch.toml` (the working folder, then the user's config
+folder), one `[profiles.NAME]` table each: a target, sign-in details (the *name* of the
+environment variable holding a secret, never the secret), rate limits and their scope,
+concurrency and the application name. Precedence for every setting: command-line flag (or
+keyword argument from Python), then environment variable, then profile, then default. The
+library merges them (`resolve`), so a script gets exactly what the command line gets.
+This module depends on nothing of bulkpatch's but its exception tree.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from bulkpatch.auth import Credentials
 from bulkpatch.errors import InputError
 
 FILE = "bulkpatch.toml"
-KEYS: dict[str, type | tuple[type, ...]] = {
-    "target": str,
-    "api_url": str,
-    "auth": str,
-    "tenant_id": str,
-    "client_id": str,
-    "secret_env": str,
-    "certificate": str,
-    "certificate_thumbprint": str,
-    "refresh_token_env": str,
-    "authority": str,
-    "rate": (int, float),
-    "order_rate": (int, float),
-    "limit_scope": str,
-    "concurrency": int,
-    "application": str,
-}
-CHOICES = {
-    "auth": ("token", "client_secret", "certificate", "device_code", "refresh_token"),
-    "limit_scope": ("partner", "customer"),
-}
-ENVIRONMENT = {
-    "target": "BULKPATCH_TARGET",
-    "rate": "BULKPATCH_RATE",
-    "order_rate": "BULKPATCH_ORDER_RATE",
-    "limit_scope": "BULKPATCH_LIMIT_SCOPE",
-    "concurrency": "BULKPATCH_CONCURRENCY",
-    "api_url": "BULKPATCH_API_URL",
-    "authority": "BULKPATCH_AUTHORITY",
-}
-DEFAULTS: dict[str, Any] = {
-    "rate": 500.0,
-    "limit_scope": "partner",
-    "concurrency": 8,
-    "application": "bulkpatch",
-    "auth": "token",
-    "authority": "https://login.microsoftonline.com",
-}
 SECRETS = {"secret", "client_secret", "password", "token", "access_token", "refresh_token"}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key a profile may hold: its type, and where else it may come from."""
+
+    type: type | tuple[type, ...] = str
+    env: str = ""
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    maximum: int | None = None
+
+
+def _setting(default: Any, env: str, help: str, **kw: Any) -> Any:
+    """A user setting of `Settings`: its default, variable and help, all stated here."""
+    kind = (int, float) if isinstance(default, float) or default is None else type(default)
+    return field(default=default, metadata={"key": Key(kind, env, default, help=help, **kw)})
+
+
+@dataclass
+class Settings:
+    """How hard and how carefully to talk to Partner Center.
+
+    The first four are the user's (flag, environment, profile); the rest tune the engine.
+    """
+
+    rate: float = _setting(
+        500.0,
+        "BULKPATCH_RATE",
+        "Calls per minute for each of the subscription and order budgets.",
+    )
+    order_rate: float | None = _setting(
+        None, "BULKPATCH_ORDER_RATE", "Calls per minute for order calls (default: --rate)."
+    )
+    limit_scope: Literal["partner", "customer"] = _setting(
+        "partner",
+        "BULKPATCH_LIMIT_SCOPE",
+        "Count the rate per partner or per customer.",
+        choices=("partner", "customer"),
+    )
+    concurrency: int = _setting(
+        8, "BULKPATCH_CONCURRENCY", "Calls in flight at most (1 to 64).", maximum=64
+    )
+    attempts: int = 6  # per call, for 5xx, 800082, timeouts and dropped connections
+    max_throttles: int = 30  # 429s tolerated per call (each waits Retry-After)
+    call_timeout: float = 60.0
+    poll_timeout: float = 60.0
+    auth_streak: int = 5  # 401s (or 403s without a code) in a row that stop the run
+    unreachable_streak: int = 5  # calls in a row with no answer at all (after their retries)
+    backoff: float = 0.5
+    headroom: float = 0.98  # pace just under the limit, never at it
+
+
+USER_SETTINGS: dict[str, Key] = {
+    f.name: f.metadata["key"] for f in dataclasses.fields(Settings) if "key" in f.metadata
+}
+# Every key a profile may hold: where calls go, how to sign in, and the user settings.
+KEYS: dict[str, Key] = {
+    "target": Key(env="BULKPATCH_TARGET"),
+    "api_url": Key(env="BULKPATCH_API_URL"),
+    "auth": Key(
+        default="token",
+        choices=("token", "client_secret", "certificate", "device_code", "refresh_token"),
+    ),
+    "tenant_id": Key(),
+    "client_id": Key(),
+    "secret_env": Key(),
+    "certificate": Key(),
+    "certificate_thumbprint": Key(),
+    "refresh_token_env": Key(),
+    "authority": Key(env="BULKPATCH_AUTHORITY"),  # default: auth.AUTHORITY
+    **USER_SETTINGS,
+    "application": Key(default="bulkpatch"),
+}
 
 
 @dataclass
@@ -72,23 +111,23 @@ class Profile:
     def get(self, key: str, flag: Any = None) -> Any:
         """Flag, then environment, then profile, then default."""
         if flag is not None:
-            return flag
-        variable = ENVIRONMENT.get(key)
+            return _coerce(key, flag, f"--{key.replace('_', '-')}")
+        variable = KEYS[key].env
         if variable and os.environ.get(variable, "").strip():
             return _coerce(key, os.environ[variable].strip(), f"environment variable {variable}")
-        return self.values.get(key, DEFAULTS.get(key))
+        return self.values.get(key, KEYS[key].default)
 
-    def credentials(self) -> Credentials:
-        return Credentials(
-            method=self.get("auth"),
-            tenant_id=self.get("tenant_id") or "",
-            client_id=self.get("client_id") or "",
-            secret_env=self.get("secret_env") or "",
-            certificate=self.get("certificate") or "",
-            certificate_thumbprint=self.get("certificate_thumbprint") or "",
-            refresh_token_env=self.get("refresh_token_env") or "",
-            authority=self.get("authority"),
-        )
+    def settings(self, base: Settings | None = None, **flags: Any) -> Settings:
+        """The run's settings: `flags` (None: not given) over the environment, the profile and
+        the defaults; a `base` Settings (a script's own tuning) replaces all but the flags."""
+        if base is not None:
+            return dataclasses.replace(base, **{k: v for k, v in flags.items() if v is not None})
+        return Settings(**{key: self.get(key, flags.get(key)) for key in USER_SETTINGS})
+
+
+def profile(chosen: str | Profile | None = None) -> Profile:
+    """A Profile as given, or loaded by name (None: BULKPATCH_PROFILE or `default`)."""
+    return chosen if isinstance(chosen, Profile) else load_profile(chosen)
 
 
 def config_dir() -> Path:
@@ -152,18 +191,22 @@ def load_profile(name: str | None = None, cwd: Path | None = None) -> Profile:
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:
-    expected = KEYS[key]
-    if isinstance(value, str) and expected in ((int, float), int):
+    """`value` as the type of `key`, or one line naming where it came from."""
+    spec = KEYS[key]
+    numeric = spec.type in ((int, float), int)
+    if isinstance(value, str) and numeric:
         try:
-            value = float(value) if expected == (int, float) else int(value)
+            value = float(value) if spec.type == (int, float) else int(value)
         except ValueError:
             raise InputError(f"{where}: {key} must be a number, not {value!r}.") from None
-    if not isinstance(value, expected) or isinstance(value, bool):
-        raise InputError(f"{where}: {key} must be a {_name(expected)}, not {value!r}.")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise InputError(f"{where}: {key} must be one of {', '.join(CHOICES[key])}, not {value!r}.")
-    if key in ("rate", "order_rate", "concurrency") and value <= 0:
+    if not isinstance(value, spec.type) or isinstance(value, bool):
+        raise InputError(f"{where}: {key} must be a {_name(spec.type)}, not {value!r}.")
+    if spec.choices and value not in spec.choices:
+        raise InputError(f"{where}: {key} must be one of {', '.join(spec.choices)}, not {value!r}.")
+    if numeric and value <= 0:
         raise InputError(f"{where}: {key} must be positive, not {value!r}.")
+    if spec.maximum is not None and value > spec.maximum:
+        raise InputError(f"{where}: {key} must be at most {spec.maximum}, not {value!r}.")
     return value
 
 

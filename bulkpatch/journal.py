@@ -13,14 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-NAME = "journal.jsonl"
-
 
 class Journal:
     """Append-only JSON lines; every line is flushed to the OS before `write` returns."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / NAME
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self.handle: TextIO = self.path.open("a", encoding="utf-8")
 
     def write(self, event: str, **fields: Any) -> None:
@@ -36,9 +34,8 @@ class Journal:
         self.handle.close()
 
 
-def finished(folder: Path) -> dict[str, dict[str, Any]]:
-    """The result of every finished change in the journal, by change key."""
-    path = folder / NAME
+def finished(path: Path) -> dict[str, dict[str, Any]]:
+    """The result of every finished change in the journal at `path`, by change key."""
     if not path.exists():
         return {}
     results = {}

@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -61,8 +61,12 @@ class Merged:
     reactivate_first: bool = False  # a suspended subscription takes its status change alone
 
     def describe(self) -> str:
-        """`quantity: 10 -> 12; autoRenewEnabled: true -> false`."""
-        return "; ".join(f"{k}: {show(b)} -> {show(a)}" for k, (b, a) in self.diffs.items())
+        return describe(self.diffs)
+
+
+def describe(diffs: dict[str, Any]) -> str:
+    """`quantity: 10 -> 12; autoRenewEnabled: true -> false`."""
+    return "; ".join(f"{k}: {show(b)} -> {show(a)}" for k, (b, a) in diffs.items())
 
 
 def show(value: Any) -> str:
@@ -217,3 +221,33 @@ def _set(body: dict[str, Any], dotted: str, value: Any, diffs: dict, label: str)
 def target_reached(change: Change, current: dict[str, Any], now: datetime) -> bool:
     """True when the resource already shows every value the sheet asks for."""
     return not merge(change, current, now).diffs
+
+
+@dataclass
+class Assessment:
+    """A change held against the state just read: what sending it would do, and why.
+
+    The one place that decides this: plan, the live-run preview and the engine all ask here.
+    `verdict` is `change`, `no_change` (the target already holds) or `would_fail`
+    (Partner Center would certainly refuse it: not sent).
+    """
+
+    verdict: Literal["change", "no_change", "would_fail"]
+    merged: Merged
+    reason: str = ""
+    code: int | None = None
+
+    @property
+    def sendable(self) -> bool:
+        return self.verdict == "change"
+
+
+def assess(change: Change, current: dict[str, Any], now: datetime) -> Assessment:
+    """What sending `change` to the resource as read (`current`) would do."""
+    merged = merge(change, current, now)
+    if not merged.diffs:
+        return Assessment("no_change", merged)
+    if merged.refusal:
+        why = f"Partner Center would refuse it ({merged.refusal.description})"
+        return Assessment("would_fail", merged, why, merged.refusal.code)
+    return Assessment("change", merged)

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,17 +55,6 @@ class Table:
     frame: pl.DataFrame
     numeric: set[int]
     marks: dict[tuple[int, int], list[str]] = field(default_factory=dict)
-
-
-def run_folder(base: Path, source: Path) -> Path:
-    """A new folder `<base>/<timestamp>-<input name>/` for one run's files."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-") or "sheet"
-    folder = base / f"{datetime.now():%Y%m%d-%H%M%S}-{stem}"
-    candidate, n = folder, 2
-    while candidate.exists():
-        candidate, n = folder.with_name(f"{folder.name}-{n}"), n + 1
-    candidate.mkdir(parents=True)
-    return candidate
 
 
 def neutralise(column: pl.Series) -> pl.Series:

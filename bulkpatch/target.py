@@ -32,6 +32,7 @@ class Target:
     auth: httpx.Auth | None = field(default=None, repr=False)
     embedded: bool = False
     live: bool = False  # changes reach Partner Center itself
+    defaulted: bool = False  # nothing chose it: no target given and no credentials set
     application: str = "bulkpatch"
 
 
@@ -49,9 +50,10 @@ class StaticToken(httpx.Auth):
 def resolve(option: str | None, profile: Profile | None = None) -> Target:
     """`sandbox`, `production`, a URL; unset: production when credentials exist, else sandbox."""
     profile = profile or Profile()
-    credentials = profile.credentials()
+    credentials = Credentials.of(profile)
     signed = credentials.method != "token" or bool(os.environ.get(TOKEN_VARIABLE, "").strip())
-    choice = profile.get("target", option) or ("production" if signed else "sandbox")
+    chosen = profile.get("target", option)
+    choice = chosen or ("production" if signed else "sandbox")
     application = profile.get("application")
     if choice == "sandbox":
         return Target(
@@ -60,6 +62,7 @@ def resolve(option: str | None, profile: Profile | None = None) -> Target:
             StaticToken(SANDBOX_TOKEN),
             embedded=True,
             application=application,
+            defaulted=chosen is None,
         )
     production = (profile.get("api_url") or PRODUCTION).rstrip("/")
     url = production if choice == "production" else choice.rstrip("/")

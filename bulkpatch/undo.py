@@ -1,4 +1,4 @@
-"""undo.csv: a valid input sheet that puts back the values read before each applied change.
+"""The undo sheet: a valid input sheet that puts back the values read before each applied change.
 
 Apply it like any sheet (`bulkpatch apply undo.csv`). What cannot be undone through the API is
 left out and said so in its Notes column: a cancellation, or a value that was empty before.
@@ -7,7 +7,6 @@ left out and said so in its Notes column: a cancellation, or a value that was em
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -30,24 +29,19 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def write(folder: Path, changes: list[Change], results: dict[str, Result]) -> list[Path]:
-    """Write `undo.csv` (subscriptions) and `undo-orders.csv` where something was applied."""
+def frames(applied: list[tuple[Change, Result]]) -> dict[str, pl.DataFrame]:
+    """The undo sheet of each kind where something was applied: a subscriptions sheet and an
+    orders sheet, cells neutralised, ready to write."""
     sheets: dict[str, list[dict[str, str]]] = {"subscriptions": [], "orders": []}
-    for change in changes:
-        result = results.get(change.key)
-        if result is None or result.outcome not in APPLIED or not result.before:
-            continue
-        sheets[change.kind] += _rows(change, result)
-    written = []
+    for change, result in applied:
+        if result.outcome in APPLIED and result.before:
+            sheets[change.kind] += _rows(change, result)
+    made = {}
     for kind, rows in sheets.items():
-        if not rows:
-            continue
-        path = folder / ("undo.csv" if kind == "subscriptions" else "undo-orders.csv")
-        frame = pl.DataFrame(rows).select(pl.all().fill_null(""))
-        frame = frame.with_columns(report.neutralise(column) for column in frame.iter_columns())
-        report.write_csv(path, frame.columns, frame)
-        written.append(path)
-    return written
+        if rows:
+            frame = pl.DataFrame(rows).select(pl.all().fill_null(""))
+            made[kind] = frame.with_columns(report.neutralise(c) for c in frame.iter_columns())
+    return made
 
 
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -28,13 +28,14 @@ import polars as pl
 import pytest
 from conftest import NEXT_TERM_PRODUCT, SAMPLES, uvicorn_server
 
-from bulkpatch.apply import Engine, Settings
+from bulkpatch.apply import Engine
 from bulkpatch.check import check
+from bulkpatch.commands import apply_file, plan_file
+from bulkpatch.config import Settings
 from bulkpatch.errors import InputError
 from bulkpatch.journal import Journal
 from bulkpatch.load import load
 from bulkpatch.plan import changes
-from bulkpatch.run import apply_file, plan_file
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
 
 FAST = Settings(rate=60_000, concurrency=8, backoff=0.01)
@@ -175,7 +176,7 @@ def test_every_retry_of_a_change_carries_the_same_request_id_in_process(tmp_path
         )
     )
     made, _ = changes(check(load(path)[0]), "run")
-    journal = Journal(tmp_path)
+    journal = Journal(tmp_path / "journal.jsonl")
 
     async def go():
         async with httpx.AsyncClient(
@@ -210,7 +211,7 @@ def test_retry_after_is_honoured_by_every_worker(tmp_path):
         )
         served = stats(url)
     assert run.counts()["ok"] == 8
-    assert run.summary["throttled_429"] == served["throttled"] > 0
+    assert run.summary()["throttled_429"] == served["throttled"] > 0
     calls = journal_calls(tmp_path / "run")
     for before, after in itertools.pairwise(calls):
         if before["status"] == 429:
@@ -224,7 +225,7 @@ def test_202_polling_ends_ok_and_a_slow_one_stays_accepted(tmp_path):
         run = apply_file(path, target=url, out=tmp_path / "quick", settings=FAST)
         assert stats(url)["accepted"] == 2
     assert run.counts()["ok"] == 2
-    assert run.summary["calls"]["subscriptions"]["POLL"] >= 2
+    assert run.summary()["calls"]["subscriptions"]["POLL"] >= 2
     with server(path, accepted_share=1.0, accepted_delay=60) as (url, _):
         slow = apply_file(
             path,
@@ -430,7 +431,7 @@ def test_an_unreachable_service_stops_the_run_instead_of_grinding_on(tmp_path):
         out=tmp_path / "run",
         settings=Settings(rate=60_000, concurrency=1, backoff=0.001),
     )
-    assert "could not be reached 5 times in a row" in run.summary["stopped"]
+    assert "could not be reached 5 times in a row" in run.summary()["stopped"]
     assert run.counts()["failed"] == 5 and run.counts()["not_sent"] == 3
     failed = results(tmp_path / "run").filter(pl.col("outcome") == "failed")
     assert failed.get_column("error_message")[0].startswith("reading it failed: no answer after 6")

@@ -17,8 +17,8 @@ from test_apply import FAST, server, true_up
 
 from bulkpatch.apply import Engine
 from bulkpatch.auth import AuthError, Credentials, TokenProvider
+from bulkpatch.commands import prepare
 from bulkpatch.config import load_profile
-from bulkpatch.run import prepare
 from bulkpatch.target import client
 
 TENANT, CLIENT = "6b2f7c1e-0000-4000-8000-00000000ab01", "3c1d2e4f-0000-4000-8000-00000000cd02"
@@ -122,9 +122,8 @@ def test_a_401_in_the_middle_of_a_run_refreshes_the_token_once(authority, tmp_pa
     )
     with server(path, token="token-1", latency_ms=5) as (url, sandbox):
         prepared = prepare(
-            path, target=url, folder=tmp_path / "run", profile=load_profile("live", tmp_path)
+            path, target=url, out=tmp_path / "run", profile=load_profile("live", tmp_path)
         )
-        (tmp_path / "run").mkdir()
         finished = []
 
         def rotate(change, result):  # the service stops accepting token-1 mid-run

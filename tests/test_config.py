@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bulkpatch.auth import Credentials
 from bulkpatch.config import load_profile
 from bulkpatch.errors import InputError
 
@@ -40,7 +41,7 @@ def test_flag_beats_environment_beats_profile_beats_default(tmp_path, monkeypatc
     assert profile.get("rate", 200.0) == 200.0
     night = load_profile("night", tmp_path)
     assert night.get("application") == "Contoso month end"
-    assert night.credentials().secret_env == "NIGHT_SECRET"
+    assert Credentials.of(night).secret_env == "NIGHT_SECRET"
     monkeypatch.setenv("BULKPATCH_PROFILE", "night")
     assert load_profile(None, tmp_path).name == "night"
 

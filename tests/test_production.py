@@ -15,9 +15,9 @@ from authority import Authority, self_signed
 from conftest import uvicorn_server
 from test_apply import FAST, server, stats, true_up
 
+from bulkpatch.commands import apply_file
 from bulkpatch.config import load_profile
 from bulkpatch.errors import InputError
-from bulkpatch.run import apply_file
 
 ACCESS = ("tok-live-5e1d9c", "tok-live-8a2f4b")
 SECRET, REFRESH = "s3cret-client-value-77", "refresh-value-31c9"

@@ -8,7 +8,7 @@ import openpyxl
 import polars as pl
 from conftest import CUSTOMER, SUB1, SUB2
 
-from bulkpatch.api import check_file
+from bulkpatch.commands import check_file
 
 
 def read_csv_report(path):

@@ -1,0 +1,461 @@
+"""The library API: one function per command, each reading as the pipeline.
+
+`check_file` loads and checks a sheet; `plan_file` also reads Partner Center and writes what
+would change; `apply_file` sends it. Each returns a result of one shape (`counts()`,
+`summary()` as plain data, `folder`, `reports`); the CLI prints `summary()` as it is for
+`--json`. Settings are merged here (flag or keyword, environment, profile, default), so a
+script gets what the command line gets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulkpatch import config, report, session, tables, undo
+from bulkpatch.apply import READ_FAILED, Reply, Result
+from bulkpatch.catalog import Kind
+from bulkpatch.check import Checked, check
+from bulkpatch.config import Settings
+from bulkpatch.errors import InputError
+from bulkpatch.load import load
+from bulkpatch.plan import Change, assess
+from bulkpatch.plan import changes as plan_changes
+from bulkpatch.runfolder import RunFolder, make_folder
+from bulkpatch.target import Target, resolve
+
+PLAN_OUTCOMES = ("change", "no_change", "would_fail")
+
+
+@dataclass(kw_only=True)
+class Run:
+    """What every command returns: its folder, the files it wrote, and notes for the user."""
+
+    folder: Path
+    reports: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome."""
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        """The run as plain data (what `--json` prints)."""
+        return {
+            **self.counts(),
+            "run_folder": str(self.folder),
+            "reports": [str(r) for r in self.reports],
+            "notes": self.notes,
+        }
+
+
+@dataclass(kw_only=True)
+class CheckRun(Run):
+    """What a dry-run check found."""
+
+    source: Path
+    parts: list[Checked]
+
+    def counts(self) -> dict[str, int]:
+        return _add([p.counts() for p in self.parts])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "input": str(self.source),
+            "rows": sum(self.counts().values()),
+            **super().summary(),
+            "sheets": [
+                {
+                    "sheet": p.sheet.sheet_name,
+                    "kind": p.sheet.kind,
+                    "rows": p.sheet.frame.height,
+                    **p.counts(),
+                    "problems_by_rule": p.rule_counts(),
+                }
+                for p in self.parts
+            ],
+        }
+
+
+@dataclass
+class Prepared:
+    """A sheet checked and turned into changes, in its run folder, against its target."""
+
+    folder: RunFolder
+    target: Target
+    parts: list[Checked]
+    changes: list[Change]
+    held: tables.Held
+
+    @property
+    def endpoint(self) -> session.Endpoint:
+        return session.Endpoint(self.target, self.folder.sandbox_db, self.folder.source)
+
+    def rows(self) -> dict[str, int]:
+        """The sheet's rows by check outcome."""
+        return _add([p.counts() for p in self.parts])
+
+
+@dataclass(kw_only=True)
+class PlanRun(Run):
+    """What each change would do, read from the current state: reviewable before sending."""
+
+    prepared: Prepared
+    outcomes: dict[str, int]
+
+    def counts(self) -> dict[str, int]:
+        return self.outcomes
+
+    def summary(self) -> dict[str, Any]:
+        return {"target": self.prepared.target.name, **super().summary()}
+
+
+@dataclass(kw_only=True)
+class ApplyRun(Run):
+    """What an apply did: a result per row, and the run's figures."""
+
+    prepared: Prepared
+    figures: dict[str, Any]
+    interrupted: bool = False
+
+    def counts(self) -> dict[str, int]:
+        return self.figures["outcomes"]
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.figures, "reports": [str(r) for r in self.reports], "notes": self.notes}
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def check_file(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    kind: Kind | None = None,
+    out: str | Path | None = None,
+    reports_base: str | Path = "reports",
+    xlsx: bool = True,
+) -> CheckRun:
+    """Load and check a sheet, then write `check.csv` and `check.xlsx` into a run folder."""
+    source = Path(path)
+    parts = _checked(source, sheet, kind)
+    folder = RunFolder(make_folder(out, reports_base, source), {})
+    summary = [
+        ("Outcome", _add([p.counts() for p in parts])),
+        ("Problem (rule)", _add([p.rule_counts() for p in parts])),
+        ("Sheet", {p.sheet.label: p.sheet.frame.height for p in parts}),
+    ]
+    written, notes = _reports(folder, "check", parts, [p.outcomes for p in parts], summary, xlsx)
+    return CheckRun(folder=folder.path, reports=written, notes=notes, source=source, parts=parts)
+
+
+def _checked(source: Path, sheet: str | None, kind: Kind | None) -> list[Checked]:
+    return [check(s) for s in load(source, sheet=sheet, kind=kind)]
+
+
+def _reports(
+    folder: RunFolder,
+    stem: str,
+    parts: list[Checked],
+    ours: list[pl.DataFrame],
+    summary: list[tuple[str, dict[str, Any]]],
+    xlsx: bool = True,
+    extra: list[tuple[str, pl.DataFrame]] = (),
+) -> tuple[list[Path], list[str]]:
+    """`<stem>.csv` (one per sheet: the user's rows, then `ours`) and `<stem>.xlsx`."""
+    made = [report.table(p.sheet, o, p.issues) for p, o in zip(parts, ours, strict=True)]
+    written = folder.write_tables(
+        stem, [(p.sheet.kind, t) for p, t in zip(parts, made, strict=True)]
+    )
+    if not xlsx:
+        return written, []
+    book = folder.write_workbook(stem, made, summary, extra)
+    if book:
+        return written + book, []
+    return written, [f"{stem}.xlsx was not written: the sheet has more rows than Excel can open."]
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+def _changes(folder: RunFolder, target: Target, parts: list[Checked]) -> Prepared:
+    """The sheet's changes (MS-RequestIds derived from the run), and rows held back."""
+    made: list[Change] = []
+    held: tables.Held = {}
+    for part in parts:
+        changes, kept_back = plan_changes(part, folder.run_id)
+        made += changes
+        held.update({(part.sheet.kind, row): why for row, why in kept_back.items()})
+    return Prepared(folder, target, parts, made, held)
+
+
+def prepare(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    kind: Kind | None = None,
+    target: str | None = None,
+    profile: str | config.Profile | None = None,
+    out: str | Path | None = None,
+    reports_base: str | Path = "reports",
+) -> Prepared:
+    """A sheet checked and turned into changes, in a new run folder, against its target."""
+    source = Path(path)
+    resolved = resolve(target, config.profile(profile))
+    parts = _checked(source, sheet, kind)
+    saved = {
+        "sheet": sheet,
+        "kind": kind,
+        "target": target or resolved.base_url,
+        "embedded": resolved.embedded,
+    }
+    return _changes(RunFolder.new(source, saved, out, reports_base), resolved, parts)
+
+
+def plan_file(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    kind: Kind | None = None,
+    target: str | None = None,
+    profile: str | config.Profile | None = None,
+    out: str | Path | None = None,
+    reports_base: str | Path = "reports",
+    settings: Settings | None = None,
+    progress: bool = False,
+    announce: Callable[[Target], None] | None = None,
+    **flags: Any,
+) -> PlanRun:
+    """Check, read the current state with as few calls as possible, and write the plan files.
+
+    `flags` are the user settings (`rate`, `order_rate`, `limit_scope`, `concurrency`);
+    `announce(target)` hears where the reads go before any is made.
+    """
+    chosen = config.profile(profile)
+    prepared = prepare(
+        path,
+        sheet=sheet,
+        kind=kind,
+        target=target,
+        profile=chosen,
+        out=out,
+        reports_base=reports_base,
+    )
+    if announce:
+        announce(prepared.target)
+    entries = _plan(prepared, chosen.settings(settings, **flags), progress)
+    prepared.folder.write_plan(entries)
+    ours = [tables.plan_rows(p, entries, prepared.held) for p in prepared.parts]
+    seats = tables.seat_totals(entries)
+    written, notes = _reports(
+        prepared.folder,
+        "plan",
+        prepared.parts,
+        ours,
+        [("Outcome", tables.outcome_counts(ours))],
+        extra=[("Seats", seats)] if seats.height else [],
+    )
+    written += prepared.folder.write_frame("plan-seats", seats)
+    counts = tables.outcome_counts(
+        [pl.DataFrame({"outcome": [e["outcome"] for e in entries]}, schema={"outcome": pl.String})],
+        PLAN_OUTCOMES,
+    )
+    return PlanRun(
+        folder=prepared.folder.path,
+        reports=[prepared.folder.plan_path, *written],
+        notes=notes,
+        prepared=prepared,
+        outcomes=counts,
+    )
+
+
+def _plan(prepared: Prepared, settings: Settings, progress: bool) -> list[dict[str, Any]]:
+    """One plan entry per change: what was read, the assessment, and the body to send."""
+    currents = session.read(prepared.endpoint, prepared.changes, settings, progress)
+    now = datetime.now(UTC)
+    return [_entry(change, currents[change.key], now) for change in prepared.changes]
+
+
+def _entry(change: Change, current: dict | Reply, now: datetime) -> dict[str, Any]:
+    entry: dict[str, Any] = {"change": change.to_json(), "method": "PATCH", "path": change.path}
+    if isinstance(current, Reply):
+        return {
+            **entry,
+            "outcome": "would_fail",
+            "error": READ_FAILED + current.message,
+            "error_code": current.code,
+        }
+    assessment = assess(change, current, now)
+    merged = assessment.merged
+    entry.update(
+        body=merged.body,
+        before=current,
+        diffs={k: list(v) for k, v in merged.diffs.items()},
+        outcome=assessment.verdict,
+    )
+    if assessment.reason:
+        entry.update(error=assessment.reason, error_code=assessment.code)
+    return entry
+
+
+# --- apply ---------------------------------------------------------------------------------------
+
+
+def apply_file(
+    path: str | Path | None = None,
+    *,
+    plan_dir: str | Path | None = None,
+    resume_dir: str | Path | None = None,
+    sheet: str | None = None,
+    kind: Kind | None = None,
+    target: str | None = None,
+    profile: str | config.Profile | None = None,
+    out: str | Path | None = None,
+    reports_base: str | Path = "reports",
+    settings: Settings | None = None,
+    progress: bool = False,
+    announce: Callable[[Target], None] | None = None,
+    confirm: Callable[[Prepared, Callable[[], tables.Preview]], bool] | None = None,
+    **flags: Any,
+) -> ApplyRun:
+    """Apply a sheet (or a plan folder, or resume a run folder) and write the results.
+
+    `flags` are the user settings (`rate`, `order_rate`, `limit_scope`, `concurrency`);
+    `announce(target)` hears where the changes go before anything is read or sent;
+    `confirm(prepared, preview)` may stop the run before anything is sent; `preview()` reads
+    the current state and says what would happen (the guard rail of a live run).
+    """
+    if sum(x is not None for x in (path, plan_dir, resume_dir)) != 1:
+        raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
+    chosen = config.profile(profile)
+    run_settings = chosen.settings(settings, **flags)
+    if path is not None:
+        prepared = prepare(
+            path,
+            sheet=sheet,
+            kind=kind,
+            target=target,
+            profile=chosen,
+            out=out,
+            reports_base=reports_base,
+        )
+        done = {}
+        prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
+    else:
+        prepared, done = _reopen(resume_dir or plan_dir, target, chosen, resume_dir is not None)
+    if announce:
+        announce(prepared.target)
+    if confirm and not confirm(prepared, lambda: preview(prepared, run_settings, progress)):
+        raise InputError("nothing was sent: the run was not confirmed.")
+    todo = [c for c in prepared.changes if c.key not in done]
+    journal = prepared.folder.journal()
+    journal.write(
+        "start", target=prepared.target.name, changes=len(prepared.changes), already_done=len(done)
+    )
+    started = time.monotonic()
+    try:
+        sent = session.send(prepared.endpoint, todo, run_settings, journal, progress)
+    finally:
+        journal.close()
+    results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
+    return _finish(prepared, sent, results, time.monotonic() - started)
+
+
+def preview(prepared: Prepared, settings: Settings, progress: bool = False) -> tables.Preview:
+    """Read the current state (as `plan` does) and count what the run would change."""
+    return tables.preview(prepared.rows(), _plan(prepared, settings, progress))
+
+
+def _reopen(
+    path: str | Path, target: str | None, chosen: config.Profile, resume: bool
+) -> tuple[Prepared, dict[str, dict[str, Any]]]:
+    """A planned (or interrupted) run folder's changes, and the results already known."""
+    folder = RunFolder.planned(path, target)
+    saved = folder.settings
+    resolved = resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
+    prepared = _changes(folder, resolved, _checked(folder.source, saved["sheet"], saved["kind"]))
+    prepared.changes, done = folder.settled(resume)
+    return prepared, done
+
+
+def _result(entry: dict[str, Any]) -> Result:
+    known = Result.__dataclass_fields__
+    return Result(**{k: v for k, v in entry.items() if k in known})
+
+
+def _finish(
+    prepared: Prepared, sent: session.Sent, results: dict[str, Result], elapsed: float
+) -> ApplyRun:
+    """Write the results, the summary and the undo sheets of a run that sent what it could."""
+    engine, folder = sent.engine, prepared.folder
+    unsent = f"not sent: {engine.stopped or 'the run stopped before this change'}"
+    per_change = [
+        (c, results.get(c.key) or Result("not_sent", error_message=unsent, request_id=c.request_id))
+        for c in prepared.changes
+    ]
+    ours = [
+        tables.result_rows(
+            part,
+            [(c.rows, r.to_json()) for c, r in per_change if c.kind == part.sheet.kind],
+            prepared.held,
+        )
+        for part in prepared.parts
+    ]
+    calls = {
+        kind: {op: n for (k, op), n in sorted(engine.calls.items()) if k == kind}
+        for kind in ("subscriptions", "orders")
+    }
+    total_calls = sum(engine.calls.values())
+    outcomes = tables.outcome_counts(ours, tables.RESULT_OUTCOMES)
+    figures = {
+        "input": str(folder.source),
+        "target": prepared.target.name,
+        "run_folder": str(folder.path),
+        "rows": sum(outcomes.values()),
+        "outcomes": {o: outcomes.get(o, 0) for o in tables.RESULT_OUTCOMES},
+        "http_statuses": dict(sorted(engine.statuses.items())),
+        "calls": calls,
+        "calls_total": total_calls,
+        "throttled_429": engine.throttled,
+        "elapsed_seconds": round(elapsed, 3),
+        "achieved_calls_per_minute": round(total_calls / elapsed * 60, 1) if elapsed else 0.0,
+        "stopped": engine.stopped,
+        "interrupted": sent.interrupted,
+        "resume": f"bulkpatch apply --resume {folder.path}",
+    }
+    written, notes = _reports(
+        folder,
+        "results",
+        prepared.parts,
+        ours,
+        [
+            ("Outcome", figures["outcomes"]),
+            ("HTTP status", figures["http_statuses"]),
+            ("Calls", {f"{k} {op}": n for k, ops in calls.items() for op, n in ops.items()}),
+        ],
+    )
+    written.append(folder.write_summary(figures))
+    written += folder.write_undo(undo.frames(per_change))
+    return ApplyRun(
+        folder=folder.path,
+        reports=written,
+        notes=notes,
+        prepared=prepared,
+        figures=figures,
+        interrupted=sent.interrupted,
+    )
+
+
+def _add(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for one in counts:
+        total.update(one)
+    return dict(total)

@@ -1,0 +1,215 @@
+"""The run folder: one run's files, their names, the manifest and the fingerprint.
+
+Nothing else in bulkpatch knows a file name. A run starts one of three ways: a new folder for
+a sheet (`RunFolder.new`), a folder planned earlier, or an interrupted run (both
+`RunFolder.planned`, which checks that the sheet and the target are still the ones the folder
+was made for; `settled` then says which changes need no sending). Files appear atomically
+(`report.atomic`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulkpatch import report
+from bulkpatch.errors import InputError
+from bulkpatch.journal import Journal, finished
+from bulkpatch.plan import Change
+
+MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
+UNDO = {"subscriptions": "undo.csv", "orders": "undo-orders.csv"}
+
+
+@dataclass
+class RunFolder:
+    """A run's folder and its manifest (the source, the settings, the fingerprint, the run id)."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    # --- the three ways to start ----------------------------------------------------------------
+
+    @classmethod
+    def new(
+        cls, source: Path, settings: dict[str, Any], out: str | Path | None, base: str | Path
+    ) -> RunFolder:
+        """A new folder for `source` (`out`, or `<base>/<timestamp>-<name>/`)."""
+        manifest = {
+            "source": str(source.resolve()),
+            "settings": settings,
+            "fingerprint": fingerprint(source, settings),
+            "run_id": str(uuid.uuid4()),
+        }
+        return cls(make_folder(out, base, source), manifest)
+
+    @classmethod
+    def planned(cls, path: str | Path, target: str | None) -> RunFolder:
+        """A folder `bulkpatch plan` wrote, still true to its sheet and target."""
+        folder = Path(path)
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+            (folder / PLAN).stat()
+        except (OSError, ValueError):
+            raise InputError(
+                f"{folder}: is not a bulkpatch run folder (no readable {MANIFEST} and {PLAN})."
+            ) from None
+        run = cls(folder, manifest)
+        run._same_target(target)
+        run._same_sheet()
+        return run
+
+    def _same_target(self, target: str | None) -> None:
+        saved = self.settings
+        if target in (None, saved["target"]) or (saved["embedded"] and target == "sandbox"):
+            return
+        raise InputError(
+            f"{self.path}: was planned for {saved['target']}, not {target}; plan "
+            "again for the new target."
+        )
+
+    def _same_sheet(self) -> None:
+        source = self.source
+        if (
+            not source.exists()
+            or fingerprint(source, self.settings) != self.manifest["fingerprint"]
+        ):
+            raise InputError(
+                f"{self.path}: its sheet {source} has changed (or moved) since it was planned; "
+                "plan again."
+            )
+
+    # --- the manifest ---------------------------------------------------------------------------
+
+    @property
+    def source(self) -> Path:
+        return Path(self.manifest["source"])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What decides what is sent: sheet, kind, target, and whether it is the embedded one."""
+        return self.manifest["settings"]
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest["run_id"]
+
+    # --- the plan and the journal ---------------------------------------------------------------
+
+    def write_plan(self, entries: list[dict[str, Any]]) -> None:
+        """The manifest and one JSON line per change (what plan read and would send)."""
+        report.write_json(self.path / MANIFEST, self.manifest)
+        with report.atomic(self.path / PLAN) as tmp, tmp.open("w", encoding="utf-8") as out:
+            for entry in entries:
+                out.write(json.dumps(entry, default=str) + "\n")
+
+    @property
+    def plan_path(self) -> Path:
+        return self.path / PLAN
+
+    def read_plan(self) -> list[dict[str, Any]]:
+        text = self.plan_path.read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line]
+
+    def settled(self, resume: bool) -> tuple[list[Change], dict[str, dict[str, Any]]]:
+        """The plan's changes, and the results known before sending anything: what the plan
+        found already done or bound to fail, and (resuming) what the journal finished."""
+        entries = self.read_plan()
+        changes = [Change(**e["change"]) for e in entries]
+        done = self.finished() if resume else {}
+        for change, e in zip(changes, entries, strict=True):
+            if e.get("outcome") == "no_change":
+                done.setdefault(change.key, {"outcome": "no_change"})
+            elif e.get("outcome") == "would_fail":
+                done.setdefault(
+                    change.key,
+                    {
+                        "outcome": "failed",
+                        "error_code": e.get("error_code"),
+                        "error_message": f"not sent: {e.get('error')}",
+                    },
+                )
+        return changes, done
+
+    def journal(self) -> Journal:
+        return Journal(self.path / JOURNAL)
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """The result of every change the journal holds as finished, by change key."""
+        return finished(self.path / JOURNAL)
+
+    @property
+    def sandbox_db(self) -> Path:
+        """Where the built-in sandbox keeps its state for this run."""
+        return self.path / SANDBOX
+
+    # --- reports --------------------------------------------------------------------------------
+
+    def write_tables(self, stem: str, tables: list[tuple[str, report.Table]]) -> list[Path]:
+        """`<stem>.csv`, or `<stem>-<kind>.csv` each when the input had several sheets."""
+        written = []
+        for kind, t in tables:
+            path = self.path / (f"{stem}.csv" if len(tables) == 1 else f"{stem}-{kind}.csv")
+            report.write_csv(path, t.headers, t.frame)
+            written.append(path)
+        return written
+
+    def write_workbook(
+        self,
+        stem: str,
+        tables: list[report.Table],
+        summary: list[tuple[str, dict[str, Any]]],
+        extra: list[tuple[str, pl.DataFrame]],
+    ) -> list[Path]:
+        """`<stem>.xlsx` (see `report.write_workbook`); none when Excel could not open it."""
+        path = self.path / f"{stem}.xlsx"
+        return [path] if report.write_workbook(path, tables, summary, extra) else []
+
+    def write_frame(self, name: str, frame: pl.DataFrame) -> list[Path]:
+        """A plain table such as `plan-seats`; nothing when it is empty."""
+        if not frame.height:
+            return []
+        path = self.path / f"{name}.csv"
+        report.write_csv(path, frame.columns, frame)
+        return [path]
+
+    def write_summary(self, summary: dict[str, Any]) -> Path:
+        report.write_json(self.path / "summary.json", summary)
+        return self.path / "summary.json"
+
+    def write_undo(self, frames: dict[str, pl.DataFrame]) -> list[Path]:
+        """`undo.csv` (subscriptions) and `undo-orders.csv`, for what was applied."""
+        written = []
+        for kind, frame in frames.items():
+            report.write_csv(self.path / UNDO[kind], frame.columns, frame)
+            written.append(self.path / UNDO[kind])
+        return written
+
+
+def fingerprint(source: Path, settings: dict[str, Any]) -> str:
+    """A hash of the sheet's bytes and the settings that decide what is sent."""
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def make_folder(out: str | Path | None, base: str | Path, source: Path) -> Path:
+    """`out` (made if missing), or a new `<base>/<timestamp>-<input name>/`."""
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return Path(out)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-") or "sheet"
+    folder = Path(base) / f"{datetime.now():%Y%m%d-%H%M%S}-{stem}"
+    candidate, n = folder, 2
+    while candidate.exists():
+        candidate, n = folder.with_name(f"{folder.name}-{n}"), n + 1
+    candidate.mkdir(parents=True)
+    return candidate
