@@ -2,31 +2,37 @@
 
 Exit codes: 0 every row fine, 1 some rows invalid or failed, 2 the input or usage cannot be used,
 130 interrupted. Errors are one line on stderr; a traceback only with `--verbose`. Options that
-several commands share are declared once, as groups (`_with`); the run settings' options come
-from `config.Settings` and the sandbox's from `SandboxConfig`, so help and defaults never drift.
+several commands share are declared once, in `cli_options`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
 import json
 import sys
 import traceback
-import typing
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from bulkpatch.config import USER_SETTINGS
+from bulkpatch.cli_options import (
+    JSON,
+    PRECEDENCE_HELP,
+    PROFILE,
+    QUIET,
+    SETTING_OPTIONS,
+    SHEET,
+    SHEET_OPTIONS,
+    TARGET_OPTIONS,
+    VERBOSE,
+    sandbox_options,
+    with_options,
+)
 from bulkpatch.errors import BulkpatchError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
-    from bulkpatch.commands import ApplyRun, CheckRun, PlanRun, Prepared
+    from bulkpatch.results import ApplyRun, CheckRun, PlanRun, Prepared
     from bulkpatch.tables import Preview
     from bulkpatch.target import Target
 
@@ -42,13 +48,6 @@ T = TypeVar("T")
 @app.callback()
 def _commands() -> None:
     """Check a sheet, then apply it: see each command's --help."""
-
-
-class SheetKind(StrEnum):
-    """What the rows of a sheet describe."""
-
-    subscriptions = "subscriptions"
-    orders = "orders"
 
 
 def _run(verbose: bool, job: Callable[[], T]) -> T:
@@ -76,103 +75,11 @@ def _run(verbose: bool, job: Callable[[], T]) -> T:
         raise typer.Exit(2) from None
 
 
-# --- option groups, declared once ----------------------------------------------------------------
-
-
-def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
-    return inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-    )
-
-
-def _with(*groups: list[inspect.Parameter]) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Give a command the options of `groups`; it receives their values as `options`."""
-
-    def decorate(command: Callable[..., T]) -> Callable[..., T]:
-        own = [p for p in inspect.signature(command, eval_str=True).parameters.values()]
-        own = [p for p in own if p.name != "options"]
-        extra = [p for group in groups for p in group]
-        names = {p.name for p in extra}
-
-        @functools.wraps(command)
-        def wrapper(**given: Any) -> T:
-            options = {
-                k: v.value if isinstance(v, StrEnum) else v for k, v in given.items() if k in names
-            }
-            return command(**{k: v for k, v in given.items() if k not in names}, options=options)
-
-        wrapper.__signature__ = inspect.Signature([*own, *extra])  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *extra]}
-        return wrapper
-
-    return decorate
-
-
-VERBOSE = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
-JSON = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
-QUIET = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
-SHEET = Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")]
-SHEET_OPTIONS = [
-    _option("sheet", Annotated[str | None, typer.Option(help="Worksheet name in a workbook.")]),
-    _option(
-        "kind",
-        Annotated[
-            SheetKind | None,
-            typer.Option(help="What the rows describe (default: from the headers)."),
-        ],
-    ),
-    _option(
-        "out",
-        Annotated[
-            Path | None,
-            typer.Option(help="Run folder (default: reports/<timestamp>-<sheet name>/)."),
-        ],
-    ),
-]
-PROFILE = Annotated[
-    str | None,
-    typer.Option(help="Profile from bulkpatch.toml (working folder, then ~/.config/bulkpatch/)."),
-]
-TARGET_OPTIONS = [
-    _option(
-        "target",
-        Annotated[
-            str | None,
-            typer.Option(
-                help="sandbox (built in), production, or a URL such as a `bulkpatch sandbox`. "
-                "Default: production when signed in (BULKPATCH_TOKEN or a profile), else the "
-                "sandbox."
-            ),
-        ],
-    ),
-    _option("profile", PROFILE),
-]
-SETTING_OPTIONS = [
-    _option(
-        name,
-        Annotated[
-            {int: int, str: str}.get(key.type, float) | None,  # type: ignore[call-overload]
-            typer.Option(
-                f"--{name.replace('_', '-')}",
-                help=key.help
-                + (f" Default: {key.default}." if key.default is not None else "")
-                + f" Environment: {key.env}.",
-            ),
-        ],
-    )
-    for name, key in USER_SETTINGS.items()
-]
-PRECEDENCE_HELP = (
-    "Settings come from the command-line flag, then the environment, then the profile, then "
-    "the default."
-)
-
-
 # --- check, plan, apply --------------------------------------------------------------------------
 
 
 @app.command()
-@_with(SHEET_OPTIONS)
+@with_options(SHEET_OPTIONS)
 def check(
     sheet_path: SHEET,
     options: dict[str, Any],
@@ -221,7 +128,7 @@ def _progress(quiet: bool) -> bool:
 
 
 @app.command(epilog=PRECEDENCE_HELP)
-@_with(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
+@with_options(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
 def plan(
     sheet_path: SHEET,
     options: dict[str, Any],
@@ -251,7 +158,7 @@ def _print_plan(run: PlanRun) -> None:
 
 
 @app.command(epilog=PRECEDENCE_HELP)
-@_with(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
+@with_options(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
 def apply(
     options: dict[str, Any],
     sheet_path: Annotated[
@@ -377,26 +284,8 @@ def _describe(status: dict) -> str:
 # --- sandbox -------------------------------------------------------------------------------------
 
 
-def _sandbox_options() -> list[inspect.Parameter]:
-    """One option per documented SandboxConfig field, its help and default from there."""
-    from bulkpatch.sandbox import SandboxConfig
-
-    hints = typing.get_type_hints(SandboxConfig)
-    made = []
-    for f in dataclasses.fields(SandboxConfig):
-        if "help" not in f.metadata:
-            continue
-        meta = f.metadata
-        kind = str | None if "parse" in meta or f.default is None else hints[f.name]
-        kind = str if "choices" in meta else kind
-        limits = {k: meta[k] for k in ("min", "max") if k in meta}
-        option = typer.Option(help=meta["help"], metavar=meta.get("metavar"), **limits)
-        made.append(_option(f.name, Annotated[kind, option], f.default))
-    return made
-
-
 @app.command()
-@_with(_sandbox_options())
+@with_options(sandbox_options())
 def sandbox(
     options: dict[str, Any],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -1,18 +1,15 @@
 """The library API: one function per command, each reading as the pipeline.
 
 `check_file` loads and checks a sheet; `plan_file` also reads Partner Center and writes what
-would change; `apply_file` sends it. Each returns a result of one shape (`counts()`,
-`summary()` as plain data, `folder`, `reports`); the CLI prints `summary()` as it is for
-`--json`. Settings are merged here (flag or keyword, environment, profile, default), so a
-script gets what the command line gets.
+would change; `apply_file` sends it. Each returns a result of one shape (see `results`); the
+CLI prints its `summary()` as it is for `--json`. Settings are merged here (flag or keyword,
+environment, profile, default), so a script gets what the command line gets.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,108 +25,18 @@ from bulkpatch.errors import InputError
 from bulkpatch.load import load
 from bulkpatch.plan import Change, assess
 from bulkpatch.plan import changes as plan_changes
+from bulkpatch.results import (
+    ApplyRun,
+    CheckRun,
+    PlanRun,
+    Prepared,
+    add_counts,
+    apply_figures,
+)
 from bulkpatch.runfolder import RunFolder, make_folder
 from bulkpatch.target import Target, resolve
 
 PLAN_OUTCOMES = ("change", "no_change", "would_fail")
-
-
-@dataclass(kw_only=True)
-class Run:
-    """What every command returns: its folder, the files it wrote, and notes for the user."""
-
-    folder: Path
-    reports: list[Path]
-    notes: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        """Rows per outcome."""
-        raise NotImplementedError
-
-    def summary(self) -> dict[str, Any]:
-        """The run as plain data (what `--json` prints)."""
-        return {
-            **self.counts(),
-            "run_folder": str(self.folder),
-            "reports": [str(r) for r in self.reports],
-            "notes": self.notes,
-        }
-
-
-@dataclass(kw_only=True)
-class CheckRun(Run):
-    """What a dry-run check found."""
-
-    source: Path
-    parts: list[Checked]
-
-    def counts(self) -> dict[str, int]:
-        return _add([p.counts() for p in self.parts])
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "input": str(self.source),
-            "rows": sum(self.counts().values()),
-            **super().summary(),
-            "sheets": [
-                {
-                    "sheet": p.sheet.sheet_name,
-                    "kind": p.sheet.kind,
-                    "rows": p.sheet.frame.height,
-                    **p.counts(),
-                    "problems_by_rule": p.rule_counts(),
-                }
-                for p in self.parts
-            ],
-        }
-
-
-@dataclass
-class Prepared:
-    """A sheet checked and turned into changes, in its run folder, against its target."""
-
-    folder: RunFolder
-    target: Target
-    parts: list[Checked]
-    changes: list[Change]
-    held: tables.Held
-
-    @property
-    def endpoint(self) -> session.Endpoint:
-        return session.Endpoint(self.target, self.folder.sandbox_db, self.folder.source)
-
-    def rows(self) -> dict[str, int]:
-        """The sheet's rows by check outcome."""
-        return _add([p.counts() for p in self.parts])
-
-
-@dataclass(kw_only=True)
-class PlanRun(Run):
-    """What each change would do, read from the current state: reviewable before sending."""
-
-    prepared: Prepared
-    outcomes: dict[str, int]
-
-    def counts(self) -> dict[str, int]:
-        return self.outcomes
-
-    def summary(self) -> dict[str, Any]:
-        return {"target": self.prepared.target.name, **super().summary()}
-
-
-@dataclass(kw_only=True)
-class ApplyRun(Run):
-    """What an apply did: a result per row, and the run's figures."""
-
-    prepared: Prepared
-    figures: dict[str, Any]
-    interrupted: bool = False
-
-    def counts(self) -> dict[str, int]:
-        return self.figures["outcomes"]
-
-    def summary(self) -> dict[str, Any]:
-        return {**self.figures, "reports": [str(r) for r in self.reports], "notes": self.notes}
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -149,8 +56,8 @@ def check_file(
     parts = _checked(source, sheet, kind)
     folder = RunFolder(make_folder(out, reports_base, source), {})
     summary = [
-        ("Outcome", _add([p.counts() for p in parts])),
-        ("Problem (rule)", _add([p.rule_counts() for p in parts])),
+        ("Outcome", add_counts([p.counts() for p in parts])),
+        ("Problem (rule)", add_counts([p.rule_counts() for p in parts])),
         ("Sheet", {p.sheet.label: p.sheet.frame.height for p in parts}),
     ]
     written, notes = _reports(folder, "check", parts, [p.outcomes for p in parts], summary, xlsx)
@@ -395,8 +302,8 @@ def _finish(
     prepared: Prepared, sent: session.Sent, results: dict[str, Result], elapsed: float
 ) -> ApplyRun:
     """Write the results, the summary and the undo sheets of a run that sent what it could."""
-    engine, folder = sent.engine, prepared.folder
-    unsent = f"not sent: {engine.stopped or 'the run stopped before this change'}"
+    folder = prepared.folder
+    unsent = f"not sent: {sent.engine.stopped or 'the run stopped before this change'}"
     per_change = [
         (c, results.get(c.key) or Result("not_sent", error_message=unsent, request_id=c.request_id))
         for c in prepared.changes
@@ -409,28 +316,8 @@ def _finish(
         )
         for part in prepared.parts
     ]
-    calls = {
-        kind: {op: n for (k, op), n in sorted(engine.calls.items()) if k == kind}
-        for kind in ("subscriptions", "orders")
-    }
-    total_calls = sum(engine.calls.values())
-    outcomes = tables.outcome_counts(ours, tables.RESULT_OUTCOMES)
-    figures = {
-        "input": str(folder.source),
-        "target": prepared.target.name,
-        "run_folder": str(folder.path),
-        "rows": sum(outcomes.values()),
-        "outcomes": {o: outcomes.get(o, 0) for o in tables.RESULT_OUTCOMES},
-        "http_statuses": dict(sorted(engine.statuses.items())),
-        "calls": calls,
-        "calls_total": total_calls,
-        "throttled_429": engine.throttled,
-        "elapsed_seconds": round(elapsed, 3),
-        "achieved_calls_per_minute": round(total_calls / elapsed * 60, 1) if elapsed else 0.0,
-        "stopped": engine.stopped,
-        "interrupted": sent.interrupted,
-        "resume": f"bulkpatch apply --resume {folder.path}",
-    }
+    figures = apply_figures(prepared, sent, tables.outcome_counts(ours), elapsed)
+    calls = figures["calls"]
     written, notes = _reports(
         folder,
         "results",
@@ -452,10 +339,3 @@ def _finish(
         figures=figures,
         interrupted=sent.interrupted,
     )
-
-
-def _add(counts: list[dict[str, int]]) -> dict[str, int]:
-    total: Counter[str] = Counter()
-    for one in counts:
-        total.update(one)
-    return dict(total)

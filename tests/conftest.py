@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 import xlsxwriter
 
+from bulkpatch.config import Settings
+from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
+
 QUIRKS = Path(__file__).parent / "quirks"
 ROOT = Path(__file__).parent.parent
-SAMPLES = ROOT / "samples"
+SAMPLES = ROOT / "bulkpatch" / "samples"
 CUSTOMER = "0f1b2c3d-1111-4222-8333-444455556666"
 SUB1 = "a1b2c3d4-0000-4000-8000-000000000001"
 SUB2 = "a1b2c3d4-0000-4000-8000-000000000002"
@@ -169,3 +176,65 @@ def serve_sandbox(request):
         return _serve(request.param, config or SandboxConfig(), token)
 
     return start
+
+
+# --- apply-shaped helpers shared by the engine, plan, undo, resume and sign-in tests ---
+
+FAST = Settings(rate=60_000, concurrency=8, backoff=0.01)
+
+
+HEAD = ["Customer ID", "Subscription ID", "Quantity", "Auto renew", "Friendly name", "Status"]
+
+
+def ids(n: int, salt: str) -> list[str]:
+    return [str(uuid.uuid5(uuid.NAMESPACE_URL, f"{salt}-{i}")) for i in range(n)]
+
+
+def true_up(tmp_path: Path, customers: int = 3, per: int = 4, name: str = "true-up.csv") -> Path:
+    """A sheet of changes: seats, auto-renew, renames and suspensions over a few customers."""
+    rows = [HEAD]
+    for c, customer in enumerate(ids(customers, "customer")):
+        for s, sub in enumerate(ids(per, f"sub-{c}")):
+            kind = (c * per + s) % 4
+            rows.append(
+                [
+                    customer,
+                    sub,
+                    str(10 + s) if kind in (0, 3) else "",
+                    "no" if kind == 1 else "",
+                    f"Renamed {s}" if kind == 2 else "",
+                    "suspended" if kind == 3 and s == 3 else "",
+                ]
+            )
+    path = tmp_path / name
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    return path
+
+
+@contextmanager
+def server(sheet: Path, **config):
+    """A real uvicorn sandbox on 127.0.0.1 seeded from `sheet`."""
+    sandbox = Sandbox(SandboxConfig(seed=SeedSpec(sheets=[sheet]), **config))
+    with uvicorn_server(sandbox.app) as url:
+        yield url, sandbox
+
+
+def stats(url: str) -> dict:
+    return httpx.get(f"{url}/_sandbox/stats", timeout=10).json()
+
+
+def current(url: str, customer: str, sub: str) -> dict:
+    return httpx.get(
+        f"{url}/v1/customers/{customer}/subscriptions/{sub}",
+        timeout=10,
+        headers={"Authorization": "Bearer t"},
+    ).json()
+
+
+def results(folder: Path, name: str = "results.csv") -> pl.DataFrame:
+    return pl.read_csv(folder / name, infer_schema=False)
+
+
+def journal_calls(folder: Path) -> list[dict]:
+    lines = (folder / "journal.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["event"] == "call"]

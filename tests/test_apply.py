@@ -4,96 +4,38 @@ plan-then-apply and undo, against the sandbox in-process and as a real uvicorn s
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import itertools
 import json
 import os
-import pty
-import signal
 import socket
-import struct
 import subprocess
 import sys
-import termios
-import time
-import uuid
 from collections import defaultdict
-from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import polars as pl
-import pytest
-from conftest import NEXT_TERM_PRODUCT, SAMPLES, uvicorn_server
+from conftest import (
+    FAST,
+    NEXT_TERM_PRODUCT,
+    SAMPLES,
+    current,
+    ids,
+    journal_calls,
+    results,
+    server,
+    stats,
+    true_up,
+)
 
 from bulkpatch.apply import Engine
 from bulkpatch.check import check
-from bulkpatch.commands import apply_file, plan_file
+from bulkpatch.commands import apply_file
 from bulkpatch.config import Settings
-from bulkpatch.errors import InputError
 from bulkpatch.journal import Journal
 from bulkpatch.load import load
 from bulkpatch.plan import changes
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
-
-FAST = Settings(rate=60_000, concurrency=8, backoff=0.01)
-HEAD = ["Customer ID", "Subscription ID", "Quantity", "Auto renew", "Friendly name", "Status"]
-
-
-def ids(n: int, salt: str) -> list[str]:
-    return [str(uuid.uuid5(uuid.NAMESPACE_URL, f"{salt}-{i}")) for i in range(n)]
-
-
-def true_up(tmp_path: Path, customers: int = 3, per: int = 4, name: str = "true-up.csv") -> Path:
-    """A sheet of changes: seats, auto-renew, renames and suspensions over a few customers."""
-    rows = [HEAD]
-    for c, customer in enumerate(ids(customers, "customer")):
-        for s, sub in enumerate(ids(per, f"sub-{c}")):
-            kind = (c * per + s) % 4
-            rows.append(
-                [
-                    customer,
-                    sub,
-                    str(10 + s) if kind in (0, 3) else "",
-                    "no" if kind == 1 else "",
-                    f"Renamed {s}" if kind == 2 else "",
-                    "suspended" if kind == 3 and s == 3 else "",
-                ]
-            )
-    path = tmp_path / name
-    path.write_text("\n".join(",".join(r) for r in rows) + "\n")
-    return path
-
-
-@contextmanager
-def server(sheet: Path, **config):
-    """A real uvicorn sandbox on 127.0.0.1 seeded from `sheet`."""
-    sandbox = Sandbox(SandboxConfig(seed=SeedSpec(sheets=[sheet]), **config))
-    with uvicorn_server(sandbox.app) as url:
-        yield url, sandbox
-
-
-def stats(url: str) -> dict:
-    return httpx.get(f"{url}/_sandbox/stats", timeout=10).json()
-
-
-def current(url: str, customer: str, sub: str) -> dict:
-    return httpx.get(
-        f"{url}/v1/customers/{customer}/subscriptions/{sub}",
-        timeout=10,
-        headers={"Authorization": "Bearer t"},
-    ).json()
-
-
-def results(folder: Path, name: str = "results.csv") -> pl.DataFrame:
-    return pl.read_csv(folder / name, infer_schema=False)
-
-
-def journal_calls(folder: Path) -> list[dict]:
-    lines = (folder / "journal.jsonl").read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e["event"] == "call"]
 
 
 def test_sample_with_mistakes_tells_the_whole_story_in_one_sheet(cli, tmp_path):
@@ -264,123 +206,6 @@ def test_a_streak_of_401_stops_the_run_and_leaves_the_rest_not_sent(cli, tmp_pat
     assert unsent.get_column("error_message")[0].startswith("not sent: Partner Center refused")
 
 
-def start_apply(path: Path, url: str, folder: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bulkpatch",
-            "apply",
-            str(path),
-            "--target",
-            url,
-            "--out",
-            str(folder),
-            "--quiet",
-            "--rate",
-            "1500",
-            "--concurrency",
-            "4",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_journal(folder: Path, lines: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    journal = folder / "journal.jsonl"
-    while time.monotonic() < deadline and process.poll() is None:
-        if journal.exists() and journal.read_text().count("\n") >= lines:
-            return
-        time.sleep(0.005)
-    raise AssertionError("the run finished before the kill point")
-
-
-@pytest.mark.parametrize("kill_after", [2, 9, 20, 33])
-def test_kill_9_at_any_moment_then_resume_applies_every_change_once(cli, tmp_path, kill_after):
-    path = true_up(tmp_path, customers=4, per=6)
-    folder = tmp_path / "run"
-    with server(path, latency_ms=15) as (url, _):
-        process = start_apply(path, url, folder)
-        wait_for_journal(folder, kill_after, process)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
-        resumed = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")
-        served = stats(url)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    table = results(folder)
-    assert set(table.get_column("outcome")) <= {"ok", "no_change"}
-    changed = table.filter(pl.col("outcome") == "ok").height
-    assert served["applied"] == len(served["applied_per_resource"]) == 24
-    assert set(served["applied_per_resource"].values()) == {1}
-    assert changed <= 24
-
-
-def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_finishes(cli, tmp_path):
-    path = true_up(tmp_path, customers=4, per=6)
-    folder = tmp_path / "run"
-    with server(path, latency_ms=15) as (url, _):
-        process = start_apply(path, url, folder, "--rate", "600")
-        wait_for_journal(folder, 6, process)
-        process.send_signal(signal.SIGINT)
-        _out, err = process.communicate(timeout=60)
-        table = results(folder)
-        resumed = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")
-        served = stats(url)
-    assert process.returncode == 130
-    assert f"Resume with: bulkpatch apply --resume {folder}" in err
-    assert "not_sent" in set(table.get_column("outcome"))
-    assert resumed.returncode == 0
-    assert set(results(folder).get_column("outcome")) <= {"ok", "no_change"}
-    assert set(served["applied_per_resource"].values()) == {1}
-
-
-def test_plan_then_apply_sends_exactly_the_plan_and_refuses_a_changed_sheet(tmp_path):
-    path = true_up(tmp_path, customers=2, per=4)
-    with server(path) as (url, _):
-        planned = plan_file(path, target=url, out=tmp_path / "plan", settings=FAST)
-        reads = stats(url)["calls"]
-        entries = [
-            json.loads(line) for line in (tmp_path / "plan" / "plan.jsonl").read_text().splitlines()
-        ]
-        run = apply_file(plan_dir=tmp_path / "plan", settings=FAST)
-        served = stats(url)
-    assert reads == {"GET": {"subscriptions": 2}}  # one list call per customer, nothing sent
-    to_send = {e["change"]["request_id"] for e in entries if e["outcome"] == "change"}
-    assert planned.outcomes["change"] == len(to_send) == 8
-    sent = {c["request_id"] for c in journal_calls(tmp_path / "plan") if c["method"] == "PATCH"}
-    assert sent == to_send
-    assert served["calls"]["PATCH"]["subscription"] == 8 and run.counts()["ok"] == 8
-    assert entries[0]["body"]["id"] and entries[0]["diffs"]
-    plan_csv = results(tmp_path / "plan", "plan.csv")
-    assert set(plan_csv.get_column("outcome")) == {"change"}
-    assert (tmp_path / "plan" / "plan.xlsx").exists()
-    assert (tmp_path / "plan" / "plan-seats.csv").exists()
-    path.write_text(path.read_text() + f"{ids(1, 'customer')[0]},{uuid.uuid4()},5,,,\n")
-    with pytest.raises(InputError, match="has changed"):
-        apply_file(plan_dir=tmp_path / "plan", settings=FAST)
-
-
-def test_undo_sheet_applied_afterwards_restores_what_was_read(tmp_path):
-    path = true_up(tmp_path, customers=2, per=4)
-    pairs = [(c, s) for i, c in enumerate(ids(2, "customer")) for s in ids(4, f"sub-{i}")]
-    fields = ("quantity", "autoRenewEnabled", "friendlyName", "status")
-    with server(path) as (url, _):
-        before = {s: {f: current(url, c, s)[f] for f in fields} for c, s in pairs}
-        first = apply_file(path, target=url, out=tmp_path / "run", settings=FAST)
-        changed = {s: {f: current(url, c, s)[f] for f in fields} for c, s in pairs}
-        undo = apply_file(
-            tmp_path / "run" / "undo.csv", target=url, out=tmp_path / "undo", settings=FAST
-        )
-        after = {s: {f: current(url, c, s)[f] for f in fields} for c, s in pairs}
-    assert first.counts()["ok"] == 8 and changed != before
-    assert undo.counts()["ok"] == 8
-    assert after == before
-
-
 def test_targets_refuse_plain_http_off_this_machine_and_unconfirmed_production(cli, tmp_path):
     path = true_up(tmp_path, customers=1, per=1)
     insecure = cli("apply", path, "--target", "http://partner.example.com")
@@ -435,35 +260,3 @@ def test_an_unreachable_service_stops_the_run_instead_of_grinding_on(tmp_path):
     assert run.counts()["failed"] == 5 and run.counts()["not_sent"] == 3
     failed = results(tmp_path / "run").filter(pl.col("outcome") == "failed")
     assert failed.get_column("error_message")[0].startswith("reading it failed: no answer after 6")
-
-
-def in_terminal(args: list[str], cwd: Path) -> str:
-    """What the CLI writes to stderr when stderr is a terminal (a real pseudo-terminal)."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bulkpatch", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-    )
-    os.close(follower)
-    screen = b""
-    with contextlib.suppress(OSError):  # the terminal closes when the process ends
-        while chunk := os.read(leader, 4096):
-            screen += chunk
-    process.wait(60)
-    os.close(leader)
-    return screen.decode(errors="replace")
-
-
-@pytest.mark.parametrize(("command", "unit"), [("plan", "read"), ("apply", "change")])
-def test_plan_and_apply_show_progress_in_a_terminal_unless_quiet(tmp_path, command, unit):
-    path = true_up(tmp_path, customers=3, per=4)
-    shown = in_terminal([command, str(path), "--target", "sandbox", "--out", "a"], tmp_path)
-    quiet = in_terminal(
-        [command, str(path), "--target", "sandbox", "--out", "b", "--quiet"], tmp_path
-    )
-    assert "12/12 [" in shown and f"{unit}/s" in shown
-    assert "12/12 [" not in quiet and "built-in sandbox" in quiet

@@ -12,8 +12,7 @@ import sys
 
 import pytest
 from authority import Authority, self_signed
-from conftest import uvicorn_server
-from test_apply import FAST, server, true_up
+from conftest import FAST, server, true_up, uvicorn_server
 
 from bulkpatch.apply import Engine
 from bulkpatch.auth import AuthError, Credentials, TokenProvider

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime
 
-from conftest import CUSTOMER, SUB1, SUB2
+import pytest
+from conftest import CUSTOMER, FAST, SUB1, SUB2, ids, journal_calls, results, server, stats, true_up
 
 from bulkpatch.check import check
+from bulkpatch.commands import apply_file, plan_file
+from bulkpatch.errors import InputError
 from bulkpatch.load import load
 from bulkpatch.plan import Change, changes, merge
 from bulkpatch.sandbox import resources
@@ -113,3 +118,29 @@ def test_order_rows_build_one_body_with_line_items(write_csv):
     assert merged.body["lineItems"][1] == order["lineItems"][1]
     missing = Change("orders", CUSTOMER, "ORD-1", [2], {}, [{"lineItemNumber": 7, "quantity": 1}])
     assert "no line item 7" in merge(missing, order, NOW).refusal.description
+
+
+def test_plan_then_apply_sends_exactly_the_plan_and_refuses_a_changed_sheet(tmp_path):
+    path = true_up(tmp_path, customers=2, per=4)
+    with server(path) as (url, _):
+        planned = plan_file(path, target=url, out=tmp_path / "plan", settings=FAST)
+        reads = stats(url)["calls"]
+        entries = [
+            json.loads(line) for line in (tmp_path / "plan" / "plan.jsonl").read_text().splitlines()
+        ]
+        run = apply_file(plan_dir=tmp_path / "plan", settings=FAST)
+        served = stats(url)
+    assert reads == {"GET": {"subscriptions": 2}}  # one list call per customer, nothing sent
+    to_send = {e["change"]["request_id"] for e in entries if e["outcome"] == "change"}
+    assert planned.outcomes["change"] == len(to_send) == 8
+    sent = {c["request_id"] for c in journal_calls(tmp_path / "plan") if c["method"] == "PATCH"}
+    assert sent == to_send
+    assert served["calls"]["PATCH"]["subscription"] == 8 and run.counts()["ok"] == 8
+    assert entries[0]["body"]["id"] and entries[0]["diffs"]
+    plan_csv = results(tmp_path / "plan", "plan.csv")
+    assert set(plan_csv.get_column("outcome")) == {"change"}
+    assert (tmp_path / "plan" / "plan.xlsx").exists()
+    assert (tmp_path / "plan" / "plan-seats.csv").exists()
+    path.write_text(path.read_text() + f"{ids(1, 'customer')[0]},{uuid.uuid4()},5,,,\n")
+    with pytest.raises(InputError, match="has changed"):
+        apply_file(plan_dir=tmp_path / "plan", settings=FAST)

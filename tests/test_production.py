@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from authority import Authority, self_signed
-from conftest import uvicorn_server
-from test_apply import FAST, server, stats, true_up
+from conftest import FAST, server, stats, true_up, uvicorn_server
 
 from bulkpatch.commands import apply_file
 from bulkpatch.config import load_profile

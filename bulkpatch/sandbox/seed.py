@@ -21,7 +21,7 @@ from bulkpatch.errors import InputError
 from bulkpatch.load import Column, Sheet, load
 from bulkpatch.sandbox import resources
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"  # package data: a wheel has them
 SYNTHETIC_NS = uuid.UUID("0b7c2d4e-5f60-4a1b-8c9d-0e1f2a3b4c5d")
 Seeded = dict[str, list[tuple[str, dict[str, Any]]]]  # kind -> (customer id, body)
 OPPOSITE_STATUS = {"suspended": "active", "active": "suspended", "deleted": "active"}
@@ -37,7 +37,7 @@ class SeedSpec:
 
     @classmethod
     def samples(cls) -> SeedSpec:
-        """The default: everything the files in `samples/` name."""
+        """The default: everything the sample sheets (`bulkpatch/samples/`) name."""
         found = sorted(p for p in SAMPLES.glob("*") if p.suffix in (".csv", ".xlsx"))
         return cls(sheets=found)
 

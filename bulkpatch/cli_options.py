@@ -1,0 +1,137 @@
+"""The command line's options, each declared once: groups that several commands share, the
+run settings' options made from `config.Settings`, and the sandbox's from `SandboxConfig`, so
+help text and defaults never drift from the library."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bulkpatch.config import USER_SETTINGS
+
+T = TypeVar("T")
+Command = Callable[..., T]
+
+
+class SheetKind(StrEnum):
+    """What the rows of a sheet describe."""
+
+    subscriptions = "subscriptions"
+    orders = "orders"
+
+
+def option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+def with_options(*groups: list[inspect.Parameter]) -> Callable[[Command], Command]:
+    """Give a command the options of `groups`; it receives their values as `options`."""
+
+    def decorate(command: Command) -> Command:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values()]
+        own = [p for p in own if p.name != "options"]
+        extra = [p for group in groups for p in group]
+        names = {p.name for p in extra}
+
+        @functools.wraps(command)
+        def wrapper(**given: Any) -> T:
+            options = {
+                k: v.value if isinstance(v, StrEnum) else v for k, v in given.items() if k in names
+            }
+            return command(**{k: v for k, v in given.items() if k not in names}, options=options)
+
+        wrapper.__signature__ = inspect.Signature([*own, *extra])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *extra]}
+        return wrapper
+
+    return decorate
+
+
+VERBOSE = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
+JSON = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
+QUIET = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+SHEET = Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")]
+SHEET_OPTIONS = [
+    option("sheet", Annotated[str | None, typer.Option(help="Worksheet name in a workbook.")]),
+    option(
+        "kind",
+        Annotated[
+            SheetKind | None,
+            typer.Option(help="What the rows describe (default: from the headers)."),
+        ],
+    ),
+    option(
+        "out",
+        Annotated[
+            Path | None,
+            typer.Option(help="Run folder (default: reports/<timestamp>-<sheet name>/)."),
+        ],
+    ),
+]
+PROFILE = Annotated[
+    str | None,
+    typer.Option(help="Profile from bulkpatch.toml (working folder, then ~/.config/bulkpatch/)."),
+]
+TARGET_OPTIONS = [
+    option(
+        "target",
+        Annotated[
+            str | None,
+            typer.Option(
+                help="sandbox (built in), production, or a URL such as a `bulkpatch sandbox`. "
+                "Default: production when signed in (BULKPATCH_TOKEN or a profile), else the "
+                "sandbox."
+            ),
+        ],
+    ),
+    option("profile", PROFILE),
+]
+SETTING_OPTIONS = [
+    option(
+        name,
+        Annotated[
+            {int: int, str: str}.get(key.type, float) | None,  # type: ignore[call-overload]
+            typer.Option(
+                f"--{name.replace('_', '-')}",
+                help=key.help
+                + (f" Default: {key.default}." if key.default is not None else "")
+                + f" Environment: {key.env}.",
+            ),
+        ],
+    )
+    for name, key in USER_SETTINGS.items()
+]
+
+
+def sandbox_options() -> list[inspect.Parameter]:
+    """One option per documented SandboxConfig field, its help and default from there."""
+    from bulkpatch.sandbox import SandboxConfig
+
+    hints = typing.get_type_hints(SandboxConfig)
+    made = []
+    for f in dataclasses.fields(SandboxConfig):
+        if "help" not in f.metadata:
+            continue
+        meta = f.metadata
+        kind = str | None if "parse" in meta or f.default is None else hints[f.name]
+        kind = str if "choices" in meta else kind
+        limits = {k: meta[k] for k in ("min", "max") if k in meta}
+        info = typer.Option(help=meta["help"], metavar=meta.get("metavar"), **limits)
+        made.append(option(f.name, Annotated[kind, info], f.default))
+    return made
+
+
+PRECEDENCE_HELP = (
+    "Settings come from the command-line flag, then the environment, then the profile, then "
+    "the default."
+)

@@ -1,0 +1,151 @@
+"""What the commands return: one shape for every command (`counts()`, `summary()` as plain
+data that `--json` prints as it is, `folder`, `reports`, `notes`), and the prepared run that
+plan and apply share.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulkpatch import session, tables
+from bulkpatch.check import Checked
+from bulkpatch.plan import Change
+from bulkpatch.runfolder import RunFolder
+from bulkpatch.target import Target
+
+
+@dataclass(kw_only=True)
+class Run:
+    """What every command returns: its folder, the files it wrote, and notes for the user."""
+
+    folder: Path
+    reports: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome."""
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        """The run as plain data (what `--json` prints)."""
+        return {
+            **self.counts(),
+            "run_folder": str(self.folder),
+            "reports": [str(r) for r in self.reports],
+            "notes": self.notes,
+        }
+
+
+@dataclass(kw_only=True)
+class CheckRun(Run):
+    """What a dry-run check found."""
+
+    source: Path
+    parts: list[Checked]
+
+    def counts(self) -> dict[str, int]:
+        return add_counts([p.counts() for p in self.parts])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "input": str(self.source),
+            "rows": sum(self.counts().values()),
+            **super().summary(),
+            "sheets": [
+                {
+                    "sheet": p.sheet.sheet_name,
+                    "kind": p.sheet.kind,
+                    "rows": p.sheet.frame.height,
+                    **p.counts(),
+                    "problems_by_rule": p.rule_counts(),
+                }
+                for p in self.parts
+            ],
+        }
+
+
+@dataclass
+class Prepared:
+    """A sheet checked and turned into changes, in its run folder, against its target."""
+
+    folder: RunFolder
+    target: Target
+    parts: list[Checked]
+    changes: list[Change]
+    held: tables.Held
+
+    @property
+    def endpoint(self) -> session.Endpoint:
+        return session.Endpoint(self.target, self.folder.sandbox_db, self.folder.source)
+
+    def rows(self) -> dict[str, int]:
+        """The sheet's rows by check outcome."""
+        return add_counts([p.counts() for p in self.parts])
+
+
+@dataclass(kw_only=True)
+class PlanRun(Run):
+    """What each change would do, read from the current state: reviewable before sending."""
+
+    prepared: Prepared
+    outcomes: dict[str, int]
+
+    def counts(self) -> dict[str, int]:
+        return self.outcomes
+
+    def summary(self) -> dict[str, Any]:
+        return {"target": self.prepared.target.name, **super().summary()}
+
+
+@dataclass(kw_only=True)
+class ApplyRun(Run):
+    """What an apply did: a result per row, and the run's figures."""
+
+    prepared: Prepared
+    figures: dict[str, Any]
+    interrupted: bool = False
+
+    def counts(self) -> dict[str, int]:
+        return self.figures["outcomes"]
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.figures, "reports": [str(r) for r in self.reports], "notes": self.notes}
+
+
+def apply_figures(
+    prepared: Prepared, sent: session.Sent, outcomes: dict[str, int], elapsed: float
+) -> dict[str, Any]:
+    """The figures of an apply run (`summary.json`): rows by outcome, calls, pace, stops."""
+    engine, folder = sent.engine, prepared.folder
+    calls = {
+        kind: {op: n for (k, op), n in sorted(engine.calls.items()) if k == kind}
+        for kind in ("subscriptions", "orders")
+    }
+    total_calls = sum(engine.calls.values())
+    return {
+        "input": str(folder.source),
+        "target": prepared.target.name,
+        "run_folder": str(folder.path),
+        "rows": sum(outcomes.values()),
+        "outcomes": {o: outcomes.get(o, 0) for o in tables.RESULT_OUTCOMES},
+        "http_statuses": dict(sorted(engine.statuses.items())),
+        "calls": calls,
+        "calls_total": total_calls,
+        "throttled_429": engine.throttled,
+        "elapsed_seconds": round(elapsed, 3),
+        "achieved_calls_per_minute": round(total_calls / elapsed * 60, 1) if elapsed else 0.0,
+        "stopped": engine.stopped,
+        "interrupted": sent.interrupted,
+        "resume": f"bulkpatch apply --resume {folder.path}",
+    }
+
+
+def add_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    """Counts per key, summed over several sheets."""
+    total: Counter[str] = Counter()
+    for one in counts:
+        total.update(one)
+    return dict(total)
