@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from bulkpatch import config, report, session, tables, undo
+from bulkpatch import config, report, tables, undo
 from bulkpatch.apply import READ_FAILED, Reply, Result
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
@@ -34,6 +35,7 @@ from bulkpatch.results import (
     apply_figures,
 )
 from bulkpatch.runfolder import RunFolder, make_folder
+from bulkpatch.session import Sent
 from bulkpatch.target import Target, resolve
 
 PLAN_OUTCOMES = ("change", "no_change", "would_fail")
@@ -104,61 +106,63 @@ def _changes(folder: RunFolder, target: Target, parts: list[Checked]) -> Prepare
     return Prepared(folder, target, parts, made, held)
 
 
-def prepare(
-    path: str | Path,
-    *,
-    sheet: str | None = None,
-    kind: Kind | None = None,
-    target: str | None = None,
-    profile: str | config.Profile | None = None,
-    out: str | Path | None = None,
-    reports_base: str | Path = "reports",
-) -> Prepared:
-    """A sheet checked and turned into changes, in a new run folder, against its target."""
-    source = Path(path)
-    resolved = resolve(target, config.profile(profile))
-    parts = _checked(source, sheet, kind)
+@dataclass
+class Options:
+    """What plan and apply are told besides the sheet: its worksheet and kind, the target and
+    profile, where to write, the user settings (None: not given, so the environment, then the
+    profile, then the default decide), a `settings` object for a script's own engine tuning,
+    and the hooks a face (CLI, web page) uses to show progress and where calls go."""
+
+    sheet: str | None = None
+    kind: Kind | None = None
+    target: str | None = None
+    profile: str | config.Profile | None = None
+    out: str | Path | None = None
+    reports_base: str | Path = "reports"
+    settings: Settings | None = None
+    rate: float | None = None
+    order_rate: float | None = None
+    limit_scope: str | None = None
+    concurrency: int | None = None
+    progress: bool = False
+    announce: Callable[[Target], None] | None = None
+
+    def resolved(self) -> tuple[config.Profile, Settings]:
+        """The profile, and the settings merged from every source."""
+        chosen = config.profile(self.profile)
+        flags = {k: getattr(self, k) for k in config.USER_SETTINGS}
+        return chosen, chosen.settings(self.settings, **flags)
+
+
+def prepare(path: str | Path, **options: Any) -> Prepared:
+    """A sheet checked and turned into changes, in a new run folder, against its target
+    (`options`: see `Options`)."""
+    return _prepare(Path(path), Options(**options), config.profile(options.get("profile")))
+
+
+def _prepare(source: Path, o: Options, chosen: config.Profile) -> Prepared:
+    resolved = resolve(o.target, chosen)
+    parts = _checked(source, o.sheet, o.kind)
     saved = {
-        "sheet": sheet,
-        "kind": kind,
-        "target": target or resolved.base_url,
+        "sheet": o.sheet,
+        "kind": o.kind,
+        "target": o.target or resolved.base_url,
         "embedded": resolved.embedded,
     }
-    return _changes(RunFolder.new(source, saved, out, reports_base), resolved, parts)
+    return _changes(RunFolder.new(source, saved, o.out, o.reports_base), resolved, parts)
 
 
-def plan_file(
-    path: str | Path,
-    *,
-    sheet: str | None = None,
-    kind: Kind | None = None,
-    target: str | None = None,
-    profile: str | config.Profile | None = None,
-    out: str | Path | None = None,
-    reports_base: str | Path = "reports",
-    settings: Settings | None = None,
-    progress: bool = False,
-    announce: Callable[[Target], None] | None = None,
-    **flags: Any,
-) -> PlanRun:
+def plan_file(path: str | Path, **options: Any) -> PlanRun:
     """Check, read the current state with as few calls as possible, and write the plan files.
 
-    `flags` are the user settings (`rate`, `order_rate`, `limit_scope`, `concurrency`);
-    `announce(target)` hears where the reads go before any is made.
+    `options` are those of `Options`: `target=`, `profile=`, `rate=`, `out=`, ...
     """
-    chosen = config.profile(profile)
-    prepared = prepare(
-        path,
-        sheet=sheet,
-        kind=kind,
-        target=target,
-        profile=chosen,
-        out=out,
-        reports_base=reports_base,
-    )
-    if announce:
-        announce(prepared.target)
-    entries = _plan(prepared, chosen.settings(settings, **flags), progress)
+    o = Options(**options)
+    chosen, settings = o.resolved()
+    prepared = _prepare(Path(path), o, chosen)
+    if o.announce:
+        o.announce(prepared.target)
+    entries = _plan(prepared, settings, o.progress)
     prepared.folder.write_plan(entries)
     ours = [tables.plan_rows(p, entries, prepared.held) for p in prepared.parts]
     seats = tables.seat_totals(entries)
@@ -186,7 +190,7 @@ def plan_file(
 
 def _plan(prepared: Prepared, settings: Settings, progress: bool) -> list[dict[str, Any]]:
     """One plan entry per change: what was read, the assessment, and the body to send."""
-    currents = session.read(prepared.endpoint, prepared.changes, settings, progress)
+    currents = prepared.session(settings, progress).read(prepared.changes)
     now = datetime.now(UTC)
     return [_entry(change, currents[change.key], now) for change in prepared.changes]
 
@@ -221,46 +225,27 @@ def apply_file(
     *,
     plan_dir: str | Path | None = None,
     resume_dir: str | Path | None = None,
-    sheet: str | None = None,
-    kind: Kind | None = None,
-    target: str | None = None,
-    profile: str | config.Profile | None = None,
-    out: str | Path | None = None,
-    reports_base: str | Path = "reports",
-    settings: Settings | None = None,
-    progress: bool = False,
-    announce: Callable[[Target], None] | None = None,
     confirm: Callable[[Prepared, Callable[[], tables.Preview]], bool] | None = None,
-    **flags: Any,
+    **options: Any,
 ) -> ApplyRun:
     """Apply a sheet (or a plan folder, or resume a run folder) and write the results.
 
-    `flags` are the user settings (`rate`, `order_rate`, `limit_scope`, `concurrency`);
-    `announce(target)` hears where the changes go before anything is read or sent;
-    `confirm(prepared, preview)` may stop the run before anything is sent; `preview()` reads
-    the current state and says what would happen (the guard rail of a live run).
+    `options` are those of `Options`. `confirm(prepared, preview)` may stop the run before
+    anything is sent; `preview()` reads the current state and says what would happen (the
+    guard rail of a live run).
     """
     if sum(x is not None for x in (path, plan_dir, resume_dir)) != 1:
         raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
-    chosen = config.profile(profile)
-    run_settings = chosen.settings(settings, **flags)
+    o = Options(**options)
+    chosen, settings = o.resolved()
     if path is not None:
-        prepared = prepare(
-            path,
-            sheet=sheet,
-            kind=kind,
-            target=target,
-            profile=chosen,
-            out=out,
-            reports_base=reports_base,
-        )
-        done = {}
+        prepared, done = _prepare(Path(path), o, chosen), {}
         prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
     else:
-        prepared, done = _reopen(resume_dir or plan_dir, target, chosen, resume_dir is not None)
-    if announce:
-        announce(prepared.target)
-    if confirm and not confirm(prepared, lambda: preview(prepared, run_settings, progress)):
+        prepared, done = _reopen(resume_dir or plan_dir, o.target, chosen, resume_dir is not None)
+    if o.announce:
+        o.announce(prepared.target)
+    if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
         raise InputError("nothing was sent: the run was not confirmed.")
     todo = [c for c in prepared.changes if c.key not in done]
     journal = prepared.folder.journal()
@@ -269,7 +254,7 @@ def apply_file(
     )
     started = time.monotonic()
     try:
-        sent = session.send(prepared.endpoint, todo, run_settings, journal, progress)
+        sent = prepared.session(settings, o.progress).send(todo, journal)
     finally:
         journal.close()
     results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
@@ -298,9 +283,7 @@ def _result(entry: dict[str, Any]) -> Result:
     return Result(**{k: v for k, v in entry.items() if k in known})
 
 
-def _finish(
-    prepared: Prepared, sent: session.Sent, results: dict[str, Result], elapsed: float
-) -> ApplyRun:
+def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed: float) -> ApplyRun:
     """Write the results, the summary and the undo sheets of a run that sent what it could."""
     folder = prepared.folder
     unsent = f"not sent: {sent.engine.stopped or 'the run stopped before this change'}"

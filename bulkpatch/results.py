@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkpatch import session, tables
+from bulkpatch import tables
 from bulkpatch.check import Checked
+from bulkpatch.config import Settings
 from bulkpatch.plan import Change
 from bulkpatch.runfolder import RunFolder
+from bulkpatch.session import Sent, Session
 from bulkpatch.target import Target
 
 
@@ -77,9 +79,9 @@ class Prepared:
     changes: list[Change]
     held: tables.Held
 
-    @property
-    def endpoint(self) -> session.Endpoint:
-        return session.Endpoint(self.target, self.folder.sandbox_db, self.folder.source)
+    def session(self, settings: Settings, progress: bool) -> Session:
+        """Calls to this run's target with `settings`."""
+        return Session(self.target, self.folder.sandbox_db, self.folder.source, settings, progress)
 
     def rows(self) -> dict[str, int]:
         """The sheet's rows by check outcome."""
@@ -116,7 +118,7 @@ class ApplyRun(Run):
 
 
 def apply_figures(
-    prepared: Prepared, sent: session.Sent, outcomes: dict[str, int], elapsed: float
+    prepared: Prepared, sent: Sent, outcomes: dict[str, int], elapsed: float
 ) -> dict[str, Any]:
     """The figures of an apply run (`summary.json`): rows by outcome, calls, pace, stops."""
     engine, folder = sent.engine, prepared.folder

@@ -1,8 +1,9 @@
 """A session with the target: the one HTTP client, the progress bar, and Ctrl-C.
 
-The commands call `read` (what plan and the live-run preview show) and `send` (what apply
-does); both drive `apply.Engine` in an event loop of their own. Ctrl-C during `send` stops
-sending new calls, lets calls in flight finish, and returns what finished.
+The commands call `Session.read` (what plan and the live-run preview show) and
+`Session.send` (what apply does); both drive `apply.Engine` in an event loop of their own.
+Ctrl-C during `send` stops sending new calls, lets calls in flight finish, and returns what
+finished.
 """
 
 from __future__ import annotations
@@ -27,22 +28,55 @@ from bulkpatch.target import Target, client
 
 
 @dataclass
-class Endpoint:
-    """Where a session's calls go: a target, and for the built-in sandbox its state file and
-    the sheet it is seeded from."""
+class Session:
+    """Calls to one target with one set of settings: a target, and for the built-in sandbox
+    its state file and the sheet it is seeded from."""
 
     target: Target
     sandbox_db: Path
     seed: Path
+    settings: Settings
+    progress: bool = False
 
-    def client(self, settings: Settings) -> httpx.AsyncClient:
+    def client(self) -> httpx.AsyncClient:
         return client(
             self.target,
             sandbox_db=self.sandbox_db,
             seed=[self.seed],
             reseed=not self.sandbox_db.exists(),
-            connections=settings.concurrency,
+            connections=self.settings.concurrency,
         )
+
+    def read(self, changes: list[Change]) -> dict[str, dict | Reply]:
+        """The current state for every change, read as apply reads it (one list call per
+        customer with several subscriptions)."""
+        return asyncio.run(self._read(changes))
+
+    def send(self, changes: list[Change], journal: Journal) -> Sent:
+        """Apply `changes` (read-modify-write), journaling every response."""
+        return asyncio.run(self._send(changes, journal))
+
+    async def _read(self, changes: list[Change]) -> dict[str, dict | Reply]:
+        shown = bar(len(changes), "read", self.progress)
+        try:
+            async with self.client() as http:
+                engine = Engine(http, self.settings, None)
+                return await engine.read_all(changes, shown.update if shown else None)
+        finally:
+            if shown:
+                shown.close()
+
+    async def _send(self, changes: list[Change], journal: Journal) -> Sent:
+        shown = bar(len(changes), "change", self.progress)
+        async with self.client() as http:
+            engine = Engine(http, self.settings, journal, on_result=_ticker(shown))
+            with _ctrl_c(engine) as interrupted:
+                try:
+                    results = await engine.run(changes)
+                finally:
+                    if shown:
+                        shown.close()
+        return Sent(results, engine, interrupted())
 
 
 @dataclass
@@ -58,57 +92,6 @@ class Sent:
 def bar(total: int, unit: str, progress: bool) -> tqdm | None:
     """A progress bar on stderr, when asked for (the CLI asks when stderr is a terminal)."""
     return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True) if progress else None
-
-
-def read(
-    endpoint: Endpoint, changes: list[Change], settings: Settings, progress: bool
-) -> dict[str, dict | Reply]:
-    """The current state for every change, read as apply reads it (one list call per customer
-    with several subscriptions)."""
-    return asyncio.run(_read(endpoint, changes, settings, progress))
-
-
-async def _read(
-    endpoint: Endpoint, changes: list[Change], settings: Settings, progress: bool
-) -> dict[str, dict | Reply]:
-    shown = bar(len(changes), "read", progress)
-    try:
-        async with endpoint.client(settings) as http:
-            engine = Engine(http, settings, None)
-            return await engine.read_all(changes, shown.update if shown else None)
-    finally:
-        if shown:
-            shown.close()
-
-
-def send(
-    endpoint: Endpoint,
-    changes: list[Change],
-    settings: Settings,
-    journal: Journal,
-    progress: bool,
-) -> Sent:
-    """Apply `changes` (read-modify-write), journaling every response."""
-    return asyncio.run(_send(endpoint, changes, settings, journal, progress))
-
-
-async def _send(
-    endpoint: Endpoint,
-    changes: list[Change],
-    settings: Settings,
-    journal: Journal,
-    progress: bool,
-) -> Sent:
-    shown = bar(len(changes), "change", progress)
-    async with endpoint.client(settings) as http:
-        engine = Engine(http, settings, journal, on_result=_ticker(shown))
-        with _ctrl_c(engine) as interrupted:
-            try:
-                results = await engine.run(changes)
-            finally:
-                if shown:
-                    shown.close()
-    return Sent(results, engine, interrupted())
 
 
 def _ticker(shown: tqdm | None) -> Callable[[Change, Result], None] | None:
