@@ -1,7 +1,8 @@
 """The command line: parse options, call one library function, turn errors into exit codes.
 
-Exit codes: 0 every row fine, 1 some rows invalid or failed, 2 the input or usage cannot be used,
-130 interrupted. Errors are one line on stderr; a traceback only with `--verbose`. Options that
+Exit codes: 0 every row fine, 1 some rows invalid or failed, 2 the input or usage cannot be used
+(nothing sent), 3 stopped by a fault outside the sheet (the run folder cannot be written), 130
+interrupted. Errors are one line on stderr; a traceback only with `--verbose`. Options that
 several commands share are declared once, in `cli_options`.
 """
 
@@ -29,7 +30,7 @@ from bulkpatch.cli_options import (
     sandbox_options,
     with_options,
 )
-from bulkpatch.errors import BulkpatchError
+from bulkpatch.errors import BulkpatchError, StoppedError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
     from bulkpatch.results import ApplyRun, CheckRun, PlanRun, Prepared
@@ -43,6 +44,7 @@ app = typer.Typer(
     help="Push spreadsheet changes to Microsoft Partner Center: check, plan, apply.",
 )
 T = TypeVar("T")
+STOPPED = 3  # a fault outside the sheet stopped the run; it may have sent something
 
 
 @app.callback()
@@ -58,7 +60,7 @@ def _run(verbose: bool, job: Callable[[], T]) -> T:
         if verbose:
             traceback.print_exc()
         typer.echo(f"bulkpatch: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(STOPPED if isinstance(exc, StoppedError) else 2) from None
     except KeyboardInterrupt:
         typer.echo("bulkpatch: interrupted.", err=True)
         raise typer.Exit(130) from None
@@ -212,6 +214,8 @@ def _print_apply(run: ApplyRun) -> None:
     typer.echo(f"Applied {summary['rows']} rows to {summary['target']}: {shown or 'nothing'}")
     if summary["stopped"]:
         typer.echo(f"Stopped: {summary['stopped']}.")
+    for note in run.notes:
+        typer.echo(f"Note: {note}")
     typer.echo("Results: " + "\n         ".join(str(p) for p in run.reports))
 
 

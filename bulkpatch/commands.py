@@ -22,7 +22,7 @@ from bulkpatch.apply import READ_FAILED, Reply, Result
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
 from bulkpatch.config import Settings
-from bulkpatch.errors import InputError
+from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.load import load
 from bulkpatch.plan import Change, assess
 from bulkpatch.plan import changes as plan_changes
@@ -140,7 +140,7 @@ def prepare(path: str | Path, **options: Any) -> Prepared:
     return _prepare(Path(path), Options(**options), config.profile(options.get("profile")))
 
 
-def _prepare(source: Path, o: Options, chosen: config.Profile) -> Prepared:
+def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = False) -> Prepared:
     resolved = resolve(o.target, chosen)
     parts = _checked(source, o.sheet, o.kind)
     saved = {
@@ -149,7 +149,8 @@ def _prepare(source: Path, o: Options, chosen: config.Profile) -> Prepared:
         "target": o.target or resolved.base_url,
         "embedded": resolved.embedded,
     }
-    return _changes(RunFolder.new(source, saved, o.out, o.reports_base), resolved, parts)
+    folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
+    return _changes(folder, resolved, parts)
 
 
 def plan_file(path: str | Path, **options: Any) -> PlanRun:
@@ -238,44 +239,84 @@ def apply_file(
         raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
     o = Options(**options)
     chosen, settings = o.resolved()
-    if path is not None:
-        prepared, done = _prepare(Path(path), o, chosen), {}
-        prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
-    else:
-        prepared, done = _reopen(resume_dir or plan_dir, o.target, chosen, resume_dir is not None)
-    if o.announce:
-        o.announce(prepared.target)
-    if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
-        raise InputError("nothing was sent: the run was not confirmed.")
+    prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
+    folder = prepared.folder
+    try:
+        if o.announce:
+            o.announce(prepared.target)
+        if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
+            raise InputError("nothing was sent: the run was not confirmed.")
+        started = time.monotonic()
+        sent = _send(prepared, done, settings, o.progress)
+        results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
+        try:
+            run = _finish(prepared, sent, results, time.monotonic() - started)
+        except FolderFault as fault:
+            raise fault.after(_applied(sent.results)) from None
+    finally:
+        folder.unlock()
+    if plan_dir is not None:
+        run.notes.append(f"The plan in {plan_dir} is unchanged; this run's files are here.")
+    return run
+
+
+def _send(
+    prepared: Prepared, done: dict[str, dict[str, Any]], settings: Settings, progress: bool
+) -> Sent:
+    """Send what is not done yet, journaled; a journal the disk refuses stops the run."""
     todo = [c for c in prepared.changes if c.key not in done]
     journal = prepared.folder.journal()
     journal.write(
         "start", target=prepared.target.name, changes=len(prepared.changes), already_done=len(done)
     )
-    started = time.monotonic()
     try:
-        sent = prepared.session(settings, o.progress).send(todo, journal)
+        sent = prepared.session(settings, progress).send(todo, journal)
     finally:
         journal.close()
-    results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
-    return _finish(prepared, sent, results, time.monotonic() - started)
+    if journal.fault:
+        raise FolderFault(prepared.folder.path, journal.fault, _applied(sent.results))
+    return sent
+
+
+def _applied(results: dict[str, Result]) -> int:
+    return sum(r.outcome in undo.APPLIED for r in results.values())
+
+
+def _start(
+    path: str | Path | None,
+    plan_dir: str | Path | None,
+    resume_dir: str | Path | None,
+    o: Options,
+    chosen: config.Profile,
+) -> tuple[Prepared, dict[str, dict[str, Any]]]:
+    """The run's folder (new for a sheet or a plan; the same for a resume), held by this
+    process, its changes, and the results already known (from the plan or the journal)."""
+    if path is not None:
+        prepared = _prepare(Path(path), o, chosen, fresh=True)
+        prepared.folder.lock()
+        prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
+        return prepared, {}
+    if plan_dir is not None:
+        folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
+    else:
+        folder = RunFolder.resumed(resume_dir, o.target)
+    folder.lock()
+    try:
+        saved = folder.settings
+        resolved = resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
+        prepared = _changes(
+            folder, resolved, _checked(folder.source, saved["sheet"], saved["kind"])
+        )
+        prepared.changes, done = folder.settled(resume=resume_dir is not None)
+    except BaseException:
+        folder.unlock()
+        raise
+    return prepared, done
 
 
 def preview(prepared: Prepared, settings: Settings, progress: bool = False) -> tables.Preview:
     """Read the current state (as `plan` does) and count what the run would change."""
     return tables.preview(prepared.rows(), _plan(prepared, settings, progress))
-
-
-def _reopen(
-    path: str | Path, target: str | None, chosen: config.Profile, resume: bool
-) -> tuple[Prepared, dict[str, dict[str, Any]]]:
-    """A planned (or interrupted) run folder's changes, and the results already known."""
-    folder = RunFolder.planned(path, target)
-    saved = folder.settings
-    resolved = resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
-    prepared = _changes(folder, resolved, _checked(folder.source, saved["sheet"], saved["kind"]))
-    prepared.changes, done = folder.settled(resume)
-    return prepared, done
 
 
 def _result(entry: dict[str, Any]) -> Result:

@@ -6,6 +6,8 @@ command or a call: terminal errors end it with a one-line message, transient one
 
 from __future__ import annotations
 
+import errno
+
 
 class BulkpatchError(Exception):
     """Base of every error bulkpatch raises on purpose; its text is a complete user message."""
@@ -17,6 +19,46 @@ class TerminalError(BulkpatchError):
 
 class InputError(TerminalError):
     """The input sheet cannot be used at all (unreadable, not a sheet, columns missing): exit 2."""
+
+
+class StoppedError(TerminalError):
+    """A run stopped by a fault outside the sheet (the run folder cannot be written): exit 3,
+    which never means "nothing sent"."""
+
+
+class FolderFault(StoppedError):
+    """A run folder that could not be written: where, why, and how many changes were
+    applied before it stopped (None: the run had not started sending)."""
+
+    def __init__(self, folder: object, exc: OSError, applied: int | None = None) -> None:
+        self.folder, self.exc, self.applied = folder, exc, applied
+        if applied is None:
+            then = "nothing was sent"
+        else:
+            then = (
+                f"{applied} changes were applied before it stopped. Fix that, then "
+                f"`bulkpatch apply --resume {folder}` finishes the run: nothing applied is "
+                "sent twice, and the results are written"
+            )
+        super().__init__(f"{folder}: cannot be written ({os_cause(exc)}); {then}.")
+
+    def after(self, applied: int) -> FolderFault:
+        """The same fault, told after `applied` changes were applied."""
+        return FolderFault(self.folder, self.exc, applied)
+
+
+def os_cause(exc: OSError) -> str:
+    """What went wrong on this machine, in plain words."""
+    words = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the folder is read-only",
+        errno.EACCES: "there is no permission to write there",
+        errno.EPERM: "there is no permission to write there",
+        errno.ENOENT: "the folder was removed",
+        errno.EFBIG: "a file grew past the size this system allows",
+    }
+    return words.get(exc.errno or 0, exc.strerror or type(exc).__name__)
 
 
 class TransientError(BulkpatchError):

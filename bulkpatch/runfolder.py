@@ -1,32 +1,53 @@
 """The run folder: one run's files, their names, the manifest and the fingerprint.
 
 Nothing else in bulkpatch knows a file name. A run starts one of three ways: a new folder for
-a sheet (`RunFolder.new`), a folder planned earlier, or an interrupted run (both
-`RunFolder.planned`, which checks that the sheet and the target are still the ones the folder
-was made for; `settled` then says which changes need no sending). Files appear atomically
+a sheet (`RunFolder.new`), a plan (`RunFolder.from_plan`: a new folder, the plan's stays as it
+is), or an interrupted run (`RunFolder.resumed`); the last two check that the sheet and the
+target are still the ones the folder was made for, and `settled` says which changes need no
+sending. One process at a time writes a folder (`lock`). Files appear atomically
 (`report.atomic`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import re
+import shutil
+import sys
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import polars as pl
 
 from bulkpatch import report
-from bulkpatch.errors import InputError
+from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.journal import Journal, finished
 from bulkpatch.plan import Change
 
 MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
+LOCK = ".lock"
+T = TypeVar("T")
 UNDO = {"subscriptions": "undo.csv", "orders": "undo-orders.csv"}
+
+
+def _writes(method: Callable[..., T]) -> Callable[..., T]:
+    """A method that writes into the folder: a refusal of the disk is a `FolderFault`."""
+
+    @functools.wraps(method)
+    def guarded(self: RunFolder, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            raise FolderFault(self.path, exc) from None
+
+    return guarded
 
 
 @dataclass
@@ -35,25 +56,46 @@ class RunFolder:
 
     path: Path
     manifest: dict[str, Any]
+    _lock: IO[str] | None = field(default=None, repr=False)
 
     # --- the three ways to start ----------------------------------------------------------------
 
     @classmethod
     def new(
-        cls, source: Path, settings: dict[str, Any], out: str | Path | None, base: str | Path
+        cls,
+        source: Path,
+        settings: dict[str, Any],
+        out: str | Path | None,
+        base: str | Path,
+        fresh: bool = False,
     ) -> RunFolder:
-        """A new folder for `source` (`out`, or `<base>/<timestamp>-<name>/`)."""
+        """A new folder for `source` (`out`, or `<base>/<timestamp>-<name>/`); `fresh`: an
+        `out` that already holds files is refused (a finished run is never overwritten)."""
         manifest = {
             "source": str(source.resolve()),
             "settings": settings,
             "fingerprint": fingerprint(source, settings),
             "run_id": str(uuid.uuid4()),
         }
-        return cls(make_folder(out, base, source), manifest)
+        return cls(make_folder(out, base, source, fresh), manifest)
 
     @classmethod
-    def planned(cls, path: str | Path, target: str | None) -> RunFolder:
-        """A folder `bulkpatch plan` wrote, still true to its sheet and target."""
+    def from_plan(
+        cls, plan: str | Path, target: str | None, out: str | Path | None, base: str | Path
+    ) -> RunFolder:
+        """A new folder for applying the plan in `plan` (which stays as it is): its manifest,
+        plan and the built-in sandbox's state are copied over."""
+        planned = cls.resumed(plan, target)
+        run = cls(make_folder(out, base, planned.source, fresh=True), planned.manifest)
+        for name in (MANIFEST, PLAN, SANDBOX):
+            if (planned.path / name).exists():
+                shutil.copy2(planned.path / name, run.path / name)
+        return run
+
+    @classmethod
+    def resumed(cls, path: str | Path, target: str | None) -> RunFolder:
+        """A folder `bulkpatch plan` or an interrupted apply wrote, still true to its sheet and
+        target."""
         folder = Path(path)
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
@@ -87,6 +129,34 @@ class RunFolder:
                 "plan again."
             )
 
+    # --- one process at a time -----------------------------------------------------------------
+
+    @_writes
+    def lock(self) -> None:
+        """Hold the folder for this process; the OS lets go when the process ends, so a
+        `kill -9` never leaves a stale lock. Refused when another process holds it."""
+        handle = (self.path / LOCK).open("a+", encoding="utf-8")
+        try:
+            _lock_file(handle)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise InputError(
+                f"{self.path}: is in use by {holder}; wait for it to finish (or stop it), "
+                "then try again."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} ({' '.join(['bulkpatch', *sys.argv[1:3]])})")
+        handle.flush()
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
     # --- the manifest ---------------------------------------------------------------------------
 
     @property
@@ -104,6 +174,7 @@ class RunFolder:
 
     # --- the plan and the journal ---------------------------------------------------------------
 
+    @_writes
     def write_plan(self, entries: list[dict[str, Any]]) -> None:
         """The manifest and one JSON line per change (what plan read and would send)."""
         report.write_json(self.path / MANIFEST, self.manifest)
@@ -139,6 +210,7 @@ class RunFolder:
                 )
         return changes, done
 
+    @_writes
     def journal(self) -> Journal:
         return Journal(self.path / JOURNAL)
 
@@ -153,6 +225,7 @@ class RunFolder:
 
     # --- reports --------------------------------------------------------------------------------
 
+    @_writes
     def write_tables(self, stem: str, tables: list[tuple[str, report.Table]]) -> list[Path]:
         """`<stem>.csv`, or `<stem>-<kind>.csv` each when the input had several sheets."""
         written = []
@@ -162,6 +235,7 @@ class RunFolder:
             written.append(path)
         return written
 
+    @_writes
     def write_workbook(
         self,
         stem: str,
@@ -173,6 +247,7 @@ class RunFolder:
         path = self.path / f"{stem}.xlsx"
         return [path] if report.write_workbook(path, tables, summary, extra) else []
 
+    @_writes
     def write_frame(self, name: str, frame: pl.DataFrame) -> list[Path]:
         """A plain table such as `plan-seats`; nothing when it is empty."""
         if not frame.height:
@@ -181,10 +256,12 @@ class RunFolder:
         report.write_csv(path, frame.columns, frame)
         return [path]
 
+    @_writes
     def write_summary(self, summary: dict[str, Any]) -> Path:
         report.write_json(self.path / "summary.json", summary)
         return self.path / "summary.json"
 
+    @_writes
     def write_undo(self, frames: dict[str, pl.DataFrame]) -> list[Path]:
         """`undo.csv` (subscriptions) and `undo-orders.csv`, for what was applied."""
         written = []
@@ -201,11 +278,28 @@ def fingerprint(source: Path, settings: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def make_folder(out: str | Path | None, base: str | Path, source: Path) -> Path:
-    """`out` (made if missing), or a new `<base>/<timestamp>-<input name>/`."""
+def make_folder(
+    out: str | Path | None, base: str | Path, source: Path, fresh: bool = False
+) -> Path:
+    """`out` (made if missing; with `fresh`, refused if it holds files), or a new
+    `<base>/<timestamp>-<input name>/`."""
+    try:
+        return _make_folder(out, base, source, fresh)
+    except OSError as exc:
+        raise FolderFault(exc.filename or out or base, exc) from None
+
+
+def _make_folder(out: str | Path | None, base: str | Path, source: Path, fresh: bool) -> Path:
     if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        return Path(out)
+        folder = Path(out)
+        if fresh and folder.is_dir() and any(folder.iterdir()):
+            raise InputError(
+                f"--out {folder}: already holds files (an earlier run?); bulkpatch never "
+                "overwrites a run. Choose a new folder, or finish that run with "
+                f"`bulkpatch apply --resume {folder}`."
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-") or "sheet"
     folder = Path(base) / f"{datetime.now():%Y%m%d-%H%M%S}-{stem}"
     candidate, n = folder, 2
@@ -213,3 +307,15 @@ def make_folder(out: str | Path | None, base: str | Path, source: Path) -> Path:
         candidate, n = folder.with_name(f"{folder.name}-{n}"), n + 1
     candidate.mkdir(parents=True)
     return candidate
+
+
+def _lock_file(handle: IO[str]) -> None:
+    """An exclusive, non-blocking lock on an open file (OSError when another process has it)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

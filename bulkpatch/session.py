@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from bulkpatch.apply import Engine, Reply, Result
 from bulkpatch.config import Settings
+from bulkpatch.errors import os_cause
 from bulkpatch.journal import Journal
 from bulkpatch.plan import Change
 from bulkpatch.target import Target, client
@@ -70,6 +71,9 @@ class Session:
         shown = bar(len(changes), "change", self.progress)
         async with self.client() as http:
             engine = Engine(http, self.settings, journal, on_result=_ticker(shown))
+            journal.on_fault = lambda exc: engine.stop(
+                f"the run folder could not be written ({os_cause(exc)})"
+            )
             with _ctrl_c(engine) as interrupted:
                 try:
                     results = await engine.run(changes)

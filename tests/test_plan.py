@@ -133,7 +133,9 @@ def test_plan_then_apply_sends_exactly_the_plan_and_refuses_a_changed_sheet(tmp_
     assert reads == {"GET": {"subscriptions": 2}}  # one list call per customer, nothing sent
     to_send = {e["change"]["request_id"] for e in entries if e["outcome"] == "change"}
     assert planned.outcomes["change"] == len(to_send) == 8
-    sent = {c["request_id"] for c in journal_calls(tmp_path / "plan") if c["method"] == "PATCH"}
+    sent = {c["request_id"] for c in journal_calls(run.folder) if c["method"] == "PATCH"}
+    assert run.folder != tmp_path / "plan"  # the plan stays the plan: the run has its own folder
+    assert not (tmp_path / "plan" / "results.csv").exists()
     assert sent == to_send
     assert served["calls"]["PATCH"]["subscription"] == 8 and run.counts()["ok"] == 8
     assert entries[0]["body"]["id"] and entries[0]["diffs"]
