@@ -500,7 +500,8 @@ def near_miss(kind: Kind, header: str) -> str | None:
     squashed = "".join(words)
     if len(squashed) < 4 or normalize_header(header) in AMBIGUOUS:
         return None
-    best: tuple[int, str] | None = None
+    # (typos, words more or fewer, written in another style, spelling): the smallest wins
+    best: tuple[int, int, bool, str] | None = None
     for f in COLUMNS[kind]:
         for spelling in _spellings(f):
             known = _words(spelling)
@@ -510,9 +511,11 @@ def near_miss(kind: Kind, header: str) -> str | None:
                 continue
             limit = 1 if min(len(squashed), len("".join(known))) < 10 else 2
             distance = _distance(squashed, "".join(known), limit)
-            if distance <= limit and (best is None or distance < best[0]):
-                best = (distance, _display(spelling))
-    return best[1] if best else None
+            style = (" " in spelling) != (" " in header.strip())
+            rank = (distance, abs(len(known) - len(words)), style, _display(spelling))
+            if distance <= limit and (best is None or rank[:3] < best[:3]):
+                best = rank
+    return best[3] if best else None
 
 
 def _words(text: str) -> list[str]:

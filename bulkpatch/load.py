@@ -311,8 +311,7 @@ def _defects(path: Path, part: tuple[str, bool] | None) -> _Defects:
         xml = z.read(part[0])
     if b"<f" not in xml and b"<mergeCell " not in xml:
         return found
-    start = re.search(rb'<dimension ref="([A-Z]+)', xml)
-    offset = _column_number(start.group(1).decode()) if start else 0
+    offset = _first_column(xml)
     for cell in _CELL_WITH_FORMULA.finditer(xml):
         attributes = cell.group(1).decode()
         ref = re.search(r'\br="([A-Z]+)(\d+)"', attributes)
@@ -328,6 +327,23 @@ def _defects(path: Path, part: tuple[str, bool] | None) -> _Defects:
             (r1, _column_number(c1) - offset, r2, _column_number(c2) - offset, f"{c1}{r1}:{c2}{r2}")
         )
     return found
+
+
+def _first_column(xml: bytes) -> int:
+    """The column fastexcel's grid starts at: the first one holding a value (not the sheet's
+    dimension, which counts formulas without a value and formatted blanks)."""
+    for position in range(_COLUMN_SEARCH):
+        letters = _letter(position).encode()
+        if re.search(
+            rb'<c r="' + letters + rb'\d+"[^>]*>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?'
+            rb"(?:<v>[^<]|<is>)",
+            xml,
+        ):
+            return position
+    return 0
+
+
+_COLUMN_SEARCH = 52  # how far right the first value is looked for
 
 
 def _column_number(letters: str) -> int:
