@@ -487,7 +487,8 @@ def _total_and_change(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     total = sheet.column_for(change.field.of) if change and change.field else None
     if change is None or total is None:
         return None
-    found = text.filter(pl.col(change.name).is_not_null() & pl.col(total.name).is_not_null())
+    asks = (_integer(pl.col(change.name)) != 0).fill_null(True)  # a change of 0 is no change
+    found = text.filter(pl.col(change.name).is_not_null() & asks & pl.col(total.name).is_not_null())
     message = pl.format(
         '{}: "{}" and {} "{}" are both filled: write the new total in {} or the seats to add or '
         "remove in {}, not both",

@@ -252,8 +252,12 @@ def _excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> _Book:
                 f"{path}: every sheet is hidden; name the one to read with --sheet "
                 f"(its sheets are {_listing(names)})."
             )
+        # the sheets read before hidden ones were skipped: say which of those were not read
+        before = [n for n in names if n.lower() in KINDS and kind in (None, n.lower())]
         notes = [
-            f"Skipped the hidden sheet {n!r} (name it with --sheet to read it)." for n in hidden
+            f"Skipped the hidden sheet {n!r} (name it with --sheet to read it)."
+            for n in before or names[:1]
+            if n in hidden
         ]
     grids = []
     for name in chosen:
@@ -619,12 +623,14 @@ def _defect_issues(
 ) -> list[pl.DataFrame]:
     """Formula cells without a saved value, and merged cells over data rows, as row issues."""
     header_row = top + 1  # Excel numbers rows from 1 and the grid starts at row 1
-    shown = set(sheet.frame.get_column(ROW).to_list()) if defects.merges else set()
+    if not (defects.formulas or defects.merges):
+        return []
+    shown = set(sheet.frame.get_column(ROW).to_list())  # rows skipped or empty are not reported
     found = []
     formulas = [
         (row, at[col].header, formula)
         for row, col, formula in defects.formulas
-        if row > header_row and col in at
+        if row in shown and col in at
     ]
     if formulas:
         found.append(
