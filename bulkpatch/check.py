@@ -36,6 +36,7 @@ INVISIBLE = (
     "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069"
     "\ufeff"
 )
+_INVISIBLE = f"[{INVISIBLE}]"
 DATE = (
     r"^\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?)?$"
@@ -43,11 +44,7 @@ DATE = (
 DURATION = r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"
 # type -> (regex the cleaned text must match, rule id, the words after the value in a message)
 PATTERNS: dict[str, tuple[str, str, str]] = {
-    "integer": (
-        INTEGER,
-        "not a whole number",
-        "is not a whole number",
-    ),
+    "integer": (INTEGER, "not a whole number", "is not a whole number"),
     "number": (
         NUMBER,
         "not a number",
@@ -245,7 +242,10 @@ def _rule_words(f: Field) -> dict[str, str]:
         if f.role != "delta":
             words[SIGNED_RULE] = SIGNED_WORDS
     if f.minimum is not None:
-        words[f"below {f.minimum}"] = f"is below {f.minimum}: write a total of at least {f.minimum}"
+        below = f"is below {f.minimum}"
+        words[f"below {f.minimum}"] = below + (
+            f": write a total of at least {f.minimum}" if f.minimum else ""
+        )
     words.update({rule: text for rule, (text, _) in _hints(f).items()})
     return words
 
@@ -320,9 +320,6 @@ def _checks(f: Field) -> list[pa.Check]:
             _expr_check(f"below {minimum}", lambda c: (_integer(c) >= minimum).fill_null(True))
         )
     return checks
-
-
-_INVISIBLE = f"[{INVISIBLE}]"
 
 
 def _expr_check(name: str, test: Callable[[pl.Expr], pl.Expr]) -> pa.Check:

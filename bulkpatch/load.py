@@ -268,7 +268,7 @@ def _excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> _Book:
             ).to_polars()
         except Exception as exc:
             raise InputError(f"{path} [{name}]: cannot be read ({_first_line(exc)}).") from None
-        grids.append(_Grid(name, grid, _defects(path, parts.get(name))))
+        grids.append(_Grid(name, grid, _defects(path, parts[name][0] if name in parts else None)))
     return _Book(visible, grids, notes, sheet is not None)
 
 
@@ -305,14 +305,14 @@ _CELL_WITH_FORMULA = re.compile(
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _defects(path: Path, part: tuple[str, bool] | None) -> _Defects:
+def _defects(path: Path, part: str | None) -> _Defects:
     """Formula cells with no saved value and merged ranges, read from the sheet's XML (the
     values fastexcel gives cannot tell a never-calculated formula from an empty cell)."""
     found = _Defects()
     if part is None:
         return found
     with zipfile.ZipFile(path) as z:
-        xml = z.read(part[0])
+        xml = z.read(part)
     if b"<f" not in xml and b"<mergeCell " not in xml:
         return found
     offset = _first_column(xml)

@@ -307,6 +307,12 @@ def test_seat_change_values(write_csv, value, outcome):
     assert outcomes(run(write_csv, ["Add seats"], [value])) == [outcome]
 
 
+def test_a_seat_change_of_zero_beside_a_total_is_no_conflict(write_csv):
+    checked = run(write_csv, ["Seat change", "Quantity"], ["0", "20"], ["+1", ""])
+    assert messages(checked) == []
+    assert outcomes(checked) == ["valid", "valid"]
+
+
 def test_an_empty_date_on_a_row_that_turns_auto_renew_off_is_not_an_error(quirk):
     checked = check_quirk(quirk, "empty-date-auto-renew-off.csv")
     assert messages(checked) == []
