@@ -80,10 +80,8 @@ GROUPED_WORDS = (
     "is not a whole number as written (is that a thousands separator or a decimal point?): "
     "write digits only, such as 1000 or 1"
 )
-SIGNED_WORDS = (
-    "has a sign, but this column is the new total: write the total without a sign (such as "
-    '12), or write the seats to add or remove in a "Seat change" column'
-)
+SIGNED_WORDS = "has a sign, but this column is the new total: write the total without a sign"
+SEAT_CHANGE_WORDS = ' (such as 12), or write the seats to add or remove in a "Seat change" column'
 _TERMS = {
     "P1M": ("monthly", "month", "1month", "onemonth", "1mo", "1m"),
     "P1Y": ("yearly", "annual", "annually", "year", "1year", "oneyear", "12months", "1yr", "1y"),
@@ -239,8 +237,8 @@ def _rule_words(f: Field) -> dict[str, str]:
         words[ENUM] = "is not one of " + ", ".join(f.enum)
     if f.type == "integer" and f.role != "read_only":
         words[GROUPED_RULE] = GROUPED_WORDS
-        if f.role != "delta":
-            words[SIGNED_RULE] = SIGNED_WORDS
+        if f.role != "delta":  # only a subscription's quantity has a seat change column
+            words[SIGNED_RULE] = SIGNED_WORDS + (SEAT_CHANGE_WORDS if f.name == "quantity" else "")
     if f.minimum is not None:
         below = f"is below {f.minimum}"
         words[f"below {f.minimum}"] = below + (

@@ -448,3 +448,11 @@ def test_same_value_compares_ids_without_case_or_braces():
 
     assert same_value(field("orders", "lineItems.subscriptionId"), "{" + SUB1.upper() + "}", SUB1)
     assert not same_value(field("orders", "lineItems.subscriptionId"), SUB1, SUB2)
+
+
+def test_a_sign_in_another_total_says_only_to_drop_the_sign(write_csv):
+    checked = run(write_csv, ["Next term quantity"], ["+4"])
+    assert messages(checked) == [
+        'Next term quantity: "+4" has a sign, but this column is the new total: write the total '
+        "without a sign"
+    ]

@@ -175,3 +175,17 @@ def test_order_line_expectations_name_their_line_and_are_not_sent(write_csv):
         {"lineItemNumber": 0, "offerId": "OFFER-A", "quantity": 2},
         {"lineItemNumber": 1, "offerId": "OFFER-B", "quantity": 3},
     ]
+
+
+def test_the_etag_is_carried_not_a_value_and_a_change_survives_the_plan_file(write_csv):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "attributes.etag", "Seat change", "Offer ID"],
+            [CUSTOMER, SUB1, "W/abc", "+2", "OFFER-A"],
+        ]
+    )
+    (sheet,) = load(path)
+    assert [m.role for m in sheet.mapping()] == ["key", "key", "carried", "delta", "expected"]
+    (change,) = changes(check(sheet), "run")[0]
+    assert (change.values, change.expected, change.delta) == ({}, {"offerId": "OFFER-A"}, 2)
+    assert Change(**change.to_json()) == change  # how a plan file is read back
