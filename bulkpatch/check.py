@@ -13,6 +13,8 @@ import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
@@ -24,8 +26,17 @@ OUTCOMES = ("valid", "invalid", "no_change")
 TRUE_WORDS = ("true", "yes", "1", "y")
 BOOL_WORDS = (*TRUE_WORDS, "false", "no", "0", "n")
 INTEGER = r"^[+-]?\d+(\.0*)?$"
+# 1,000 / 1.000 / 1 000: a thousands separator, or a decimal point? Never guess.
+GROUPED = r"^[+-]?\d{1,3}([.,'\u00a0\u202f ]\d{3})+$"
 NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-GUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+GUID = f"^({_GUID}|\\{{{_GUID}\\}})$"  # `{...}` as some tools copy it; sent without braces
+# Characters nobody sees that break an id copied from a web page or an e-mail.
+INVISIBLE = (
+    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069"
+    "\ufeff"
+)
+_INVISIBLE = f"[{INVISIBLE}]"
 DATE = (
     r"^\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?)?$"
@@ -64,6 +75,18 @@ MISSING, READ_ONLY, BOOLEAN, ENUM = (
     "not yes or no",
     "not an allowed value",
 )
+GROUPED_RULE, SIGNED_RULE = "number with a separator", "sign in a total"
+GROUPED_WORDS = (
+    "is not a whole number as written (is that a thousands separator or a decimal point?): "
+    "write digits only, such as 1000 or 1"
+)
+SIGNED_WORDS = "has a sign, but this column is the new total: write the total without a sign"
+SEAT_CHANGE_WORDS = ' (such as 12), or write the seats to add or remove in a "Seat change" column'
+_TERMS = {
+    "P1M": ("monthly", "month", "1month", "onemonth", "1mo", "1m"),
+    "P1Y": ("yearly", "annual", "annually", "year", "1year", "oneyear", "12months", "1yr", "1y"),
+    "P3Y": ("triennial", "3years", "threeyears", "36months", "3year", "3yr", "3y"),
+}
 
 
 @dataclass
@@ -101,7 +124,7 @@ def check(sheet: Sheet) -> Checked:
     issues = issues.sort(
         [pl.col("row"), pl.col("column").replace_strict(order, default=-1, return_dtype=pl.Int64)]
     )
-    return Checked(sheet, issues, _outcomes(text, fields, issues))
+    return Checked(sheet, issues, _outcomes(sheet, text, issues))
 
 
 def typed(sheet: Sheet) -> pl.DataFrame:
@@ -146,7 +169,7 @@ def _typed(f: Field, c: pl.Expr) -> pl.Expr:
             .list.eval(pl.element().filter(pl.element() != ""))
         )
     if f.type == "guid":
-        return c.str.to_lowercase()
+        return c.str.strip_chars("{}").str.to_lowercase()
     return c
 
 
@@ -189,7 +212,10 @@ def _column_issues(text: pl.DataFrame, fields: list[Column]) -> pl.DataFrame:
         .then(pl.lit(""))
         .otherwise(value)
         .alias("value"),
-        pl.col("check").replace("not_nullable", MISSING).alias("rule"),
+        # A grouped number is counted with the other numbers that are not whole as written.
+        pl.col("check")
+        .replace({"not_nullable": MISSING, GROUPED_RULE: PATTERNS["integer"][1]})
+        .alias("rule"),
         pl.when(pl.col("check") == "not_nullable")
         .then(pl.format("{}: is empty; {}", "header", "words"))
         .otherwise(pl.format('{}: "{}" {}', "header", value, "words"))
@@ -209,29 +235,83 @@ def _rule_words(f: Field) -> dict[str, str]:
         words[BOOLEAN] = "is not yes or no (use TRUE, FALSE, yes, no, 1 or 0)"
     elif f.type == "enum":
         words[ENUM] = "is not one of " + ", ".join(f.enum)
+    if f.type == "integer" and f.role != "read_only":
+        words[GROUPED_RULE] = GROUPED_WORDS
+        if f.role != "delta":  # only a subscription's quantity has a seat change column
+            words[SIGNED_RULE] = SIGNED_WORDS + (SEAT_CHANGE_WORDS if f.name == "quantity" else "")
     if f.minimum is not None:
-        words[f"below {f.minimum}"] = f"is below {f.minimum}"
+        below = f"is below {f.minimum}"
+        words[f"below {f.minimum}"] = below + (
+            f": write a total of at least {f.minimum}" if f.minimum else ""
+        )
+    words.update({rule: text for rule, (text, _) in _hints(f).items()})
     return words
 
 
+def _hints(f: Field) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Words people type for a value Partner Center spells otherwise: rule id -> (what to
+    write instead, the words as enum keys). Such a word gets this one message."""
+    if f.type == "duration":
+        return {
+            f"term in words ({term})": (f"is not a term length: write {term}", words)
+            for term, words in _TERMS.items()
+        }
+    if f.type == "enum" and "deleted" in f.enum and "cancelled" not in f.enum:
+        return {
+            "cancelled is deleted": (
+                'is refused: Partner Center calls a cancelled subscription "deleted": write '
+                "deleted",
+                ("cancelled", "canceled", "cancel"),
+            )
+        }
+    if f.type == "enum" and "cancelled" in f.enum:
+        return {
+            "canceled is cancelled": (
+                'is spelled "cancelled" in Partner Center: write cancelled',
+                ("canceled", "cancel"),
+            )
+        }
+    return {}
+
+
 def _checks(f: Field) -> list[pa.Check]:
-    """The Pandera checks for one field, each named by its rule id."""
+    """The Pandera checks for one field, each named by its rule id. They are disjoint: a cell
+    breaks at most the one rule that says best what to write instead."""
     if f.role == "read_only":
         return [_expr_check(READ_ONLY, lambda c: c.is_null())]
+    hints = _hints(f)
+    hinted = [key for _, keys in hints.values() for key in keys]
     checks: list[pa.Check] = []
     if f.type == "datetime":  # the pattern admits 2026-02-30; the calendar does not
         pattern, rule, _ = PATTERNS[f.type]
         checks.append(
             _expr_check(rule, lambda c: c.str.contains(pattern) & _date_part(c).is_not_null())
         )
+    elif f.type == "integer":
+        pattern, rule, _ = PATTERNS[f.type]
+        checks.append(
+            _expr_check(rule, lambda c: c.str.contains(pattern) | c.str.contains(GROUPED))
+        )
+        checks.append(_expr_check(GROUPED_RULE, lambda c: ~c.str.contains(GROUPED)))
+        if f.role != "delta":
+            checks.append(_expr_check(SIGNED_RULE, lambda c: ~c.str.starts_with("+")))
+    elif f.type in ("guid", "order_id"):  # an invisible character gets its own message
+        pattern, rule, _ = PATTERNS[f.type]
+        checks.append(
+            _expr_check(rule, lambda c: c.str.contains(pattern) | c.str.contains(_INVISIBLE))
+        )
     elif f.type in PATTERNS:
         pattern, rule, _ = PATTERNS[f.type]
-        checks.append(_expr_check(rule, lambda c: c.str.contains(pattern)))
+        checks.append(
+            _expr_check(rule, lambda c: c.str.contains(pattern) | _enum_key(c).is_in(hinted))
+        )
     elif f.type == "boolean":
         checks.append(_expr_check(BOOLEAN, lambda c: c.str.to_lowercase().is_in(BOOL_WORDS)))
     elif f.type == "enum":
-        keys = [enum_key(v) for v in f.enum]
+        keys = [enum_key(v) for v in f.enum] + hinted
         checks.append(_expr_check(ENUM, lambda c: _enum_key(c).is_in(keys)))
+    for rule, (_, words) in hints.items():
+        checks.append(_expr_check(rule, lambda c, words=words: ~_enum_key(c).is_in(words)))
     if f.minimum is not None:
         minimum = f.minimum
         checks.append(
@@ -241,7 +321,14 @@ def _checks(f: Field) -> list[pa.Check]:
 
 
 def _expr_check(name: str, test: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
-    return pa.Check(lambda data: data.lazyframe.select(test(pl.col(data.key))), name=name)
+    """A whole-column check; an empty cell passes every check (it leaves the field as it is;
+    a required column says so through `not_nullable`)."""
+
+    def run(data: pa.PolarsData) -> pl.LazyFrame:
+        c = pl.col(data.key)
+        return data.lazyframe.select(test(c) | c.is_null())
+
+    return pa.Check(run, name=name)
 
 
 def _enum_key(c: pl.Expr) -> pl.Expr:
@@ -249,7 +336,7 @@ def _enum_key(c: pl.Expr) -> pl.Expr:
 
 
 def _integer(c: pl.Expr) -> pl.Expr:
-    return c.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
+    return c.str.replace(r"\.0*$", "").str.strip_prefix("+").cast(pl.Int64, strict=False)
 
 
 def _date_part(c: pl.Expr) -> pl.Expr:
@@ -260,7 +347,12 @@ def _date_part(c: pl.Expr) -> pl.Expr:
 
 
 def _cross_row_issues(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
-    parts = [_duplicate_targets(sheet, text), _renewal_without_auto_renew(sheet, text)]
+    parts = [
+        _duplicate_targets(sheet, text),
+        _renewal_without_auto_renew(sheet, text),
+        _total_and_change(sheet, text),
+        *_invisible_in_ids(sheet, text),
+    ]
     if sheet.kind == "orders":
         parts.append(_order_disagreements(sheet, text))
     return [p for p in parts if p is not None]
@@ -292,13 +384,13 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     sharing = _sharing_an_id(text, target.name)
     if sharing is None:
         return None
-    key = [pl.col(c.name).str.to_lowercase() for c in (customer, target)]
+    key = [pl.col(c.name).str.to_lowercase().str.strip_chars("{}") for c in (customer, target)]
     what = "subscription"
     if sheet.kind == "orders":
         number = sheet.column_for("lineItems.lineItemNumber")
         line_sub = sheet.column_for("lineItems.subscriptionId")
         line = [_integer(pl.col(number.name)).cast(pl.String)] if number else []
-        line += [pl.col(line_sub.name).str.to_lowercase()] if line_sub else []
+        line += [pl.col(line_sub.name).str.to_lowercase().str.strip_chars("{}")] if line_sub else []
         key.append(pl.coalesce(line).fill_null("") if line else pl.lit(""))
         what = "order line item" if line else "order"
     # A 64-bit hash of the key finds candidates fast; the exact comparison then runs on the few
@@ -327,7 +419,9 @@ def _sharing_an_id(text: pl.DataFrame, name: str) -> pl.Series | None:
     """
     c = pl.col(name)
     cased = text.select(c.str.contains("[^a-z0-9_-]").any()).item()
-    hashes = text.select((c.str.to_lowercase() if cased else c).hash()).to_series()
+    hashes = text.select(
+        (c.str.to_lowercase().str.strip_chars("{}") if cased else c).hash()
+    ).to_series()
     ordered = hashes.sort()
     repeated = ordered.filter(ordered == ordered.shift(1))
     return hashes.is_in(repeated.implode()) if repeated.len() else None
@@ -340,7 +434,7 @@ def _order_disagreements(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
     group = [pl.col(customer.name).str.to_lowercase(), pl.col(order.name)]
     parts = []
     for c in sheet.columns:
-        if not (c.field and c.field.level == "order" and c.field.role in ("value", "meta")):
+        if not (c.field and c.field.level == "order" and c.field.role in ("settable", "meta")):
             continue
         value = _enum_key(pl.col(c.name)) if c.field.type == "enum" else pl.col(c.name)
         stated = pl.col(c.name).is_not_null()
@@ -382,12 +476,57 @@ def _renewal_without_auto_renew(sheet: Sheet, text: pl.DataFrame) -> pl.DataFram
     return found.select(_issue(auto, "renewal needs auto-renew", message, header=first))
 
 
+def _total_and_change(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
+    """A new total and a seat change on one row: which did the user mean?"""
+    change = next((c for c in sheet.columns if c.field and c.field.role == "delta"), None)
+    total = sheet.column_for(change.field.of) if change and change.field else None
+    if change is None or total is None:
+        return None
+    asks = (_integer(pl.col(change.name)) != 0).fill_null(True)  # a change of 0 is no change
+    found = text.filter(pl.col(change.name).is_not_null() & asks & pl.col(total.name).is_not_null())
+    message = pl.format(
+        '{}: "{}" and {} "{}" are both filled: write the new total in {} or the seats to add or '
+        "remove in {}, not both",
+        pl.lit(change.header),
+        pl.col(change.name),
+        pl.lit(total.header),
+        pl.col(total.name),
+        pl.lit(total.header),
+        pl.lit(change.header),
+    )
+    return found.select(_issue(change, "total and change", message))
+
+
+def _invisible_in_ids(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
+    """An id holding a character nobody sees: shown as U+200B so the user can find it."""
+    found = []
+    for c in sheet.columns:
+        if not (c.field and c.field.type in ("guid", "order_id")):
+            continue
+        rows = text.filter(pl.col(c.name).str.contains(_INVISIBLE))
+        if rows.is_empty():
+            continue
+        shown = pl.col(c.name)
+        for char in INVISIBLE:
+            shown = shown.str.replace_all(char, f"<U+{ord(char):04X}>", literal=True)
+        message = pl.format(
+            '{}: "{}" holds an invisible character ({}): delete it, or type the ID again',
+            pl.lit(c.header),
+            shown,
+            shown.str.extract_all(r"U\+[0-9A-F]{4}")
+            .list.unique(maintain_order=True)
+            .list.join(", "),
+        )
+        found.append(rows.select(_issue(c, "invisible character", message)))
+    return found
+
+
 # --- Outcomes ------------------------------------------------------------------------------------
 
 
-def _outcomes(text: pl.DataFrame, fields: list[Column], issues: pl.DataFrame) -> pl.DataFrame:
+def _outcomes(sheet: Sheet, text: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
     """ROW, outcome and errors (the row's messages; null when it has none)."""
-    changes = [pl.col(c.name).is_not_null() for c in fields if c.field and c.field.changes]
+    changes = list(_asking(sheet).values())
     errors = issues.group_by("row", maintain_order=True).agg(pl.col("message").str.join("; "))
     # A lookup, not a join: most rows have no error, and a join would copy every row twice.
     message = pl.col(ROW).replace_strict(
@@ -408,3 +547,95 @@ def _outcomes(text: pl.DataFrame, fields: list[Column], issues: pl.DataFrame) ->
         )
         .collect()
     )
+
+
+def _asking(sheet: Sheet) -> dict[str, pl.Expr]:
+    """Column name -> whether its cell asks for a change, over the cleaned text, for every
+    settable and delta column. A settable cell equal to the row's own current value for the
+    field (`Current seats 30`, `Quantity 30`) asks nothing; nor does a seat change of 0."""
+    asking = {}
+    for c in sheet.columns:
+        f = c.field
+        if f is None or not f.changes:
+            continue
+        cell = pl.col(c.name)
+        if f.role == "delta":
+            asking[c.name] = cell.is_not_null() & (_integer(cell) != 0).fill_null(True)
+            continue
+        current = sheet.column_for(f"current:{f.name}")
+        same = _same(f, cell, pl.col(current.name)) if current else pl.lit(False)
+        asking[c.name] = cell.is_not_null() & ~same.fill_null(False)
+    return asking
+
+
+def _same(f: Field, a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Two cleaned text cells of field `f` hold the same value as Partner Center stores it
+    (see `same_value`): whole-column."""
+    if f.type == "datetime":
+        by_day = (a.str.len_chars() <= 10) | (b.str.len_chars() <= 10)
+        return (
+            pl.when(by_day)
+            .then(_date_part(a) == _date_part(b))
+            .otherwise(_typed(f, a) == _typed(f, b))
+        )
+    if f.type == "string_list":
+        a, b = _typed(f, a), _typed(f, b)
+        return a.list.unique().list.sort() == b.list.unique().list.sort()
+    return _typed(f, a) == _typed(f, b)
+
+
+def requests(sheet: Sheet) -> pl.DataFrame:
+    """Like `typed`, with the settable and delta cells that ask for nothing made null (equal to
+    the row's current value, or a seat change of 0): what plan turns into changes."""
+    fields = [c for c in sheet.columns if c.field]
+    text = cleaned(sheet, [c.name for c in fields])
+    asking = _asking(sheet)
+    return text.select(
+        ROW,
+        *[
+            (
+                pl.when(asking[c.name]).then(_typed(c.field, pl.col(c.name)))
+                if c.name in asking
+                else _typed(c.field, pl.col(c.name))
+            ).alias(c.name)
+            for c in fields
+            if c.field
+        ],
+    )
+
+
+def same_value(f: Field, sheet: Any, live: Any) -> bool:
+    """True when a typed sheet value and a value Partner Center returned are the same, compared
+    the way Partner Center stores them: enums without case, ids without case or braces, dates
+    by day when either side is a day (`2026-12-31`, or midnight UTC as `typed` writes a day),
+    lists as sets, numbers by value. Empty (None, "", []) equals empty."""
+    if sheet in (None, "", []) or live in (None, "", []):
+        return sheet in (None, "", []) and live in (None, "", [])
+    if f.type == "enum":
+        return enum_key(str(sheet)) == enum_key(str(live))
+    if f.type == "guid":
+        return str(sheet).strip("{}").lower() == str(live).strip("{}").lower()
+    if f.type == "datetime":
+        a, b = _moment(str(sheet)), _moment(str(live))
+        if a is None or b is None:
+            return str(sheet) == str(live)
+        if _is_day(str(sheet)) or _is_day(str(live)):
+            return a.date() == b.date()
+        return a == b
+    if f.type == "string_list":
+        return set(sheet) == set(live)
+    if f.type in ("integer", "number"):
+        return not isinstance(sheet, bool) and not isinstance(live, bool) and sheet == live
+    return bool(sheet == live)
+
+
+def _moment(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _is_day(text: str) -> bool:
+    return len(text) <= 10 or text.endswith(("T00:00:00Z", "T00:00:00", "T00:00:00+00:00"))

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import polars as pl
 
 from bulkpatch import rules
-from bulkpatch.catalog import RESOURCE_ID, Kind
-from bulkpatch.check import Checked, typed
+from bulkpatch.catalog import Field, Kind
+from bulkpatch.check import Checked, requests
 from bulkpatch.errors import ApiError
 from bulkpatch.load import ROW
 
@@ -35,9 +35,15 @@ class Change:
     customer_id: str
     resource_id: str
     rows: list[int]
-    values: dict[str, Any]
+    values: dict[str, Any]  # settable fields only: the targets, the only values ever sent
     lines: list[dict[str, Any]] = field(default_factory=list)  # orders: one per line item row
     request_id: str = ""
+    # What the sheet says Partner Center holds now (offer, term, dates, `Current seats` keyed as
+    # `quantity`): never sent; plan compares it with what it reads.
+    expected: dict[str, Any] = field(default_factory=dict)
+    # Orders: the expected values of line items, each with the keys that name its line.
+    expected_lines: list[dict[str, Any]] = field(default_factory=list)
+    delta: int | None = None  # a `Seat change` (+2, -1): plan turns it into a total
 
     @property
     def key(self) -> str:
@@ -79,36 +85,58 @@ def show(value: Any) -> str:
 
 
 def changes(checked: Checked, run_id: str) -> tuple[list[Change], dict[int, str]]:
-    """The changes of a checked sheet, and rows held back with the reason why."""
+    """The changes of a checked sheet, and rows held back with the reason why.
+
+    Settable cells that ask for something become `values` (and order `lines`); expected cells
+    become `expected` (a `current:` column under the field it describes); a seat change becomes
+    `delta`. Keys and the etag are not values: the URL and the body as read carry them.
+    """
     sheet = checked.sheet
     names = {c.name: c.field.name for c in sheet.columns if c.field}
-    frame = typed(sheet).rename(names).join(checked.outcomes.select(ROW, "outcome"), on=ROW)
-    drop = [
-        "customer_id",
-        RESOURCE_ID[sheet.kind],
-        "outcome",
-        ROW,
-        "attributes.etag",
-        "attributes.objectType",
-    ]
+    frame = requests(sheet).rename(names).join(checked.outcomes.select(ROW, "outcome"), on=ROW)
+    roles = {c.field.name: c.field for c in sheet.columns if c.field}
     made: list[Change] = []
     held: dict[int, str] = {}
     if sheet.kind == "subscriptions":
         for row in frame.filter(pl.col("outcome") == "valid").to_dicts():
-            values = {k: v for k, v in row.items() if k not in drop and v is not None}
+            values, expected, delta = _split(row, roles)
             made.append(
                 Change(
-                    "subscriptions", row["customer_id"], row["subscription_id"], [row[ROW]], values
+                    "subscriptions",
+                    row["customer_id"],
+                    row["subscription_id"],
+                    [row[ROW]],
+                    values,
+                    expected=expected,
+                    delta=delta,
                 )
             )
     else:
-        made, held = _order_changes(frame, drop)
+        made, held = _order_changes(frame, roles)
     for change in made:
         change.request_id = str(uuid.uuid5(REQUEST_NS, f"{run_id}:{change.key}"))
     return made, held
 
 
-def _order_changes(frame: pl.DataFrame, drop: list[str]) -> tuple[list[Change], dict[int, str]]:
+def _split(row: dict[str, Any], fields: dict[str, Field]) -> tuple[dict, dict, int | None]:
+    """A row's non-empty cells as (settable values, expected values, seat change)."""
+    values, expected, delta = {}, {}, None
+    for name, value in row.items():
+        f = fields.get(name)
+        if f is None or value is None:
+            continue
+        if f.role == "settable":
+            values[name] = value
+        elif f.role == "expected":
+            expected[f.of or name] = value
+        elif f.role == "delta":
+            delta = value
+    return values, expected, delta
+
+
+def _order_changes(
+    frame: pl.DataFrame, fields: dict[str, Field]
+) -> tuple[list[Change], dict[int, str]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in frame.to_dicts():
         groups.setdefault((row["customer_id"] or "", row["order_id"] or ""), []).append(row)
@@ -128,23 +156,37 @@ def _order_changes(frame: pl.DataFrame, drop: list[str]) -> tuple[list[Change], 
             )
             continue
         values: dict[str, Any] = {}
-        lines = []
+        expected: dict[str, Any] = {}
+        lines, expected_lines = [], []
         for r in rows:
-            values.update(
-                {
-                    k: v
-                    for k, v in r.items()
-                    if v is not None and k not in drop and not k.startswith(LINE)
-                }
-            )
-            line = {
+            settable, believed, _ = _split(r, fields)
+            values.update({k: v for k, v in settable.items() if not k.startswith(LINE)})
+            expected.update({k: v for k, v in believed.items() if not k.startswith(LINE)})
+            keys = {
                 k.removeprefix(LINE): v
                 for k, v in r.items()
-                if v is not None and k.startswith(LINE)
+                if v is not None and k in fields and fields[k].role == "key"
             }
-            if line:
-                lines.append(line)
-        made.append(Change("orders", customer, order_id, [r[ROW] for r in rows], values, lines))
+            line = {k.removeprefix(LINE): v for k, v in settable.items() if k.startswith(LINE)}
+            if keys or line:
+                lines.append({**keys, **line})
+            believed_line = {
+                k.removeprefix(LINE): v for k, v in believed.items() if k.startswith(LINE)
+            }
+            if believed_line:
+                expected_lines.append({**keys, **believed_line})
+        made.append(
+            Change(
+                "orders",
+                customer,
+                order_id,
+                [r[ROW] for r in rows],
+                values,
+                lines,
+                expected=expected,
+                expected_lines=expected_lines,
+            )
+        )
     return made, held
 
 

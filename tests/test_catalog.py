@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkpatch.catalog import FIELDS, JSON_TYPE, header_index, normalize_header
+from bulkpatch.catalog import FIELDS, JSON_TYPE, header_index, near_miss, normalize_header
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_fields.txt"
 KIND = {"subscription": "subscriptions", "order": "orders"}
@@ -66,3 +66,85 @@ def test_read_only_fields_are_the_server_computed_ones():
 )
 def test_headers_and_aliases(kind, header, field):
     assert header_index(kind)[normalize_header(header)].name == field
+
+
+def test_only_the_fields_a_patch_documents_as_changeable_are_settable():
+    settable = {k: {f.name for f in FIELDS[k] if f.role == "settable"} for k in FIELDS}
+    instructions = {
+        f"scheduledNextTermInstructions.{n}"
+        for n in (
+            "customTermEndDate",
+            "product.availabilityId",
+            "product.billingCycle",
+            "product.productId",
+            "product.skuId",
+            "product.termDuration",
+            "quantity",
+        )
+    }
+    assert settable["subscriptions"] == {
+        "quantity",
+        "autoRenewEnabled",
+        "status",
+        "friendlyName",
+        "billingCycle",
+        "suspensionReasons",
+        *instructions,
+    }
+    assert settable["orders"] == {"status", "billingCycle", "lineItems.quantity"}
+    keys = {f.name for f in FIELDS["orders"] if f.role in ("path", "key")}
+    assert keys == {
+        "customer_id",
+        "order_id",
+        "lineItems.lineItemNumber",
+        "lineItems.subscriptionId",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "header", "field", "role"),
+    [
+        ("subscriptions", "Current seats", "current:quantity", "expected"),
+        ("subscriptions", "Current status", "current:status", "expected"),
+        ("subscriptions", "Current auto renew", "current:autoRenewEnabled", "expected"),
+        ("subscriptions", "Offer name", "offerName", "expected"),
+        ("subscriptions", "commitmentEndDate", "commitmentEndDate", "expected"),
+        ("subscriptions", "Seat change", "delta:quantity", "delta"),
+        ("subscriptions", "Add seats", "delta:quantity", "delta"),
+        ("subscriptions", "attributes.etag", "attributes.etag", "meta"),
+        ("orders", "Current quantity", "current:lineItems.quantity", "expected"),
+    ],
+)
+def test_current_expected_and_delta_columns(kind, header, field, role):
+    found = header_index(kind)[normalize_header(header)]
+    assert (found.name, found.role) == (field, role)
+
+
+@pytest.mark.parametrize("word", ["Name", "Offer", "Product", "End date"])
+def test_ambiguous_everyday_words_name_no_field(word):
+    for kind in FIELDS:
+        assert normalize_header(word) not in header_index(kind)
+        assert near_miss(kind, word) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "meant"),
+    [
+        ("Quantitiy", "Quantity"),
+        ("Auto renw", "Auto renew"),
+        ("Auto/renew", "Auto renew"),
+        ("Renew auto", "Auto renew"),
+        ("Subscripton ID", "Subscription ID"),
+        ("Current seat", "Current seats"),
+        ("Frendly name", "Friendly name"),
+    ],
+)
+def test_near_misses_of_known_headers(header, meant):
+    assert near_miss("subscriptions", header) == meant
+
+
+@pytest.mark.parametrize(
+    "header", ["Customer", "Customers", "Notes", "Company", "Amount", "Date", "Total", "Ref"]
+)
+def test_other_words_are_not_near_misses(header):
+    assert near_miss("subscriptions", header) is None

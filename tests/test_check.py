@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import polars as pl
 import pytest
 from conftest import CUSTOMER, SUB1, SUB2
 
-from bulkpatch.check import check
+from bulkpatch.check import check, same_value
 from bulkpatch.load import load
 
 HEAD = ["Customer ID", "Subscription ID"]
@@ -86,7 +87,11 @@ def test_cell_rules(write_csv, header, value, message):
 def test_good_values_pass(write_csv, header, value):
     checked = run(write_csv, [header], [value])
     assert messages(checked) == []
-    assert outcomes(checked) == ["valid"]
+    # Expected columns (what the user believes Partner Center holds) ask for no change.
+    assert outcomes(checked) == ["no_change" if header in EXPECTED_ONLY else "valid"]
+
+
+EXPECTED_ONLY = {"Commitment end date", "Term duration"}
 
 
 def test_every_failing_cell_is_reported_not_only_the_first(write_csv):
@@ -200,7 +205,9 @@ def whole_and_positive(text: str) -> bool:
         return False
     digits = stripped.replace(".", "", 1).lstrip("+-")
     plain = digits.isdigit() and "e" not in stripped and not stripped.startswith(".")
-    return plain and number == int(number) and number >= 1
+    # a total has no sign, and 1.000 could mean one or a thousand
+    ambiguous = stripped.startswith("+") or re.fullmatch(r"-?\d{1,3}(\.\d{3})+", stripped)
+    return plain and not ambiguous and number == int(number) and number >= 1
 
 
 def test_quantity_rule_agrees_with_plain_arithmetic(write_csv):
@@ -249,3 +256,203 @@ def test_a_subscription_twice_in_a_large_sheet_is_found(tmp_path):
         (n + 1, "same target twice"),
     ]
     assert f"is on rows 9, {n + 1}" in messages(checked)[0]
+
+
+# --- Issue 13: every cell means what the person who typed it meant ---------------------------
+
+
+def check_quirk(quirk, name: str, **options):
+    (sheet,) = load(quirk(name), **options)
+    return check(sheet)
+
+
+def test_european_thousands_are_refused_with_what_to_write(quirk):
+    checked = check_quirk(quirk, "european-thousands.csv")
+    assert outcomes(checked) == ["invalid", "valid"]
+    assert messages(checked) == [
+        'Quantity: "1.000" is not a whole number as written (is that a thousands separator or '
+        "a decimal point?): write digits only, such as 1000 or 1"
+    ]
+
+
+@pytest.mark.parametrize("value", ['"1,000"', "1 000", "12.000"])
+def test_every_group_separator_is_refused(write_csv, value):
+    checked = run(write_csv, ["Quantity"], [value])
+    assert outcomes(checked) == ["invalid"]
+    assert "write digits only, such as 1000 or 1" in messages(checked)[0]
+
+
+def test_a_sign_in_a_total_is_refused_with_what_to_write(quirk):
+    checked = check_quirk(quirk, "signed-total.csv")
+    assert outcomes(checked) == ["invalid", "valid"]
+    assert messages(checked) == [
+        'Quantity: "+2" has a sign, but this column is the new total: write the total without '
+        'a sign (such as 12), or write the seats to add or remove in a "Seat change" column'
+    ]
+
+
+def test_a_seat_change_is_signed_and_never_beside_a_total(quirk):
+    checked = check_quirk(quirk, "seat-change.csv")
+    assert outcomes(checked) == ["valid", "valid", "invalid"]
+    assert messages(checked) == [
+        'Seat change: "+3" and Quantity "20" are both filled: write the new total in Quantity '
+        "or the seats to add or remove in Seat change, not both"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome"), [("+2", "valid"), ("-1", "valid"), ("0", "no_change"), ("1.5", "invalid")]
+)
+def test_seat_change_values(write_csv, value, outcome):
+    assert outcomes(run(write_csv, ["Add seats"], [value])) == [outcome]
+
+
+def test_a_seat_change_of_zero_beside_a_total_is_no_conflict(write_csv):
+    checked = run(write_csv, ["Seat change", "Quantity"], ["0", "20"], ["+1", ""])
+    assert messages(checked) == []
+    assert outcomes(checked) == ["valid", "valid"]
+
+
+def test_an_empty_date_on_a_row_that_turns_auto_renew_off_is_not_an_error(quirk):
+    checked = check_quirk(quirk, "empty-date-auto-renew-off.csv")
+    assert messages(checked) == []
+    assert outcomes(checked) == ["valid", "valid"]
+
+
+def test_an_empty_excel_date_cell_is_not_an_error(write_xlsx):
+    from datetime import datetime
+
+    head = [*HEAD, "Auto renew", "Next term end date"]
+    path = write_xlsx(
+        {
+            "Subscriptions": [
+                head,
+                [CUSTOMER, SUB1, False, None],
+                [CUSTOMER, SUB2, True, datetime(2027, 1, 31)],
+            ]
+        }
+    )
+    checked = check(load(path)[0])
+    assert messages(checked) == []
+    assert outcomes(checked) == ["valid", "valid"]
+
+
+def test_a_target_equal_to_the_rows_current_value_asks_nothing(quirk):
+    checked = check_quirk(quirk, "current-equals-target.csv")
+    assert messages(checked) == []
+    assert outcomes(checked) == ["no_change", "valid"]
+
+
+def test_a_sheet_shaped_like_an_export_asks_only_for_settable_fields(quirk):
+    checked = check_quirk(quirk, "export-shaped.csv")
+    assert messages(checked) == []
+    assert outcomes(checked) == ["valid", "no_change"]
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "message"),
+    [
+        (
+            "Status",
+            "Cancelled",
+            'Status: "Cancelled" is refused: Partner Center calls a cancelled subscription '
+            '"deleted": write deleted',
+        ),
+        (
+            "Status",
+            "canceled",
+            'Status: "canceled" is refused: Partner Center calls a cancelled subscription '
+            '"deleted": write deleted',
+        ),
+        ("Term duration", "Yearly", 'Term duration: "Yearly" is not a term length: write P1Y'),
+        (
+            "Term duration",
+            "12 months",
+            'Term duration: "12 months" is not a term length: write P1Y',
+        ),
+        (
+            "Next term duration",
+            "Monthly",
+            'Next term duration: "Monthly" is not a term length: write P1M',
+        ),
+        (
+            "Subscription ID",
+            "a1b2c3d4-0000-4000-8000-\u200b000000000001",
+            'Subscription ID: "a1b2c3d4-0000-4000-8000-<U+200B>000000000001" holds an invisible '
+            "character (U+200B): delete it, or type the ID again",
+        ),
+    ],
+)
+def test_friendly_values_are_refused_with_what_to_type(write_csv, header, value, message):
+    if header == "Subscription ID":
+        path = write_csv([[*HEAD, "Quantity"], [CUSTOMER, value, "3"]])
+        checked = check(load(path)[0])
+    else:
+        checked = run(write_csv, [header], [value])
+    assert messages(checked) == [message]
+    assert outcomes(checked) == ["invalid"]
+
+
+def test_guids_in_braces_and_upper_case_are_accepted(write_csv):
+    path = write_csv(
+        [
+            [*HEAD, "Quantity"],
+            ["{" + CUSTOMER.upper() + "}", SUB1.upper(), "3"],
+            [CUSTOMER, "{" + SUB1 + "}", "4"],
+        ]
+    )
+    checked = check(load(path)[0])
+    # the two rows name the same subscription: braces and case do not make it another one
+    assert checked.issues.select("row", "rule").rows() == [
+        (2, "same target twice"),
+        (3, "same target twice"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "sheet", "live", "same"),
+    [
+        ("status", "Active", "active", True),
+        ("status", "suspended", "active", False),
+        ("commitmentEndDate", "2027-01-31T00:00:00Z", "2027-01-31T17:45:12.123Z", True),
+        ("commitmentEndDate", "2027-01-31", "2027-01-31T00:00:00+00:00", True),
+        ("commitmentEndDate", "2027-01-31T00:00:00Z", "2027-02-01T00:00:00Z", False),
+        (
+            "scheduledNextTermInstructions.customTermEndDate",
+            "2027-01-31T10:00:00Z",
+            "2027-01-31T11:00:00Z",
+            False,
+        ),
+        ("suspensionReasons", ["Fraud", "Other"], ["Other", "Fraud"], True),
+        ("suspensionReasons", ["Fraud"], ["Fraud", "Other"], False),
+        ("suspensionReasons", [], None, True),
+        ("quantity", 12, 12, True),
+        ("quantity", 12, 13, False),
+        ("autoRenewEnabled", False, False, True),
+        ("autoRenewEnabled", True, False, False),
+        ("friendlyName", "Team A", "Team A", True),
+        ("friendlyName", "Team A", "team a", False),
+        ("friendlyName", None, "Team A", False),
+        ("entitlementId", None, None, True),
+    ],
+)
+def test_same_value_compares_as_partner_center_stores(name, sheet, live, same):
+    from bulkpatch.catalog import field
+
+    assert same_value(field("subscriptions", name), sheet, live) is same
+    assert same_value(field("subscriptions", name), live, sheet) is same
+
+
+def test_same_value_compares_ids_without_case_or_braces():
+    from bulkpatch.catalog import field
+
+    assert same_value(field("orders", "lineItems.subscriptionId"), "{" + SUB1.upper() + "}", SUB1)
+    assert not same_value(field("orders", "lineItems.subscriptionId"), SUB1, SUB2)
+
+
+def test_a_sign_in_another_total_says_only_to_drop_the_sign(write_csv):
+    checked = run(write_csv, ["Next term quantity"], ["+4"])
+    assert messages(checked) == [
+        'Next term quantity: "+4" has a sign, but this column is the new total: write the total '
+        "without a sign"
+    ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+import xlsxwriter
 from conftest import CUSTOMER, SUB1, SUB2
 
+from bulkpatch.check import check
 from bulkpatch.errors import InputError
 from bulkpatch.load import ROW, load
 
@@ -207,3 +209,184 @@ def test_broken_workbook_is_an_input_error(tmp_path):
 def test_sheet_option_on_a_csv_is_refused(quirk):
     with pytest.raises(InputError, match="--sheet only applies to Excel"):
         load(quirk("bom.csv"), sheet="Subscriptions")
+
+
+# --- Issue 13: sheets as Excel and colleagues leave them -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "meant"),
+    [
+        ("misspelled-header.csv", "Quantitiy", "Quantity"),
+        ("misspelled-auto-renew.csv", "Auto renw", "Auto renew"),
+    ],
+)
+def test_a_misspelled_header_stops_the_load_with_did_you_mean(quirk, name, header, meant):
+    with pytest.raises(InputError) as error:
+        load(quirk(name))
+    assert f"Column {header!r} is not a field bulkpatch knows. Did you mean {meant!r}?" in str(
+        error.value
+    )
+    assert name in str(error.value)
+
+
+def test_a_misspelled_header_declared_a_note_is_carried(quirk):
+    (sheet,) = load(quirk("misspelled-header.csv"), notes=["Quantitiy"])
+    (mapped,) = [m for m in sheet.mapping() if m.header == "Quantitiy"]
+    assert (mapped.field, mapped.role) == (None, "note")
+    assert "declared a note" in mapped.remark
+    assert cells(sheet, "Quantitiy") == ["14"]
+
+
+def test_a_note_naming_no_column_is_refused(quirk):
+    with pytest.raises(InputError, match="has no column 'Qty' to read as a note"):
+        load(quirk("name-column.csv"), notes=["Qty"])
+
+
+def test_everyday_words_are_notes_never_renames(quirk):
+    (sheet,) = load(quirk("name-column.csv"))
+    assert sheet.column_for("friendlyName") is None
+    mapping = {m.header: m for m in sheet.mapping()}
+    assert (mapping["Name"].field, mapping["Name"].role) == (None, "note")
+    assert "To rename, call the column 'Friendly name'" in mapping["Name"].remark
+    assert [(m.header, m.field, m.role) for m in sheet.mapping()] == [
+        ("Customer ID", "customer_id", "key"),
+        ("Subscription ID", "subscription_id", "key"),
+        ("Name", None, "note"),
+        ("Quantity", "quantity", "set"),
+    ]
+
+
+def test_the_mapping_gives_every_header_its_role(quirk):
+    (sheet,) = load(quirk("current-equals-target.csv"))
+    assert [(m.header, m.field, m.role, m.describes) for m in sheet.mapping()] == [
+        ("Customer ID", "customer_id", "key", None),
+        ("Subscription ID", "subscription_id", "key", None),
+        ("Current seats", "current:quantity", "expected", "quantity"),
+        ("Quantity", "quantity", "set", None),
+        ("Current status", "current:status", "expected", "status"),
+        ("Status", "status", "set", None),
+        ("Current auto renew", "current:autoRenewEnabled", "expected", "autoRenewEnabled"),
+        ("Auto renew", "autoRenewEnabled", "set", None),
+    ]
+    assert sheet.mapping()[2].to_json()["remark"].startswith("the quantity you believe")
+
+
+def test_an_export_shaped_sheet_maps_what_a_patch_cannot_change_as_expected(quirk):
+    (sheet,) = load(quirk("export-shaped.csv"))
+    roles = {m.header: m.role for m in sheet.mapping()}
+    assert roles == {
+        "customerId": "key",
+        "id": "key",
+        "offerId": "expected",
+        "offerName": "expected",
+        "commitmentEndDate": "expected",
+        "termDuration": "expected",
+        "quantity": "set",
+        "autoRenewEnabled": "set",
+    }
+
+
+def test_cr_only_line_endings_are_lines(quirk):
+    (sheet,) = load(quirk("cr-only.csv"))
+    assert cells(sheet, "Quantity") == ["3", "4"]
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+
+
+def test_a_title_block_above_the_header_is_skipped_and_noted(quirk):
+    (sheet,) = load(quirk("title-above-header.csv"))
+    assert [c.header for c in sheet.columns] == ["Customer ID", "Subscription ID", "Quantity"]
+    assert cells(sheet, "Quantity") == ["3", "4"]
+    assert sheet.frame.get_column(ROW).to_list() == [5, 6]
+    assert sheet.notes == [
+        "Skipped rows 1-2 above the header (a title or instructions): the header is row 4."
+    ]
+
+
+def test_a_totals_row_is_skipped_and_noted(quirk):
+    (sheet,) = load(quirk("total-row.csv"))
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+    assert sheet.notes == ["Skipped row 4 ('Total'): a totals row, not a change."]
+
+
+def test_a_hidden_sheet_is_never_picked_unless_named(write_xlsx, tmp_path):
+    rows = [["Customer ID", "Subscription ID", "Quantity"], [CUSTOMER, SUB1, 3]]
+    path = write_xlsx({"Old": [*rows[:1], [CUSTOMER, SUB2, 9]], "Current": rows})
+    hidden = tmp_path / "hidden.xlsx"
+    book = xlsxwriter.Workbook(str(hidden))
+    for title, body in (("Old", [*rows[:1], [CUSTOMER, SUB2, 9]]), ("Current", rows)):
+        ws = book.add_worksheet(title)
+        for r, row in enumerate(body):
+            ws.write_row(r, 0, row)
+        if title == "Old":
+            ws.hide()
+        else:
+            ws.activate()
+    book.close()
+    (shown,) = load(hidden)
+    assert shown.sheet_name == "Current"
+    assert cells(shown, "Quantity") == ["3"]
+    assert shown.notes == ["Skipped the hidden sheet 'Old' (name it with --sheet to read it)."]
+    (named,) = load(hidden, sheet="Old")
+    assert cells(named, "Quantity") == ["9"] and named.notes == []
+    (first,) = load(path)  # nothing hidden: the first sheet, as before
+    assert first.sheet_name == "Old" and first.notes == []
+
+
+def test_an_instructions_sheet_first_suggests_the_sheet_option(write_xlsx):
+    path = write_xlsx(
+        {
+            "Instructions": [["How to fill in this workbook"], ["One row per subscription."]],
+            "Data": [["Customer ID", "Subscription ID", "Quantity"], [CUSTOMER, SUB1, 3]],
+        }
+    )
+    with pytest.raises(InputError) as error:
+        load(path)
+    assert "Pick the sheet to read with --sheet: 'Instructions', 'Data'." in str(error.value)
+    (sheet,) = load(path, sheet="Data")
+    assert cells(sheet, "Quantity") == ["3"]
+
+
+def test_a_formula_with_no_saved_value_makes_its_row_invalid(tmp_path):
+    path = tmp_path / "never-calculated.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Subscriptions")
+    ws.write_row(0, 0, ["Customer ID", "Subscription ID", "Quantity", "Notes"])
+    ws.write_row(1, 0, [CUSTOMER, SUB1])
+    ws.write_formula(1, 2, "=3+4", None, "")  # what a tool that cannot calculate leaves
+    ws.write_row(2, 0, [CUSTOMER, SUB2])
+    ws.write_formula(2, 2, "=2*2", None, 4)  # calculated and saved: a value like any other
+    ws.write_formula(2, 3, '=IF(C3>1,"big","small")', None, "big")
+    book.close()
+    (sheet,) = load(path)
+    assert cells(sheet, "Quantity") == [None, "4"]  # what fastexcel gives: an empty cell
+    checked = check(sheet)
+    assert checked.issues.select("row", "column", "value").rows() == [(2, "Quantity", "=3+4")]
+    assert checked.issues.get_column("message").to_list() == [
+        "Quantity: the cell holds a formula (=3+4) with no saved value; open the file in Excel, "
+        "save it, and try again"
+    ]
+    assert checked.outcomes.get_column("outcome").to_list() == ["invalid", "valid"]
+
+
+def test_merged_cells_over_data_rows_are_reported_on_those_rows(tmp_path):
+    path = tmp_path / "merged.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Subscriptions")  # column A left empty: the grid starts at B
+    ws.merge_range(0, 1, 0, 3, "Seat true-up")  # a merged title: not over data
+    ws.write_row(1, 1, ["Customer ID", "Subscription ID", "Quantity"])
+    ws.write_row(2, 1, [CUSTOMER, SUB1])
+    ws.write_row(3, 1, [CUSTOMER, SUB2])
+    ws.merge_range(2, 3, 3, 3, 5)
+    book.close()
+    (sheet,) = load(path)
+    checked = check(sheet)
+    assert checked.issues.select("row", "column", "rule").rows() == [
+        (3, "Quantity", "merged cells"),
+        (4, "Quantity", "merged cells"),
+    ]
+    assert checked.issues.get_column("message")[1] == (
+        "Quantity: cells D3:D4 are merged, so only row 3 holds the value; unmerge them and "
+        "write the value on every row"
+    )
+    assert checked.outcomes.get_column("outcome").to_list() == ["invalid", "invalid"]

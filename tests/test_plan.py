@@ -146,3 +146,79 @@ def test_plan_then_apply_sends_exactly_the_plan_and_refuses_a_changed_sheet(tmp_
     path.write_text(path.read_text() + f"{ids(1, 'customer')[0]},{uuid.uuid4()},5,,,\n")
     with pytest.raises(InputError, match="has changed"):
         apply_file(plan_dir=tmp_path / "plan", settings=FAST)
+
+
+def test_expected_cells_are_carried_apart_and_never_sent(quirk):
+    made, _ = changes(check(load(quirk("export-shaped.csv"))[0]), "run")
+    assert [(c.resource_id, c.values, c.expected) for c in made] == [
+        (
+            SUB1,
+            {"quantity": 14, "autoRenewEnabled": True},
+            {
+                "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DJ",
+                "offerName": "Microsoft 365 Business Basic",
+                "commitmentEndDate": "2027-01-31T00:00:00Z",
+                "termDuration": "P1Y",
+            },
+        )
+    ]
+    merged = merge(made[0], subscription(quantity=10, autoRenewEnabled=True), NOW)
+    assert merged.diffs == {"quantity": (10, 14)}
+
+
+def test_current_columns_are_expected_values_of_the_field_they_describe(quirk):
+    made, _ = changes(check(load(quirk("current-equals-target.csv"))[0]), "run")
+    # row 2 asks nothing (every target equals its current value); row 3 asks for 31 seats
+    assert [(c.rows, c.values, c.expected) for c in made] == [
+        (
+            [3],
+            {"quantity": 31},
+            {"quantity": 30, "status": "active", "autoRenewEnabled": True},
+        )
+    ]
+
+
+def test_a_seat_change_is_a_delta_not_a_value(quirk):
+    made, _ = changes(check(load(quirk("seat-change.csv"))[0]), "run")
+    assert [(c.rows, c.values, c.delta) for c in made] == [([2], {}, 2), ([3], {}, -1)]
+
+
+def test_ids_are_sent_lower_case_without_braces(write_csv):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity"],
+            ["{" + CUSTOMER.upper() + "}", "{" + SUB1.upper() + "}", "3"],
+        ]
+    )
+    (change,) = changes(check(load(path)[0]), "run")[0]
+    assert change.path == f"/v1/customers/{CUSTOMER}/subscriptions/{SUB1}"
+
+
+def test_order_line_expectations_name_their_line_and_are_not_sent(write_csv):
+    path = write_csv(
+        [
+            ["Customer ID", "Order ID", "Line item", "Offer ID", "Quantity", "Current quantity"],
+            [CUSTOMER, "ORD-1", "0", "OFFER-A", "4", "2"],
+            [CUSTOMER, "ORD-1", "1", "OFFER-B", "3", "3"],
+        ]
+    )
+    (change,) = changes(check(load(path)[0]), "run")[0]
+    assert change.lines == [{"lineItemNumber": 0, "quantity": 4}, {"lineItemNumber": 1}]
+    assert change.expected_lines == [
+        {"lineItemNumber": 0, "offerId": "OFFER-A", "quantity": 2},
+        {"lineItemNumber": 1, "offerId": "OFFER-B", "quantity": 3},
+    ]
+
+
+def test_the_etag_is_carried_not_a_value_and_a_change_survives_the_plan_file(write_csv):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "attributes.etag", "Seat change", "Offer ID"],
+            [CUSTOMER, SUB1, "W/abc", "+2", "OFFER-A"],
+        ]
+    )
+    (sheet,) = load(path)
+    assert [m.role for m in sheet.mapping()] == ["key", "key", "carried", "delta", "expected"]
+    (change,) = changes(check(sheet), "run")[0]
+    assert (change.values, change.expected, change.delta) == ({}, {"offerId": "OFFER-A"}, 2)
+    assert Change(**change.to_json()) == change  # how a plan file is read back
