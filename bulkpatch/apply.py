@@ -4,7 +4,9 @@ The only stage that touches the network, through one `httpx.AsyncClient` (the em
 and tests plug in with an ASGI transport). Per customer: one read just before its writes (a list
 call when it has several subscriptions), then each change merged into the fresh resource and
 the full object PATCHed. Calls are paced evenly per budget (subscriptions, orders); a 429
-pauses every worker; retries keep the change's MS-RequestId; every response is journaled.
+pauses every worker; retries keep the change's MS-RequestId, a deliberate second attempt after
+a business answer gets its own; every response is journaled. What Partner Center answers is
+checked against what the sheet asked before a row is `ok`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from conftest import uvicorn_server
 from test_sandbox import put_order, put_subscription
@@ -22,7 +23,8 @@ from test_sandbox import put_order, put_subscription
 from bulkpatch.apply import Engine, Settings, attempt_id, same, versioned
 from bulkpatch.journal import Journal, finished
 from bulkpatch.plan import Change
-from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, resources
+from bulkpatch.run import apply_file
+from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec, resources
 from bulkpatch.sandbox.seed import synthetic
 
 pytestmark = pytest.mark.anyio
@@ -339,6 +341,25 @@ async def test_6_billing_cycle_changes_on_a_new_commerce_subscription_not_throug
     assert (refused.outcome, refused.http_status, refused.error_code) == ("failed", 400, 800097)
 
 
+def test_6_a_sheet_changes_billing_cycles_on_subscription_rows(write_csv, tmp_path):
+    customer = str(uuid.uuid4())
+    subs = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"cycle-{i}")) for i in range(3)]
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Billing cycle"],
+            *[[customer, s, "Annual" if i % 2 else "monthly"] for i, s in enumerate(subs)],
+        ]
+    )
+    sandbox = Sandbox(SandboxConfig(seed=SeedSpec(sheets=[path])))
+    with uvicorn_server(sandbox.app) as url:
+        run = apply_file(path, target=url, out=tmp_path / "run", settings=FAST)
+    after = [sandbox.store.get("subscriptions", customer, s, 0)["billingCycle"] for s in subs]
+    assert run.counts()["ok"] == 3
+    assert after == ["monthly", "annual", "monthly"]
+    changes = set(pl.read_csv(tmp_path / "run" / "results.csv").get_column("changes"))
+    assert changes == {"billingCycle: annual -> monthly", "billingCycle: monthly -> annual"}
+
+
 # --- 8. the new commerce cancel window -----------------------------------------------------------
 
 
@@ -449,3 +470,24 @@ async def test_10_rows_behind_a_refused_read_are_not_sent_and_a_good_token_sends
     assert {journaled[c.key]["outcome"] for c in made} == {"not_sent"}
     assert {r.outcome for r in resumed.values()} == {"ok"}
     assert stats["applied"] == 6 and stats["calls"]["PATCH"]["subscription"] == 6
+
+
+async def test_3_a_403_without_a_code_is_the_token_and_stops_the_run(serve_app, tmp_path):
+    async def refusing(scope, receive, send):
+        """A gateway in front of Partner Center refusing the token: 403, no error body."""
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 403, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    made = [
+        sub_change(f"/v1/customers/{uuid.uuid4()}/subscriptions/{uuid.uuid4()}", {"quantity": 3})
+        for _ in range(8)
+    ]
+    async with serve_app(refusing) as client:
+        seen = record(client)
+        done, engine = await apply(client, made, tmp_path, concurrency=1, auth_streak=5)
+    assert "refused the token 5 times in a row (HTTP 403)" in engine.stopped
+    assert len(seen) == 5 and {r.method for r in seen} == {"GET"}
+    assert {(r.outcome, r.http_status) for r in done.values()} == {("not_sent", 403)}
+    assert len(done) == 5  # the other three are never read: the run layer marks them not_sent

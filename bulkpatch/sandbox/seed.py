@@ -119,8 +119,9 @@ def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
             state["autoRenewEnabled"] = not row["autoRenewEnabled"]
         if row.get("status") in OPPOSITE_STATUS:
             state["status"] = OPPOSITE_STATUS[row["status"]]
-        if row.get("billingCycle"):
-            state["billingCycle"] = row["billingCycle"]
+        if row.get("billingCycle") in OTHER_CYCLE:  # the other cycle, on a term allowing both
+            state["billingCycle"] = OTHER_CYCLE[row["billingCycle"]]
+            state["termDuration"] = state["renewalTermDuration"] = "P1Y"
         state.update(
             {k[8:]: v for k, v in row.items() if k.startswith("current:") and v is not None}
         )
