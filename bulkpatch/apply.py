@@ -457,7 +457,7 @@ class Engine:
             before={k: b for k, (b, _) in merged.diffs.items()},
         )
         if reply.status == 202:
-            result.outcome, _ = await self._poll(change, reply.location)
+            result.outcome = await self._poll(change, reply.location)
         elif isinstance(reply.body, dict) and (missed := unmet(change, reply.body)):
             # Verify what was written: a 200 whose resource does not show a target did not
             # apply it (legacy subscriptions whose auto-renew cannot be changed answer 200 and
@@ -468,7 +468,7 @@ class Engine:
             result.error_message = "Partner Center answered 200 but " + "; ".join(missed)
         return result
 
-    async def _poll(self, change: Change, location: str | None) -> tuple[str, dict | None]:
+    async def _poll(self, change: Change, location: str | None) -> str:
         """After 202: read the resource until the target values show, within the poll budget.
 
         `Location` is relative to the versioned base ("Change the quantity of a subscription":
@@ -477,7 +477,6 @@ class Engine:
         """
         path = versioned(location, change.path) if location else change.path
         deadline, delay = time.monotonic() + self.settings.poll_timeout, 0.25
-        seen: dict | None = None
         while time.monotonic() + delay < deadline and not self.stopped:
             await asyncio.sleep(delay)
             reply = await self.call(
@@ -486,12 +485,11 @@ class Engine:
             if reply.status in (400, 404) and path != change.path:
                 path = change.path
                 continue
-            if reply.status == 200 and isinstance(reply.body, dict):
-                seen = reply.body
-                if not unmet(change, seen):
-                    return "ok", seen
+            shown = reply.body if reply.status == 200 else None
+            if isinstance(shown, dict) and not unmet(change, shown):
+                return "ok"
             delay = min(delay * 1.6, 5.0)
-        return "accepted", None
+        return "accepted"
 
 
 def attempt_id(request_id: str, attempt: int) -> str:
@@ -521,7 +519,9 @@ def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
     quantity 0 ("Cancel software purchases": the order stays `completed` while others remain).
     """
     missed = []
-    line_cancel = change.kind == "orders" and change.lines and change.values.get("status")
+    line_cancel = (
+        change.kind == "orders" and change.lines and change.values.get("status") == "cancelled"
+    )
     for name, want in change.values.items():
         if line_cancel and name == "status":
             continue
