@@ -4,13 +4,16 @@ The only stage that touches the network, through one `httpx.AsyncClient` (the em
 and tests plug in with an ASGI transport). Per customer: one read just before its writes (a list
 call when it has several subscriptions), then each change merged into the fresh resource and
 the full object PATCHed. Calls are paced evenly per budget (subscriptions, orders); a 429
-pauses every worker; retries keep the change's MS-RequestId; every response is journaled.
+pauses every worker; retries keep the change's MS-RequestId, a deliberate second attempt after
+a business answer gets its own; every response is journaled. What Partner Center answers is
+checked against what the sheet asked before a row is `ok`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -24,14 +27,22 @@ import httpx
 
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
-from bulkpatch.plan import Assessment, Change, Merged, assess, merge, target_reached
+from bulkpatch.plan import Assessment, Change, Merged, assess, merge, show
 
 RETRY_STATUSES = {500, 502, 503, 504}
-CONFLICT_CODE = 800082
+# "Subscription is not ready to be updated. Please try again after sometime": HTTP 400 on
+# "Partner Center REST error codes" (https://learn.microsoft.com/partner-center/developer/
+# error-codes), also seen as 409. Retried whatever its status, with the same MS-RequestId.
+NOT_READY = 800082
+NOT_READY_STATUSES = {400, 409}
 STALE_ETAG = 2055
 READ_FAILED = "reading it failed: "  # a change whose resource could not be read first
 LATE = 0.005  # seconds: a call woken later than this (and a whole slot) takes a new slot
 REACTIVATE = uuid.UUID("5e0f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9")
+ATTEMPT = uuid.UUID("7c1d9e2f-3a4b-4c5d-8e6f-a0b1c2d3e4f5")
+VERSIONED = re.compile(r"^/v\d+(/|$)")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+WORDS = {"autoRenewEnabled": "auto-renew"}
 
 
 @dataclass
@@ -47,7 +58,22 @@ class Reply:
 
     @property
     def code(self) -> int | None:
-        return self.body.get("code") if isinstance(self.body, dict) else None
+        """Partner Center's error code (documented as a string, so "800082" counts too)."""
+        code = self.body.get("code") if isinstance(self.body, dict) else None
+        try:
+            return int(code) if code is not None and not isinstance(code, bool) else None
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def token_refused(self) -> bool:
+        """401, or 403 without a Partner Center code: the token, not the row, was refused.
+
+        A 403 that carries a code (20002 no relationship with the customer, 2006, 800019,
+        800027, 800067 seat cap, 800088/800089, ...) is a business answer about this row only
+        ("Partner Center REST error codes" lists them as Forbidden with a code).
+        """
+        return self.status == 401 or (self.status == 403 and self.code is None)
 
     @property
     def message(self) -> str:
@@ -170,7 +196,7 @@ class Engine:
             retry = (
                 reply.status is None
                 or reply.status in RETRY_STATUSES
-                or (reply.status == 409 and reply.code == CONFLICT_CODE)
+                or (reply.status in NOT_READY_STATUSES and reply.code == NOT_READY)
             )
             if not retry or attempts >= self.settings.attempts or self.stopped:
                 self._count_auth(reply)
@@ -227,7 +253,7 @@ class Engine:
 
     def _count_auth(self, reply: Reply) -> None:
         """Stop on a streak: the token is bad, or the service cannot be reached at all."""
-        self.auth_failures = self.auth_failures + 1 if reply.status in (401, 403) else 0
+        self.auth_failures = self.auth_failures + 1 if reply.token_refused else 0
         self.unreachable = self.unreachable + 1 if reply.status is None else 0
         if self.auth_failures >= self.settings.auth_streak:
             self.stop(
@@ -332,7 +358,7 @@ class Engine:
     async def _apply(self, change: Change, current: dict | Reply) -> Result:
         started = time.monotonic()
         result = await self._write(change, current)
-        result.request_id = change.request_id
+        result.request_id = result.request_id or change.request_id
         result.elapsed_ms = round((time.monotonic() - started) * 1000)
         return result
 
@@ -349,7 +375,8 @@ class Engine:
             if isinstance(current, Reply):
                 return _failed(current, "reactivating it first failed: ")
             merged = merge(change, current, now)
-        reply = await self._patch(change, current, merged)
+        request_id = change.request_id
+        reply = await self._patch(change, current, merged, request_id)
         if reply.status == 400 and reply.code == STALE_ETAG:  # changed meanwhile: read, retry once
             fresh = await self._get(change)
             if isinstance(fresh, Reply):
@@ -358,8 +385,16 @@ class Engine:
             if not again.sendable:
                 return _unsent(again)
             merged = again.merged
-            reply = await self._patch(change, fresh, merged)
-        return await self._outcome(change, merged, reply)
+            # "Partner Center REST request/response headers" (https://learn.microsoft.com/
+            # partner-center/developer/headers): MS-RequestId stays the same across a timeout,
+            # and is reset once a response (success or business failure) was received. The 2055
+            # was a response, so the second attempt is a new call with its own id, derived from
+            # the change and the attempt so that a resumed run sends the same one again.
+            request_id = attempt_id(change.request_id, 2)
+            reply = await self._patch(change, fresh, merged, request_id)
+        result = await self._outcome(change, merged, reply)
+        result.request_id = request_id
+        return result
 
     async def _reactivate(self, change: Change, current: dict, now: datetime) -> dict | Reply:
         """The status change on its own (its own MS-RequestId, derived from the change's)."""
@@ -368,12 +403,12 @@ class Engine:
             values={"status": "active"},
             request_id=str(uuid.uuid5(REACTIVATE, change.request_id)),
         )
-        reply = await self._patch(step, current, merge(step, current, now))
+        reply = await self._patch(step, current, merge(step, current, now), step.request_id)
         if reply.status not in (200, 202):
             return reply
         return await self._get(change)
 
-    async def _patch(self, change: Change, current: dict, merged: Merged) -> Reply:
+    async def _patch(self, change: Change, current: dict, merged: Merged, request_id: str) -> Reply:
         etag = (current.get("attributes") or {}).get("etag")
         return await self.call(
             change.kind,
@@ -381,12 +416,16 @@ class Engine:
             "PATCH",
             change.path,
             change.customer_id,
-            change.request_id,
+            request_id,
             body=merged.body,
             etag=etag,
         )
 
     async def _outcome(self, change: Change, merged: Merged, reply: Reply) -> Result:
+        if reply.status not in (200, 202):
+            failed = _failed(reply)
+            failed.changes = merged.describe()
+            return failed
         result = Result(
             "ok",
             reply.status,
@@ -397,23 +436,137 @@ class Engine:
         )
         if reply.status == 202:
             result.outcome = await self._poll(change, reply.location)
-        elif reply.status != 200:
-            failed = _failed(reply)
-            failed.changes = merged.describe()
-            return failed
+        elif isinstance(reply.body, dict) and (missed := unmet(change, reply.body)):
+            # Verify what was written: a 200 whose resource does not show a target did not
+            # apply it (legacy subscriptions whose auto-renew cannot be changed answer 200 and
+            # keep it: Partner-Center-PowerShell issue 115,
+            # https://github.com/microsoft/Partner-Center-PowerShell/issues/115). After a 202
+            # the poll does the same: `ok` only once the resource shows every target.
+            result.outcome = "failed"
+            result.error_message = "Partner Center answered 200 but " + "; ".join(missed)
         return result
 
     async def _poll(self, change: Change, location: str | None) -> str:
-        """After 202: read the resource until the target values show, within the poll budget."""
-        path = urlsplit(location).path if location else change.path
+        """After 202: read the resource until the target values show, within the poll budget.
+
+        `Location` is relative to the versioned base ("Change the quantity of a subscription":
+        `/customers/{c}/subscriptions/{s}` means `{base}/v1/customers/...`). A poll answered
+        404 or 400 stops using it and reads the resource at its own path instead.
+        """
+        path = versioned(location, change.path) if location else change.path
         deadline, delay = time.monotonic() + self.settings.poll_timeout, 0.25
         while time.monotonic() + delay < deadline and not self.stopped:
             await asyncio.sleep(delay)
-            current = await self._get(change, "POLL", path)
-            if isinstance(current, dict) and target_reached(change, current, datetime.now(UTC)):
+            reply = await self.call(
+                change.kind, "POLL", "GET", path, change.customer_id, str(uuid.uuid4())
+            )
+            if reply.status in (400, 404) and path != change.path:
+                path = change.path
+                continue
+            shown = reply.body if reply.status == 200 else None
+            if isinstance(shown, dict) and not unmet(change, shown):
                 return "ok"
             delay = min(delay * 1.6, 5.0)
         return "accepted"
+
+
+def attempt_id(request_id: str, attempt: int) -> str:
+    """The MS-RequestId of a deliberate further attempt of a change: new, yet reproducible."""
+    return str(uuid.uuid5(ATTEMPT, f"{request_id}:attempt {attempt}"))
+
+
+def versioned(link: str, canonical: str) -> str:
+    """A Partner Center link or Location as a path under the API version.
+
+    Links are relative to the versioned base (`/customers/...` is `/v1/customers/...`); a link
+    that already names a version is kept; the host of an absolute link is never followed.
+    """
+    parts = urlsplit(link)
+    path = parts.path if parts.path.startswith("/") else "/" + parts.path
+    if not VERSIONED.match(path):
+        version = canonical.split("/")[1] if VERSIONED.match(canonical) else "v1"
+        path = f"/{version}{path}"
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
+    """Every target of `change` that `resource` does not show, in words.
+
+    Enums compare without case (answers may say `Annual`), dates by day when the sheet gave a
+    day, lists as sets. An order cancel that names lines is met when those lines show
+    quantity 0 ("Cancel software purchases": the order stays `completed` while others remain).
+    """
+    missed = []
+    line_cancel = (
+        change.kind == "orders" and change.lines and change.values.get("status") == "cancelled"
+    )
+    for name, want in change.values.items():
+        if line_cancel and name == "status":
+            continue
+        have = _dotted(resource, name)
+        if not same(have, want):
+            missed.append(_still(name, have, want))
+    if change.kind == "orders":
+        items = resource.get("lineItems") or []
+        for line in change.lines:
+            item = _line(items, line)
+            if item is None:
+                missed.append(f"line item {line.get('lineItemNumber')} is not in the order")
+                continue
+            targets = {
+                k: v for k, v in line.items() if k not in ("lineItemNumber", "subscriptionId")
+            }
+            if line_cancel:
+                targets["quantity"] = 0
+            for name, want in targets.items():
+                if not same(item.get(name), want):
+                    missed.append(
+                        _still(
+                            f"line item {item.get('lineItemNumber')} {name}", item.get(name), want
+                        )
+                    )
+    return missed
+
+
+def same(have: Any, want: Any) -> bool:
+    """Does a value Partner Center shows satisfy a target the sheet set?"""
+    if isinstance(want, bool) or isinstance(have, bool):
+        return have is want
+    if isinstance(want, list):
+        return isinstance(have, list) and {_fold(i) for i in have} == {_fold(i) for i in want}
+    if isinstance(want, str) and isinstance(have, str):
+        if DATE.match(want) and DATE.match(have) and len(want) <= 10:
+            return have[:10] == want[:10]
+        return have.casefold() == want.casefold()
+    return have == want
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _dotted(resource: dict[str, Any], name: str) -> Any:
+    node: Any = resource
+    for part in name.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _line(items: list[dict[str, Any]], line: dict[str, Any]) -> dict[str, Any] | None:
+    number, sub = line.get("lineItemNumber"), str(line.get("subscriptionId") or "").lower()
+    for item in items:
+        if number is not None and item.get("lineItemNumber") == number:
+            return item
+        if sub and str(item.get("subscriptionId", "")).lower() == sub:
+            return item
+    return None
+
+
+def _still(name: str, have: Any, want: Any) -> str:
+    word = WORDS.get(name, name)
+    if isinstance(want, bool):
+        return f"{word} is still {'on' if have else 'off'}"
+    return f"{word} is still {show(have)} (asked {show(want)})"
 
 
 def _by_customer(changes: list[Change]) -> Iterator[list[Change]]:
@@ -437,6 +590,22 @@ def _unsent(assessment: Assessment) -> Result:
 
 
 def _failed(reply: Reply, prefix: str = "") -> Result:
+    """A call that ended without the change: `failed`, or `not_sent` when the token was refused.
+
+    A 401 (or a 403 without a code) never reached Partner Center's business logic: the row is
+    `not_sent` (journaled so), counts toward the streak that stops the run, and a resume with a
+    good token sends it again.
+    """
+    if reply.token_refused:
+        return Result(
+            "not_sent",
+            reply.status,
+            reply.code,
+            f"not sent: Partner Center refused the token (HTTP {reply.status}"
+            + (f": {reply.message})" if reply.message else ")"),
+            correlation_id=reply.correlation_id,
+            attempts=reply.attempts,
+        )
     return Result(
         "failed",
         reply.status,

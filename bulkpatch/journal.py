@@ -65,6 +65,6 @@ def finished(path: Path) -> dict[str, dict[str, Any]]:
                 entry = json.loads(line)
             except json.JSONDecodeError:  # a line cut short by a kill: the call was in flight
                 continue
-            if entry.get("event") == "result":
+            if entry.get("event") == "result" and entry.get("outcome") != "not_sent":
                 results[entry["change"]] = entry
     return results

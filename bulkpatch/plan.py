@@ -226,7 +226,18 @@ def merge(change: Change, current: dict[str, Any], now: datetime) -> Merged:
 
 
 def _merge_lines(change: Change, body: dict[str, Any], diffs: dict) -> ApiError | None:
+    """The order body's `lineItems` are the lines the sheet names, merged into them as read.
+
+    In an order PATCH the lineItems sent are the ones acted on ("Cancel software purchases",
+    https://learn.microsoft.com/partner-center/developer/cancel-software-purchases): a cancel
+    naming one line cancels that line (its quantity becomes 0, the order stays `completed`
+    while other lines remain), and a cancel naming none cancels the whole order. So a line the
+    sheet does not name is never sent. A change naming no lines that is not a cancel (a billing
+    cycle: "Change the billing cycle" requires lineItems) sends the order's lines as read.
+    """
     items = body.get("lineItems") or []
+    cancel = change.values.get("status") == "cancelled"
+    named: list[dict[str, Any]] = []
     for line in change.lines:
         number, sub = line.get("lineItemNumber"), (line.get("subscriptionId") or "").lower()
         item = next(
@@ -241,9 +252,19 @@ def _merge_lines(change: Change, body: dict[str, Any], diffs: dict) -> ApiError 
         if item is None:
             which = f"line item {number}" if number is not None else f"subscription {sub}"
             return ApiError(400, rules.BAD_INPUT, f"The order has no {which}.")
+        if not any(i is item for i in named):
+            named.append(item)
         for name, value in line.items():
             if name not in ("lineItemNumber", "subscriptionId"):
                 _set(item, name, value, diffs, f"lineItems[{item['lineItemNumber']}].{name}")
+        if cancel and item.get("quantity"):
+            diffs[f"lineItems[{item['lineItemNumber']}].quantity"] = (item["quantity"], 0)
+    if named:
+        body["lineItems"] = named
+        if cancel:  # the lines are what is cancelled; the order's status follows by itself
+            diffs.pop("status", None)
+    elif cancel:
+        body.pop("lineItems", None)
     return None
 
 

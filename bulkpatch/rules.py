@@ -1,11 +1,13 @@
-"""Partner Center's business rules for a change, in one place.
+"""Partner Center's business rules for a change, as the engine predicts them.
 
-The plan stage asks them before anything is sent (a predicted refusal), and the sandbox
-enforces them, so both give the same error codes Partner Center uses.
+The plan stage asks them before anything is sent (a predicted refusal), with the error codes
+Partner Center uses. The sandbox enforces its own reading of the same documentation
+(`bulkpatch.sandbox.semantics`), so a test cannot pass because both share a guess.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,17 +16,22 @@ from bulkpatch.errors import ApiError
 BAD_INPUT = 800002
 SUBSCRIPTION_NOT_FOUND = 20003
 ORDER_NOT_FOUND = 20000
-CUSTOMER_NOT_FOUND = 20002  # the sandbox's own choice: the reference gives no code for it
+NO_RELATIONSHIP = 20002  # 403: no commerce relationship with the customer
 DELETED = 2011
 SUSPENDED = 800091
 NOT_REFUNDABLE = 800090
-BILLING_CYCLE_ON_SUBSCRIPTION = 2054
+BILLING_CYCLE = 800097  # "Cannot update the billing cycle for this subscription"
+WINDOW_PASSED = 900117  # "You have passed your {0}-day cancellation window"
 STALE_ETAG = 2055
 QUANTITY_RANGE = 2002
-CONFLICT = 800082
+NOT_READY = 800082
 MAX_QUANTITY = 10_000
 ORDER_CANCEL_DAYS = 60
+# "Cancel a commercial marketplace or new commerce subscription using Partner Center APIs"
+# (https://learn.microsoft.com/partner-center/developer/cancel-an-azure-marketplace-subscription)
+NCE_CANCEL_DAYS = 7
 SETTABLE_STATUSES = {"active", "suspended", "deleted"}
+DURATION = re.compile(r"^P(\d+)([MY])$")
 
 
 def parse_time(text: str) -> datetime:
@@ -47,14 +54,22 @@ def check_subscription(current: dict[str, Any], new: dict[str, Any], now: dateti
         raise ApiError(400, DELETED, "The subscription is cancelled and cannot be changed.")
     if current["status"] == "suspended" and changed - {"status", "suspensionReasons"}:
         raise ApiError(400, SUSPENDED, "The subscription is suspended: only its status can change.")
-    if "billingCycle" in changed:
-        raise ApiError(
-            400,
-            BILLING_CYCLE_ON_SUBSCRIPTION,
-            "The billing cycle of a subscription changes through its order.",
-        )
     if "status" in changed and new["status"] not in SETTABLE_STATUSES:
         raise ApiError(400, BAD_INPUT, f"The status cannot be set to {new['status']!r}.")
+    if "billingCycle" in changed and not _cycle_fits(current, new["billingCycle"]):
+        # "Change the billing cycle" (https://learn.microsoft.com/partner-center/developer/
+        # change-the-billing-cycle): billing frequency changes through "Update a subscription
+        # by ID" for new commerce and legacy subscriptions; non-annual terms are out of scope.
+        raise ApiError(400, BILLING_CYCLE, "Cannot update the billing cycle for this subscription.")
+    if "status" in changed and new["status"] == "deleted" and new_commerce(current):
+        until = cancellation_deadline(current)
+        if until is not None and now > until:
+            raise ApiError(
+                400,
+                WINDOW_PASSED,
+                f"You have passed your {NCE_CANCEL_DAYS}-day cancellation window "
+                f"(it ended {until:%Y-%m-%d %H:%M} UTC). We are unable to cancel your purchase.",
+            )
     if not 1 <= new["quantity"] <= MAX_QUANTITY:
         raise ApiError(400, QUANTITY_RANGE, f"The quantity must be between 1 and {MAX_QUANTITY}.")
     if new.get("scheduledNextTermInstructions") and not new.get("autoRenewEnabled"):
@@ -68,6 +83,37 @@ def check_subscription(current: dict[str, Any], new: dict[str, Any], now: dateti
         )
 
 
+def new_commerce(sub: dict[str, Any]) -> bool:
+    """New commerce (NCE) rather than legacy: its product type says so."""
+    return str((sub.get("productType") or {}).get("id", "")).endswith("NCE")
+
+
+def _months(duration: Any) -> int:
+    found = DURATION.match(str(duration or ""))
+    return int(found[1]) * (12 if found[2] == "Y" else 1) if found else 0
+
+
+def _cycle_fits(current: dict[str, Any], cycle: str) -> bool:
+    needs = {"monthly": 1, "annual": 12, "triennial": 36}.get(cycle)
+    return (
+        needs is not None
+        and current.get("status") == "active"
+        and _months(current.get("termDuration")) >= needs
+    )
+
+
+def cancellation_deadline(sub: dict[str, Any]) -> datetime | None:
+    """When a new commerce subscription stops being cancellable: `cancellationAllowedUntilDate`
+    when it carries one, else seven days after its purchase or its last renewal."""
+    if sub.get("cancellationAllowedUntilDate"):
+        return parse_time(sub["cancellationAllowedUntilDate"])
+    starts = [parse_time(sub[k]) for k in ("creationDate", "effectiveStartDate") if sub.get(k)]
+    months = _months(sub.get("termDuration"))
+    if months and sub.get("commitmentEndDate"):  # the current term began one term before its end
+        starts.append(parse_time(sub["commitmentEndDate"]) - timedelta(days=months * 365 / 12))
+    return max(starts) + timedelta(days=NCE_CANCEL_DAYS) if starts else None
+
+
 def check_order(
     current: dict[str, Any], new: dict[str, Any], now: datetime, lines_sent: bool
 ) -> None:
@@ -78,8 +124,9 @@ def check_order(
         if now - parse_time(current["creationDate"]) > timedelta(days=ORDER_CANCEL_DAYS):
             raise ApiError(
                 400,
-                BAD_INPUT,
-                f"Only orders younger than {ORDER_CANCEL_DAYS} days can be cancelled.",
+                WINDOW_PASSED,
+                f"You have passed your {ORDER_CANCEL_DAYS}-day cancellation window. "
+                "We are unable to cancel your purchase.",
             )
     if new["billingCycle"] != current["billingCycle"] and not lines_sent:
         raise ApiError(400, BAD_INPUT, "A billing cycle change needs the order's lineItems.")

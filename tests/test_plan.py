@@ -89,7 +89,9 @@ def test_predicted_refusals_use_partner_center_codes():
     change = Change("subscriptions", CUSTOMER, SUB1, [2], {"quantity": 99})
     assert merge(change, suspended, NOW).refusal.code == 800091
     cycle = Change("subscriptions", CUSTOMER, SUB1, [2], {"billingCycle": "triennial"})
-    assert merge(cycle, subscription(), NOW).refusal.code == 2054
+    # 2054 was invented (issue 11 point 6); "Partner Center REST error codes" has 800097
+    # "Cannot update the billing cycle for this subscription": triennial billing on a 1-year term
+    assert merge(cycle, subscription(termDuration="P1Y"), NOW).refusal.code == 800097
 
 
 def test_order_rows_build_one_body_with_line_items(write_csv):

@@ -34,7 +34,7 @@ def put_subscription(run, *, legacy: bool = False, **state) -> tuple[str, dict]:
     """
     state.setdefault("quantity", 10)
     customer, sid = str(uuid.uuid4()), str(uuid.uuid4())
-    body = resources.subscription(customer, sid, NOW, **state)
+    body = resources.subscription(customer, sid, NOW, legacy=legacy, **state)
     if legacy:
         body.pop("refundableQuantity", None)
         body.pop("refundOptions", None)
@@ -54,7 +54,9 @@ def put_subscription(run, *, legacy: bool = False, **state) -> tuple[str, dict]:
 
 
 def put_order(run, days_old: int = 5, **state) -> tuple[str, dict]:
+    """Place an order of software (the kind an order PATCH can cancel) with two lines."""
     customer, oid = str(uuid.uuid4()), f"ORD-{uuid.uuid4().hex[:8]}"
+    state.setdefault("software", True)
     body = resources.order(customer, oid, NOW, [{"quantity": 3}, {"quantity": 5}], **state)
     body["creationDate"] = resources.iso(NOW - timedelta(days=days_old))
     run.sandbox.store.put_many("orders", [(customer, body)])
@@ -79,7 +81,9 @@ async def test_unknown_ids_are_404_with_partner_center_codes(serve_sandbox):
     assert (sub.status_code, sub.json()["code"]) == (404, 20003)
     assert (order.status_code, order.json()["code"]) == (404, 20000)
     assert sub.json()["source"] == "PartnerFD" and sub.json()["data"] == []
-    assert listing.status_code == 404
+    # issue 11 point 11: an unknown customer is 403 20002 ("Partner Center REST error codes":
+    # no commerce relationship with the customer), no longer 404
+    assert (listing.status_code, listing.json()["code"]) == (403, 20002)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +93,6 @@ async def test_unknown_ids_are_404_with_partner_center_codes(serve_sandbox):
         {"billingCycle": "weekly"},
         {"status": "Active"},
         {"autoRenewEnabled": "yes"},
-        {"madeUpField": 1},
         {"suspensionReasons": "Fraud"},
     ],
 )
@@ -131,7 +134,7 @@ async def test_full_object_semantics_turn_off_auto_renew_and_delete_instructions
         ({"status": "suspended"}, {"quantity": 50}, 800091),
         ({"status": "deleted"}, {"friendlyName": "new"}, 2011),
         ({"quantity": 10}, {"quantity": 5}, 800090),
-        ({"billingCycle": "monthly"}, {"billingCycle": "annual"}, 2054),
+        ({"termDuration": "P1M", "billingCycle": "monthly"}, {"billingCycle": "annual"}, 800097),
         ({}, {"quantity": 0}, 2002),
         ({}, {"quantity": 10_001}, 2002),
         ({}, {"autoRenewEnabled": False, "scheduledNextTermInstructions": {"quantity": 3}}, 800002),
@@ -186,8 +189,10 @@ async def test_order_cancellation_only_when_young_and_billing_cycle_needs_line_i
         no_lines = await run.client.patch(old, json={**without, "billingCycle": "annual"})
         with_lines = await run.client.patch(old, json={**old_body, "billingCycle": "annual"})
     assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
-    assert (too_old.status_code, too_old.json()["code"]) == (400, 800002)
-    assert "60 days" in too_old.json()["description"]
+    # "Partner Center REST error codes": 900117 "You have passed your {0}-day cancellation
+    # window" (was 800002 "Only orders younger than 60 days")
+    assert (too_old.status_code, too_old.json()["code"]) == (400, 900117)
+    assert "60-day cancellation window" in too_old.json()["description"]
     assert (no_lines.status_code, no_lines.json()["code"]) == (400, 800002)
     assert with_lines.status_code == 200 and with_lines.json()["billingCycle"] == "annual"
 
@@ -221,9 +226,10 @@ async def test_accepted_202_shows_after_the_delay(serve_sandbox):
         answer = await run.client.patch(path, json={**body, "quantity": body["quantity"] + 3})
         before = (await run.client.get(path)).json()
         await asyncio.sleep(0.5)
-        after = (await run.client.get(answer.headers["Location"])).json()
+        after = (await run.client.get("/v1" + answer.headers["Location"])).json()
         stats = await run.stats()
-    assert answer.status_code == 202 and answer.headers["Location"] == path
+    # relative to the versioned base, as "Change the quantity of a subscription" shows it
+    assert answer.status_code == 202 and "/v1" + answer.headers["Location"] == path
     assert before["quantity"] == body["quantity"]
     assert after["quantity"] == body["quantity"] + 3
     assert stats["accepted"] == 1 and stats["applied"] == 1
@@ -259,7 +265,8 @@ async def test_injected_failures_and_conflicts_apply_nothing(serve_sandbox):
     async with serve_sandbox(SandboxConfig(conflict_share=1.0)) as run:
         path, body = put_subscription(run)
         conflict = await run.client.patch(path, json={**body, "quantity": body["quantity"] + 1})
-    assert (conflict.status_code, conflict.json()["code"]) == (409, 800082)
+    # documented as 400 ("Partner Center REST error codes"), no longer 409 (issue 11 point 2)
+    assert (conflict.status_code, conflict.json()["code"]) == (400, 800082)
 
 
 async def test_dropped_connection_after_the_change_then_the_retry_is_a_replay(serve_sandbox):
@@ -501,3 +508,88 @@ def test_sandbox_command_on_a_busy_port_says_so_in_one_line(tmp_path):
         "already in use); choose another --port, or --port 0 for "
         "any free one."
     )
+
+
+# --- issue 11: the sandbox as Partner Center's documentation shows it ---------------------------
+
+
+async def test_issue11_lists_carry_inactive_subscriptions_and_unknown_fields_are_ignored(
+    serve_sandbox,
+):
+    async with serve_sandbox(SandboxConfig(accepted_share=1.0)) as run:
+        customer = "05e2378a-d57e-57ef-9870-17ffaf155ec0"  # Contoso in samples/
+        listing = (await run.client.get(f"/v1/customers/{customer}/subscriptions")).json()
+        path, body = put_subscription(run, quantity=10)
+        order_path, order = put_order(run)
+        grown = {**body, "quantity": 11, "someFieldAddedLater": {"x": 1}}
+        run.sandbox.config.accepted_share = 0.0
+        answer = await run.client.patch(path, json=grown)
+        run.sandbox.config.accepted_share = 1.0
+        order_answer = await run.client.patch(order_path, json={**order, "status": "cancelled"})
+        stranger = await run.client.get(f"/v1/customers/{uuid.uuid4()}/subscriptions")
+    assert {"expired", "disabled", "active"} <= {i["status"] for i in listing["items"]}
+    assert all(problems("subscriptions", i) == [] for i in listing["items"])
+    assert answer.status_code == 200 and answer.json()["quantity"] == 11
+    assert "someFieldAddedLater" not in answer.json()
+    assert order_answer.status_code == 200 and order_answer.json()["status"] == "cancelled"
+    assert (stranger.status_code, stranger.json()["code"]) == (403, 20002)
+    assert body["links"]["self"]["uri"] == path.removeprefix("/v1")
+
+
+async def test_issue11_a_mid_term_change_deletes_the_changes_scheduled_for_renewal(
+    serve_sandbox,
+):
+    instructions = {"product": NEXT_TERM_PRODUCT, "quantity": 37, "customTermEndDate": None}
+    async with serve_sandbox() as run:
+        nce, body = put_subscription(run, scheduledNextTermInstructions=instructions)
+        renamed = await run.client.patch(nce, json={**body, "friendlyName": "Renamed"})
+        grown = await run.client.patch(nce, json={**renamed.json(), "quantity": 12})
+        legacy, old = put_subscription(run, legacy=True, scheduledNextTermInstructions=instructions)
+        kept = await run.client.patch(legacy, json={**old, "quantity": 12})
+    assert body["productType"]["id"] == "OnlineServicesNCE"
+    assert renamed.json()["scheduledNextTermInstructions"] == instructions  # not a mid-term change
+    assert grown.status_code == 200 and grown.json()["quantity"] == 12
+    assert "scheduledNextTermInstructions" not in grown.json()
+    assert kept.json()["scheduledNextTermInstructions"] == instructions  # legacy: nothing scheduled
+
+
+async def test_issue11_order_cancels_act_on_the_lines_sent_and_only_on_software(serve_sandbox):
+    async with serve_sandbox() as run:
+        software, order = put_order(run)
+        licences, lic = put_order(run, software=False)
+        other, oth = put_order(run, software=False)
+        oth["lineItems"][0]["offerId"] = "7AE2D7A6-9E5E-4A7B-9F3B-1C2D3E4F5A6B"
+        run.sandbox.store.put_many("orders", [(other.split("/")[3], oth)])
+        one = await run.client.patch(
+            software, json={**order, "status": "cancelled", "lineItems": [order["lineItems"][0]]}
+        )
+        refused = await run.client.patch(licences, json={**lic, "status": "cancelled"})
+        forbidden = await run.client.patch(
+            other, json={**oth, "status": "cancelled", "lineItems": [oth["lineItems"][0]]}
+        )
+    assert one.status_code == 200 and one.json()["status"] == "completed"
+    assert [i["quantity"] for i in one.json()["lineItems"]] == [0, 5]
+    assert (refused.status_code, refused.json()["code"]) == (400, 800063)
+    assert (forbidden.status_code, forbidden.json()["code"]) == (403, 800019)
+
+
+async def test_issue11_billing_cycle_and_cancel_window_and_fixed_auto_renew(serve_sandbox):
+    window = resources.iso(NOW + timedelta(days=2))
+    async with serve_sandbox(SandboxConfig(fixed_auto_renew_share=1.0)) as run:
+        legacy, old = put_subscription(run, legacy=True, termDuration="P1Y", billingCycle="monthly")
+        annual = await run.client.patch(legacy, json={**old, "billingCycle": "annual"})
+        nce, body = put_subscription(run)
+        late = await run.client.patch(nce, json={**body, "status": "deleted"})
+        claimed = await run.client.patch(
+            nce, json={**body, "status": "deleted", "cancellationAllowedUntilDate": window}
+        )
+        fixed = await run.client.patch(
+            legacy, json={**annual.json(), "autoRenewEnabled": False, "friendlyName": "x"}
+        )
+    # "Change the billing cycle": Update a subscription by ID changes it for legacy and NCE
+    assert annual.status_code == 200 and annual.json()["billingCycle"] == "annual"
+    assert (late.status_code, late.json()["code"]) == (400, 900117)
+    assert "7-day cancellation window" in late.json()["description"]
+    assert claimed.status_code == 400  # the window is the stored subscription's, not the body's
+    assert fixed.status_code == 200 and fixed.json()["autoRenewEnabled"] is True
+    assert fixed.json()["friendlyName"] == "x"

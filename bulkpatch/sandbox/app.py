@@ -24,9 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bulkpatch import rules
 from bulkpatch.errors import ApiError
-from bulkpatch.sandbox import semantics
+from bulkpatch.sandbox import resources, semantics
 from bulkpatch.sandbox.seed import SeedSpec, build
 from bulkpatch.sandbox.store import Store
 
@@ -82,13 +81,19 @@ class SandboxConfig:
     accepted_delay: float = _knob(1.0, "Seconds before a 202 change shows.", min=0)
     fail_share: float = _knob(0.0, "Share of calls answered 500/503 (nothing applied).", **SHARE)
     conflict_share: float = _knob(
-        0.0, "Share of calls answered 409 (800082, nothing applied).", **SHARE
+        0.0, "Share of calls answered 400 800082 (not ready to be updated).", **SHARE
     )
     drop_share: float = _knob(
         0.0, "Share of calls whose connection is cut after the work is done.", **SHARE
     )
     slow_share: float = _knob(0.0, "Share of calls answered only after --slow-seconds.", **SHARE)
     slow_seconds: float = _knob(60.0, "How long a slow call takes.", min=0)
+    fixed_auto_renew_share: float = _knob(
+        0.0,
+        "Share of legacy subscriptions whose auto-renew flag cannot be changed: the PATCH "
+        "answers 200 and the flag stays (Partner-Center-PowerShell issue 115).",
+        **SHARE,
+    )
     random_seed: int = _knob(0, "Seed for every fault drawn.")
 
     def __post_init__(self) -> None:
@@ -274,8 +279,14 @@ class Sandbox:
         if fault == "fail":
             status = 500 if self.seen[request_id] % 2 else 503
             return _error(ApiError(status, status, "The service is temporarily unavailable."))
-        if fault == "conflict":
-            return _error(ApiError(409, rules.CONFLICT, "A conflicting change is in progress."))
+        if fault == "conflict":  # documented as 400 on "Partner Center REST error codes"
+            return _error(
+                ApiError(
+                    400,
+                    semantics.NOT_READY,
+                    "Subscription is not ready to be updated. Please try again after sometime.",
+                )
+            )
         if request.method != "PATCH":
             return await handler(request)
         stored = self.store.reply(request_id)
@@ -310,15 +321,20 @@ class Sandbox:
     async def _list_subscriptions(self, request: Request) -> Response:
         customer = request.path_params["customer_id"]
         items = self.store.list("subscriptions", customer, time.time())
-        if items is None:
+        if items is None:  # an unknown customer: 403 20002 ("Partner Center REST error codes")
             return _error(
-                ApiError(404, rules.CUSTOMER_NOT_FOUND, f"Customer {customer} was not found.")
+                ApiError(
+                    403,
+                    semantics.NO_RELATIONSHIP,
+                    f"The partner ID {resources.PARTNER_ID} has no commerce relationship with "
+                    f"the customer ID {customer}.",
+                )
             )
         return JSONResponse(
             {
                 "totalCount": len(items),
                 "items": items,
-                "links": {"self": {"uri": request.url.path, "method": "GET", "headers": []}},
+                "links": {"self": resources.link(unversioned(request.url.path))},
                 "attributes": {"objectType": "Collection"},
             }
         )
@@ -328,18 +344,35 @@ class Sandbox:
         return await self._patch(
             request,
             "subscriptions",
-            lambda cur, body, now: semantics.patch_subscription(cur, body, if_match, now),
+            lambda cur, body, now: semantics.patch_subscription(
+                cur, body, if_match, now, auto_renew_fixed=self._auto_renew_fixed(cur)
+            ),
         )
 
+    def _auto_renew_fixed(self, sub: dict[str, Any]) -> bool:
+        share = self.config.fixed_auto_renew_share
+        legacy = "etag" in (sub.get("attributes") or {})
+        return legacy and resources.rng(sub["id"].lower(), "auto-renew fixed").random() < share
+
     async def _patch_order(self, request: Request) -> Response:
-        return await self._patch(request, "orders", semantics.patch_order)
+        customer = request.path_params["customer_id"]
+
+        def subscription(sid: str) -> dict[str, Any] | None:
+            return self.store.get("subscriptions", customer, sid, time.time()) if sid else None
+
+        def change(cur: dict, body: Any, now: datetime) -> dict:
+            return semantics.patch_order(cur, body, now, subscription)
+
+        return await self._patch(request, "orders", change)
 
     def _read(self, kind: str, request: Request) -> dict[str, Any] | Response:
         customer, rid = request.path_params["customer_id"], request.path_params["rid"]
         found = self.store.get(kind, customer, rid, time.time())
         if found is None:
             code = (
-                rules.SUBSCRIPTION_NOT_FOUND if kind == "subscriptions" else rules.ORDER_NOT_FOUND
+                semantics.SUBSCRIPTION_NOT_FOUND
+                if kind == "subscriptions"
+                else semantics.ORDER_NOT_FOUND
             )
             noun = "Subscription" if kind == "subscriptions" else "Order"
             return _error(
@@ -357,7 +390,9 @@ class Sandbox:
             body = json.loads(await request.body())
             new = change(current, body, datetime.now(UTC))
         except json.JSONDecodeError:
-            return _error(ApiError(400, rules.BAD_INPUT, "Invalid input: the body is not JSON."))
+            return _error(
+                ApiError(400, semantics.BAD_INPUT, "Invalid input: the body is not JSON.")
+            )
         except ApiError as refusal:
             return _error(refusal)
         customer = request.path_params["customer_id"]
@@ -365,14 +400,24 @@ class Sandbox:
             self.counts["applied"] += 1
             self.applied_per_resource[new["id"]] += 1
         draw = random.Random(f"{self.config.random_seed}:{request.headers.get('ms-requestid')}:202")
-        if new != current and draw.random() < self.config.accepted_share:
+        # 202 only for subscriptions: the order PATCH documents 200 (reference/update-order).
+        accepted = kind == "subscriptions" and draw.random() < self.config.accepted_share
+        if new != current and accepted:
             self.counts["accepted"] += 1
             self.store.save(
                 kind, customer, new, visible_at=time.time() + self.config.accepted_delay
             )
-            return Response(status_code=202, headers={"Location": request.url.path})
+            # The Location is relative to the versioned base, as Partner Center writes it
+            # ("Change the quantity of a subscription"): `/customers/{c}/subscriptions/{s}`.
+            return Response(status_code=202, headers={"Location": unversioned(request.url.path)})
         self.store.save(kind, customer, new)
         return JSONResponse(new)
+
+
+def unversioned(path: str) -> str:
+    """`/v1/customers/...` as Partner Center's links write it: `/customers/...`."""
+    parts = path.split("/", 2)
+    return "/" + parts[2] if len(parts) > 2 and parts[1].startswith("v") else path
 
 
 def _error(refusal: ApiError) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 The same ids always give the same subscription or order, so a seeded sandbox is reproducible.
 New-commerce subscriptions have `PRODUCT:SKU:AVAILABILITY` offer ids, refund windows and no
-etag; legacy ones have GUID offer ids and an etag that changes with every write.
+etag; legacy ones have GUID offer ids and an etag that changes with every write. Links are
+relative to the versioned base, as Partner Center writes them (`/customers/...`, no `/v1`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ PRODUCTS = [
     ("CFQ7TTC0L3PB", "0001", "Power BI Pro", 14.0),
     ("CFQ7TTC0LH18", "0001", "Microsoft 365 Business Basic", 6.0),
 ]
+# software (the one kind an order PATCH can cancel: "Cancel software purchases")
+SOFTWARE = [
+    ("DG7GMGF0FKZV", "0003", "SQL Server Enterprise - 2 Core License Pack - 3 year", 13748.0),
+    ("DG7GMGF0DVT7", "000C", "Windows Server CAL - 1 Device CAL - 3 year", 102.0),
+    ("DG7GMGF0DWT0", "0001", "Microsoft Identity Manager 2016 - 1 User CAL", 36.0),
+]
+REFUND_DAYS = 7  # seats added can be given back for 7 days (168 hours)
 
 
 def rng(*parts: str) -> random.Random:
@@ -51,16 +59,29 @@ def is_legacy(customer_id: str, subscription_id: str) -> bool:
 
 
 def subscription(
-    customer_id: str, subscription_id: str, now: datetime, **state: Any
+    customer_id: str,
+    subscription_id: str,
+    now: datetime,
+    *,
+    legacy: bool | None = None,
+    purchased_days_ago: float | None = None,
+    refundable: int | None = None,
+    **state: Any,
 ) -> dict[str, Any]:
-    """A full subscription as GET returns it; `state` overrides any top-level field."""
+    """A full subscription as GET returns it; `state` overrides any top-level field.
+
+    `purchased_days_ago` places its purchase (and so its cancellation window), `refundable`
+    opens a refund window for that many seats; both are drawn from the ids otherwise: most
+    subscriptions are past both windows, as in production, some added seats days ago.
+    """
     r = rng(customer_id, subscription_id)
     product_id, sku_id, name, _ = r.choice(PRODUCTS)
-    legacy = is_legacy(customer_id, subscription_id)
+    legacy = is_legacy(customer_id, subscription_id) if legacy is None else legacy
     annual = r.random() < 0.6
     quantity = int(state.get("quantity") or r.randint(3, 60))
-    created = now - timedelta(days=r.randint(20, 300))
-    sub_path = f"/v1/customers/{customer_id}/subscriptions/{subscription_id}"
+    age = r.randint(20, 300) if purchased_days_ago is None else purchased_days_ago
+    created = now - timedelta(days=age)
+    sub_path = f"/customers/{customer_id}/subscriptions/{subscription_id}"
     body: dict[str, Any] = {
         "id": subscription_id,
         "entitlementId": str(uuid.UUID(int=r.getrandbits(128), version=4)),
@@ -101,11 +122,11 @@ def subscription(
         "productOrderId": None,
         "promotionId": None,
         "links": {
-            "offer": link(f"/v1/offers/{product_id}"),
-            "product": link(f"/v1/products/{product_id}"),
-            "sku": link(f"/v1/products/{product_id}/skus/{sku_id}"),
-            "availability": link(f"/v1/products/{product_id}/skus/{sku_id}/availabilities"),
-            "entitlement": link(f"/v1/customers/{customer_id}/entitlements/{subscription_id}"),
+            "offer": link(f"/offers/{product_id}"),
+            "product": link(f"/products/{product_id}"),
+            "sku": link(f"/products/{product_id}/skus/{sku_id}"),
+            "availability": link(f"/products/{product_id}/skus/{sku_id}/availabilities"),
+            "entitlement": link(f"/customers/{customer_id}/entitlements/{subscription_id}"),
             "activationLinks": link(f"{sub_path}/activationlinks"),
             "pendingChanges": None,
             "parentSubscription": None,
@@ -133,12 +154,23 @@ def subscription(
             }
         if r.random() < 0.1:
             body["lineItems"] = [_plan_line_item(r, subscription_id, quantity)]
-        refundable = state.pop("refundable", quantity)
-        until = iso(now + timedelta(days=5))
-        body["refundOptions"] = [{"type": "Full", "expiresAt": until}]
+        # Seats are refundable for 7 days after they were added ("Change the quantity of a
+        # subscription"; refundableQuantity.details[].allowedUntilDateTime): one subscription
+        # in five added seats within the week, the others' last window has closed.
+        recent = r.random() < 0.2
+        added = min(quantity, r.randint(1, 5))
+        if refundable is not None:
+            added, opened = refundable, now - timedelta(days=1)
+        elif recent:
+            opened = now - timedelta(days=r.randint(0, REFUND_DAYS - 2), hours=r.randint(0, 20))
+        else:
+            last = max(REFUND_DAYS + 1, int(age))
+            opened = now - timedelta(days=r.randint(REFUND_DAYS + 1, last))
+        until = opened + timedelta(days=REFUND_DAYS)
+        body["refundOptions"] = [{"type": "Full", "expiresAt": iso(until)}]
         body["refundableQuantity"] = {
-            "totalQuantity": refundable,
-            "details": [{"quantity": refundable, "allowedUntilDateTime": until}],
+            "totalQuantity": added if until > now else 0,
+            "details": [{"quantity": added, "allowedUntilDateTime": iso(until)}],
         }
     body.update(state)
     return body
@@ -174,14 +206,16 @@ def order(
     line_items: list[dict[str, Any]],
     **state: Any,
 ) -> dict[str, Any]:
-    """A full order with `line_items` (each: lineItemNumber, subscriptionId, quantity, ...)."""
+    """A full order with `line_items` (each: lineItemNumber, subscriptionId, quantity, ...);
+    `software=True` sells software (DG7... products) instead of online services."""
     r = rng(customer_id, order_id)
-    customer_path = f"/v1/customers/{customer_id}"
+    software = bool(state.pop("software", False))
+    customer_path = f"/customers/{customer_id}"
     order_path = f"{customer_path}/orders/{order_id}"
     created = now - timedelta(days=r.randint(3, 40))
     items, total = [], 0.0
     for number, given in enumerate(line_items):
-        product_id, sku_id, name, price = r.choice(PRODUCTS)
+        product_id, sku_id, name, price = r.choice(SOFTWARE if software else PRODUCTS)
         quantity = int(given.get("quantity") or r.randint(1, 40))
         total += price * quantity
         sub = given.get("subscriptionId") or str(uuid.UUID(int=r.getrandbits(128), version=4))
@@ -216,9 +250,9 @@ def order(
                 else None,
                 "renewsTo": {"termDuration": "P1Y"},
                 "links": {
-                    "product": link(f"/v1/products/{product_id}"),
-                    "sku": link(f"/v1/products/{product_id}/skus/{sku_id}"),
-                    "availability": link(f"/v1/products/{product_id}/skus/{sku_id}/availabilities"),
+                    "product": link(f"/products/{product_id}"),
+                    "sku": link(f"/products/{product_id}/skus/{sku_id}"),
+                    "availability": link(f"/products/{product_id}/skus/{sku_id}/availabilities"),
                     "subscription": link(f"{customer_path}/subscriptions/{sub}"),
                     "activationLinks": link(f"{customer_path}/subscriptions/{sub}/activationlinks"),
                     "provisioningStatus": link(f"{order_path}/provisioningstatus"),

@@ -2,7 +2,12 @@
 
 Seeded from a sheet, every id it names exists, and its current state is plausible and
 deterministic: the opposite of what the sheet asks (fewer seats, auto-renew the other way, the
-other status), so a user trying their own sheet sees their changes really apply.
+other status), so a user trying their own sheet sees their changes really apply. What the sheet
+asks is made possible as Partner Center would allow it: a subscription the sheet cancels was
+bought days ago (inside its cancellation window), one whose seats it lowers added them days
+ago (inside its refund window), an order it cancels sold software, an order whose billing cycle
+it changes holds legacy subscriptions. Every customer also has an expired and a disabled
+subscription, as Partner Center's lists carry them.
 """
 
 from __future__ import annotations
@@ -51,9 +56,14 @@ def build(spec: SeedSpec, now: datetime) -> Seeded:
         except InputError as exc:
             raise InputError(f"cannot seed the sandbox from it: {exc}") from None
         for sheet in sheets:
-            seeded[sheet.kind] += (_subscriptions if sheet.kind == "subscriptions" else _orders)(
-                sheet, now
-            )
+            if sheet.kind == "subscriptions":
+                seeded["subscriptions"] += _subscriptions(sheet, now)
+            else:
+                orders, subscriptions = _orders(sheet, now)
+                seeded["orders"] += orders
+                seeded["subscriptions"] += subscriptions
+    if spec.sheets:
+        seeded["subscriptions"] += _inactive(seeded, now)
     if spec.synthetic:
         seeded["subscriptions"] += synthetic(*spec.synthetic, now=now)
     return seeded
@@ -109,20 +119,39 @@ def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
             state["autoRenewEnabled"] = not row["autoRenewEnabled"]
         if row.get("status") in OPPOSITE_STATUS:
             state["status"] = OPPOSITE_STATUS[row["status"]]
-        if row.get("billingCycle"):
-            state["billingCycle"] = row["billingCycle"]
+        if row.get("billingCycle") in OTHER_CYCLE:  # the other cycle, on a term allowing both
+            state["billingCycle"] = OTHER_CYCLE[row["billingCycle"]]
+            state["termDuration"] = state["renewalTermDuration"] = "P1Y"
         state.update(
             {k[8:]: v for k, v in row.items() if k.startswith("current:") and v is not None}
         )
-        made[sub] = (customer, resources.subscription(customer, sub, now, **state))
+        options: dict[str, Any] = {}
+        if row.get("status") == "deleted":  # inside the 7-day cancellation window
+            options["purchased_days_ago"] = 2
+        if row.get("quantity") and state.get("quantity") and row["quantity"] < state["quantity"]:
+            options["refundable"] = state["quantity"] - row["quantity"]  # seats added days ago
+        made[sub] = (customer, resources.subscription(customer, sub, now, **options, **state))
     return list(made.values())
 
 
-def _orders(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
+def _inactive(seeded: Seeded, now: datetime) -> list[tuple[str, dict]]:
+    """An expired and a disabled subscription for every customer, as lists show them."""
+    customers = sorted({c.lower() for items in seeded.values() for c, _ in items})
+    made = []
+    for customer in customers:
+        for status in ("expired", "disabled"):
+            sub = str(uuid.uuid5(SYNTHETIC_NS, f"{customer}-{status}"))
+            body = resources.subscription(customer, sub, now, status=status, autoRenewEnabled=False)
+            body.pop("scheduledNextTermInstructions", None)
+            made.append((customer, body))
+    return made
+
+
+def _orders(sheet: Sheet, now: datetime) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in _rows(sheet):
         grouped.setdefault((row["customer_id"], row["order_id"]), []).append(row)
-    made = []
+    made, subscriptions = [], []
     for (customer, order_id), rows in grouped.items():
         lines = [
             {
@@ -134,9 +163,25 @@ def _orders(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
             for n, r in enumerate(rows)
             if r.get("lineItems.lineItemNumber") is not None or r.get("lineItems.subscriptionId")
         ]
-        state = {}
+        state: dict[str, Any] = {}
         cycle = next((r["billingCycle"] for r in rows if r.get("billingCycle")), None)
         if cycle in OTHER_CYCLE:
             state["billingCycle"] = OTHER_CYCLE[cycle]
+            subscriptions += [  # the order PATCH changes billing for legacy subscriptions only
+                (
+                    customer,
+                    resources.subscription(
+                        customer,
+                        line["subscriptionId"],
+                        now,
+                        legacy=True,
+                        billingCycle=OTHER_CYCLE[cycle],
+                    ),
+                )
+                for line in lines
+                if line["subscriptionId"]
+            ]
+        if any(r.get("status") == "cancelled" for r in rows):
+            state["software"] = True  # the one kind an order PATCH cancels
         made.append((customer, resources.order(customer, order_id, now, lines or [{}], **state)))
-    return made
+    return made, subscriptions
