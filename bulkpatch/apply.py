@@ -12,76 +12,25 @@ checked against what the sheet asked before a row is `ok`.
 from __future__ import annotations
 
 import asyncio
-import random
-import re
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from bulkpatch.calls import Caller, Reply, attempt_id, versioned
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
-from bulkpatch.plan import Assessment, Change, Merged, assess, merge, show
+from bulkpatch.plan import Assessment, Change, Merged, assess, describe, merge
+from bulkpatch.verify import unmet
 
-RETRY_STATUSES = {500, 502, 503, 504}
-# "Subscription is not ready to be updated. Please try again after sometime": HTTP 400 on
-# "Partner Center REST error codes" (https://learn.microsoft.com/partner-center/developer/
-# error-codes), also seen as 409. Retried whatever its status, with the same MS-RequestId.
-NOT_READY = 800082
-NOT_READY_STATUSES = {400, 409}
 STALE_ETAG = 2055
 READ_FAILED = "reading it failed: "  # a change whose resource could not be read first
-LATE = 0.005  # seconds: a call woken later than this (and a whole slot) takes a new slot
 REACTIVATE = uuid.UUID("5e0f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9")
-ATTEMPT = uuid.UUID("7c1d9e2f-3a4b-4c5d-8e6f-a0b1c2d3e4f5")
-VERSIONED = re.compile(r"^/v\d+(/|$)")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-WORDS = {"autoRenewEnabled": "auto-renew"}
-
-
-@dataclass
-class Reply:
-    """One call's final answer after retries (status None: no answer at all)."""
-
-    status: int | None
-    body: Any
-    correlation_id: str
-    attempts: int
-    location: str | None = None
-    error: str = ""
-
-    @property
-    def code(self) -> int | None:
-        """Partner Center's error code (documented as a string, so "800082" counts too)."""
-        code = self.body.get("code") if isinstance(self.body, dict) else None
-        try:
-            return int(code) if code is not None and not isinstance(code, bool) else None
-        except (TypeError, ValueError):
-            return None
-
-    @property
-    def token_refused(self) -> bool:
-        """401, or 403 without a Partner Center code: the token, not the row, was refused.
-
-        A 403 that carries a code (20002 no relationship with the customer, 2006, 800019,
-        800027, 800067 seat cap, 800088/800089, ...) is a business answer about this row only
-        ("Partner Center REST error codes" lists them as Forbidden with a code).
-        """
-        return self.status == 401 or (self.status == 403 and self.code is None)
-
-    @property
-    def message(self) -> str:
-        if self.status is None:
-            return f"no answer after {self.attempts} attempts ({self.error})"
-        if isinstance(self.body, dict):
-            return str(self.body.get("description") or self.body.get("message") or "")
-        return f"HTTP {self.status}"
 
 
 @dataclass
@@ -103,44 +52,13 @@ class Result:
         return asdict(self)
 
 
-class Budget:
-    """Even pacing for one kind of call: one slot every `interval`, per scope key."""
+class Engine(Caller):
+    """Applies changes through `client`; `results` fills in as changes finish.
 
-    def __init__(self, per_minute: float, scope: str, headroom: float) -> None:
-        self.interval = 60.0 / (per_minute * headroom)
-        self.scope = scope
-        self.next: dict[str, float] = defaultdict(float)
-        self.paused_until = 0.0
-        self.factor = 1.0
-
-    async def slot(self, customer: str) -> None:
-        """Wait for this call's turn; a pause (429) that starts meanwhile is waited out too.
-
-        A call that wakes a whole interval late (the event loop was busy) takes the next free
-        slot instead of its missed one: late calls never go out in a bunch.
-        """
-        key = customer if self.scope == "customer" else ""
-        while True:
-            now = time.monotonic()
-            gap = self.interval / self.factor
-            start = max(now, self.next[key], self.paused_until)
-            self.next[key] = start + gap
-            await asyncio.sleep(start - now)
-            woke = time.monotonic()
-            if woke >= self.paused_until and woke - start < max(gap, LATE):
-                return
-
-    def throttled(self, seconds: float) -> None:
-        """A 429: every worker waits `seconds`, then the pace halves and recovers slowly."""
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
-        self.factor = max(0.25, self.factor / 2)
-
-    def answered(self) -> None:
-        self.factor = min(1.0, self.factor * 1.05)
-
-
-class Engine:
-    """Applies changes through `client`; `results` fills in as changes finish."""
+    `intents` are the journal's intent lines of an interrupted run (by change key): a change
+    whose target now holds was applied before the interruption, and is `ok` with the values
+    read before it, so the undo sheet can put them back.
+    """
 
     def __init__(
         self,
@@ -148,123 +66,12 @@ class Engine:
         settings: Settings,
         journal: Journal | None,
         on_result: Callable[[Change, Result], None] | None = None,
+        intents: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        self.client, self.settings, self.journal = client, settings, journal
+        super().__init__(client, settings, journal)
         self.on_result = on_result
-        order_rate = settings.order_rate or settings.rate
-        self.budgets = {
-            "subscriptions": Budget(settings.rate, settings.limit_scope, settings.headroom),
-            "orders": Budget(order_rate, settings.limit_scope, settings.headroom),
-        }
-        self.in_flight = asyncio.Semaphore(settings.concurrency)
-        self.calls: Counter[tuple[str, str]] = Counter()
-        self.statuses: Counter[str] = Counter()
-        self.throttled = 0
-        self.auth_failures = 0
-        self.unreachable = 0
-        self.stopped = ""
+        self.intents = intents or {}
         self.results: dict[str, Result] = {}
-
-    def stop(self, reason: str) -> None:
-        """Send nothing new; calls in flight finish. Unsent changes become `not_sent`."""
-        self.stopped = self.stopped or reason
-
-    # --- one call, with pacing and retries -------------------------------------------------------
-
-    async def call(
-        self,
-        kind: str,
-        op: str,
-        method: str,
-        path: str,
-        customer: str,
-        request_id: str,
-        body: Any = None,
-        etag: str | None = None,
-    ) -> Reply:
-        attempts = throttles = 0
-        while True:
-            attempts += 1
-            await self.budgets[kind].slot(customer)
-            reply, retry_after = await self._send(kind, op, method, path, request_id, body, etag)
-            reply.attempts = attempts
-            if reply.status == 429 and throttles < self.settings.max_throttles:
-                throttles, attempts = throttles + 1, attempts - 1
-                self.throttled += 1
-                self.budgets[kind].throttled(retry_after)
-                continue
-            retry = (
-                reply.status is None
-                or reply.status in RETRY_STATUSES
-                or (reply.status in NOT_READY_STATUSES and reply.code == NOT_READY)
-            )
-            if not retry or attempts >= self.settings.attempts or self.stopped:
-                self._count_auth(reply)
-                return reply
-            await asyncio.sleep(
-                min(30.0, self.settings.backoff * 2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
-            )
-
-    async def _send(
-        self,
-        kind: str,
-        op: str,
-        method: str,
-        path: str,
-        request_id: str,
-        body: Any,
-        etag: str | None,
-    ) -> tuple[Reply, float]:
-        correlation = str(uuid.uuid4())
-        headers = {"MS-RequestId": request_id, "MS-CorrelationId": correlation}
-        if etag:
-            headers["If-Match"] = etag
-        self.calls[(kind, op)] += 1
-        started = time.monotonic()
-        try:
-            async with self.in_flight, asyncio.timeout(self.settings.call_timeout):
-                response = await self.client.request(method, path, json=body, headers=headers)
-            reply = Reply(
-                response.status_code,
-                _json(response),
-                correlation,
-                0,
-                response.headers.get("location"),
-            )
-            self.budgets[kind].answered()
-            retry_after = float(response.headers.get("retry-after", "1") or 1)
-        except (httpx.TransportError, TimeoutError) as exc:
-            reply, retry_after = Reply(None, None, correlation, 0, error=_describe(exc)), 0.0
-        self.statuses[str(reply.status or "no answer")] += 1
-        if self.journal:
-            self.journal.write(
-                "call",
-                op=op,
-                method=method,
-                path=path,
-                request_id=request_id,
-                correlation_id=correlation,
-                status=reply.status,
-                code=reply.code,
-                error=reply.error,
-                ms=round((time.monotonic() - started) * 1000),
-            )
-        return reply, retry_after
-
-    def _count_auth(self, reply: Reply) -> None:
-        """Stop on a streak: the token is bad, or the service cannot be reached at all."""
-        self.auth_failures = self.auth_failures + 1 if reply.token_refused else 0
-        self.unreachable = self.unreachable + 1 if reply.status is None else 0
-        if self.auth_failures >= self.settings.auth_streak:
-            self.stop(
-                f"Partner Center refused the token {self.auth_failures} times in a row "
-                f"(HTTP {reply.status}); check the credentials"
-            )
-        if self.unreachable >= self.settings.unreachable_streak:
-            self.stop(
-                f"Partner Center could not be reached {self.unreachable} times in a row, "
-                f"each after {self.settings.attempts} attempts ({reply.error})"
-            )
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -367,6 +174,8 @@ class Engine:
             return _failed(current, READ_FAILED)
         now = datetime.now(UTC)
         assessment = assess(change, current, now)
+        if assessment.verdict == "no_change" and change.key in self.intents:
+            return _landed(self.intents[change.key])
         if not assessment.sendable:
             return _unsent(assessment)
         merged = assessment.merged
@@ -394,6 +203,8 @@ class Engine:
             reply = await self._patch(change, fresh, merged, request_id)
         result = await self._outcome(change, merged, reply)
         result.request_id = request_id
+        if change.key in self.intents:  # what was read before the first attempt, for undo
+            result.before = {**result.before, **self.intents[change.key]["before"]}
         return result
 
     async def _reactivate(self, change: Change, current: dict, now: datetime) -> dict | Reply:
@@ -409,6 +220,17 @@ class Engine:
         return await self._get(change)
 
     async def _patch(self, change: Change, current: dict, merged: Merged, request_id: str) -> Reply:
+        """PATCH the full body, its intent journaled first: whatever moment the process dies,
+        a change that may have landed is in the journal with the values read before it. When
+        the intent cannot be written, nothing is sent."""
+        if self.journal and not self.journal.write(
+            "intent",
+            change=change.key,
+            request_id=request_id,
+            before={k: b for k, (b, _) in merged.diffs.items()},
+            after={k: a for k, (_, a) in merged.diffs.items()},
+        ):
+            return Reply(None, None, "", 0, error="the run folder could not be written")
         etag = (current.get("attributes") or {}).get("etag")
         return await self.call(
             change.kind,
@@ -470,111 +292,25 @@ class Engine:
         return "accepted"
 
 
-def attempt_id(request_id: str, attempt: int) -> str:
-    """The MS-RequestId of a deliberate further attempt of a change: new, yet reproducible."""
-    return str(uuid.uuid5(ATTEMPT, f"{request_id}:attempt {attempt}"))
-
-
-def versioned(link: str, canonical: str) -> str:
-    """A Partner Center link or Location as a path under the API version.
-
-    Links are relative to the versioned base (`/customers/...` is `/v1/customers/...`); a link
-    that already names a version is kept; the host of an absolute link is never followed.
-    """
-    parts = urlsplit(link)
-    path = parts.path if parts.path.startswith("/") else "/" + parts.path
-    if not VERSIONED.match(path):
-        version = canonical.split("/")[1] if VERSIONED.match(canonical) else "v1"
-        path = f"/{version}{path}"
-    return path + (f"?{parts.query}" if parts.query else "")
-
-
-def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
-    """Every target of `change` that `resource` does not show, in words.
-
-    Enums compare without case (answers may say `Annual`), dates by day when the sheet gave a
-    day, lists as sets. An order cancel that names lines is met when those lines show
-    quantity 0 ("Cancel software purchases": the order stays `completed` while others remain).
-    """
-    missed = []
-    line_cancel = (
-        change.kind == "orders" and change.lines and change.values.get("status") == "cancelled"
-    )
-    for name, want in change.values.items():
-        if line_cancel and name == "status":
-            continue
-        have = _dotted(resource, name)
-        if not same(have, want):
-            missed.append(_still(name, have, want))
-    if change.kind == "orders":
-        items = resource.get("lineItems") or []
-        for line in change.lines:
-            item = _line(items, line)
-            if item is None:
-                missed.append(f"line item {line.get('lineItemNumber')} is not in the order")
-                continue
-            targets = {
-                k: v for k, v in line.items() if k not in ("lineItemNumber", "subscriptionId")
-            }
-            if line_cancel:
-                targets["quantity"] = 0
-            for name, want in targets.items():
-                if not same(item.get(name), want):
-                    missed.append(
-                        _still(
-                            f"line item {item.get('lineItemNumber')} {name}", item.get(name), want
-                        )
-                    )
-    return missed
-
-
-def same(have: Any, want: Any) -> bool:
-    """Does a value Partner Center shows satisfy a target the sheet set?"""
-    if isinstance(want, bool) or isinstance(have, bool):
-        return have is want
-    if isinstance(want, list):
-        return isinstance(have, list) and {_fold(i) for i in have} == {_fold(i) for i in want}
-    if isinstance(want, str) and isinstance(have, str):
-        if DATE.match(want) and DATE.match(have) and len(want) <= 10:
-            return have[:10] == want[:10]
-        return have.casefold() == want.casefold()
-    return have == want
-
-
-def _fold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
-
-
-def _dotted(resource: dict[str, Any], name: str) -> Any:
-    node: Any = resource
-    for part in name.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def _line(items: list[dict[str, Any]], line: dict[str, Any]) -> dict[str, Any] | None:
-    number, sub = line.get("lineItemNumber"), str(line.get("subscriptionId") or "").lower()
-    for item in items:
-        if number is not None and item.get("lineItemNumber") == number:
-            return item
-        if sub and str(item.get("subscriptionId", "")).lower() == sub:
-            return item
-    return None
-
-
-def _still(name: str, have: Any, want: Any) -> str:
-    word = WORDS.get(name, name)
-    if isinstance(want, bool):
-        return f"{word} is still {'on' if have else 'off'}"
-    return f"{word} is still {show(have)} (asked {show(want)})"
-
-
 def _by_customer(changes: list[Change]) -> Iterator[list[Change]]:
     """Changes grouped per customer and kind, in sheet order: each group is read once."""
     groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for change in changes:
         groups[(change.kind, change.customer_id.lower())].append(change)
     return iter(list(groups.values()))
+
+
+def _landed(intent: dict[str, Any]) -> Result:
+    """A change whose intent was journaled and whose target now holds: it landed before the
+    run was interrupted (its answer was never journaled)."""
+    diffs = {k: (b, intent["after"].get(k)) for k, b in intent["before"].items()}
+    return Result(
+        "ok",
+        changes=describe(diffs),
+        error_message="applied before the interruption",
+        request_id=intent["request_id"],
+        before=intent["before"],
+    )
 
 
 def _unsent(assessment: Assessment) -> Result:
@@ -614,16 +350,3 @@ def _failed(reply: Reply, prefix: str = "") -> Result:
         correlation_id=reply.correlation_id,
         attempts=reply.attempts,
     )
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return {"description": response.text[:200]}
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

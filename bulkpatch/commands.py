@@ -18,7 +18,8 @@ from typing import Any
 import polars as pl
 
 from bulkpatch import config, report, tables, undo
-from bulkpatch.apply import READ_FAILED, Reply, Result
+from bulkpatch.apply import READ_FAILED, Result
+from bulkpatch.calls import Reply
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
 from bulkpatch.config import Settings
@@ -270,7 +271,7 @@ def _send(
         "start", target=prepared.target.name, changes=len(prepared.changes), already_done=len(done)
     )
     try:
-        sent = prepared.session(settings, progress).send(todo, journal)
+        sent = prepared.session(settings, progress).send(todo, journal, prepared.intents)
     finally:
         journal.close()
     if journal.fault:
@@ -307,7 +308,8 @@ def _start(
         prepared = _changes(
             folder, resolved, _checked(folder.source, saved["sheet"], saved["kind"])
         )
-        prepared.changes, done = folder.settled(resume=resume_dir is not None)
+        prepared.changes, done, journaled = folder.settled(resume=resume_dir is not None)
+        prepared.intents = journaled.intents
     except BaseException:
         folder.unlock()
         raise

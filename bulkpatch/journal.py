@@ -1,9 +1,11 @@
-"""The journal of an apply: one JSON line per response and per finished change, appended and
-flushed before it counts, so a run killed at any moment loses at most its calls in flight.
+"""The journal of an apply: one JSON line per intent (before each PATCH: the change, its
+MS-RequestId, the values read before it), per response and per finished change, appended and
+flushed before it counts, so a run killed at any moment loses nothing it did.
 
 Resume is a replay: a change with a `result` line is finished and never sent again; any other
 change is sent again with the same MS-RequestId (Partner Center answers a repeat from its
-store, and the read before the write shows a landed change as already done).
+store). A change with an intent whose target already holds landed before the interruption: it
+is `ok`, and undo puts back the values its intent line recorded.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -54,17 +57,30 @@ class Journal:
             self.handle.close()
 
 
-def finished(path: Path) -> dict[str, dict[str, Any]]:
-    """The result of every finished change in the journal at `path`, by change key."""
+@dataclass
+class Replay:
+    """What a journal says of each change: its result when it finished (a `not_sent` result
+    never reached Partner Center's business logic, so it is not finished), and its first
+    intent line when a PATCH of it may have been sent."""
+
+    finished: dict[str, dict[str, Any]] = field(default_factory=dict)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def replay(path: Path) -> Replay:
+    """Read the journal at `path` (a line cut short by a kill is skipped: its call was in
+    flight)."""
+    found = Replay()
     if not path.exists():
-        return {}
-    results = {}
+        return found
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             try:
                 entry = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by a kill: the call was in flight
+            except json.JSONDecodeError:
                 continue
             if entry.get("event") == "result" and entry.get("outcome") != "not_sent":
-                results[entry["change"]] = entry
-    return results
+                found.finished[entry["change"]] = entry
+            elif entry.get("event") == "intent":
+                found.intents.setdefault(entry["change"], entry)
+    return found

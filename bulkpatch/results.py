@@ -78,6 +78,7 @@ class Prepared:
     parts: list[Checked]
     changes: list[Change]
     held: tables.Held
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # resuming: may have landed
 
     def session(self, settings: Settings, progress: bool) -> Session:
         """Calls to this run's target with `settings`."""

@@ -28,7 +28,7 @@ import polars as pl
 
 from bulkpatch import report
 from bulkpatch.errors import FolderFault, InputError
-from bulkpatch.journal import Journal, finished
+from bulkpatch.journal import Journal, Replay, replay
 from bulkpatch.plan import Change
 
 MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
@@ -190,12 +190,14 @@ class RunFolder:
         text = self.plan_path.read_text(encoding="utf-8")
         return [json.loads(line) for line in text.splitlines() if line]
 
-    def settled(self, resume: bool) -> tuple[list[Change], dict[str, dict[str, Any]]]:
-        """The plan's changes, and the results known before sending anything: what the plan
-        found already done or bound to fail, and (resuming) what the journal finished."""
+    def settled(self, resume: bool) -> tuple[list[Change], dict[str, dict[str, Any]], Replay]:
+        """The plan's changes, the results known before sending anything (what the plan found
+        already done or bound to fail, and, resuming, what the journal finished), and the
+        journal's replay (its intents tell what may have landed)."""
         entries = self.read_plan()
         changes = [Change(**e["change"]) for e in entries]
-        done = self.finished() if resume else {}
+        journaled = replay(self.path / JOURNAL) if resume else Replay()
+        done = dict(journaled.finished)
         for change, e in zip(changes, entries, strict=True):
             if e.get("outcome") == "no_change":
                 done.setdefault(change.key, {"outcome": "no_change"})
@@ -208,15 +210,11 @@ class RunFolder:
                         "error_message": f"not sent: {e.get('error')}",
                     },
                 )
-        return changes, done
+        return changes, done, journaled
 
     @_writes
     def journal(self) -> Journal:
         return Journal(self.path / JOURNAL)
-
-    def finished(self) -> dict[str, dict[str, Any]]:
-        """The result of every change the journal holds as finished, by change key."""
-        return finished(self.path / JOURNAL)
 
     @property
     def sandbox_db(self) -> Path:

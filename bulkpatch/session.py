@@ -16,11 +16,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tqdm import tqdm
 
-from bulkpatch.apply import Engine, Reply, Result
+from bulkpatch.apply import Engine, Result
+from bulkpatch.calls import Reply
 from bulkpatch.config import Settings
 from bulkpatch.errors import os_cause
 from bulkpatch.journal import Journal
@@ -53,9 +55,12 @@ class Session:
         customer with several subscriptions)."""
         return asyncio.run(self._read(changes))
 
-    def send(self, changes: list[Change], journal: Journal) -> Sent:
-        """Apply `changes` (read-modify-write), journaling every response."""
-        return asyncio.run(self._send(changes, journal))
+    def send(
+        self, changes: list[Change], journal: Journal, intents: dict[str, dict[str, Any]]
+    ) -> Sent:
+        """Apply `changes` (read-modify-write), journaling every response; `intents`: the
+        journal's intent lines of an interrupted run."""
+        return asyncio.run(self._send(changes, journal, intents))
 
     async def _read(self, changes: list[Change]) -> dict[str, dict | Reply]:
         shown = bar(len(changes), "read", self.progress)
@@ -67,10 +72,12 @@ class Session:
             if shown:
                 shown.close()
 
-    async def _send(self, changes: list[Change], journal: Journal) -> Sent:
+    async def _send(
+        self, changes: list[Change], journal: Journal, intents: dict[str, dict[str, Any]]
+    ) -> Sent:
         shown = bar(len(changes), "change", self.progress)
         async with self.client() as http:
-            engine = Engine(http, self.settings, journal, on_result=_ticker(shown))
+            engine = Engine(http, self.settings, journal, _ticker(shown), intents)
             journal.on_fault = lambda exc: engine.stop(
                 f"the run folder could not be written ({os_cause(exc)})"
             )

@@ -20,13 +20,15 @@ import pytest
 from conftest import uvicorn_server
 from test_sandbox import put_order, put_subscription
 
-from bulkpatch.apply import Engine, attempt_id, same, versioned
+from bulkpatch.apply import Engine
+from bulkpatch.calls import attempt_id, versioned
 from bulkpatch.commands import apply_file
 from bulkpatch.config import Settings
-from bulkpatch.journal import Journal, finished
+from bulkpatch.journal import Journal, replay
 from bulkpatch.plan import Change
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec, resources
 from bulkpatch.sandbox.seed import synthetic
+from bulkpatch.verify import same
 
 pytestmark = pytest.mark.anyio
 NOW = datetime.now(UTC)
@@ -453,7 +455,7 @@ async def test_10_rows_behind_a_refused_read_are_not_sent_and_a_good_token_sends
                 path = f"/v1/customers/{customer}/subscriptions/{sid}"
                 made.append(sub_change(path, {"quantity": 11}, f"token-{i}-{j}"))
         refused, engine = await apply(run.client, made, tmp_path, concurrency=1)
-        journaled = finished(tmp_path / "journal.jsonl")
+        journaled = replay(tmp_path / "journal.jsonl").finished
         resend = [c for c in made if c.key not in journaled]  # what a resume sends again
         run.client.headers["Authorization"] = "Bearer right"
         resumed, _ = await apply(run.client, resend, tmp_path)
