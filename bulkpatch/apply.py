@@ -76,23 +76,30 @@ class Engine(Caller):
     # --- the run ---------------------------------------------------------------------------------
 
     async def run(self, changes: list[Change]) -> dict[str, Result]:
-        """Apply every change: readers fetch each customer's state just ahead of the writers."""
+        """Apply every change: readers fetch each customer's state just ahead of the writers.
+
+        One task group: a task that fails takes the others down with it, so a run never
+        waits forever on a worker that is gone.
+        """
         pending = _by_customer(changes)
         queue: asyncio.Queue[tuple[Change, dict | Reply] | None] = asyncio.Queue(
             maxsize=self.settings.concurrency
         )
-        readers = [
-            asyncio.create_task(self._reader(pending, queue))
-            for _ in range(max(1, self.settings.concurrency // 2))
-        ]
-        workers = [
-            asyncio.create_task(self._worker(queue)) for _ in range(self.settings.concurrency)
-        ]
-        await asyncio.gather(*readers)
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers)
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.settings.concurrency):
+                group.create_task(self._worker(queue))
+            readers = [
+                group.create_task(self._reader(pending, queue))
+                for _ in range(max(1, self.settings.concurrency // 2))
+            ]
+            group.create_task(self._close(readers, queue))
         return self.results
+
+    async def _close(self, readers: list[asyncio.Task], queue: asyncio.Queue) -> None:
+        """Once every reader is done, tell each worker there is no more work."""
+        await asyncio.gather(*readers)
+        for _ in range(self.settings.concurrency):
+            await queue.put(None)
 
     async def read_all(
         self, changes: list[Change], on_read: Callable[[int], None] | None = None

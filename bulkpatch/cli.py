@@ -125,8 +125,11 @@ def _announce(target: Target) -> None:
         typer.echo(f"Using the built-in sandbox{why}: nothing in Partner Center changes.", err=True)
 
 
-def _progress(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
+def _progress(quiet: bool) -> str | bool:
+    """A bar in a terminal; unattended (CI, a log file), a line every 10 seconds."""
+    if quiet:
+        return False
+    return "bar" if sys.stderr.isatty() else "lines"
 
 
 @app.command(epilog=PRECEDENCE_HELP)

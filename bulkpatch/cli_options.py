@@ -59,7 +59,9 @@ def with_options(*groups: list[inspect.Parameter]) -> Callable[[Command], Comman
 
 VERBOSE = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
 JSON = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
-QUIET = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+QUIET = Annotated[
+    bool, typer.Option("--quiet", help="No progress bar (nor, unattended, progress lines).")
+]
 SHEET = Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")]
 SHEET_OPTIONS = [
     option("sheet", Annotated[str | None, typer.Option(help="Worksheet name in a workbook.")]),

@@ -125,7 +125,7 @@ class Options:
     order_rate: float | None = None
     limit_scope: str | None = None
     concurrency: int | None = None
-    progress: bool = False
+    progress: str | bool = False  # True or "bar": a progress bar; "lines": a line every 10 s
     announce: Callable[[Target], None] | None = None
 
     def resolved(self) -> tuple[config.Profile, Settings]:
@@ -190,7 +190,7 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
     )
 
 
-def _plan(prepared: Prepared, settings: Settings, progress: bool) -> list[dict[str, Any]]:
+def _plan(prepared: Prepared, settings: Settings, progress: str | bool) -> list[dict[str, Any]]:
     """One plan entry per change: what was read, the assessment, and the body to send."""
     currents = prepared.session(settings, progress).read(prepared.changes)
     now = datetime.now(UTC)
@@ -316,7 +316,7 @@ def _start(
     return prepared, done
 
 
-def preview(prepared: Prepared, settings: Settings, progress: bool = False) -> tables.Preview:
+def preview(prepared: Prepared, settings: Settings, progress: str | bool = False) -> tables.Preview:
     """Read the current state (as `plan` does) and count what the run would change."""
     return tables.preview(prepared.rows(), _plan(prepared, settings, progress))
 

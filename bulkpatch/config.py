@@ -75,6 +75,7 @@ class Settings:
     unreachable_streak: int = 5  # calls in a row with no answer at all (after their retries)
     backoff: float = 0.5
     headroom: float = 0.98  # pace just under the limit, never at it
+    progress_every: float = 10.0  # seconds between progress lines when nobody watches a bar
 
 
 USER_SETTINGS: dict[str, Key] = {

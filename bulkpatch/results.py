@@ -80,7 +80,7 @@ class Prepared:
     held: tables.Held
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # resuming: may have landed
 
-    def session(self, settings: Settings, progress: bool) -> Session:
+    def session(self, settings: Settings, progress: str | bool) -> Session:
         """Calls to this run's target with `settings`."""
         return Session(self.target, self.folder.sandbox_db, self.folder.source, settings, progress)
 

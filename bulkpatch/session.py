@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class Session:
     sandbox_db: Path
     seed: Path
     settings: Settings
-    progress: bool = False
+    progress: str | bool = False  # "bar", "lines" (unattended), or nothing
 
     def client(self) -> httpx.AsyncClient:
         return client(
@@ -63,30 +64,24 @@ class Session:
         return asyncio.run(self._send(changes, journal, intents))
 
     async def _read(self, changes: list[Change]) -> dict[str, dict | Reply]:
-        shown = bar(len(changes), "read", self.progress)
-        try:
-            async with self.client() as http:
-                engine = Engine(http, self.settings, None)
-                return await engine.read_all(changes, shown.update if shown else None)
-        finally:
-            if shown:
-                shown.close()
+        shown = Progress(len(changes), "read", self.progress, self.settings.progress_every)
+        async with shown, self.client() as http:
+            engine = Engine(http, self.settings, None)
+            shown.calls = lambda: sum(engine.calls.values())
+            return await engine.read_all(changes, shown.read)
 
     async def _send(
         self, changes: list[Change], journal: Journal, intents: dict[str, dict[str, Any]]
     ) -> Sent:
-        shown = bar(len(changes), "change", self.progress)
-        async with self.client() as http:
-            engine = Engine(http, self.settings, journal, _ticker(shown), intents)
+        shown = Progress(len(changes), "change", self.progress, self.settings.progress_every)
+        async with shown, self.client() as http:
+            engine = Engine(http, self.settings, journal, shown.finished, intents)
+            shown.calls = lambda: sum(engine.calls.values())
             journal.on_fault = lambda exc: engine.stop(
                 f"the run folder could not be written ({os_cause(exc)})"
             )
             with _ctrl_c(engine) as interrupted:
-                try:
-                    results = await engine.run(changes)
-                finally:
-                    if shown:
-                        shown.close()
+                results = await engine.run(changes)
         return Sent(results, engine, interrupted())
 
 
@@ -100,28 +95,72 @@ class Sent:
     interrupted: bool
 
 
-def bar(total: int, unit: str, progress: bool) -> tqdm | None:
-    """A progress bar on stderr, when asked for (the CLI asks when stderr is a terminal)."""
-    return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True) if progress else None
+class Progress:
+    """How a long run shows itself: a bar in a terminal (`bar`), or, unattended (`lines`), a
+    line on stderr every `every` seconds: done of total, ok, failed, calls per minute, time
+    left. Anything else shows nothing."""
 
-
-def _ticker(shown: tqdm | None) -> Callable[[Change, Result], None] | None:
-    """Counts on the progress bar as changes finish."""
-    if shown is None:
-        return None
-    counts: Counter[str] = Counter()
-
-    def tick(change: Change, result: Result) -> None:
-        counts[result.outcome] += 1
-        shown.set_postfix(
-            ok=counts["ok"] + counts["accepted"],
-            unchanged=counts["no_change"],
-            failed=counts["failed"],
-            refresh=False,
+    def __init__(self, total: int, unit: str, mode: str | bool, every: float) -> None:
+        self.total, self.unit, self.every = total, unit, every
+        self.mode = "bar" if mode is True else mode
+        self.counts: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.calls: Callable[[], int] = lambda: 0
+        self.bar = (
+            tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+            if self.mode == "bar"
+            else None
         )
-        shown.update()
+        self.task: asyncio.Task | None = None
 
-    return tick
+    async def __aenter__(self) -> Progress:
+        if self.mode == "lines" and self.total:
+            self.task = asyncio.create_task(self._lines())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.task:
+            self.task.cancel()
+        if self.bar:
+            self.bar.close()
+
+    def read(self, n: int) -> None:
+        """`n` more changes read (plan, preview)."""
+        self.counts["done"] += n
+        if self.bar:
+            self.bar.update(n)
+
+    def finished(self, change: Change, result: Result) -> None:
+        """One more change finished (apply)."""
+        self.counts["done"] += 1
+        self.counts[result.outcome] += 1
+        if self.bar:
+            self.bar.set_postfix(
+                ok=self.counts["ok"] + self.counts["accepted"],
+                unchanged=self.counts["no_change"],
+                failed=self.counts["failed"],
+                refresh=False,
+            )
+            self.bar.update()
+
+    def line(self) -> str:
+        """`Progress: 120 of 5000 changes done (118 ok, 2 failed), 492 calls/min, about 9
+        min left`."""
+        done, elapsed = self.counts["done"], time.monotonic() - self.started
+        ok = self.counts["ok"] + self.counts["accepted"]
+        per_minute = self.calls() / elapsed * 60 if elapsed else 0.0
+        left = (self.total - done) * elapsed / done / 60 if done else None
+        eta = f"about {left:.0f} min left" if left is not None else "time left not known yet"
+        return (
+            f"Progress: {done} of {self.total} {self.unit}s done ({ok} ok, "
+            f"{self.counts['failed']} failed), {per_minute:.0f} calls/min, {eta}"
+        )
+
+    async def _lines(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            sys.stderr.write(self.line() + "\n")
+            sys.stderr.flush()
 
 
 @contextlib.contextmanager
