@@ -23,17 +23,16 @@ import fastexcel
 import polars as pl
 
 from bulkpatch.catalog import (
-    AMBIGUOUS,
     FIELDS,
-    KINDS,
     RESOURCE_ID,
     Field,
     Kind,
     header_index,
-    near_miss,
     normalize_header,
 )
 from bulkpatch.errors import InputError
+from bulkpatch.field import KINDS
+from bulkpatch.headers import AMBIGUOUS, near_miss
 
 ROW = "__row__"
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bulkpatch.catalog import FIELDS, JSON_TYPE, header_index, near_miss, normalize_header
+from bulkpatch.catalog import FIELDS, header_index, normalize_header
+from bulkpatch.field import JSON_TYPE
+from bulkpatch.headers import near_miss
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_fields.txt"
 KIND = {"subscription": "subscriptions", "order": "orders"}
