@@ -20,7 +20,7 @@ import pandera.polars as pa
 import polars as pl
 
 from bulkpatch.catalog import RESOURCE_ID, Field, enum_key
-from bulkpatch.load import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
+from bulkpatch.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
 
 OUTCOMES = ("valid", "invalid", "no_change")
 TRUE_WORDS = ("true", "yes", "1", "y")

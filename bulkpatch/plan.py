@@ -21,7 +21,7 @@ from bulkpatch import rules
 from bulkpatch.catalog import Field, Kind
 from bulkpatch.check import Checked, requests
 from bulkpatch.errors import ApiError
-from bulkpatch.load import ROW
+from bulkpatch.sheet import ROW
 
 REQUEST_NS = uuid.UUID("9a1c5e2b-3f4d-4b6a-8c7e-1d2f3a4b5c6d")
 LINE = "lineItems."

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bulkpatch.check import NUMBER
-from bulkpatch.load import FORMULA_START, ROW, Sheet
+from bulkpatch.sheet import FORMULA_START, ROW, Sheet
 
 if TYPE_CHECKING:
     import xlsxwriter
