@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from conftest import CUSTOMER, SUB1, SUB2
 
-from bulkpatch.check import check, same_value
+from bulkpatch.check import check
 from bulkpatch.load import load
+from bulkpatch.values import same_value
 
 HEAD = ["Customer ID", "Subscription ID"]
 
