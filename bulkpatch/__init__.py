@@ -1,8 +1,9 @@
 """bulkpatch: push spreadsheet changes to Microsoft Partner Center, safely and fast.
 
-Pipeline: load -> check -> plan -> apply -> report, one module each; `catalog` holds the field
-table they all read; `commands` holds the one-call function behind each command. Names are
-imported on first use, so `bulkpatch check` does not pay for the network and sign-in stack.
+Pipeline: load -> check -> plan -> apply -> report, one module each (with its helpers beside
+it); `catalog` holds the field table they all read; `commands` holds the one-call function
+behind each command. Names are imported on first use, so `bulkpatch check` does not pay for the
+network and sign-in stack.
 """
 
 from importlib import import_module

@@ -8,55 +8,21 @@ row per line item. Types refine the reference's JSON types: a `datetime`, `durat
 
 Each column has one role (PRODUCT.md, "Column roles"): only settable fields are ever sent;
 expected ones (and `Current <field>` columns) are what the user believes Partner Center holds;
-a `Seat change` is a delta. Headers that name nothing here are notes.
+a `Seat change` is a delta. Headers that name nothing here are notes. What a field is lives in
+`field.py`; which field a misspelt header meant, in `headers.py`.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from typing import Literal
 
-Kind = Literal["subscriptions", "orders"]
-KINDS: tuple[Kind, ...] = ("subscriptions", "orders")
-
-FieldType = Literal[
-    "string",
-    "integer",
-    "number",
-    "boolean",
-    "datetime",
-    "enum",
-    "duration",
-    "currency",
-    "string_list",
-    "guid",
-    "order_id",
-    "object",
-]
-# What a cell of the column asks for (PRODUCT.md, "Column roles"). path: part of the URL; key:
-# identifies an order line item; settable: a target value these PATCHes document as changeable;
-# expected: what the user believes Partner Center holds (never sent, compared at plan time);
-# delta: a signed change of a settable number; meta: carried with the body but changes nothing
-# (etag); read_only: computed by Partner Center, refused in a sheet.
-Role = Literal["path", "key", "settable", "expected", "delta", "meta", "read_only"]
-Level = Literal["resource", "order", "line"]
-
-JSON_TYPE: dict[FieldType, str] = {
-    "string": "string",
-    "datetime": "string",
-    "duration": "string",
-    "currency": "string",
-    "guid": "string",
-    "order_id": "string",
-    "enum": "enum",
-    "integer": "integer",
-    "number": "number",
-    "boolean": "boolean",
-    "string_list": "string[]",
-    "object": "object",
-}
+# The field vocabulary (`field.py`) is part of the catalog's public names.
+from bulkpatch.field import JSON_TYPE as JSON_TYPE
+from bulkpatch.field import KINDS as KINDS
+from bulkpatch.field import SHOWN_ROLE as SHOWN_ROLE
+from bulkpatch.field import Field, FieldType, Kind, Level
+from bulkpatch.field import Role as Role
 
 BILLING_CYCLES = ("unknown", "monthly", "annual", "none", "one_time", "triennial")
 TERM_BILLING_CYCLES = ("annual", "biennial", "monthly", "none", "one_time", "triennial", "unknown")
@@ -77,58 +43,19 @@ ORDER_STATUSES = (
 )
 
 
-@dataclass(frozen=True)
-class Field:
-    """One sheet column's meaning: where it goes in the body and what a cell may hold."""
-
-    name: str
-    type: FieldType = "string"
-    role: Role = "expected"
-    enum: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-    minimum: int | None = None
-    level: Level = "resource"
-    label: str = ""
-    of: str = ""  # current and delta columns: the settable field they describe
-
-    @property
-    def title(self) -> str:
-        """How messages name the field when the sheet has no column for it."""
-        return self.label or self.name
-
-    @property
-    def required(self) -> bool:
-        """Path parameters must be on every row: without them there is no URL."""
-        return self.role == "path"
-
-    @property
-    def changes(self) -> bool:
-        """True when a value in this column asks Partner Center for a change."""
-        return self.role in ("settable", "delta")
-
-    @property
-    def shown_role(self) -> str:
-        """The role as the mapping shows it to the user."""
-        return SHOWN_ROLE[self.role]
-
-
-SHOWN_ROLE: dict[Role, str] = {
-    "path": "key",
-    "key": "key",
-    "settable": "set",
-    "expected": "expected",
-    "delta": "delta",
-    "meta": "carried",
-    "read_only": "read-only",
-}
-
-
 def _f(name: str, type_: FieldType = "string", **kw: object) -> Field:
     return Field(name, type_, **kw)  # type: ignore[arg-type]
 
 
 def _ro(*names: str, type_: FieldType = "string", level: Level = "resource") -> list[Field]:
     return [Field(n, type_, role="read_only", level=level) for n in names]
+
+
+def _next_term(name: str, type_: FieldType, *aliases: str, **kw: object) -> Field:
+    """A renewal instruction: settable, under `scheduledNextTermInstructions`."""
+    return _f(
+        f"scheduledNextTermInstructions.{name}", type_, role="settable", aliases=aliases, **kw
+    )
 
 
 _CUSTOMER = _f(
@@ -223,47 +150,21 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
         ),
     ),
     _f("renewalTermDuration", "duration", aliases=("renewal term duration",)),
-    _f(
-        "scheduledNextTermInstructions.customTermEndDate",
-        "datetime",
-        role="settable",
-        aliases=("next term end date", "custom term end date"),
+    _next_term("customTermEndDate", "datetime", "next term end date", "custom term end date"),
+    _next_term(
+        "product.availabilityId", "string", "next term availability id", "renewal availability id"
     ),
-    _f(
-        "scheduledNextTermInstructions.product.availabilityId",
-        role="settable",
-        aliases=("next term availability id", "renewal availability id"),
-    ),
-    _f(
-        "scheduledNextTermInstructions.product.billingCycle",
+    _next_term(
+        "product.billingCycle",
         "enum",
-        role="settable",
+        "next term billing cycle",
+        "renewal billing cycle",
         enum=TERM_BILLING_CYCLES,
-        aliases=("next term billing cycle", "renewal billing cycle"),
     ),
-    _f(
-        "scheduledNextTermInstructions.product.productId",
-        role="settable",
-        aliases=("next term product id", "renewal product id"),
-    ),
-    _f(
-        "scheduledNextTermInstructions.product.skuId",
-        role="settable",
-        aliases=("next term sku id", "renewal sku id"),
-    ),
-    _f(
-        "scheduledNextTermInstructions.product.termDuration",
-        "duration",
-        role="settable",
-        aliases=("next term duration", "renewal term"),
-    ),
-    _f(
-        "scheduledNextTermInstructions.quantity",
-        "integer",
-        role="settable",
-        minimum=1,
-        aliases=("next term quantity", "renewal quantity"),
-    ),
+    _next_term("product.productId", "string", "next term product id", "renewal product id"),
+    _next_term("product.skuId", "string", "next term sku id", "renewal sku id"),
+    _next_term("product.termDuration", "duration", "next term duration", "renewal term"),
+    _next_term("quantity", "integer", "next term quantity", "renewal quantity", minimum=1),
     _f(
         "status",
         "enum",
@@ -392,7 +293,7 @@ FIELDS: dict[Kind, tuple[Field, ...]] = {
 }
 
 
-def _spellings(f: Field) -> list[str]:
+def spellings(f: Field) -> list[str]:
     """How a header may name `f`: its label, its name, its aliases, a line field's bare name."""
     names = [*([f.label] if f.label else []), f.name, *f.aliases]
     if f.level == "line":
@@ -402,7 +303,7 @@ def _spellings(f: Field) -> list[str]:
 
 def _current(f: Field) -> Field:
     """`Current seats`: what the user believes a settable field holds now (an expected value)."""
-    wanted = [n for n in _spellings(f) if not n.startswith(("new ", "target "))]
+    wanted = [n for n in spellings(f) if not n.startswith(("new ", "target "))]
     return Field(
         f"current:{f.name}",
         f.type,
@@ -443,21 +344,6 @@ COLUMNS: dict[Kind, tuple[Field, ...]] = {
     "orders": (*ORDER_FIELDS, *(_current(f) for f in ORDER_FIELDS if f.role == "settable")),
 }
 
-_AS_OFFER = (
-    "it may be an offer's name or its id. To have Partner Center's offer checked, call the "
-    "column 'Offer name' or 'Offer ID'"
-)
-# Everyday words that could name several fields: never settable, read as notes, and the mapping
-# says how to write what the user may have meant.
-AMBIGUOUS: dict[str, str] = {
-    "name": "it may be a customer's or a product's name. To rename, call the column "
-    "'Friendly name'",
-    "offer": _AS_OFFER,
-    "product": _AS_OFFER,
-    "enddate": "it may be the term's end or a renewal date. Call the column 'Commitment end "
-    "date' (checked against Partner Center) or 'Next term end date' (a renewal instruction)",
-}
-
 # The field that holds each kind's resource id in the URL path.
 RESOURCE_ID: dict[Kind, str] = {"subscriptions": "subscription_id", "orders": "order_id"}
 # Dotted prefixes that are arrays of objects in the JSON body (a sheet holds one element a row).
@@ -487,68 +373,9 @@ def _index(kind: Kind) -> tuple[tuple[str, Field], ...]:
     for f in COLUMNS[kind]:
         index.setdefault(normalize_header(f.name), f)
     for f in COLUMNS[kind]:
-        for name in _spellings(f):
+        for name in spellings(f):
             index.setdefault(normalize_header(name), f)
     return tuple(index.items())
-
-
-def near_miss(kind: Kind, header: str) -> str | None:
-    """The known spelling an unknown `header` was probably meant to be, or None.
-
-    A near miss is the same letters with other separators (`Auto/renew`), the same words in
-    another order, or one typo (two in a long header): `Quantitiy`, `Auto renw`. A header
-    whose words are a part of a known spelling (`Customer` for `Customer ID`) is another word,
-    not a typo.
-    """
-    words = _words(header)
-    squashed = "".join(words)
-    if len(squashed) < 4 or normalize_header(header) in AMBIGUOUS:
-        return None
-    # (typos, words more or fewer, written in another style, spelling): the smallest wins
-    best: tuple[int, int, bool, str] | None = None
-    for f in COLUMNS[kind]:
-        for spelling in _spellings(f):
-            known = _words(spelling)
-            if squashed == "".join(known) or sorted(words) == sorted(known):
-                return _display(spelling)
-            if set(words) < set(known):
-                continue
-            limit = 1 if min(len(squashed), len("".join(known))) < 10 else 2
-            distance = _distance(squashed, "".join(known), limit)
-            style = (" " in spelling) != (" " in header.strip())
-            rank = (distance, abs(len(known) - len(words)), style, _display(spelling))
-            if distance <= limit and (best is None or rank[:3] < best[:3]):
-                best = rank
-    return best[3] if best else None
-
-
-def _words(text: str) -> list[str]:
-    """`autoRenewEnabled`, `Auto renew enabled` and `auto_renew-enabled` are the same words."""
-    return [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", text)]
-
-
-def _display(spelling: str) -> str:
-    """A spelling as a header would show it: `auto renew` -> `Auto renew`."""
-    return spelling[:1].upper() + spelling[1:] if spelling.islower() else spelling
-
-
-def _distance(a: str, b: str, limit: int) -> int:
-    """Edit distance (insert, delete, replace, swap two neighbours); anything above `limit`
-    comes back as `limit + 1`, early."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    before: list[int] | None = None
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
-            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], before[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        before, row = row, current
-    return row[-1]
 
 
 def field(kind: Kind, name: str) -> Field:

@@ -80,3 +80,7 @@ class ApiError(TerminalError):
             "data": [],
             "source": "PartnerFD",
         }
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

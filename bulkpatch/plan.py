@@ -19,9 +19,10 @@ import polars as pl
 
 from bulkpatch import rules
 from bulkpatch.catalog import Field, Kind
-from bulkpatch.check import Checked, requests
+from bulkpatch.check import Checked
 from bulkpatch.errors import ApiError
-from bulkpatch.load import ROW
+from bulkpatch.sheet import ROW
+from bulkpatch.values import requests
 
 REQUEST_NS = uuid.UUID("9a1c5e2b-3f4d-4b6a-8c7e-1d2f3a4b5c6d")
 LINE = "lineItems."

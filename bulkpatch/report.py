@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch.check import NUMBER
-from bulkpatch.load import FORMULA_START, ROW, Sheet
+from bulkpatch.sheet import FORMULA_START, ROW, Sheet
+from bulkpatch.values import NUMBER
 
 if TYPE_CHECKING:
     import xlsxwriter

@@ -13,8 +13,8 @@ from typing import Any
 import polars as pl
 
 from bulkpatch.check import Checked
-from bulkpatch.load import ROW
 from bulkpatch.plan import describe
+from bulkpatch.sheet import ROW
 
 RESULT_SCHEMA = {
     "outcome": pl.String,

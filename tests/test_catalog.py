@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkpatch.catalog import FIELDS, JSON_TYPE, header_index, near_miss, normalize_header
+from bulkpatch.catalog import FIELDS, header_index, normalize_header
+from bulkpatch.field import JSON_TYPE
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_fields.txt"
 KIND = {"subscription": "subscriptions", "order": "orders"}
@@ -118,33 +119,3 @@ def test_only_the_fields_a_patch_documents_as_changeable_are_settable():
 def test_current_expected_and_delta_columns(kind, header, field, role):
     found = header_index(kind)[normalize_header(header)]
     assert (found.name, found.role) == (field, role)
-
-
-@pytest.mark.parametrize("word", ["Name", "Offer", "Product", "End date"])
-def test_ambiguous_everyday_words_name_no_field(word):
-    for kind in FIELDS:
-        assert normalize_header(word) not in header_index(kind)
-        assert near_miss(kind, word) is None
-
-
-@pytest.mark.parametrize(
-    ("header", "meant"),
-    [
-        ("Quantitiy", "Quantity"),
-        ("Auto renw", "Auto renew"),
-        ("Auto/renew", "Auto renew"),
-        ("Renew auto", "Auto renew"),
-        ("Subscripton ID", "Subscription ID"),
-        ("Current seat", "Current seats"),
-        ("Frendly name", "Friendly name"),
-    ],
-)
-def test_near_misses_of_known_headers(header, meant):
-    assert near_miss("subscriptions", header) == meant
-
-
-@pytest.mark.parametrize(
-    "header", ["Customer", "Customers", "Notes", "Company", "Amount", "Date", "Total", "Ref"]
-)
-def test_other_words_are_not_near_misses(header):
-    assert near_miss("subscriptions", header) is None

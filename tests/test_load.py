@@ -10,7 +10,8 @@ from conftest import CUSTOMER, SUB1, SUB2
 
 from bulkpatch.check import check
 from bulkpatch.errors import InputError
-from bulkpatch.load import ROW, load
+from bulkpatch.load import load
+from bulkpatch.sheet import ROW
 
 
 def cells(sheet, header: str) -> list[str | None]:

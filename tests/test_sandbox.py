@@ -18,10 +18,10 @@ import pytest
 from conftest import CUSTOMER, NEXT_TERM_PRODUCT, SAMPLES, SUB1
 from test_catalog import FIXTURE
 
-from bulkpatch.check import typed
 from bulkpatch.load import load
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec, resources
 from bulkpatch.sandbox.schema import problems
+from bulkpatch.values import typed
 
 pytestmark = pytest.mark.anyio
 NOW = datetime.now(UTC)

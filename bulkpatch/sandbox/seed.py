@@ -21,10 +21,11 @@ from typing import Any
 import polars as pl
 
 from bulkpatch.catalog import header_index, normalize_header
-from bulkpatch.check import typed
 from bulkpatch.errors import InputError
-from bulkpatch.load import Column, Sheet, load
+from bulkpatch.load import load
 from bulkpatch.sandbox import resources
+from bulkpatch.sheet import Column, Sheet
+from bulkpatch.values import typed
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"  # package data: a wheel has them
 SYNTHETIC_NS = uuid.UUID("0b7c2d4e-5f60-4a1b-8c9d-0e1f2a3b4c5d")
