@@ -25,12 +25,13 @@ import httpx
 from bulkpatch.calls import Caller, Reply, attempt_id, versioned
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
-from bulkpatch.plan import Assessment, Change, Merged, assess, describe, merge
+from bulkpatch.plan import NEXT_TERM, Assessment, Change, Merged, assess, describe, merge
 from bulkpatch.verify import unmet
 
 STALE_ETAG = 2055
 READ_FAILED = "reading it failed: "  # a change whose resource could not be read first
 REACTIVATE = uuid.UUID("5e0f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9")
+RESCHEDULE = uuid.UUID("2d8e4f60-1a3b-4c5d-9e7f-b1c2d3e4f5a6")
 
 
 @dataclass
@@ -180,12 +181,17 @@ class Engine(Caller):
         if isinstance(current, Reply):
             return _failed(current, READ_FAILED)
         now = datetime.now(UTC)
+        intent = self.intents.get(change.key)
+        if intent and change.delta is not None and "quantity" in intent["after"]:
+            # a seat change sent before the interruption: its total, never a second addition
+            total = intent["after"]["quantity"]
+            change = replace(change, values={**change.values, "quantity": total}, delta=None)
         assessment = assess(change, current, now)
-        if assessment.verdict == "no_change" and change.key in self.intents:
-            return _landed(self.intents[change.key])
+        if assessment.verdict == "no_change" and intent:
+            return _landed(intent)
         if not assessment.sendable:
             return _unsent(assessment)
-        merged = assessment.merged
+        change, merged = assessment.change, assessment.merged
         if merged.reactivate_first:  # Partner Center: a suspended subscription changes status alone
             current = await self._reactivate(change, current, now)
             if isinstance(current, Reply):
@@ -210,9 +216,30 @@ class Engine(Caller):
             reply = await self._patch(change, fresh, merged, request_id)
         result = await self._outcome(change, merged, reply)
         result.request_id = request_id
-        if change.key in self.intents:  # what was read before the first attempt, for undo
-            result.before = {**result.before, **self.intents[change.key]["before"]}
+        if intent:  # what was read before the first attempt, for undo
+            result.before = {**result.before, **intent["before"]}
+        if result.outcome in ("ok", "accepted") and assessment.warnings:
+            result.error_message = "; ".join(assessment.warnings)
+            if self.settings.keep_renewal_changes:
+                result.error_message = await self._reschedule(change, current)
         return result
+
+    async def _reschedule(self, change: Change, current: dict[str, Any]) -> str:
+        """Schedule again the renewal changes a mid-term change removed (asked for with
+        `--keep-renewal-changes`): a second PATCH with its own MS-RequestId."""
+        scheduled = current[NEXT_TERM]
+        renewal = str(current.get("commitmentEndDate") or "")[:10] or "the renewal"
+        lost = f"the renewal changes for {renewal} were removed and could not be scheduled again"
+        fresh = await self._get(change)
+        if isinstance(fresh, Reply):
+            return f"{lost}: {fresh.message}"
+        step = replace(change, values={}, request_id=str(uuid.uuid5(RESCHEDULE, change.request_id)))
+        body = {**fresh, NEXT_TERM: scheduled}
+        merged = Merged(body, {NEXT_TERM: (fresh.get(NEXT_TERM), scheduled)})
+        reply = await self._patch(step, fresh, merged, step.request_id)
+        if reply.status in (200, 202):
+            return f"the renewal changes for {renewal} were removed and scheduled again"
+        return f"{lost}: {reply.message}"
 
     async def _reactivate(self, change: Change, current: dict, now: datetime) -> dict | Reply:
         """The status change on its own (its own MS-RequestId, derived from the change's)."""
@@ -321,11 +348,12 @@ def _landed(intent: dict[str, Any]) -> Result:
 
 
 def _unsent(assessment: Assessment) -> Result:
-    """A change the assessment keeps back: already done, or bound to be refused."""
+    """A change the assessment keeps back: already done, in conflict with the sheet's expected
+    values, or bound to be refused."""
     if assessment.verdict == "no_change":
         return Result("no_change")
     return Result(
-        "failed",
+        "conflict" if assessment.verdict == "conflict" else "failed",
         error_code=assessment.code,
         changes=assessment.merged.describe(),
         error_message=f"not sent: {assessment.reason}",

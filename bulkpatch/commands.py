@@ -39,7 +39,7 @@ from bulkpatch.runfolder import RunFolder, make_folder
 from bulkpatch.session import Sent
 from bulkpatch.target import Target, resolve
 
-PLAN_OUTCOMES = ("change", "no_change", "would_fail")
+PLAN_OUTCOMES = ("change", "no_change", "conflict", "would_fail")
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -216,6 +216,8 @@ def _entry(change: Change, current: dict | Reply, now: datetime) -> dict[str, An
     )
     if assessment.reason:
         entry.update(error=assessment.reason, error_code=assessment.code)
+    if assessment.warnings:
+        entry.update(warnings=assessment.warnings)
     return entry
 
 

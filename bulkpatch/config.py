@@ -76,6 +76,7 @@ class Settings:
     backoff: float = 0.5
     headroom: float = 0.98  # pace just under the limit, never at it
     progress_every: float = 10.0  # seconds between progress lines when nobody watches a bar
+    keep_renewal_changes: bool = False  # schedule again what a mid-term change removed
 
 
 USER_SETTINGS: dict[str, Key] = {

@@ -11,18 +11,18 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 import polars as pl
 
-from bulkpatch import rules
+from bulkpatch import catalog, rules
 from bulkpatch.catalog import Field, Kind
 from bulkpatch.check import Checked
 from bulkpatch.errors import ApiError
 from bulkpatch.sheet import ROW
-from bulkpatch.values import requests
+from bulkpatch.values import requests, same_value
 
 REQUEST_NS = uuid.UUID("9a1c5e2b-3f4d-4b6a-8c7e-1d2f3a4b5c6d")
 LINE = "lineItems."
@@ -196,7 +196,7 @@ def merge(change: Change, current: dict[str, Any], now: datetime) -> Merged:
     body = copy.deepcopy(current)
     diffs: dict[str, tuple[Any, Any]] = {}
     for name, value in change.values.items():
-        _set(body, name, value, diffs, name)
+        _set(body, name, value, diffs, name, catalog.field(change.kind, name))
     instructions = "scheduledNextTermInstructions"
     if (
         change.kind == "subscriptions"
@@ -257,7 +257,8 @@ def _merge_lines(change: Change, body: dict[str, Any], diffs: dict) -> ApiError 
             named.append(item)
         for name, value in line.items():
             if name not in ("lineItemNumber", "subscriptionId"):
-                _set(item, name, value, diffs, f"lineItems[{item['lineItemNumber']}].{name}")
+                label = f"lineItems[{item['lineItemNumber']}].{name}"
+                _set(item, name, value, diffs, label, catalog.field("orders", LINE + name))
         if cancel and item.get("quantity"):
             diffs[f"lineItems[{item['lineItemNumber']}].quantity"] = (item["quantity"], 0)
     if named:
@@ -269,7 +270,9 @@ def _merge_lines(change: Change, body: dict[str, Any], diffs: dict) -> ApiError 
     return None
 
 
-def _set(body: dict[str, Any], dotted: str, value: Any, diffs: dict, label: str) -> None:
+def _set(body: dict[str, Any], dotted: str, value: Any, diffs: dict, label: str, f: Field) -> None:
+    """Set a target in the body; a diff only when the value really changes, compared the way
+    Partner Center stores it (`same_value`): a sheet applied twice settles to no change."""
     *parents, leaf = dotted.split(".")
     node = body
     for part in parents:
@@ -277,14 +280,9 @@ def _set(body: dict[str, Any], dotted: str, value: Any, diffs: dict, label: str)
             node[part] = {}
         node = node[part]
     before = node.get(leaf)
-    if before != value:
+    if not same_value(f, value, before):
         diffs[label] = (before, value)
-    node[leaf] = value
-
-
-def target_reached(change: Change, current: dict[str, Any], now: datetime) -> bool:
-    """True when the resource already shows every value the sheet asks for."""
-    return not merge(change, current, now).diffs
+        node[leaf] = value
 
 
 @dataclass
@@ -292,14 +290,19 @@ class Assessment:
     """A change held against the state just read: what sending it would do, and why.
 
     The one place that decides this: plan, the live-run preview and the engine all ask here.
-    `verdict` is `change`, `no_change` (the target already holds) or `would_fail`
-    (Partner Center would certainly refuse it: not sent).
+    `verdict` is `change`, `no_change` (the target already holds), `conflict` (the sheet's
+    expected values are not what Partner Center holds: the sheet may be out of date; not sent)
+    or `would_fail` (Partner Center would certainly refuse it: not sent). `warnings` say what
+    Partner Center will do besides (renewal changes it removes). `change` is the change as
+    sent: a seat change (`+2`) made a total from the quantity read.
     """
 
-    verdict: Literal["change", "no_change", "would_fail"]
+    verdict: Literal["change", "no_change", "conflict", "would_fail"]
     merged: Merged
+    change: Change
     reason: str = ""
     code: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def sendable(self) -> bool:
@@ -308,10 +311,111 @@ class Assessment:
 
 def assess(change: Change, current: dict[str, Any], now: datetime) -> Assessment:
     """What sending `change` to the resource as read (`current`) would do."""
+    change = with_total(change, current)
     merged = merge(change, current, now)
+    if conflicts := expectations(change, current):
+        reason = "; ".join(conflicts) + ": the sheet may be out of date"
+        return Assessment("conflict", merged, change, reason)
     if not merged.diffs:
-        return Assessment("no_change", merged)
+        return Assessment("no_change", merged, change)
     if merged.refusal:
         why = f"Partner Center would refuse it ({merged.refusal.description})"
-        return Assessment("would_fail", merged, why, merged.refusal.code)
-    return Assessment("change", merged)
+        return Assessment("would_fail", merged, change, why, merged.refusal.code)
+    warnings = renewal_removed(change, current, merged)
+    if warnings:  # Partner Center deletes them with the change: undo must be able to put them back
+        merged.diffs[NEXT_TERM] = (current[NEXT_TERM], None)
+    return Assessment("change", merged, change, warnings=warnings)
+
+
+def pinned(change: Change, before: dict[str, Any], body: dict[str, Any]) -> Change:
+    """A planned seat change pinned to the total the plan showed, with the quantity the plan
+    read as expected: applying the plan adds what the plan said, or stops as a conflict."""
+    if change.delta is None:
+        return change
+    return replace(
+        change,
+        values={**change.values, "quantity": body["quantity"]},
+        expected={**change.expected, "quantity": before.get("quantity")},
+        delta=None,
+    )
+
+
+def with_total(change: Change, current: dict[str, Any]) -> Change:
+    """A seat change (`Seat change +2`) as the total it makes from the quantity read: the total
+    is what is sent and journaled, so a resumed run never adds twice."""
+    if change.delta is None:
+        return change
+    total = int(current.get("quantity") or 0) + change.delta
+    return replace(change, values={**change.values, "quantity": total}, delta=None)
+
+
+SEATS = {"quantity": "seats"}
+
+
+def expectations(change: Change, current: dict[str, Any]) -> list[str]:
+    """Every expected value of the sheet (offer, term, `Current seats`, ...) that is not what
+    Partner Center holds, in words."""
+    found = []
+    for name, want in change.expected.items():
+        have = _dotted(current, name)
+        if not same_value(catalog.field(change.kind, name), want, have):
+            found.append(_expects(name, want, have))
+    items = current.get("lineItems") or []
+    for line in change.expected_lines:
+        item = next((i for i in items if _names(line, i)), {})
+        for name, want in line.items():
+            if name in ("lineItemNumber", "subscriptionId"):
+                continue
+            if not same_value(catalog.field("orders", LINE + name), want, item.get(name)):
+                found.append(
+                    f"line item {item.get('lineItemNumber')}: "
+                    + _expects(name, want, item.get(name))
+                )
+    return found
+
+
+def _expects(name: str, want: Any, have: Any) -> str:
+    if name in SEATS:
+        return f"the sheet expects {show(want)} {SEATS[name]} but Partner Center holds {show(have)}"
+    return f"the sheet expects {name} {show(want)} but Partner Center holds {show(have)}"
+
+
+def _names(line: dict[str, Any], item: dict[str, Any]) -> bool:
+    number, sub = line.get("lineItemNumber"), str(line.get("subscriptionId") or "").lower()
+    return (number is not None and item.get("lineItemNumber") == number) or bool(
+        sub and str(item.get("subscriptionId", "")).lower() == sub
+    )
+
+
+def _dotted(resource: dict[str, Any], name: str) -> Any:
+    node: Any = resource
+    for part in name.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+# "Create scheduled changes" (https://learn.microsoft.com/partner-center/developer/
+# create-scheduled-changes): a mid-term (immediate) change to a new-commerce subscription before
+# its renewal deletes every change scheduled for the renewal.
+IMMEDIATE = ("quantity", "billingCycle")
+NEXT_TERM = "scheduledNextTermInstructions"
+
+
+def renewal_removed(change: Change, current: dict[str, Any], merged: Merged) -> list[str]:
+    """A warning when this change removes the renewal changes scheduled on the subscription."""
+    scheduled = current.get(NEXT_TERM)
+    legacy = "etag" in (current.get("attributes") or {})
+    immediate = [k for k in IMMEDIATE if k in merged.diffs]
+    if change.kind != "subscriptions" or legacy or not scheduled or not immediate:
+        return []
+    if any(k.startswith(NEXT_TERM) for k in merged.diffs):
+        return []  # the row sets the renewal changes itself
+    what = "seat change" if immediate[0] == "quantity" else "billing cycle change"
+    renewal = str(current.get("commitmentEndDate") or "")[:10] or "the renewal"
+    plans = [f"quantity {scheduled['quantity']}"] if scheduled.get("quantity") else []
+    product = scheduled.get("product") or {}
+    plans += [f"{k} {product[k]}" for k in ("billingCycle", "termDuration") if product.get(k)]
+    return [
+        f"this {what} removes the renewal changes scheduled for {renewal}: "
+        f"{', '.join(plans) or 'as scheduled'} at renewal"
+    ]

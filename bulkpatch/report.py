@@ -37,6 +37,7 @@ STYLE = {  # outcome -> (fill, font)
     "invalid": ("#FFC7CE", "#9C0006"),
     "failed": ("#FFC7CE", "#9C0006"),
     "would_fail": ("#FFC7CE", "#9C0006"),
+    "conflict": ("#F8CBAD", "#843C0C"),
     "not_sent": ("#FCE4D6", "#833C0B"),
     "accepted": ("#FFEB9C", "#9C5700"),
     "no_change": ("#EDEDED", "#404040"),
@@ -120,7 +121,9 @@ def table(
             marks.setdefault((row, position.get(column, -1)), []).append(message)
     if "error_message" in extra:
         outcome = len(names) + 1 + extra.index("outcome")
-        failed = joined.filter(pl.col("outcome").is_in(["failed", "not_sent", "would_fail"]))
+        failed = joined.filter(
+            pl.col("outcome").is_in(["failed", "not_sent", "would_fail", "conflict"])
+        )
         for row, message in failed.select(ROW, "error_message").iter_rows():
             marks.setdefault((row, outcome), []).append(message or "")
     return Table(title or sheet.sheet_name or sheet.kind.title(), headers, frame, numeric, marks)

@@ -29,7 +29,7 @@ import polars as pl
 from bulkpatch import report
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.journal import Journal, Replay, replay
-from bulkpatch.plan import Change
+from bulkpatch.plan import Change, pinned
 
 MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
 LOCK = ".lock"
@@ -198,14 +198,18 @@ class RunFolder:
         changes = [Change(**e["change"]) for e in entries]
         journaled = replay(self.path / JOURNAL) if resume else Replay()
         done = dict(journaled.finished)
+        changes = [
+            pinned(c, e["before"], e["body"]) if e.get("outcome") == "change" else c
+            for c, e in zip(changes, entries, strict=True)
+        ]
         for change, e in zip(changes, entries, strict=True):
             if e.get("outcome") == "no_change":
                 done.setdefault(change.key, {"outcome": "no_change"})
-            elif e.get("outcome") == "would_fail":
+            elif e.get("outcome") in ("would_fail", "conflict"):
                 done.setdefault(
                     change.key,
                     {
-                        "outcome": "failed",
+                        "outcome": "failed" if e["outcome"] == "would_fail" else "conflict",
                         "error_code": e.get("error_code"),
                         "error_message": f"not sent: {e.get('error')}",
                     },

@@ -27,7 +27,7 @@ RESULT_SCHEMA = {
     "attempts": pl.Int64,
     "elapsed_ms": pl.Int64,
 }
-RESULT_OUTCOMES = ("ok", "accepted", "no_change", "invalid", "failed", "not_sent")
+RESULT_OUTCOMES = ("ok", "accepted", "no_change", "invalid", "conflict", "failed", "not_sent")
 PLAN_SCHEMA = {
     ROW: pl.Int64,
     "plan": pl.String,
@@ -43,8 +43,8 @@ def _held(held: Held, kind: str) -> list[tuple[int, str]]:
 
 
 def plan_rows(part: Checked, entries: list[dict[str, Any]], held: Held) -> pl.DataFrame:
-    """ROW, outcome (`change`, `no_change`, `would_fail`, or check's verdict), changes,
-    errors and request_id for every row of a checked sheet."""
+    """ROW, outcome (`change`, `no_change`, `conflict`, `would_fail`, or check's verdict),
+    changes, errors (or warnings) and request_id for every row of a checked sheet."""
     kind = part.sheet.kind
     planned = pl.DataFrame(
         [
@@ -52,7 +52,7 @@ def plan_rows(part: Checked, entries: list[dict[str, Any]], held: Held) -> pl.Da
                 ROW: row,
                 "plan": e["outcome"],
                 "changes": describe(e.get("diffs") or {}),
-                "reason": e.get("error") or "",
+                "reason": e.get("error") or "; ".join(e.get("warnings") or []),
                 "request_id": e["change"]["request_id"],
             }
             for e in entries
@@ -168,6 +168,8 @@ class Preview:
     changes: int = 0
     unchanged: int = 0
     would_fail: int = 0
+    conflicts: int = 0
+    renewals_removed: int = 0
     customers: int = 0
     seats: dict[str, int] = field(default_factory=dict)
     suspensions: int = 0
@@ -179,9 +181,12 @@ class Preview:
         return [
             f"Rows: {rows}.",
             f"Changes: {self.changes} to send for {self.customers} customers, {self.unchanged} "
-            f"already done, {self.would_fail} would fail.",
+            f"already done, {self.would_fail} would fail, {self.conflicts} in conflict with "
+            "the sheet's expected values (not sent).",
             f"Seat changes by offer: {seats}.",
             f"Set apart: {self.suspensions} suspensions, {self.cancellations} cancellations.",
+            f"Renewal changes removed: {self.renewals_removed} subscriptions (a seat or billing "
+            "change deletes the changes scheduled for their renewal).",
         ]
 
 
@@ -194,7 +199,7 @@ def preview(rows: dict[str, int], entries: list[dict[str, Any]]) -> Preview:
         },
         schema={"outcome": pl.String, "customer_id": pl.String},
     )
-    counts = outcome_counts([verdicts], ("change", "no_change", "would_fail"))
+    counts = outcome_counts([verdicts], ("change", "no_change", "conflict", "would_fail"))
     subs = _subscription_entries(entries).filter(pl.col("outcome") == "change")
     seats = (
         subs.filter(pl.col("seats_after") != pl.col("seats_before"))
@@ -206,6 +211,8 @@ def preview(rows: dict[str, int], entries: list[dict[str, Any]]) -> Preview:
         changes=counts["change"],
         unchanged=counts["no_change"],
         would_fail=counts["would_fail"],
+        conflicts=counts["conflict"],
+        renewals_removed=sum(bool(e.get("warnings")) for e in entries),
         customers=verdicts.filter(pl.col("outcome") == "change")["customer_id"].n_unique(),
         seats=dict(seats.iter_rows()),
         suspensions=subs.filter(pl.col("status_after") == "suspended").height,

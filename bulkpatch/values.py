@@ -178,7 +178,7 @@ def same_value(f: Field, sheet: Any, live: Any) -> bool:
     """True when a typed sheet value and a value Partner Center returned are the same, compared
     the way Partner Center stores them: enums without case, ids without case or braces, dates
     by day when either side is a day (`2026-12-31`, or midnight UTC as `typed` writes a day),
-    lists as sets, numbers by value. Empty (None, "", []) equals empty."""
+    lists as sets without case, numbers by value. Empty (None, "", []) equals empty."""
     if sheet in (None, "", []) or live in (None, "", []):
         return sheet in (None, "", []) and live in (None, "", [])
     if f.type == "enum":
@@ -193,7 +193,9 @@ def same_value(f: Field, sheet: Any, live: Any) -> bool:
             return a.date() == b.date()
         return a == b
     if f.type == "string_list":
-        return set(sheet) == set(live)
+        return {str(i).casefold() for i in sheet} == {str(i).casefold() for i in live}
+    if f.type == "boolean":
+        return isinstance(sheet, bool) and isinstance(live, bool) and sheet is live
     if f.type in ("integer", "number"):
         return not isinstance(sheet, bool) and not isinstance(live, bool) and sheet == live
     return bool(sheet == live)

@@ -8,13 +8,13 @@ the same. Values compare the way Partner Center stores them (`check.same_value`)
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from bulkpatch.plan import Change, show
+from bulkpatch.catalog import field
+from bulkpatch.plan import LINE, Change, show
+from bulkpatch.values import same_value
 
 WORDS = {"autoRenewEnabled": "auto-renew"}
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
@@ -32,7 +32,7 @@ def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
         if line_cancel and name == "status":
             continue
         have = _dotted(resource, name)
-        if not same(have, want):
+        if not same_value(field(change.kind, name), want, have):
             missed.append(_still(name, have, want))
     if change.kind == "orders":
         items = resource.get("lineItems") or []
@@ -47,30 +47,13 @@ def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
             if line_cancel:
                 targets["quantity"] = 0
             for name, want in targets.items():
-                if not same(item.get(name), want):
+                if not same_value(field(change.kind, LINE + name), want, item.get(name)):
                     missed.append(
                         _still(
                             f"line item {item.get('lineItemNumber')} {name}", item.get(name), want
                         )
                     )
     return missed
-
-
-def same(have: Any, want: Any) -> bool:
-    """Does a value Partner Center shows satisfy a target the sheet set?"""
-    if isinstance(want, bool) or isinstance(have, bool):
-        return have is want
-    if isinstance(want, list):
-        return isinstance(have, list) and {_fold(i) for i in have} == {_fold(i) for i in want}
-    if isinstance(want, str) and isinstance(have, str):
-        if DATE.match(want) and DATE.match(have) and len(want) <= 10:
-            return have[:10] == want[:10]
-        return have.casefold() == want.casefold()
-    return have == want
-
-
-def _fold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
 
 
 def _dotted(resource: dict[str, Any], name: str) -> Any:

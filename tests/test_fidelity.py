@@ -22,13 +22,14 @@ from test_sandbox import put_order, put_subscription
 
 from bulkpatch.apply import Engine
 from bulkpatch.calls import attempt_id, versioned
+from bulkpatch.catalog import field
 from bulkpatch.commands import apply_file
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal, replay
 from bulkpatch.plan import Change
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec, resources
 from bulkpatch.sandbox.seed import synthetic
-from bulkpatch.verify import same
+from bulkpatch.values import same_value
 
 pytestmark = pytest.mark.anyio
 NOW = datetime.now(UTC)
@@ -336,7 +337,9 @@ async def test_6_billing_cycle_changes_on_a_new_commerce_subscription_not_throug
         )
         after = (await run.client.get(path)).json()
     ok = done[sub_change(path, {}).key]
-    assert (ok.outcome, ok.changes) == ("ok", "billingCycle: monthly -> annual")
+    assert ok.outcome == "ok" and ok.changes.split("; ")[0] == "billingCycle: monthly -> annual"
+    if body.get("scheduledNextTermInstructions"):  # a mid-term change removes them: said so
+        assert "removes the renewal changes scheduled for" in ok.error_message
     assert after["billingCycle"] == "annual" and after["quantity"] == 10
     sub_body = next(b for p, _, b in sent(seen, "PATCH") if p == path)
     assert sub_body == {**body, "billingCycle": "annual"}  # the whole subscription, one change
@@ -359,8 +362,11 @@ def test_6_a_sheet_changes_billing_cycles_on_subscription_rows(write_csv, tmp_pa
     after = [sandbox.store.get("subscriptions", customer, s, 0)["billingCycle"] for s in subs]
     assert run.counts()["ok"] == 3
     assert after == ["monthly", "annual", "monthly"]
-    changes = set(pl.read_csv(tmp_path / "run" / "results.csv").get_column("changes"))
+    table = pl.read_csv(tmp_path / "run" / "results.csv")
+    changes = {c.split("; ")[0] for c in table.get_column("changes")}
     assert changes == {"billingCycle: annual -> monthly", "billingCycle: monthly -> annual"}
+    for row in table.filter(pl.col("changes").str.contains("scheduledNextTerm")).to_dicts():
+        assert "removes the renewal changes scheduled for" in row["error_message"]
 
 
 # --- 8. the new commerce cancel window -----------------------------------------------------------
@@ -431,11 +437,15 @@ async def test_9_a_200_that_kept_auto_renew_on_is_failed_not_ok(serve_sandbox, t
 
 
 def test_9_targets_compare_enums_without_case_dates_by_day_and_lists_as_sets():
-    assert same("Annual", "annual") and same("Deleted", "deleted")
-    assert same("2027-03-01T00:00:00Z", "2027-03-01")
-    assert not same("2027-03-02T00:00:00Z", "2027-03-01")
-    assert same(["Fraud", "Other"], ["other", "fraud"])
-    assert not same(True, 1) and same(10, 10) and not same(10, 11)
+    def same(name, have, want):
+        return same_value(field("subscriptions", name), want, have)
+
+    assert same("billingCycle", "Annual", "annual") and same("status", "Deleted", "deleted")
+    assert same("commitmentEndDate", "2027-03-01T00:00:00Z", "2027-03-01")
+    assert not same("commitmentEndDate", "2027-03-02T00:00:00Z", "2027-03-01")
+    assert same("suspensionReasons", ["Fraud", "Other"], ["other", "fraud"])
+    assert not same("autoRenewEnabled", True, 1) and same("quantity", 10, 10)
+    assert not same("quantity", 10, 11)
 
 
 # --- 10. a read refused for the token is not a row failure --------------------------------------
