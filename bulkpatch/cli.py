@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from bulkpatch.cli_options import (
+    CHANGE_OPTIONS,
     JSON,
     PRECEDENCE_HELP,
     PROFILE,
@@ -33,9 +34,9 @@ from bulkpatch.cli_options import (
 from bulkpatch.errors import BulkpatchError, StoppedError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
+    from bulkpatch.check import Checked
     from bulkpatch.results import ApplyRun, CheckRun, PlanRun, Prepared
     from bulkpatch.tables import Preview
-    from bulkpatch.target import Target
 
 app = typer.Typer(
     add_completion=False,
@@ -98,7 +99,11 @@ def check(
     from bulkpatch.commands import check_file
 
     run = _run(verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options))
-    typer.echo(json.dumps(run.summary())) if as_json else _print_check(run)
+    if as_json:
+        typer.echo(json.dumps(run.summary()))
+    else:
+        _print_mapping(run.parts)
+        _print_check(run)
     raise typer.Exit(1 if run.counts()["invalid"] else 0)
 
 
@@ -118,11 +123,30 @@ def _print_check(run: CheckRun) -> None:
     typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
 
 
-def _announce(target: Target) -> None:
-    """One plain line before anything is read or sent: the sandbox changes nothing real."""
+def _announce(prepared: Prepared) -> None:
+    """Before anything is read or sent: how each column was read, and, for the sandbox, that
+    nothing real changes."""
+    _print_mapping(prepared.parts)
+    target = prepared.target
     if target.embedded:
         why = " (not signed in to Partner Center)" if target.defaulted else ""
         typer.echo(f"Using the built-in sandbox{why}: nothing in Partner Center changes.", err=True)
+
+
+def _print_mapping(parts: list[Checked]) -> None:
+    """How each header was read (key, set, expected, delta, note...) and what load skipped,
+    on stderr: the user sees it before anything is sent, and `--json` output stays clean."""
+    for part in parts:
+        typer.echo(f"Columns of {part.sheet.label}:", err=True)
+        rows = [
+            (m.header, m.role, m.describes or m.field or "", m.remark) for m in part.sheet.mapping()
+        ]
+        widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
+        for *cells, remark in rows:
+            line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+            typer.echo(f"  {line}  {remark}".rstrip(), err=True)
+        for note in part.sheet.notes:
+            typer.echo(f"  Note: {note}", err=True)
 
 
 def _progress(quiet: bool) -> str | bool:
@@ -133,7 +157,7 @@ def _progress(quiet: bool) -> str | bool:
 
 
 @app.command(epilog=PRECEDENCE_HELP)
-@with_options(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
+@with_options(TARGET_OPTIONS, SHEET_OPTIONS, CHANGE_OPTIONS, SETTING_OPTIONS)
 def plan(
     sheet_path: SHEET,
     options: dict[str, Any],
@@ -163,7 +187,7 @@ def _print_plan(run: PlanRun) -> None:
 
 
 @app.command(epilog=PRECEDENCE_HELP)
-@with_options(TARGET_OPTIONS, SHEET_OPTIONS, SETTING_OPTIONS)
+@with_options(TARGET_OPTIONS, SHEET_OPTIONS, CHANGE_OPTIONS, SETTING_OPTIONS)
 def apply(
     options: dict[str, Any],
     sheet_path: Annotated[

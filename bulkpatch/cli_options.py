@@ -73,6 +73,18 @@ SHEET_OPTIONS = [
         ],
     ),
     option(
+        "notes",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--note",
+                metavar="HEADER",
+                help="Keep this column as a note (carried, never sent), e.g. a header that "
+                "looks like a field name but is not one (repeatable).",
+            ),
+        ],
+    ),
+    option(
         "out",
         Annotated[
             Path | None,
@@ -133,6 +145,44 @@ def sandbox_options() -> list[inspect.Parameter]:
     return made
 
 
+CHANGE_OPTIONS = [
+    option(
+        "accept_differences",
+        Annotated[
+            bool,
+            typer.Option(
+                "--accept-differences",
+                help="Send rows even when Partner Center no longer holds what their expected "
+                "columns (Current seats, Offer, ...) say; default: such rows are a conflict.",
+            ),
+        ],
+        False,
+    ),
+    option(
+        "add_again",
+        Annotated[
+            bool,
+            typer.Option(
+                "--add-again",
+                help="Apply a sheet of seat changes (+2, -1) that a finished run already "
+                "applied, adding the seats again.",
+            ),
+        ],
+        False,
+    ),
+    option(
+        "keep_renewal_changes",
+        Annotated[
+            bool,
+            typer.Option(
+                "--keep-renewal-changes",
+                help="When a seat or billing change removes the changes scheduled for a "
+                "subscription's renewal, schedule them again right after.",
+            ),
+        ],
+        False,
+    ),
+]
 PRECEDENCE_HELP = (
     "Settings come from the command-line flag, then the environment, then the profile, then "
     "the default."

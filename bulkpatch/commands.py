@@ -8,9 +8,10 @@ environment, profile, default), so a script gets what the command line gets.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from bulkpatch.results import (
     add_counts,
     apply_figures,
 )
-from bulkpatch.runfolder import RunFolder, make_folder
+from bulkpatch.runfolder import RunFolder, fingerprint, make_folder
 from bulkpatch.session import Sent
 from bulkpatch.target import Target, resolve
 
@@ -50,13 +51,17 @@ def check_file(
     *,
     sheet: str | None = None,
     kind: Kind | None = None,
+    notes: list[str] | None = None,
     out: str | Path | None = None,
     reports_base: str | Path = "reports",
     xlsx: bool = True,
 ) -> CheckRun:
-    """Load and check a sheet, then write `check.csv` and `check.xlsx` into a run folder."""
+    """Load and check a sheet, then write `check.csv` and `check.xlsx` into a run folder.
+
+    `notes`: headers to keep as notes (a near miss of a field name stops the load otherwise).
+    """
     source = Path(path)
-    parts = _checked(source, sheet, kind)
+    parts = _checked(source, {"sheet": sheet, "kind": kind, "notes": notes or []})
     folder = RunFolder(make_folder(out, reports_base, source), {})
     summary = [
         ("Outcome", add_counts([p.counts() for p in parts])),
@@ -67,8 +72,10 @@ def check_file(
     return CheckRun(folder=folder.path, reports=written, notes=notes, source=source, parts=parts)
 
 
-def _checked(source: Path, sheet: str | None, kind: Kind | None) -> list[Checked]:
-    return [check(s) for s in load(source, sheet=sheet, kind=kind)]
+def _checked(source: Path, saved: dict[str, Any]) -> list[Checked]:
+    """Load and check the sheet as the run's saved settings say (worksheet, kind, notes)."""
+    sheets = load(source, sheet=saved["sheet"], kind=saved["kind"], notes=saved.get("notes", ()))
+    return [check(s) for s in sheets]
 
 
 def _reports(
@@ -104,6 +111,9 @@ def _changes(folder: RunFolder, target: Target, parts: list[Checked]) -> Prepare
         changes, kept_back = plan_changes(part, folder.run_id)
         made += changes
         held.update({(part.sheet.kind, row): why for row, why in kept_back.items()})
+    if folder.settings.get("accept_differences"):  # the user accepts what Partner Center holds
+        for change in made:
+            change.expected, change.expected_lines = {}, []
     return Prepared(folder, target, parts, made, held)
 
 
@@ -125,14 +135,30 @@ class Options:
     order_rate: float | None = None
     limit_scope: str | None = None
     concurrency: int | None = None
+    notes: list[str] = field(default_factory=list)  # headers to keep as notes (near misses)
+    accept_differences: bool = False  # send even when expected values differ from the live ones
+    add_again: bool = False  # apply seat changes a finished run of the same sheet already added
+    keep_renewal_changes: bool = False  # schedule again what a mid-term change removes
     progress: str | bool = False  # True or "bar": a progress bar; "lines": a line every 10 s
-    announce: Callable[[Target], None] | None = None
+    announce: Callable[[Prepared], None] | None = None  # hears the run before reads or writes
 
     def resolved(self) -> tuple[config.Profile, Settings]:
         """The profile, and the settings merged from every source."""
         chosen = config.profile(self.profile)
         flags = {k: getattr(self, k) for k in config.USER_SETTINGS}
         return chosen, chosen.settings(self.settings, **flags)
+
+    def saved(self, resolved: Target) -> dict[str, Any]:
+        """What decides what a run sends: kept in its manifest, part of its fingerprint."""
+        return {
+            "sheet": self.sheet,
+            "kind": self.kind,
+            "notes": self.notes or [],
+            "target": self.target or resolved.base_url,
+            "embedded": resolved.embedded,
+            "accept_differences": self.accept_differences,
+            "keep_renewal_changes": self.keep_renewal_changes,
+        }
 
 
 def prepare(path: str | Path, **options: Any) -> Prepared:
@@ -143,15 +169,24 @@ def prepare(path: str | Path, **options: Any) -> Prepared:
 
 def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = False) -> Prepared:
     resolved = resolve(o.target, chosen)
-    parts = _checked(source, o.sheet, o.kind)
-    saved = {
-        "sheet": o.sheet,
-        "kind": o.kind,
-        "target": o.target or resolved.base_url,
-        "embedded": resolved.embedded,
-    }
+    saved = o.saved(resolved)
+    parts = _checked(source, saved)
+    if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
+        _not_again(source, fingerprint(source, saved), o.reports_base)
     folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
     return _changes(folder, resolved, parts)
+
+
+def _not_again(source: Path, printed: str, reports_base: str | Path) -> None:
+    """Seat changes add to what is there: a sheet of them already applied is not applied again
+    unless the user says so."""
+    earlier = RunFolder.finished_runs(reports_base, printed)
+    if earlier:
+        raise InputError(
+            f"{source}: its seat changes were already applied by the run in {earlier[0]}; "
+            "applying the sheet again would add those seats again. Pass --add-again if that "
+            "is what you want."
+        )
 
 
 def plan_file(path: str | Path, **options: Any) -> PlanRun:
@@ -163,7 +198,7 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
     chosen, settings = o.resolved()
     prepared = _prepare(Path(path), o, chosen)
     if o.announce:
-        o.announce(prepared.target)
+        o.announce(prepared)
     entries = _plan(prepared, settings, o.progress)
     prepared.folder.write_plan(entries)
     ours = [tables.plan_rows(p, entries, prepared.held) for p in prepared.parts]
@@ -244,9 +279,11 @@ def apply_file(
     chosen, settings = o.resolved()
     prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
     folder = prepared.folder
+    keep = bool(folder.settings.get("keep_renewal_changes"))  # as the run was started
+    settings = dataclasses.replace(settings, keep_renewal_changes=keep)
     try:
         if o.announce:
-            o.announce(prepared.target)
+            o.announce(prepared)
         if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
             raise InputError("nothing was sent: the run was not confirmed.")
         started = time.monotonic()
@@ -300,6 +337,9 @@ def _start(
         prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
         return prepared, {}
     if plan_dir is not None:
+        planned = RunFolder.resumed(plan_dir, o.target)
+        if not o.add_again and any(e["change"].get("delta") for e in planned.read_plan()):
+            _not_again(planned.source, planned.manifest["fingerprint"], o.reports_base)
         folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
     else:
         folder = RunFolder.resumed(resume_dir, o.target)
@@ -307,9 +347,7 @@ def _start(
     try:
         saved = folder.settings
         resolved = resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
-        prepared = _changes(
-            folder, resolved, _checked(folder.source, saved["sheet"], saved["kind"])
-        )
+        prepared = _changes(folder, resolved, _checked(folder.source, saved))
         prepared.changes, done, journaled = folder.settled(resume=resume_dir is not None)
         prepared.intents = journaled.intents
     except BaseException:

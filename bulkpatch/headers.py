@@ -190,7 +190,7 @@ def match_columns(
         if meant:
             raise InputError(
                 f"{label}: Column {header!r} is not a field bulkpatch knows. Did you mean "
-                f"{meant!r}? Rename the header, or declare it a note to keep it as it is."
+                f"{meant!r}? Rename the header, or keep it as a note with --note {header!r}."
             )
     return columns
 

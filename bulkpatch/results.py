@@ -57,16 +57,22 @@ class CheckRun(Run):
             "rows": sum(self.counts().values()),
             **super().summary(),
             "sheets": [
-                {
-                    "sheet": p.sheet.sheet_name,
-                    "kind": p.sheet.kind,
-                    "rows": p.sheet.frame.height,
-                    **p.counts(),
-                    "problems_by_rule": p.rule_counts(),
-                }
+                {**sheet_json(p), **p.counts(), "problems_by_rule": p.rule_counts()}
                 for p in self.parts
             ],
         }
+
+
+def sheet_json(part: Checked) -> dict[str, Any]:
+    """A sheet as `--json` shows it: which one, how many rows, how each header was read, and
+    what load skipped."""
+    return {
+        "sheet": part.sheet.sheet_name,
+        "kind": part.sheet.kind,
+        "rows": part.sheet.frame.height,
+        "mapping": [m.to_json() for m in part.sheet.mapping()],
+        "skipped": part.sheet.notes,
+    }
 
 
 @dataclass
@@ -100,7 +106,11 @@ class PlanRun(Run):
         return self.outcomes
 
     def summary(self) -> dict[str, Any]:
-        return {"target": self.prepared.target.name, **super().summary()}
+        return {
+            "target": self.prepared.target.name,
+            **super().summary(),
+            "sheets": [sheet_json(p) for p in self.prepared.parts],
+        }
 
 
 @dataclass(kw_only=True)
@@ -115,7 +125,12 @@ class ApplyRun(Run):
         return self.figures["outcomes"]
 
     def summary(self) -> dict[str, Any]:
-        return {**self.figures, "reports": [str(r) for r in self.reports], "notes": self.notes}
+        return {
+            **self.figures,
+            "reports": [str(r) for r in self.reports],
+            "notes": self.notes,
+            "sheets": [sheet_json(p) for p in self.prepared.parts],
+        }
 
 
 def apply_figures(

@@ -109,6 +109,20 @@ class RunFolder:
         run._same_sheet()
         return run
 
+    @staticmethod
+    def finished_runs(base: str | Path, printed: str) -> list[Path]:
+        """The finished runs under `base` of a sheet with this fingerprint (same bytes, same
+        settings), newest first."""
+        found = []
+        for manifest in sorted(Path(base).glob(f"*/{MANIFEST}"), reverse=True):
+            try:
+                same = json.loads(manifest.read_text())["fingerprint"] == printed
+            except (OSError, ValueError, KeyError):
+                continue
+            if same and (manifest.parent / "summary.json").exists():
+                found.append(manifest.parent)
+        return found
+
     def _same_target(self, target: str | None) -> None:
         saved = self.settings
         if target in (None, saved["target"]) or (saved["embedded"] and target == "sandbox"):

@@ -75,6 +75,11 @@ class Sheet:
         """The input column carrying catalog field `name`, if the sheet has one."""
         return next((c for c in self.columns if c.field and c.field.name == name), None)
 
+    @property
+    def has_delta(self) -> bool:
+        """True when a column holds seat changes (`+2`) rather than totals."""
+        return any(c.field and c.field.role == "delta" for c in self.columns)
+
     def mapping(self) -> list[Mapped]:
         """Header -> field -> role for every column, in sheet order: what each cell asks for."""
         return [_mapped(c) for c in self.columns]
