@@ -108,6 +108,13 @@ def _rows(sheet: Sheet) -> list[dict[str, Any]]:
 
 def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
     made: dict[str, tuple[str, dict]] = {}
+    # what the sheet believes Partner Center holds (offer, term, dates): seeded as it says, so
+    # a sheet exported from a place is applied to the same place
+    believed = {
+        c.field.name
+        for c in sheet.columns
+        if c.field and c.field.role == "expected" and not set(".:") & set(c.field.name)
+    }
     for row in _rows(sheet):
         customer, sub = row["customer_id"], row["subscription_id"]
         if sub in made:
@@ -126,6 +133,7 @@ def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
         state.update(
             {k[8:]: v for k, v in row.items() if k.startswith("current:") and v is not None}
         )
+        state.update({k: v for k, v in row.items() if k in believed and v is not None})
         options: dict[str, Any] = {}
         if row.get("status") == "deleted":  # inside the 7-day cancellation window
             options["purchased_days_ago"] = 2
