@@ -22,6 +22,7 @@ from bulkpatch.sandbox.store import Store
 
 
 def error(refusal: ApiError) -> JSONResponse:
+    """A refusal as Partner Center answers it: its status and its error body."""
     return JSONResponse(refusal.body(), status_code=refusal.status)
 
 

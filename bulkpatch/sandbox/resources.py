@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PARTNER_ID = "4f1d9b2e-7c3a-4e8b-9a6d-2b5c8e1f0a73"
-Product = tuple[str, str, str, float]
 # (product id, sku id, name, monthly list price in USD)
+Product = tuple[str, str, str, float]
 PRODUCTS: list[Product] = [
     ("CFQ7TTC0LCHC", "0002", "Microsoft 365 Business Premium", 22.0),
     ("CFQ7TTC0LFLX", "0001", "Microsoft 365 E3", 36.0),
@@ -57,6 +57,25 @@ def new_etag(r: random.Random | None = None) -> str:
 def is_legacy(customer_id: str, subscription_id: str) -> bool:
     """About one subscription in four is legacy (etag, GUID offer id, no refund window)."""
     return rng(customer_id, subscription_id, "legacy").random() < 0.25
+
+
+# Fields every subscription carries with the same values (in the order GET writes them) ...
+FIXED = {
+    "isMicrosoftProduct": True,
+    "partnerId": "",
+    "attentionNeeded": False,
+    "actionTaken": False,
+    "contractType": "subscription",
+    "publisherName": "Microsoft Corporation",
+}
+# ... and the ones it carries empty.
+UNSET = {
+    "attentionReason": None,
+    "migratedFromSubscriptionId": None,
+    "parentSubscriptionId": None,
+    "productOrderId": None,
+    "promotionId": None,
+}
 
 
 def subscription(
@@ -110,25 +129,6 @@ def subscription(
         _add_new_commerce(body, r, product, now, age, refundable)
     body.update(state)
     return body
-
-
-# Fields every subscription carries with the same values (in the order GET writes them) ...
-FIXED = {
-    "isMicrosoftProduct": True,
-    "partnerId": "",
-    "attentionNeeded": False,
-    "actionTaken": False,
-    "contractType": "subscription",
-    "publisherName": "Microsoft Corporation",
-}
-# ... and the ones it carries empty.
-UNSET = {
-    "attentionReason": None,
-    "migratedFromSubscriptionId": None,
-    "parentSubscriptionId": None,
-    "productOrderId": None,
-    "promotionId": None,
-}
 
 
 def _guid(r: random.Random) -> str:
