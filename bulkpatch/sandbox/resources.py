@@ -16,7 +16,8 @@ from typing import Any
 
 PARTNER_ID = "4f1d9b2e-7c3a-4e8b-9a6d-2b5c8e1f0a73"
 # (product id, sku id, name, monthly list price in USD)
-PRODUCTS = [
+Product = tuple[str, str, str, float]
+PRODUCTS: list[Product] = [
     ("CFQ7TTC0LCHC", "0002", "Microsoft 365 Business Premium", 22.0),
     ("CFQ7TTC0LFLX", "0001", "Microsoft 365 E3", 36.0),
     ("CFQ7TTC0LH16", "0001", "Exchange Online (Plan 1)", 4.0),
@@ -25,7 +26,7 @@ PRODUCTS = [
     ("CFQ7TTC0LH18", "0001", "Microsoft 365 Business Basic", 6.0),
 ]
 # software (the one kind an order PATCH can cancel: "Cancel software purchases")
-SOFTWARE = [
+SOFTWARE: list[Product] = [
     ("DG7GMGF0FKZV", "0003", "SQL Server Enterprise - 2 Core License Pack - 3 year", 13748.0),
     ("DG7GMGF0DVT7", "000C", "Windows Server CAL - 1 Device CAL - 3 year", 102.0),
     ("DG7GMGF0DWT0", "0001", "Microsoft Identity Manager 2016 - 1 User CAL", 36.0),
@@ -58,6 +59,25 @@ def is_legacy(customer_id: str, subscription_id: str) -> bool:
     return rng(customer_id, subscription_id, "legacy").random() < 0.25
 
 
+# Fields every subscription carries with the same values (in the order GET writes them) ...
+FIXED = {
+    "isMicrosoftProduct": True,
+    "partnerId": "",
+    "attentionNeeded": False,
+    "actionTaken": False,
+    "contractType": "subscription",
+    "publisherName": "Microsoft Corporation",
+}
+# ... and the ones it carries empty.
+UNSET = {
+    "attentionReason": None,
+    "migratedFromSubscriptionId": None,
+    "parentSubscriptionId": None,
+    "productOrderId": None,
+    "promotionId": None,
+}
+
+
 def subscription(
     customer_id: str,
     subscription_id: str,
@@ -74,25 +94,64 @@ def subscription(
     opens a refund window for that many seats; both are drawn from the ids otherwise: most
     subscriptions are past both windows, as in production, some added seats days ago.
     """
+    # The helpers draw from `r` in the order they are called: keep that order, so the same
+    # ids keep giving the same subscription.
     r = rng(customer_id, subscription_id)
-    product_id, sku_id, name, _ = r.choice(PRODUCTS)
+    product = r.choice(PRODUCTS)
     legacy = is_legacy(customer_id, subscription_id) if legacy is None else legacy
     annual = r.random() < 0.6
     quantity = int(state.get("quantity") or r.randint(3, 60))
     age = r.randint(20, 300) if purchased_days_ago is None else purchased_days_ago
     created = now - timedelta(days=age)
-    sub_path = f"/customers/{customer_id}/subscriptions/{subscription_id}"
+    _, _, name, _ = product
     body: dict[str, Any] = {
         "id": subscription_id,
-        "entitlementId": str(uuid.UUID(int=r.getrandbits(128), version=4)),
-        "offerId": str(uuid.UUID(int=r.getrandbits(128), version=4)).upper()
-        if legacy
-        else f"{product_id}:{sku_id}:{product_id[:4]}{r.randint(10**7, 10**8 - 1)}",
+        "entitlementId": _guid(r),
+        "offerId": _offer_id(r, product, legacy),
         "offerName": name,
         "friendlyName": name,
         "quantity": quantity,
         "unitType": "Licenses",
         "hasPurchasableAddons": r.random() < 0.3,
+        **_term(created, annual, legacy),
+        **FIXED,
+        "orderId": f"{r.getrandbits(48):012x}",
+        "productType": _product_type(legacy),
+        "suspensionReasons": [],
+        "actions": ["Suspend", "Cancel"] if legacy else ["Cancel", "ChangeQuantity"],
+        **UNSET,
+        "links": _subscription_links(customer_id, subscription_id, product),
+        "attributes": {"objectType": "Subscription"},
+    }
+    if legacy:
+        body["attributes"]["etag"] = new_etag(r)
+    else:
+        _add_new_commerce(body, r, product, now, age, refundable)
+    body.update(state)
+    return body
+
+
+def _guid(r: random.Random) -> str:
+    return str(uuid.UUID(int=r.getrandbits(128), version=4))
+
+
+def _availability_id(r: random.Random, product_id: str) -> str:
+    return f"{product_id[:4]}{r.randint(10**7, 10**8 - 1)}"
+
+
+def _offer_id(r: random.Random, product: Product, legacy: bool) -> str:
+    """A legacy offer id is a GUID, a new commerce one PRODUCT:SKU:AVAILABILITY."""
+    product_id, sku_id, _, _ = product
+    if legacy:
+        return _guid(r).upper()
+    return f"{product_id}:{sku_id}:{_availability_id(r, product_id)}"
+
+
+def _term(created: datetime, annual: bool, legacy: bool) -> dict[str, Any]:
+    """Dates, state and billing: legacy subscriptions have yearly terms, new commerce ones
+    a yearly or monthly term billed the same way."""
+    term = "P1Y" if annual or legacy else "P1M"
+    return {
         "creationDate": iso(created),
         "effectiveStartDate": iso(created),
         "commitmentEndDate": iso(created + timedelta(days=365 if annual or legacy else 30)),
@@ -101,79 +160,95 @@ def subscription(
         "isTrial": False,
         "billingType": "license",
         "billingCycle": "annual" if annual else "monthly",
-        "termDuration": "P1Y" if annual or legacy else "P1M",
-        "renewalTermDuration": "P1Y" if annual or legacy else "P1M",
-        "isMicrosoftProduct": True,
-        "partnerId": "",
-        "attentionNeeded": False,
-        "actionTaken": False,
-        "contractType": "subscription",
-        "publisherName": "Microsoft Corporation",
-        "orderId": f"{r.getrandbits(48):012x}",
-        "productType": {
-            "id": "OnlineServices" if legacy else "OnlineServicesNCE",
-            "displayName": "OnlineServices" if legacy else "OnlineServicesNCE",
-        },
-        "suspensionReasons": [],
-        "actions": ["Suspend", "Cancel"] if legacy else ["Cancel", "ChangeQuantity"],
-        "attentionReason": None,
-        "migratedFromSubscriptionId": None,
-        "parentSubscriptionId": None,
-        "productOrderId": None,
-        "promotionId": None,
-        "links": {
-            "offer": link(f"/offers/{product_id}"),
-            "product": link(f"/products/{product_id}"),
-            "sku": link(f"/products/{product_id}/skus/{sku_id}"),
-            "availability": link(f"/products/{product_id}/skus/{sku_id}/availabilities"),
-            "entitlement": link(f"/customers/{customer_id}/entitlements/{subscription_id}"),
-            "activationLinks": link(f"{sub_path}/activationlinks"),
-            "pendingChanges": None,
-            "parentSubscription": None,
-            "next": None,
-            "previous": None,
-            "self": link(sub_path),
-        },
-        "attributes": {"objectType": "Subscription"},
+        "termDuration": term,
+        "renewalTermDuration": term,
     }
-    if legacy:
-        body["attributes"]["etag"] = new_etag(r)
+
+
+def _product_type(legacy: bool) -> dict[str, Any]:
+    kind = "OnlineServices" if legacy else "OnlineServicesNCE"
+    return {"id": kind, "displayName": kind}
+
+
+def _catalog_links(product_id: str, sku_id: str) -> dict[str, Any]:
+    """The product, its SKU and the SKU's availabilities, as subscriptions and order lines
+    link them."""
+    return {
+        "product": link(f"/products/{product_id}"),
+        "sku": link(f"/products/{product_id}/skus/{sku_id}"),
+        "availability": link(f"/products/{product_id}/skus/{sku_id}/availabilities"),
+    }
+
+
+def _subscription_links(customer_id: str, subscription_id: str, product: Product) -> dict:
+    product_id, sku_id, _, _ = product
+    sub_path = f"/customers/{customer_id}/subscriptions/{subscription_id}"
+    return {
+        "offer": link(f"/offers/{product_id}"),
+        **_catalog_links(product_id, sku_id),
+        "entitlement": link(f"/customers/{customer_id}/entitlements/{subscription_id}"),
+        "activationLinks": link(f"{sub_path}/activationlinks"),
+        "pendingChanges": None,
+        "parentSubscription": None,
+        "next": None,
+        "previous": None,
+        "self": link(sub_path),
+    }
+
+
+def _add_new_commerce(
+    body: dict[str, Any],
+    r: random.Random,
+    product: Product,
+    now: datetime,
+    age: float,
+    refundable: int | None,
+) -> None:
+    """What only new commerce subscriptions carry: a sub-type, sometimes instructions for the
+    next term or plan line items, and their refund windows."""
+    product_id, sku_id, _, _ = product
+    quantity = body["quantity"]
+    body["productType"]["subType"] = {"id": "Microsoft365", "displayName": "Microsoft 365"}
+    if r.random() < 0.3:
+        body["scheduledNextTermInstructions"] = {
+            "product": {
+                "productId": product_id,
+                "skuId": sku_id,
+                "availabilityId": _availability_id(r, product_id),
+                "billingCycle": body["billingCycle"],
+                "termDuration": "P1Y",
+            },
+            "quantity": quantity,
+            "customTermEndDate": None,
+        }
+    if r.random() < 0.1:
+        body["lineItems"] = [_plan_line_item(r, body["id"], quantity)]
+    body.update(_refund_window(r, quantity, now, age, refundable))
+
+
+def _refund_window(
+    r: random.Random, quantity: int, now: datetime, age: float, refundable: int | None
+) -> dict[str, Any]:
+    """Seats are refundable for 7 days after they were added ("Change the quantity of a
+    subscription"; refundableQuantity.details[].allowedUntilDateTime): one subscription in
+    five added seats within the week, the others' last window has closed."""
+    recent = r.random() < 0.2
+    added = min(quantity, r.randint(1, 5))
+    if refundable is not None:
+        added, opened = refundable, now - timedelta(days=1)
+    elif recent:
+        opened = now - timedelta(days=r.randint(0, REFUND_DAYS - 2), hours=r.randint(0, 20))
     else:
-        body["productType"]["subType"] = {"id": "Microsoft365", "displayName": "Microsoft 365"}
-        if r.random() < 0.3:
-            body["scheduledNextTermInstructions"] = {
-                "product": {
-                    "productId": product_id,
-                    "skuId": sku_id,
-                    "availabilityId": f"{product_id[:4]}{r.randint(10**7, 10**8 - 1)}",
-                    "billingCycle": body["billingCycle"],
-                    "termDuration": "P1Y",
-                },
-                "quantity": quantity,
-                "customTermEndDate": None,
-            }
-        if r.random() < 0.1:
-            body["lineItems"] = [_plan_line_item(r, subscription_id, quantity)]
-        # Seats are refundable for 7 days after they were added ("Change the quantity of a
-        # subscription"; refundableQuantity.details[].allowedUntilDateTime): one subscription
-        # in five added seats within the week, the others' last window has closed.
-        recent = r.random() < 0.2
-        added = min(quantity, r.randint(1, 5))
-        if refundable is not None:
-            added, opened = refundable, now - timedelta(days=1)
-        elif recent:
-            opened = now - timedelta(days=r.randint(0, REFUND_DAYS - 2), hours=r.randint(0, 20))
-        else:
-            last = max(REFUND_DAYS + 1, int(age))
-            opened = now - timedelta(days=r.randint(REFUND_DAYS + 1, last))
-        until = opened + timedelta(days=REFUND_DAYS)
-        body["refundOptions"] = [{"type": "Full", "expiresAt": iso(until)}]
-        body["refundableQuantity"] = {
+        last = max(REFUND_DAYS + 1, int(age))
+        opened = now - timedelta(days=r.randint(REFUND_DAYS + 1, last))
+    until = opened + timedelta(days=REFUND_DAYS)
+    return {
+        "refundOptions": [{"type": "Full", "expiresAt": iso(until)}],
+        "refundableQuantity": {
             "totalQuantity": added if until > now else 0,
             "details": [{"quantity": added, "allowedUntilDateTime": iso(until)}],
-        }
-    body.update(state)
-    return body
+        },
+    }
 
 
 def _plan_line_item(r: random.Random, subscription_id: str, quantity: int) -> dict[str, Any]:
@@ -208,57 +283,17 @@ def order(
 ) -> dict[str, Any]:
     """A full order with `line_items` (each: lineItemNumber, subscriptionId, quantity, ...);
     `software=True` sells software (DG7... products) instead of online services."""
+    # As for subscriptions: the draws from `r` keep their order.
     r = rng(customer_id, order_id)
     software = bool(state.pop("software", False))
-    customer_path = f"/customers/{customer_id}"
-    order_path = f"{customer_path}/orders/{order_id}"
+    order_path = f"/customers/{customer_id}/orders/{order_id}"
     created = now - timedelta(days=r.randint(3, 40))
-    items, total = [], 0.0
-    for number, given in enumerate(line_items):
-        product_id, sku_id, name, price = r.choice(SOFTWARE if software else PRODUCTS)
-        quantity = int(given.get("quantity") or r.randint(1, 40))
-        total += price * quantity
-        sub = given.get("subscriptionId") or str(uuid.UUID(int=r.getrandbits(128), version=4))
-        items.append(
-            {
-                "lineItemNumber": given.get("lineItemNumber", number),
-                "offerId": given.get("offerId") or f"{product_id}:{sku_id}:{product_id[:4]}0001",
-                "subscriptionId": sub,
-                "termDuration": "P1Y",
-                "transactionType": "New",
-                "friendlyName": name,
-                "quantity": quantity,
-                "partnerIdOnRecord": PARTNER_ID,
-                "pricing": {
-                    "listPrice": price,
-                    "discountedPrice": price,
-                    "price": price,
-                    "proratedPrice": price,
-                    "extendedPrice": round(price * quantity, 2),
-                },
-                "attestationAccepted": True,
-                "customTermEndDate": None,
-                "parentSubscriptionId": None,
-                "promotionId": None,
-                "provisioningContext": {},
-                "purchaseCommitment": {
-                    "amount": round(price * quantity * 12, 2),
-                    "currency": "USD",
-                    "grain": "Annual",
-                }
-                if r.random() < 0.2
-                else None,
-                "renewsTo": {"termDuration": "P1Y"},
-                "links": {
-                    "product": link(f"/products/{product_id}"),
-                    "sku": link(f"/products/{product_id}/skus/{sku_id}"),
-                    "availability": link(f"/products/{product_id}/skus/{sku_id}/availabilities"),
-                    "subscription": link(f"{customer_path}/subscriptions/{sub}"),
-                    "activationLinks": link(f"{customer_path}/subscriptions/{sub}/activationlinks"),
-                    "provisioningStatus": link(f"{order_path}/provisioningstatus"),
-                },
-            }
-        )
+    catalog = SOFTWARE if software else PRODUCTS
+    items = [
+        _order_line(r, number, given, catalog, customer_id, order_path)
+        for number, given in enumerate(line_items)
+    ]
+    total = sum((i["pricing"]["price"] * i["quantity"] for i in items), 0.0)
     body: dict[str, Any] = {
         "id": order_id,
         "alternateId": f"{r.getrandbits(48):012x}",
@@ -281,3 +316,57 @@ def order(
     }
     body.update(state)
     return body
+
+
+def _order_line(
+    r: random.Random,
+    number: int,
+    given: dict[str, Any],
+    catalog: list[Product],
+    customer_id: str,
+    order_path: str,
+) -> dict[str, Any]:
+    """One line of an order: what `given` names, the rest drawn from `catalog`."""
+    product_id, sku_id, name, price = r.choice(catalog)
+    quantity = int(given.get("quantity") or r.randint(1, 40))
+    sub = given.get("subscriptionId") or _guid(r)
+    sub_path = f"/customers/{customer_id}/subscriptions/{sub}"
+    return {
+        "lineItemNumber": given.get("lineItemNumber", number),
+        "offerId": given.get("offerId") or f"{product_id}:{sku_id}:{product_id[:4]}0001",
+        "subscriptionId": sub,
+        "termDuration": "P1Y",
+        "transactionType": "New",
+        "friendlyName": name,
+        "quantity": quantity,
+        "partnerIdOnRecord": PARTNER_ID,
+        "pricing": _pricing(price, quantity),
+        "attestationAccepted": True,
+        "customTermEndDate": None,
+        "parentSubscriptionId": None,
+        "promotionId": None,
+        "provisioningContext": {},
+        "purchaseCommitment": _purchase_commitment(price, quantity) if r.random() < 0.2 else None,
+        "renewsTo": {"termDuration": "P1Y"},
+        "links": {
+            **_catalog_links(product_id, sku_id),
+            "subscription": link(sub_path),
+            "activationLinks": link(f"{sub_path}/activationlinks"),
+            "provisioningStatus": link(f"{order_path}/provisioningstatus"),
+        },
+    }
+
+
+def _pricing(price: float, quantity: int) -> dict[str, Any]:
+    """List price per unit, no discount: every price is the list price."""
+    return {
+        "listPrice": price,
+        "discountedPrice": price,
+        "price": price,
+        "proratedPrice": price,
+        "extendedPrice": round(price * quantity, 2),
+    }
+
+
+def _purchase_commitment(price: float, quantity: int) -> dict[str, Any]:
+    return {"amount": round(price * quantity * 12, 2), "currency": "USD", "grain": "Annual"}

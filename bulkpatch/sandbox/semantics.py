@@ -74,6 +74,19 @@ def patch_subscription(
     https://github.com/microsoft/Partner-Center-PowerShell/issues/115).
     """
     _conforms("subscriptions", body)
+    _check_etag(current, body, if_match)
+    new = _replace_settable(current, body, auto_renew_fixed)
+    _refuse_subscription(current, new, now)
+    _drop_scheduled_on_immediate_change(current, new)
+    _track_refund_windows(current, new, now)
+    if new != current and current.get("attributes", {}).get("etag"):
+        new["attributes"]["etag"] = resources.new_etag()
+    return new
+
+
+def _check_etag(current: dict[str, Any], body: dict[str, Any], if_match: str | None) -> None:
+    """A legacy subscription changed since it was read (its etag, sent in the body or as
+    If-Match, is not the current one) is refused."""
     etag = current.get("attributes", {}).get("etag")
     sent = (body.get("attributes") or {}).get("etag")
     if (
@@ -87,6 +100,13 @@ def patch_subscription(
             "The subscription has changed since it was read "
             "(etag mismatch). Read it again and retry.",
         )
+
+
+def _replace_settable(
+    current: dict[str, Any], body: dict[str, Any], auto_renew_fixed: bool
+) -> dict[str, Any]:
+    """Full-object PATCH: auto-renew and the next term's instructions are what the body says
+    (absent is off and deleted), the other settable fields change only when sent."""
     new = copy.deepcopy(current)
     new["autoRenewEnabled"] = bool(body.get("autoRenewEnabled", False))
     if auto_renew_fixed:
@@ -97,10 +117,13 @@ def patch_subscription(
             new[key] = body[key]
     if new["scheduledNextTermInstructions"] is None:
         new.pop("scheduledNextTermInstructions")
-    _refuse_subscription(current, new, now)
-    # "Create scheduled changes" (https://learn.microsoft.com/partner-center/developer/
-    # create-scheduled-changes): a mid-term (immediate) change before the renewal date deletes
-    # every change that was scheduled for the renewal.
+    return new
+
+
+def _drop_scheduled_on_immediate_change(current: dict[str, Any], new: dict[str, Any]) -> None:
+    """ "Create scheduled changes" (https://learn.microsoft.com/partner-center/developer/
+    create-scheduled-changes): a mid-term (immediate) change before the renewal date deletes
+    every change that was scheduled for the renewal."""
     immediate = any(new.get(k) != current.get(k) for k in ("quantity", "billingCycle"))
     scheduled = current.get("scheduledNextTermInstructions")
     if (
@@ -110,12 +133,18 @@ def patch_subscription(
         and new.get("scheduledNextTermInstructions") == scheduled
     ):
         new.pop("scheduledNextTermInstructions")
+
+
+def _track_refund_windows(current: dict[str, Any], new: dict[str, Any], now: datetime) -> None:
+    """A decrease uses up refundable seats; an increase opens a refund window for the seats
+    added (refundableQuantity.details[] of the subscription model in
+    reference/update-subscription: one window per addition, for 7 days)."""
+    if "refundableQuantity" not in current:
+        return
     decrease = current["quantity"] - new["quantity"]
-    if decrease > 0 and "refundableQuantity" in current:
+    if decrease > 0:
         _take_refund(new, decrease, now)
-    if decrease < 0 and "refundableQuantity" in current:
-        # seats added can be given back for 7 days (refundableQuantity.details[] of the
-        # subscription model in reference/update-subscription: one window per addition)
+    if decrease < 0:
         opened = {
             "quantity": -decrease,
             "allowedUntilDateTime": resources.iso(now + timedelta(days=resources.REFUND_DAYS)),
@@ -123,9 +152,6 @@ def patch_subscription(
         details = [*new["refundableQuantity"].get("details", []), opened]
         left = refundable({"refundableQuantity": {"details": details}}, now) or 0
         new["refundableQuantity"] = {"totalQuantity": left, "details": details}
-    if new != current and etag:
-        new["attributes"]["etag"] = resources.new_etag()
-    return new
 
 
 def _refuse_subscription(current: dict[str, Any], new: dict[str, Any], now: datetime) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import uvicorn
 
 from bulkpatch.errors import InputError
-from bulkpatch.sandbox.app import Sandbox, SandboxConfig
+from bulkpatch.sandbox.app import Sandbox
+from bulkpatch.sandbox.config import SandboxConfig
 from bulkpatch.sandbox.seed import SeedSpec
 
 
