@@ -12,21 +12,20 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from bulkpatch.cli_options import (
-    CHANGE_OPTIONS,
     JSON,
+    OUTPUT_OPTIONS,
     PRECEDENCE_HELP,
     PROFILE,
-    QUIET,
-    SETTING_OPTIONS,
+    RUN_OPTIONS,
     SHEET,
     SHEET_OPTIONS,
-    TARGET_OPTIONS,
     VERBOSE,
     sandbox_options,
     with_options,
@@ -81,8 +80,33 @@ def _run(verbose: bool, job: Callable[[], T]) -> T:
 # --- check, plan, apply --------------------------------------------------------------------------
 
 
+@dataclass
+class Output:
+    """How a command shows itself: JSON or words, quiet or not, tracebacks or not."""
+
+    as_json: bool
+    quiet: bool
+    verbose: bool
+
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> Output:
+        """Take the output options out of a command's `options` (the rest go to the library)."""
+        return cls(*(options.pop(k) for k in ("as_json", "quiet", "verbose")))
+
+    @property
+    def progress(self) -> str | bool:
+        """A bar in a terminal; unattended (CI, a log file), a line every 10 seconds."""
+        if self.quiet:
+            return False
+        return "bar" if sys.stderr.isatty() else "lines"
+
+    def show(self, run: Any, words: Callable[[Any], None]) -> None:
+        """The run's summary as JSON, or in words."""
+        typer.echo(json.dumps(run.summary())) if self.as_json else words(run)
+
+
 @app.command()
-@with_options(SHEET_OPTIONS)
+@with_options(SHEET_OPTIONS, OUTPUT_OPTIONS)
 def check(
     sheet_path: SHEET,
     options: dict[str, Any],
@@ -92,18 +116,15 @@ def check(
             "--xlsx/--no-xlsx", help="Also write check.xlsx (slow for very large sheets)."
         ),
     ] = True,
-    as_json: JSON = False,
-    verbose: VERBOSE = False,
 ) -> None:
     """Check a sheet against Partner Center's field rules and write a report; send nothing."""
     from bulkpatch.commands import check_file
 
-    run = _run(verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options))
-    if as_json:
-        typer.echo(json.dumps(run.summary()))
-    else:
+    out = Output.of(options)
+    run = _run(out.verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options))
+    if not (out.as_json or out.quiet):
         _print_mapping(run.parts)
-        _print_check(run)
+    out.show(run, _print_check)
     raise typer.Exit(1 if run.counts()["invalid"] else 0)
 
 
@@ -127,6 +148,11 @@ def _announce(prepared: Prepared) -> None:
     """Before anything is read or sent: how each column was read, and, for the sandbox, that
     nothing real changes."""
     _print_mapping(prepared.parts)
+    _sandbox_line(prepared)
+
+
+def _sandbox_line(prepared: Prepared) -> None:
+    """One plain line, even with --quiet: the sandbox changes nothing real."""
     target = prepared.target
     if target.embedded:
         why = " (not signed in to Partner Center)" if target.defaulted else ""
@@ -149,30 +175,19 @@ def _print_mapping(parts: list[Checked]) -> None:
             typer.echo(f"  Note: {note}", err=True)
 
 
-def _progress(quiet: bool) -> str | bool:
-    """A bar in a terminal; unattended (CI, a log file), a line every 10 seconds."""
-    if quiet:
-        return False
-    return "bar" if sys.stderr.isatty() else "lines"
-
-
 @app.command(epilog=PRECEDENCE_HELP)
-@with_options(TARGET_OPTIONS, SHEET_OPTIONS, CHANGE_OPTIONS, SETTING_OPTIONS)
-def plan(
-    sheet_path: SHEET,
-    options: dict[str, Any],
-    as_json: JSON = False,
-    quiet: QUIET = False,
-    verbose: VERBOSE = False,
-) -> None:
+@with_options(*RUN_OPTIONS)
+def plan(sheet_path: SHEET, options: dict[str, Any]) -> None:
     """Check, read the current state, and write what apply would change; send nothing."""
     from bulkpatch.commands import plan_file
 
+    out = Output.of(options)
+    announce = _announce if not out.quiet else _sandbox_line
     run = _run(
-        verbose,
-        lambda: plan_file(sheet_path, progress=_progress(quiet), announce=_announce, **options),
+        out.verbose,
+        lambda: plan_file(sheet_path, progress=out.progress, announce=announce, **options),
     )
-    typer.echo(json.dumps(run.summary())) if as_json else _print_plan(run)
+    out.show(run, _print_plan)
 
 
 def _print_plan(run: PlanRun) -> None:
@@ -187,7 +202,7 @@ def _print_plan(run: PlanRun) -> None:
 
 
 @app.command(epilog=PRECEDENCE_HELP)
-@with_options(TARGET_OPTIONS, SHEET_OPTIONS, CHANGE_OPTIONS, SETTING_OPTIONS)
+@with_options(*RUN_OPTIONS)
 def apply(
     options: dict[str, Any],
     sheet_path: Annotated[
@@ -206,27 +221,25 @@ def apply(
     yes: Annotated[
         bool, typer.Option("--yes", help="Do not ask before changing production (for automation).")
     ] = False,
-    as_json: JSON = False,
-    quiet: QUIET = False,
-    verbose: VERBOSE = False,
 ) -> None:
     """Send the sheet's changes, read-modify-write, and write a result for every row."""
     from bulkpatch.commands import apply_file
 
+    out = Output.of(options)
     run = _run(
-        verbose,
+        out.verbose,
         lambda: apply_file(
             sheet_path,
             plan_dir=plan_dir,
             resume_dir=resume,
-            progress=_progress(quiet),
-            announce=_announce,
+            progress=out.progress,
+            announce=_announce if not out.quiet else _sandbox_line,
             confirm=lambda prepared, preview: _confirm(prepared, preview, yes),
             **options,
         ),
     )
     summary = run.summary()
-    typer.echo(json.dumps(summary)) if as_json else _print_apply(run)
+    out.show(run, _print_apply)
     if run.interrupted or summary["stopped"]:
         typer.echo(f"Resume with: {summary['resume']}", err=True)
     if run.interrupted:

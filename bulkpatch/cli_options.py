@@ -59,9 +59,6 @@ def with_options(*groups: list[inspect.Parameter]) -> Callable[[Command], Comman
 
 VERBOSE = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
 JSON = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
-QUIET = Annotated[
-    bool, typer.Option("--quiet", help="No progress bar (nor, unattended, progress lines).")
-]
 SHEET = Annotated[Path, typer.Argument(metavar="SHEET", help="CSV or Excel file.")]
 SHEET_OPTIONS = [
     option("sheet", Annotated[str | None, typer.Option(help="Worksheet name in a workbook.")]),
@@ -183,6 +180,21 @@ CHANGE_OPTIONS = [
         False,
     ),
 ]
+OUTPUT_OPTIONS = [
+    option("as_json", JSON, False),
+    option(
+        "quiet",
+        Annotated[
+            bool,
+            typer.Option(
+                "--quiet", help="No column mapping, no progress bar (nor progress lines)."
+            ),
+        ],
+        False,
+    ),
+    option("verbose", VERBOSE, False),
+]
+RUN_OPTIONS = (TARGET_OPTIONS, SHEET_OPTIONS, CHANGE_OPTIONS, SETTING_OPTIONS, OUTPUT_OPTIONS)
 PRECEDENCE_HELP = (
     "Settings come from the command-line flag, then the environment, then the profile, then "
     "the default."
