@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 
+from bulkpatch.assess import NEXT_TERM, Assessment, assess
 from bulkpatch.calls import Caller, Reply, attempt_id, versioned
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
-from bulkpatch.plan import NEXT_TERM, Assessment, Change, Merged, assess, describe, merge
+from bulkpatch.plan import Change, Merged, describe, merge
 from bulkpatch.verify import unmet
 
 STALE_ETAG = 2055

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,19 @@ import polars as pl
 
 from bulkpatch import config, report, tables, undo
 from bulkpatch.apply import READ_FAILED, Result
+from bulkpatch.assess import assess
 from bulkpatch.calls import Reply
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
 from bulkpatch.config import Settings
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.load import load
-from bulkpatch.plan import Change, assess
+from bulkpatch.plan import Change
 from bulkpatch.plan import changes as plan_changes
 from bulkpatch.results import (
     ApplyRun,
     CheckRun,
+    Options,
     PlanRun,
     Prepared,
     add_counts,
@@ -115,50 +116,6 @@ def _changes(folder: RunFolder, target: Target, parts: list[Checked]) -> Prepare
         for change in made:
             change.expected, change.expected_lines = {}, []
     return Prepared(folder, target, parts, made, held)
-
-
-@dataclass
-class Options:
-    """What plan and apply are told besides the sheet: its worksheet and kind, the target and
-    profile, where to write, the user settings (None: not given, so the environment, then the
-    profile, then the default decide), a `settings` object for a script's own engine tuning,
-    and the hooks a face (CLI, web page) uses to show progress and where calls go."""
-
-    sheet: str | None = None
-    kind: Kind | None = None
-    target: str | None = None
-    profile: str | config.Profile | None = None
-    out: str | Path | None = None
-    reports_base: str | Path = "reports"
-    settings: Settings | None = None
-    rate: float | None = None
-    order_rate: float | None = None
-    limit_scope: str | None = None
-    concurrency: int | None = None
-    notes: list[str] = field(default_factory=list)  # headers to keep as notes (near misses)
-    accept_differences: bool = False  # send even when expected values differ from the live ones
-    add_again: bool = False  # apply seat changes a finished run of the same sheet already added
-    keep_renewal_changes: bool = False  # schedule again what a mid-term change removes
-    progress: str | bool = False  # True or "bar": a progress bar; "lines": a line every 10 s
-    announce: Callable[[Prepared], None] | None = None  # hears the run before reads or writes
-
-    def resolved(self) -> tuple[config.Profile, Settings]:
-        """The profile, and the settings merged from every source."""
-        chosen = config.profile(self.profile)
-        flags = {k: getattr(self, k) for k in config.USER_SETTINGS}
-        return chosen, chosen.settings(self.settings, **flags)
-
-    def saved(self, resolved: Target) -> dict[str, Any]:
-        """What decides what a run sends: kept in its manifest, part of its fingerprint."""
-        return {
-            "sheet": self.sheet,
-            "kind": self.kind,
-            "notes": self.notes or [],
-            "target": self.target or resolved.base_url,
-            "embedded": resolved.embedded,
-            "accept_differences": self.accept_differences,
-            "keep_renewal_changes": self.keep_renewal_changes,
-        }
 
 
 def prepare(path: str | Path, **options: Any) -> Prepared:

@@ -1,22 +1,68 @@
-"""What the commands return: one shape for every command (`counts()`, `summary()` as plain
-data that `--json` prints as it is, `folder`, `reports`, `notes`), and the prepared run that
-plan and apply share.
+"""What the commands take and return: the `Options` of plan and apply, one result shape for
+every command (`counts()`, `summary()` as plain data that `--json` prints as it is, `folder`,
+`reports`, `notes`), and the prepared run that plan and apply share.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkpatch import tables
+from bulkpatch import config, tables
+from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked
 from bulkpatch.config import Settings
 from bulkpatch.plan import Change
 from bulkpatch.runfolder import RunFolder
 from bulkpatch.session import Sent, Session
 from bulkpatch.target import Target
+
+
+@dataclass
+class Options:
+    """What plan and apply are told besides the sheet: its worksheet and kind, the target and
+    profile, where to write, the user settings (None: not given, so the environment, then the
+    profile, then the default decide), a `settings` object for a script's own engine tuning,
+    and the hooks a face (CLI, web page) uses to show progress and where calls go."""
+
+    sheet: str | None = None
+    kind: Kind | None = None
+    target: str | None = None
+    profile: str | config.Profile | None = None
+    out: str | Path | None = None
+    reports_base: str | Path = "reports"
+    settings: Settings | None = None
+    rate: float | None = None
+    order_rate: float | None = None
+    limit_scope: str | None = None
+    concurrency: int | None = None
+    notes: list[str] = field(default_factory=list)  # headers to keep as notes (near misses)
+    accept_differences: bool = False  # send even when expected values differ from the live ones
+    add_again: bool = False  # apply seat changes a finished run of the same sheet already added
+    keep_renewal_changes: bool = False  # schedule again what a mid-term change removes
+    progress: str | bool = False  # True or "bar": a progress bar; "lines": a line every 10 s
+    announce: Callable[[Prepared], None] | None = None  # hears the run before reads or writes
+
+    def resolved(self) -> tuple[config.Profile, Settings]:
+        """The profile, and the settings merged from every source."""
+        chosen = config.profile(self.profile)
+        flags = {k: getattr(self, k) for k in config.USER_SETTINGS}
+        return chosen, chosen.settings(self.settings, **flags)
+
+    def saved(self, resolved: Target) -> dict[str, Any]:
+        """What decides what a run sends: kept in its manifest, part of its fingerprint."""
+        return {
+            "sheet": self.sheet,
+            "kind": self.kind,
+            "notes": self.notes or [],
+            "target": self.target or resolved.base_url,
+            "embedded": resolved.embedded,
+            "accept_differences": self.accept_differences,
+            "keep_renewal_changes": self.keep_renewal_changes,
+        }
 
 
 @dataclass(kw_only=True)

@@ -27,9 +27,10 @@ from typing import IO, Any, TypeVar
 import polars as pl
 
 from bulkpatch import report
+from bulkpatch.assess import pinned
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.journal import Journal, Replay, replay
-from bulkpatch.plan import Change, pinned
+from bulkpatch.plan import Change
 
 MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
 LOCK = ".lock"
