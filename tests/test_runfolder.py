@@ -22,7 +22,8 @@ from conftest import FAST, results, server, stats, true_up
 from bulkpatch.commands import apply_file
 
 
-def start_apply(path: Path, url: str, folder: Path, *extra: str) -> subprocess.Popen:
+def start_apply(path: Path, url: str, folder: Path, *extra: str, limit=None) -> subprocess.Popen:
+    """`bulkpatch apply` in its own process (`limit`: run in it before it starts)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -44,6 +45,7 @@ def start_apply(path: Path, url: str, folder: Path, *extra: str) -> subprocess.P
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limit,
     )
 
 
@@ -177,26 +179,7 @@ def test_a_full_disk_stops_the_run_with_exit_3_and_resume_finishes_it(cli, tmp_p
         small_disk(tmp_path, 48) as (disk, limit, grow),
     ):
         folder = disk / "run"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bulkpatch",
-                "apply",
-                str(path),
-                "--target",
-                url,
-                "--out",
-                str(folder),
-                "--quiet",
-                "--rate",
-                "60000",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=limit,
-        )
+        process = start_apply(path, url, folder, "--rate", "60000", limit=limit)
         _out, err = process.communicate(timeout=120)  # bounded: a hang fails here
         applied = sandbox.counts["applied"]
         grow()
