@@ -245,7 +245,8 @@ def apply(
     if run.interrupted:
         raise typer.Exit(130)
     counts = run.counts()
-    raise typer.Exit(1 if counts["invalid"] + counts["failed"] + counts["not_sent"] else 0)
+    stopped = ("invalid", "conflict", "failed", "not_sent")
+    raise typer.Exit(1 if any(counts[o] for o in stopped) else 0)
 
 
 def _print_apply(run: ApplyRun) -> None:

@@ -94,3 +94,42 @@ def test_python_dash_m_and_console_script_agree(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0 and "check" in result.stdout
+
+
+def test_every_command_shows_how_each_column_was_read_before_anything_else(cli, tmp_path):
+    sample = SAMPLES / "subscriptions-true-up.csv"
+    checked = cli("check", sample, "--out", tmp_path / "c")
+    planned = cli("plan", sample, "--target", "sandbox", "--out", tmp_path / "p")
+    applied = cli("apply", sample, "--target", "sandbox", "--out", tmp_path / "a", "--json")
+    for result in (checked, planned):
+        lines = result.stderr.splitlines()
+        assert lines[0] == "Columns of subscriptions-true-up.csv:"
+        assert lines[1].split() == [
+            "Customer",
+            "note",
+            "carried",
+            "to",
+            "the",
+            "reports,",
+            "never",
+            "sent",
+        ]
+        assert "  Current seats       expected  quantity" in result.stderr
+        assert "  Quantity            set       quantity" in result.stderr
+    mapping = json.loads(applied.stdout)["sheets"][0]["mapping"]
+    assert {"header": "Product", "role": "note"}.items() <= mapping[3].items()
+    assert [m["role"] for m in mapping[:3]] == ["note", "key", "key"]
+
+
+def test_a_misspelled_header_stops_the_run_unless_declared_a_note(cli, quirk, tmp_path):
+    stopped = cli("check", quirk("misspelled-header.csv"), "--out", tmp_path / "a")
+    noted = cli(
+        "check", quirk("misspelled-header.csv"), "--out", tmp_path / "b", "--note", "Quantitiy"
+    )
+    assert stopped.returncode == 2
+    assert "Column 'Quantitiy' is not a field bulkpatch knows. Did you mean 'Quantity'?" in (
+        stopped.stderr
+    )
+    assert "--note 'Quantitiy'" in stopped.stderr
+    assert noted.returncode == 0 and "1 no change" in noted.stdout
+    assert "  Quantitiy        note" in noted.stderr
