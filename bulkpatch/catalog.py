@@ -334,12 +334,17 @@ SEAT_CHANGE = Field(
     ),
 )
 
+# `Product` or `Offer`: the offer the user believes the row is about, by name or by id. It is
+# compared with both, so a row misaligned by sorting one column stops as a conflict.
+OFFER = Field("offer:any", "string", role="expected", label="Offer", aliases=("offer", "product"))
+
 # Every column a sheet may carry: the body's fields, then the current and delta columns.
 COLUMNS: dict[Kind, tuple[Field, ...]] = {
     "subscriptions": (
         *SUBSCRIPTION_FIELDS,
         *(_current(f) for f in SUBSCRIPTION_FIELDS if f.role == "settable"),
         SEAT_CHANGE,
+        OFFER,
     ),
     "orders": (*ORDER_FIELDS, *(_current(f) for f in ORDER_FIELDS if f.role == "settable")),
 }

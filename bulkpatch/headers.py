@@ -22,17 +22,11 @@ from bulkpatch.errors import InputError
 from bulkpatch.field import KINDS, Kind
 from bulkpatch.sheet import BLANKS, ROW, Column
 
-_AS_OFFER = (
-    "it may be an offer's name or its id. To have Partner Center's offer checked, call the "
-    "column 'Offer name' or 'Offer ID'"
-)
 # Everyday words that could name several fields: never settable, read as notes, and the mapping
 # says how to write what the user may have meant.
 AMBIGUOUS: dict[str, str] = {
     "name": "it may be a customer's or a product's name. To rename, call the column "
     "'Friendly name'",
-    "offer": _AS_OFFER,
-    "product": _AS_OFFER,
     "enddate": "it may be the term's end or a renewal date. Call the column 'Commitment end "
     "date' (checked against Partner Center) or 'Next term end date' (a renewal instruction)",
 }

@@ -182,3 +182,30 @@ def test_the_preview_of_a_live_run_counts_removed_renewal_changes(tmp_path):
         shown = preview(prepare(path, target=url, out=tmp_path / "p"), FAST)
     assert shown.lines()[-1].startswith("Renewal changes removed: 1 subscriptions")
     assert shown.changes == 2
+
+
+def test_a_product_column_that_names_another_offer_stops_the_row(cli, tmp_path):
+    one, two = subs(2, "product")
+    path = sheet(
+        tmp_path,
+        ["Customer ID", "Subscription ID", "Product", "Quantity"],
+        [[CUSTOMER, one, "Power BI Pro", "20"], [CUSTOMER, two, "Microsoft 365 E3", "20"]],
+    )
+    with server(path) as (url, sandbox):  # seeded as the sheet says: Power BI Pro, 365 E3
+        body = hold(sandbox, two, offerName="Microsoft 365 Business Basic")  # sorted apart
+        result = cli("apply", path, "--target", url, "--out", tmp_path / "a", "--quiet")
+        by_id = sheet(
+            tmp_path,
+            ["Customer ID", "Subscription ID", "Product", "Quantity"],
+            [[CUSTOMER, two, body["offerId"].lower(), "20"]],
+            name="by-id.csv",
+        )
+        second = cli("apply", by_id, "--target", url, "--out", tmp_path / "b", "--quiet")
+    rows = {r["Subscription ID"]: r for r in results(tmp_path / "a").to_dicts()}
+    assert result.returncode == 1 and rows[one]["outcome"] == "ok"
+    assert rows[two]["outcome"] == "conflict"
+    assert rows[two]["error_message"] == (
+        "not sent: the sheet expects offer Microsoft 365 E3 but Partner Center holds Microsoft "
+        "365 Business Basic: the sheet may be out of date"
+    )
+    assert second.returncode == 0  # the offer's id, in any case, names it too

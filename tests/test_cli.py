@@ -117,7 +117,7 @@ def test_every_command_shows_how_each_column_was_read_before_anything_else(cli, 
         assert "  Current seats       expected  quantity" in result.stderr
         assert "  Quantity            set       quantity" in result.stderr
     mapping = json.loads(applied.stdout)["sheets"][0]["mapping"]
-    assert {"header": "Product", "role": "note"}.items() <= mapping[3].items()
+    assert {"header": "Product", "role": "expected"}.items() <= mapping[3].items()
     assert [m["role"] for m in mapping[:3]] == ["note", "key", "key"]
 
 

@@ -134,6 +134,8 @@ def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
             {k[8:]: v for k, v in row.items() if k.startswith("current:") and v is not None}
         )
         state.update({k: v for k, v in row.items() if k in believed and v is not None})
+        if row.get("offer:any"):  # a `Product` column: the offer's name as the sheet has it
+            state["offerName"] = row["offer:any"]
         options: dict[str, Any] = {}
         if row.get("status") == "deleted":  # inside the 7-day cancellation window
             options["purchased_days_ago"] = 2

@@ -59,6 +59,7 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections made as soon as the address is printed wait, not fail
     except OSError as exc:
         raise InputError(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another "
