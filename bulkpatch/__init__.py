@@ -6,7 +6,7 @@ behind each command. Names are imported on first use, so `bulkpatch check` does 
 network and sign-in stack.
 """
 
-from importlib import import_module
+from importlib import import_module, metadata
 from typing import Any
 
 _EXPORTS = {
@@ -23,7 +23,7 @@ _EXPORTS = {
     "TransientError": "bulkpatch.errors",
 }
 __all__ = sorted(_EXPORTS)
-__version__ = "0.1.0"
+__version__ = metadata.version("bulkpatch")  # stated once, in pyproject.toml
 
 
 def __getattr__(name: str) -> Any:

@@ -47,34 +47,55 @@ T = TypeVar("T")
 STOPPED = 3  # a fault outside the sheet stopped the run; it may have sent something
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from bulkpatch import __version__
+
+        typer.echo(f"bulkpatch {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _commands() -> None:
+def _commands(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and stop."
+        ),
+    ] = False,
+) -> None:
     """Check a sheet, then apply it: see each command's --help."""
 
 
-def _run(verbose: bool, job: Callable[[], T]) -> T:
-    """Run `job`; our errors become one line and exit 2, anything else is a bug report."""
+def _run(verbose: bool, job: Callable[[], T], as_json: bool = False) -> T:
+    """Run `job`; our errors become one line and exit 2 (3 for a stopped run), anything else
+    is a bug report. With `as_json` the failure is also one JSON object on stdout."""
     try:
         return job()
     except BulkpatchError as exc:
-        if verbose:
-            traceback.print_exc()
-        typer.echo(f"bulkpatch: {exc}", err=True)
-        raise typer.Exit(STOPPED if isinstance(exc, StoppedError) else 2) from None
+        _fail(
+            f"bulkpatch: {exc}", STOPPED if isinstance(exc, StoppedError) else 2, verbose, as_json
+        )
     except KeyboardInterrupt:
-        typer.echo("bulkpatch: interrupted.", err=True)
-        raise typer.Exit(130) from None
+        _fail("bulkpatch: interrupted.", 130, False, as_json)
     except BaseException as exc:  # also a panic inside Polars, which is not an Exception
         if isinstance(exc, SystemExit | GeneratorExit):
             raise
-        if verbose:
-            traceback.print_exc()
-        typer.echo(
+        line = (
             f"bulkpatch: unexpected error: {exc!r}. Run again with --verbose for details "
-            "and report it.",
-            err=True,
+            "and report it."
         )
-        raise typer.Exit(2) from None
+        _fail(line, 2, verbose, as_json)
+    raise AssertionError("unreachable")  # _fail always exits
+
+
+def _fail(line: str, code: int, verbose: bool, as_json: bool) -> None:
+    if verbose:
+        traceback.print_exc()
+    typer.echo(line, err=True)
+    if as_json:
+        typer.echo(json.dumps({"error": line.removeprefix("bulkpatch: "), "exit_code": code}))
+    raise typer.Exit(code) from None
 
 
 # --- check, plan, apply --------------------------------------------------------------------------
@@ -121,7 +142,7 @@ def check(
     from bulkpatch.commands import check_file
 
     out = Output.of(options)
-    run = _run(out.verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options))
+    run = _run(out.verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options), out.as_json)
     if not (out.as_json or out.quiet):
         _print_mapping(run.parts)
     out.show(run, _print_check)
@@ -186,6 +207,7 @@ def plan(sheet_path: SHEET, options: dict[str, Any]) -> None:
     run = _run(
         out.verbose,
         lambda: plan_file(sheet_path, progress=out.progress, announce=announce, **options),
+        out.as_json,
     )
     out.show(run, _print_plan)
 
@@ -195,7 +217,8 @@ def _print_plan(run: PlanRun) -> None:
     typer.echo(
         f"Planned {len(run.prepared.changes)} changes against "
         f"{run.prepared.target.name}: {counts['change']} to send, "
-        f"{counts['no_change']} already done, {counts['would_fail']} would fail"
+        f"{counts['no_change']} already done, {counts['conflict']} in conflict with the sheet's "
+        f"expected values, {counts['would_fail']} would fail"
     )
     typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
     typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
@@ -237,6 +260,7 @@ def apply(
             confirm=lambda prepared, preview: _confirm(prepared, preview, yes),
             **options,
         ),
+        out.as_json,
     )
     summary = run.summary()
     out.show(run, _print_apply)
@@ -302,7 +326,7 @@ def auth_login(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
 @auth_app.command("status")
 def auth_status(profile: PROFILE = None, as_json: JSON = False, verbose: VERBOSE = False) -> None:
     """Who is signed in, to which tenant, and until when (never the token)."""
-    status = _run(verbose, lambda: _provider(profile).status())
+    status = _run(verbose, lambda: _provider(profile).status(), as_json)
     typer.echo(json.dumps(status) if as_json else _describe(status))
     raise typer.Exit(0 if status["signed_in"] else 1)
 

@@ -133,3 +133,15 @@ def test_a_misspelled_header_stops_the_run_unless_declared_a_note(cli, quirk, tm
     assert "--note 'Quantitiy'" in stopped.stderr
     assert noted.returncode == 0 and "1 no change" in noted.stdout
     assert "  Quantitiy        note" in noted.stderr
+
+
+def test_version_and_json_on_failure(cli, tmp_path):
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("bulkpatch 0.")
+    for command in ("check", "plan", "apply"):
+        failed = cli(command, tmp_path / "missing.csv", "--json")
+        assert failed.returncode == 2
+        assert json.loads(failed.stdout) == {
+            "error": f"{tmp_path / 'missing.csv'}: no such file.",
+            "exit_code": 2,
+        }
