@@ -103,7 +103,12 @@ class CheckRun(Run):
             "rows": sum(self.counts().values()),
             **super().summary(),
             "sheets": [
-                {**sheet_json(p), **p.counts(), "problems_by_rule": p.rule_counts()}
+                {
+                    **sheet_json(p),
+                    **p.counts(),
+                    "problems_by_rule": p.rule_counts(),
+                    "problems": p.issues.to_dicts(),  # row, column, value, rule, message
+                }
                 for p in self.parts
             ],
         }

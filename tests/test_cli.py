@@ -43,6 +43,13 @@ def test_json_summary_is_one_object_on_stdout(cli, tmp_path):
         1,
     )
     assert summary["sheets"][0]["problems_by_rule"]["not a whole number"] == 2
+    assert {
+        "row": 4,
+        "column": "Quantity",
+        "value": "5.5",
+        "rule": "not a whole number",
+        "message": 'Quantity: "5.5" is not a whole number',
+    } in summary["sheets"][0]["problems"]
     assert summary["reports"] == [str(tmp_path / "check.csv"), str(tmp_path / "check.xlsx")]
 
 
