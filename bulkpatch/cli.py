@@ -12,7 +12,6 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -27,6 +26,7 @@ from bulkpatch.cli_options import (
     SHEET,
     SHEET_OPTIONS,
     VERBOSE,
+    Output,
     sandbox_options,
     with_options,
 )
@@ -99,31 +99,6 @@ def _fail(line: str, code: int, verbose: bool, as_json: bool) -> None:
 
 
 # --- check, plan, apply --------------------------------------------------------------------------
-
-
-@dataclass
-class Output:
-    """How a command shows itself: JSON or words, quiet or not, tracebacks or not."""
-
-    as_json: bool
-    quiet: bool
-    verbose: bool
-
-    @classmethod
-    def of(cls, options: dict[str, Any]) -> Output:
-        """Take the output options out of a command's `options` (the rest go to the library)."""
-        return cls(*(options.pop(k) for k in ("as_json", "quiet", "verbose")))
-
-    @property
-    def progress(self) -> str | bool:
-        """A bar in a terminal; unattended (CI, a log file), a line every 10 seconds."""
-        if self.quiet:
-            return False
-        return "bar" if sys.stderr.isatty() else "lines"
-
-    def show(self, run: Any, words: Callable[[Any], None]) -> None:
-        """The run's summary as JSON, or in words."""
-        typer.echo(json.dumps(run.summary())) if self.as_json else words(run)
 
 
 @app.command()

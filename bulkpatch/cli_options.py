@@ -1,12 +1,14 @@
 """The command line's options, each declared once: groups that several commands share, the
 run settings' options made from `config.Settings`, and the sandbox's from `SandboxConfig`, so
-help text and defaults never drift from the library."""
+help text and defaults never drift from the library; and how a command shows its output."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import inspect
+import json
+import sys
 import typing
 from collections.abc import Callable
 from enum import StrEnum
@@ -199,3 +201,28 @@ PRECEDENCE_HELP = (
     "Settings come from the command-line flag, then the environment, then the profile, then "
     "the default."
 )
+
+
+@dataclasses.dataclass
+class Output:
+    """How a command shows itself: JSON or words, quiet or not, tracebacks or not."""
+
+    as_json: bool
+    quiet: bool
+    verbose: bool
+
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> Output:
+        """Take the output options out of a command's `options` (the rest go to the library)."""
+        return cls(*(options.pop(k) for k in ("as_json", "quiet", "verbose")))
+
+    @property
+    def progress(self) -> str | bool:
+        """A bar in a terminal; unattended (CI, a log file), a line every 10 seconds."""
+        if self.quiet:
+            return False
+        return "bar" if sys.stderr.isatty() else "lines"
+
+    def show(self, run: Any, words: Callable[[Any], None]) -> None:
+        """The run's summary as JSON, or in words."""
+        typer.echo(json.dumps(run.summary())) if self.as_json else words(run)
