@@ -10,10 +10,12 @@ refresh token is ever printed, logged or put in an exception's text.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -103,19 +105,42 @@ class TokenProvider:
         c = self.credentials
         if c.method == "token":
             return c.secret(c.token_env, "The Partner Center token")
-        try:
+        with self._signing_in():
             result = self._acquire(refresh)
-        except (msal.exceptions.MsalError, OSError, ValueError) as exc:  # network, TLS, protocol
-            raise AuthError(
-                f"signing in failed: {type(exc).__name__}: {_first_line(str(exc))}"
-            ) from None
         self._save()
         if "access_token" not in result:
-            raise AuthError(
-                f"signing in failed: {result.get('error', 'no token')}: "
-                f"{_first_line(result.get('error_description', ''))}"
-            )
+            raise AuthError(self._refused(result))
         return result["access_token"]
+
+    @contextlib.contextmanager
+    def _signing_in(self) -> Iterator[None]:
+        """A sign-in call: no answer from the sign-in service is one line saying what to do."""
+        try:
+            yield
+        except (msal.exceptions.MsalError, OSError, ValueError) as exc:  # network, TLS, protocol
+            c = self.credentials
+            raise AuthError(
+                f"signing in failed: the sign-in service at {c.authority} could not be reached "
+                f"({type(exc).__name__}); check the network or proxy, then try again."
+            ) from None
+
+    def _refused(self, result: dict[str, Any]) -> str:
+        """Why the sign-in service said no, and what to do, in one line (never a secret)."""
+        c = self.credentials
+        error, description = result.get("error", "no token"), result.get("error_description", "")
+        if "AADSTS90002" in description or "AADSTS900023" in description:
+            return f"signing in failed: tenant {c.tenant_id} was not found; check tenant_id."
+        if "AADSTS65001" in description or error == "consent_required":
+            return (
+                f"signing in failed: application {c.client_id} has no consent in tenant "
+                f"{c.tenant_id}; an administrator of that tenant must grant it, then try again."
+            )
+        if error in ("invalid_client", "unauthorized_client"):
+            return (
+                f"signing in failed: {error}: the application's secret or certificate was "
+                "refused; check secret_env or certificate in the profile."
+            )
+        return f"signing in failed: {error}: {_first_line(description)}"
 
     def _acquire(self, refresh: bool) -> dict[str, Any]:
         c, app = self.credentials, self.app()
@@ -193,15 +218,16 @@ class TokenProvider:
         """Sign in now (device code shows its instructions through `say`) and cache the result."""
         c = self.credentials
         if c.method == "device_code":
-            app = self.app()
-            flow = app.initiate_device_flow([SCOPE])  # type: ignore[attr-defined]
-            if "message" not in flow:
-                raise AuthError(f"device sign-in could not start: {flow.get('error', '?')}")
-            say(flow["message"])
-            result = app.acquire_token_by_device_flow(flow)  # type: ignore[attr-defined]
+            with self._signing_in():
+                app = self.app()
+                flow = app.initiate_device_flow([SCOPE])  # type: ignore[attr-defined]
+                if "message" not in flow:
+                    raise AuthError(self._refused(flow))
+                say(flow["message"])
+                result = app.acquire_token_by_device_flow(flow)  # type: ignore[attr-defined]
             self._save()
             if "access_token" not in result:
-                raise AuthError(f"device sign-in failed: {result.get('error', 'no token')}")
+                raise AuthError(self._refused(result))
         else:
             self.token(refresh=True)
         return self.status()
@@ -210,8 +236,21 @@ class TokenProvider:
         """Who is signed in, to which tenant, until when; never the token itself."""
         c = self.credentials
         if c.method == "token":
-            present = bool(os.environ.get(c.token_env, "").strip())
-            return {"method": "token", "signed_in": present, "source": c.token_env}
+            token = os.environ.get(c.token_env, "").strip()
+            said = claims(token)
+            expires = int(said.get("exp", 0) or 0)
+            return {
+                "method": "token",
+                "source": c.token_env,
+                "set": bool(token),
+                "signed_in": bool(token) and (not expires or expires > time.time()),
+                "who": said.get("upn")
+                or said.get("unique_name")
+                or said.get("app_displayname")
+                or (f"application {said['appid']}" if said.get("appid") else None),
+                "tenant": said.get("tid"),
+                "expires": _moment(expires),
+            }
         tokens = list(self.cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
         mine = [t for t in tokens if t.get("client_id") == c.client_id]
         accounts = list(self.cache.search(msal.TokenCache.CredentialType.ACCOUNT))
@@ -222,9 +261,7 @@ class TokenProvider:
             "who": accounts[0].get("username") if accounts else f"application {c.client_id}",
             "tenant": c.tenant_id,
             "client_id": c.client_id,
-            "expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
-            if expires
-            else None,
+            "expires": _moment(expires),
         }
 
     def logout(self) -> bool:
@@ -251,6 +288,20 @@ class BearerAuth(httpx.Auth):
             token = await asyncio.to_thread(self.provider.token, True)
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
+
+
+def claims(token: str) -> dict[str, Any]:
+    """What a token says of itself (who, which tenant, until when), read without verifying:
+    for telling the user, never for trusting. Empty when it is not a readable JWT."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def _moment(epoch: int) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
 
 
 def _first_line(text: str) -> str:

@@ -315,13 +315,30 @@ def auth_logout(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
 
 def _describe(status: dict) -> str:
     if status["method"] == "token":
-        state = "set" if status["signed_in"] else "not set"
-        return f"Using a ready token from {status['source']} ({state})."
+        return _describe_token(status)
     if not status["signed_in"]:
         return f"Not signed in ({status['method']}, tenant {status['tenant']})."
     return (
         f"Signed in as {status['who']} to tenant {status['tenant']} ({status['method']}); "
         f"token valid until {status['expires']}."
+    )
+
+
+def _describe_token(status: dict) -> str:
+    source = status["source"]
+    if not status["set"]:
+        return (
+            f"Not signed in: {source} is not set and no profile names a sign-in method. Set "
+            f"{source} to a Partner Center token, or sign in with a profile (see `bulkpatch "
+            "auth login --help`). Until then, commands use the built-in sandbox."
+        )
+    if status["who"] is None and status["tenant"] is None:
+        return f"Using the token in {source} (it does not say who it belongs to)."
+    until = status["expires"] or "an unknown time"
+    state = "valid until" if status["signed_in"] else "EXPIRED at"
+    return (
+        f"Using the token in {source}: {status['who'] or 'unknown identity'} in tenant "
+        f"{status['tenant'] or 'unknown'}, {state} {until}."
     )
 
 

@@ -188,3 +188,56 @@ def test_tls_is_always_verified_even_on_this_machine(authority, tmp_path, cli):
     assert result.returncode == 1 and summary["outcomes"]["failed"] == 1
     message = (tmp_path / "run" / "results.csv").read_text()
     assert "CERTIFICATE_VERIFY_FAILED" in message or "certificate verify failed" in message
+
+
+def jwt(**said) -> str:
+    """A token shaped like Partner Center's (header.claims.signature), claims as given."""
+    import base64
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256'})}.{part(said)}.c2lnbmF0dXJl"
+
+
+def test_auth_status_says_who_the_ready_token_is_for_and_when_nothing_is_set(cli, monkeypatch):
+    monkeypatch.delenv("BULKPATCH_TOKEN", raising=False)
+    nothing = cli("auth", "status")
+    token = jwt(upn="ana@contoso.example", tid=TENANT, exp=4_102_444_800)  # 2100-01-01
+    monkeypatch.setenv("BULKPATCH_TOKEN", token)
+    ready = cli("auth", "status")
+    as_json = cli("auth", "status", "--json")
+    monkeypatch.setenv("BULKPATCH_TOKEN", jwt(appid=CLIENT, tid=TENANT, exp=1_000_000_000))
+    expired = cli("auth", "status")
+    assert nothing.returncode == 1
+    assert nothing.stdout.startswith("Not signed in: BULKPATCH_TOKEN is not set")
+    assert ready.returncode == 0
+    assert ready.stdout.strip() == (
+        f"Using the token in BULKPATCH_TOKEN: ana@contoso.example in tenant {TENANT}, "
+        "valid until 2100-01-01T00:00:00Z."
+    )
+    assert json.loads(as_json.stdout)["who"] == "ana@contoso.example"
+    assert expired.returncode == 1 and f"application {CLIENT}" in expired.stdout
+    assert "EXPIRED at 2001-09-09T01:46:40Z" in expired.stdout
+    assert all(token not in r.stdout + r.stderr for r in (ready, as_json))
+
+
+def test_a_sign_in_service_that_cannot_be_reached_is_one_line_saying_what_to_do(
+    tmp_path, cli, monkeypatch
+):
+    import socket
+
+    monkeypatch.setenv("APP_SECRET", SECRET)
+    with socket.socket() as probe:  # a port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    (tmp_path / "bulkpatch.toml").write_text(
+        f'[profiles.default]\nauth = "client_secret"\ntenant_id = "{TENANT}"\n'
+        f'client_id = "{CLIENT}"\nsecret_env = "APP_SECRET"\nauthority = "{closed}"\n'
+    )
+    result = cli("auth", "login")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"bulkpatch: signing in failed: the sign-in service at {closed} could not be reached "
+        "(ConnectionError); check the network or proxy, then try again."
+    )
