@@ -48,11 +48,11 @@ def assess(change: Change, current: dict[str, Any], now: datetime) -> Assessment
     if conflicts := expectations(change, current):
         reason = "; ".join(conflicts) + ": the sheet may be out of date"
         return Assessment("conflict", merged, change, reason)
-    if not merged.diffs:
-        return Assessment("no_change", merged, change)
-    if merged.refusal:
+    if merged.refusal:  # before "no change": a line the order lacks hides the lines it has
         why = f"Partner Center would refuse it ({merged.refusal.description})"
         return Assessment("would_fail", merged, change, why, merged.refusal.code)
+    if not merged.diffs:
+        return Assessment("no_change", merged, change)
     warnings = renewal_removed(change, current, merged)
     if warnings:  # Partner Center deletes them with the change: undo must be able to put them back
         merged.diffs[NEXT_TERM] = (current[NEXT_TERM], None)

@@ -99,8 +99,13 @@ def changes(checked: Checked, run_id: str) -> tuple[list[Change], dict[int, str]
     made: list[Change] = []
     held: dict[int, str] = {}
     if sheet.kind == "subscriptions":
-        for row in frame.filter(pl.col("outcome") == "valid").to_dicts():
+        # A row that asks nothing is still compared when it says what it expects Partner
+        # Center to hold: `Current seats 30, Quantity 30` is no change only if 30 is there.
+        asking = frame.filter(pl.col("outcome").is_in(["valid", "no_change"]))
+        for row in asking.to_dicts():
             values, expected, delta = _split(row, roles)
+            if row["outcome"] == "no_change" and not expected:
+                continue
             made.append(
                 Change(
                     "subscriptions",

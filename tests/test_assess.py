@@ -8,7 +8,16 @@ import json
 import uuid
 
 import polars as pl
-from conftest import FAST, NEXT_TERM_PRODUCT, current, journal_calls, results, server, stats
+from conftest import (
+    FAST,
+    NEXT_TERM_PRODUCT,
+    SAMPLES,
+    current,
+    journal_calls,
+    results,
+    server,
+    stats,
+)
 
 from bulkpatch.commands import apply_file, plan_file, prepare, preview
 
@@ -209,3 +218,43 @@ def test_a_product_column_that_names_another_offer_stops_the_row(cli, tmp_path):
         "365 Business Basic: the sheet may be out of date"
     )
     assert second.returncode == 0  # the offer's id, in any case, names it too
+
+
+def test_a_row_asking_nothing_is_still_held_to_what_it_expects(cli, tmp_path):
+    one, two = subs(2, "expects")
+    path = sheet(
+        tmp_path,
+        ["Customer ID", "Subscription ID", "Current seats", "Quantity"],
+        [[CUSTOMER, one, "30", "30"], [CUSTOMER, two, "30", "30"]],
+    )
+    with server(path) as (url, sandbox):
+        hold(sandbox, one, quantity=40)  # Partner Center holds 40, the sheet believes 30
+        hold(sandbox, two, quantity=30)
+        result = cli("apply", path, "--target", url, "--out", tmp_path / "a", "--json", "--quiet")
+        patches = stats(url)["calls"].get("PATCH", {})
+    outcomes = {r["Subscription ID"]: r["outcome"] for r in results(tmp_path / "a").to_dicts()}
+    assert outcomes == {one: "conflict", two: "no_change"}
+    assert result.returncode == 1 and patches == {}
+
+
+def test_an_order_line_that_does_not_exist_stops_the_order_instead_of_hiding_it(tmp_path):
+    order_sheet = tmp_path / "orders.csv"
+    with server(SAMPLES / "orders-billing-cycle.xlsx") as (url, sandbox):
+        (customer, order), *_ = [
+            (c, body) for c, body in _orders(sandbox) if len(body["lineItems"]) > 1
+        ]
+        order_sheet.write_text(
+            "Customer ID,Order ID,Line item,Quantity\n"
+            f"{customer},{order['id']},7,3\n{customer},{order['id']},1,5\n"
+        )
+        run = apply_file(order_sheet, target=url, out=tmp_path / "run", settings=FAST)
+    rows = results(tmp_path / "run").to_dicts()
+    assert {r["outcome"] for r in rows} == {"failed"} and run.counts()["no_change"] == 0
+    assert rows[0]["error_message"] == (
+        "not sent: Partner Center would refuse it (The order has no line item 7.)"
+    )
+
+
+def _orders(sandbox) -> list[tuple[str, dict]]:
+    found = sandbox.store.db.execute("select customer_id, body from resources where kind='orders'")
+    return [(c, json.loads(b)) for c, b in found]

@@ -162,7 +162,17 @@ def test_expected_cells_are_carried_apart_and_never_sent(quirk):
                 "commitmentEndDate": "2027-01-31T00:00:00Z",
                 "termDuration": "P1Y",
             },
-        )
+        ),
+        (  # asks nothing, but says what it expects: plan still compares it (never sent)
+            SUB2,
+            {},
+            {
+                "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DJ",
+                "offerName": "Microsoft 365 Business Basic",
+                "commitmentEndDate": "2027-03-31T00:00:00Z",
+                "termDuration": "P1M",
+            },
+        ),
     ]
     merged = merge(made[0], subscription(quantity=10, autoRenewEnabled=True), NOW)
     assert merged.diffs == {"quantity": (10, 14)}
@@ -170,13 +180,15 @@ def test_expected_cells_are_carried_apart_and_never_sent(quirk):
 
 def test_current_columns_are_expected_values_of_the_field_they_describe(quirk):
     made, _ = changes(check(load(quirk("current-equals-target.csv"))[0]), "run")
-    # row 2 asks nothing (every target equals its current value); row 3 asks for 31 seats
+    # row 2 asks nothing (every target equals its current value), yet what it expects is
+    # compared with what Partner Center holds; row 3 asks for 31 seats
     assert [(c.rows, c.values, c.expected) for c in made] == [
+        ([2], {}, {"quantity": 30, "status": "active", "autoRenewEnabled": True}),
         (
             [3],
             {"quantity": 31},
             {"quantity": 30, "status": "active", "autoRenewEnabled": True},
-        )
+        ),
     ]
 
 
