@@ -362,11 +362,11 @@ def _unsent(assessment: Assessment) -> Result:
 
 
 def _failed(reply: Reply, prefix: str = "") -> Result:
-    """A call that ended without the change: `failed`, or `not_sent` when the token was refused.
+    """A call that ended without the change: `failed`, or `not_sent` when it never reached
+    Partner Center's business logic.
 
-    A 401 (or a 403 without a code) never reached Partner Center's business logic: the row is
-    `not_sent` (journaled so), counts toward the streak that stops the run, and a resume with a
-    good token sends it again.
+    A 401 (or a 403 without a code), or a read that got no answer at all: the row is `not_sent`
+    (journaled so), counts toward the streak that stops the run, and a resume sends it again.
     """
     if reply.token_refused:
         return Result(
@@ -375,6 +375,13 @@ def _failed(reply: Reply, prefix: str = "") -> Result:
             reply.code,
             f"not sent: Partner Center refused the token (HTTP {reply.status}"
             + (f": {reply.message})" if reply.message else ")"),
+            correlation_id=reply.correlation_id,
+            attempts=reply.attempts,
+        )
+    if reply.status is None and prefix == READ_FAILED:  # no write was tried: a resume sends it
+        return Result(
+            "not_sent",
+            error_message=f"not sent: Partner Center could not be reached ({reply.message})",
             correlation_id=reply.correlation_id,
             attempts=reply.attempts,
         )

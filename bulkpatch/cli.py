@@ -243,6 +243,8 @@ def apply(
         typer.echo(f"Resume with: {summary['resume']}", err=True)
     if run.interrupted:
         raise typer.Exit(130)
+    if summary["stopped"]:  # the token refused, the service unreachable: a fault outside the sheet
+        raise typer.Exit(STOPPED)
     counts = run.counts()
     stopped = ("invalid", "conflict", "failed", "not_sent")
     raise typer.Exit(1 if any(counts[o] for o in stopped) else 0)
