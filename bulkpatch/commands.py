@@ -294,7 +294,7 @@ def _start(
         prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
         return prepared, {}
     if plan_dir is not None:
-        planned = RunFolder.resumed(plan_dir, o.target)
+        planned = RunFolder.opened(plan_dir, o.target)
         if not o.add_again and any(e["change"].get("delta") for e in planned.read_plan()):
             _not_again(planned.source, planned.manifest["fingerprint"], o.reports_base)
         folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
@@ -304,7 +304,7 @@ def _start(
     try:
         saved = folder.settings
         resolved = resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
-        prepared = _changes(folder, resolved, _checked(folder.source, saved))
+        prepared = _changes(folder, resolved, _checked(folder.sheet, saved))
         prepared.changes, done, journaled = folder.settled(resume=resume_dir is not None)
         prepared.intents = journaled.intents
     except BaseException:

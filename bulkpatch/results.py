@@ -139,7 +139,7 @@ class Prepared:
 
     def session(self, settings: Settings, progress: str | bool) -> Session:
         """Calls to this run's target with `settings`."""
-        return Session(self.target, self.folder.sandbox_db, self.folder.source, settings, progress)
+        return Session(self.target, self.folder.sandbox_db, self.folder.sheet, settings, progress)
 
     def rows(self) -> dict[str, int]:
         """The sheet's rows by check outcome."""

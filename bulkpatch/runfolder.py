@@ -33,6 +33,7 @@ from bulkpatch.journal import Journal, Replay, replay
 from bulkpatch.plan import Change
 
 MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
+INPUT = "input"  # the folder's copy of the sheet: input.csv, input.xlsx
 LOCK = ".lock"
 T = TypeVar("T")
 UNDO = {"subscriptions": "undo.csv", "orders": "undo-orders.csv"}
@@ -74,11 +75,19 @@ class RunFolder:
         `out` that already holds files is refused (a finished run is never overwritten)."""
         manifest = {
             "source": str(source.resolve()),
+            "input": f"{INPUT}{source.suffix.lower()}",
             "settings": settings,
             "fingerprint": fingerprint(source, settings),
             "run_id": str(uuid.uuid4()),
         }
-        return cls(make_folder(out, base, source, fresh), manifest)
+        run = cls(make_folder(out, base, source, fresh), manifest)
+        run._keep(source)
+        return run
+
+    @_writes
+    def _keep(self, source: Path) -> None:
+        """A copy of the sheet as it was sent: a resume reads it, wherever the sheet went."""
+        shutil.copy2(source, self.path / self.manifest["input"])
 
     @classmethod
     def from_plan(
@@ -86,17 +95,31 @@ class RunFolder:
     ) -> RunFolder:
         """A new folder for applying the plan in `plan` (which stays as it is): its manifest,
         plan and the built-in sandbox's state are copied over."""
-        planned = cls.resumed(plan, target)
+        planned = cls.opened(plan, target)
+        planned._same_sheet()
         run = cls(make_folder(out, base, planned.source, fresh=True), planned.manifest)
-        for name in (MANIFEST, PLAN, SANDBOX):
-            if (planned.path / name).exists():
+        for name in (MANIFEST, PLAN, SANDBOX, planned.manifest.get("input")):
+            if name and (planned.path / name).exists():
                 shutil.copy2(planned.path / name, run.path / name)
         return run
 
     @classmethod
     def resumed(cls, path: str | Path, target: str | None) -> RunFolder:
-        """A folder `bulkpatch plan` or an interrupted apply wrote, still true to its sheet and
-        target."""
+        """An interrupted (or finished) apply's folder, for the same target; its own copy of the
+        sheet is read, so moving or editing the sheet since does not matter."""
+        run = cls.opened(path, target)
+        if not (run.path / JOURNAL).exists():
+            raise InputError(
+                f"{run.path}: is a plan that was never applied; apply it with "
+                f"`bulkpatch apply --plan {run.path}` (its results then go to a new folder)."
+            )
+        if not (run.path / run.manifest.get("input", "")).is_file():
+            run._same_sheet()  # a folder without its copy reads the sheet where it was
+        return run
+
+    @classmethod
+    def opened(cls, path: str | Path, target: str | None) -> RunFolder:
+        """A folder `bulkpatch plan` or `apply` wrote, for the same target."""
         folder = Path(path)
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
@@ -107,7 +130,6 @@ class RunFolder:
             ) from None
         run = cls(folder, manifest)
         run._same_target(target)
-        run._same_sheet()
         return run
 
     @staticmethod
@@ -177,6 +199,12 @@ class RunFolder:
     @property
     def source(self) -> Path:
         return Path(self.manifest["source"])
+
+    @property
+    def sheet(self) -> Path:
+        """The sheet to read: the folder's own copy when it has one."""
+        copy = self.path / self.manifest.get("input", "")
+        return copy if copy.is_file() else self.source
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -310,10 +338,14 @@ def _make_folder(out: str | Path | None, base: str | Path, source: Path, fresh: 
     if out:
         folder = Path(out)
         if fresh and folder.is_dir() and any(folder.iterdir()):
+            finish = (
+                f", or finish that run with `bulkpatch apply --resume {folder}`"
+                if (folder / JOURNAL).exists()
+                else ""
+            )
             raise InputError(
                 f"--out {folder}: already holds files (an earlier run?); bulkpatch never "
-                "overwrites a run. Choose a new folder, or finish that run with "
-                f"`bulkpatch apply --resume {folder}`."
+                f"overwrites a run. Choose a new folder{finish}."
             )
         folder.mkdir(parents=True, exist_ok=True)
         return folder

@@ -176,7 +176,7 @@ def test_a_full_disk_stops_the_run_with_exit_3_and_resume_finishes_it(cli, tmp_p
     path = true_up(tmp_path, customers=10, per=10)
     with (
         server(path, latency_ms=2) as (url, sandbox),
-        small_disk(tmp_path, 48) as (disk, limit, grow),
+        small_disk(tmp_path, 96) as (disk, limit, grow),
     ):
         folder = disk / "run"
         process = start_apply(path, url, folder, "--rate", "60000", limit=limit)
@@ -185,8 +185,9 @@ def test_a_full_disk_stops_the_run_with_exit_3_and_resume_finishes_it(cli, tmp_p
         grow()
         resumed = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")
         served = stats(url)
+        assert process.returncode == 3, err
+        assert resumed.returncode == 0, resumed.stderr
         ok, undo = ok_rows_and_undo(folder)
-    assert process.returncode == 3, err
     line = err.strip().splitlines()[-1]
     assert line.startswith(f"bulkpatch: {folder}: cannot be written (")
     assert "Traceback" not in err and "report it" not in err
@@ -293,3 +294,24 @@ def test_an_unattended_run_prints_a_progress_line_every_few_seconds(tmp_path, ca
     assert run.counts()["ok"] == 8 and len(lines) >= 2
     assert lines[0].startswith("Progress: ") and " of 8 changes done (" in lines[0]
     assert "calls/min" in lines[-1] and "ok, 0 failed)" in lines[-1]
+
+
+def test_a_resume_reads_the_run_folders_copy_of_the_sheet_and_a_plan_is_not_resumed(cli, tmp_path):
+    path = true_up(tmp_path, customers=2, per=4)
+    folder = tmp_path / "run"
+    with server(path, latency_ms=40) as (url, _):
+        process = start_apply(path, url, folder)
+        wait_until(lambda: (folder / "journal.jsonl").exists(), process)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        path.rename(tmp_path / "moved.csv")  # the sheet moved (or was edited) since
+        resumed = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")
+        plan = cli("plan", tmp_path / "moved.csv", "--target", url, "--out", tmp_path / "p")
+        wrong = cli("apply", "--resume", tmp_path / "p", "--quiet")
+        served = stats(url)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (folder / "input.csv").read_bytes() == (tmp_path / "moved.csv").read_bytes()
+    assert set(served["applied_per_resource"].values()) == {1}
+    assert plan.returncode == 0 and wrong.returncode == 2
+    assert f"{tmp_path / 'p'}: is a plan that was never applied" in wrong.stderr
+    assert not (tmp_path / "p" / "results.csv").exists()
