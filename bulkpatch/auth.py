@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import msal
 
+from bulkpatch.config import cache_dir
 from bulkpatch.errors import InputError, TerminalError
 
 if TYPE_CHECKING:
@@ -73,14 +74,6 @@ class Credentials:
                 f"{variable or '(none named in the profile)'}."
             )
         return value
-
-
-def cache_dir() -> Path:
-    """The user's cache folder for bulkpatch (BULKPATCH_CACHE_DIR overrides it)."""
-    base = os.environ.get("BULKPATCH_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "bulkpatch"
-    )
-    return Path(base)
 
 
 class TokenProvider:

@@ -37,7 +37,13 @@ from bulkpatch.results import (
     add_counts,
     apply_figures,
 )
-from bulkpatch.runfolder import RunFolder, fingerprint, make_folder
+from bulkpatch.runfolder import (
+    RunFolder,
+    applied_before,
+    make_folder,
+    remember_applied,
+    seat_changes,
+)
 from bulkpatch.session import Sent
 from bulkpatch.target import Target, resolve
 
@@ -106,16 +112,22 @@ def _reports(
 
 def _changes(folder: RunFolder, target: Target, parts: list[Checked]) -> Prepared:
     """The sheet's changes (MS-RequestIds derived from the run), and rows held back."""
-    made: list[Change] = []
-    held: tables.Held = {}
-    for part in parts:
-        changes, kept_back = plan_changes(part, folder.run_id)
-        made += changes
-        held.update({(part.sheet.kind, row): why for row, why in kept_back.items()})
+    made, held = _asked(parts, folder.run_id)
     if folder.settings.get("accept_differences"):  # the user accepts what Partner Center holds
         for change in made:
             change.expected, change.expected_lines = {}, []
     return Prepared(folder, target, parts, made, held)
+
+
+def _asked(parts: list[Checked], run_id: str) -> tuple[list[Change], tables.Held]:
+    """Every change the checked sheets ask for, and the rows held back with why."""
+    made: list[Change] = []
+    held: tables.Held = {}
+    for part in parts:
+        changes, kept_back = plan_changes(part, run_id)
+        made += changes
+        held.update({(part.sheet.kind, row): why for row, why in kept_back.items()})
+    return made, held
 
 
 def prepare(path: str | Path, **options: Any) -> Prepared:
@@ -129,20 +141,23 @@ def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = Fal
     saved = o.saved(resolved)
     parts = _checked(source, saved)
     if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
-        _not_again(source, fingerprint(source, saved), o.reports_base)
+        asked, _ = _asked(parts, "")
+        _not_again(source, [c.to_json() for c in asked], saved["target"])
     folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
     return _changes(folder, resolved, parts)
 
 
-def _not_again(source: Path, printed: str, reports_base: str | Path) -> None:
-    """Seat changes add to what is there: a sheet of them already applied is not applied again
-    unless the user says so."""
-    earlier = RunFolder.finished_runs(reports_base, printed)
+def _not_again(source: Path, changes: list[dict[str, Any]], target: str) -> None:
+    """Seat changes add to what is there: the same seat changes already applied to the same
+    target (from this sheet or a copy of it, from any folder) are not applied again unless
+    the user says so."""
+    printed = seat_changes(changes, target)
+    earlier = applied_before(printed) if printed else None
     if earlier:
         raise InputError(
-            f"{source}: its seat changes were already applied by the run in {earlier[0]}; "
-            "applying the sheet again would add those seats again. Pass --add-again if that "
-            "is what you want."
+            f"{source}: its seat changes were already applied by the run in {earlier}; "
+            "applying them again would add those seats again. Pass --add-again if that is "
+            "what you want."
         )
 
 
@@ -295,8 +310,9 @@ def _start(
         return prepared, {}
     if plan_dir is not None:
         planned = RunFolder.opened(plan_dir, o.target)
-        if not o.add_again and any(e["change"].get("delta") for e in planned.read_plan()):
-            _not_again(planned.source, planned.manifest["fingerprint"], o.reports_base)
+        if not o.add_again:
+            entries = [e["change"] for e in planned.read_plan()]
+            _not_again(planned.source, entries, planned.settings["target"])
         folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
     else:
         folder = RunFolder.resumed(resume_dir, o.target)
@@ -353,6 +369,10 @@ def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed:
         ],
     )
     written.append(folder.write_summary(figures))
+    planned = [e["change"] for e in folder.read_plan()]  # as asked: seat changes, not totals
+    printed = seat_changes(planned, folder.settings["target"])
+    if printed and any(r.outcome in undo.APPLIED for r in results.values()):
+        remember_applied(printed, folder.path)
     written += folder.write_undo(undo.frames(per_change))
     return ApplyRun(
         folder=folder.path,

@@ -132,6 +132,14 @@ def profile(chosen: str | Profile | None = None) -> Profile:
     return chosen if isinstance(chosen, Profile) else load_profile(chosen)
 
 
+def cache_dir() -> Path:
+    """The user's cache folder for bulkpatch (BULKPATCH_CACHE_DIR overrides it)."""
+    base = os.environ.get("BULKPATCH_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "bulkpatch"
+    )
+    return Path(base)
+
+
 def config_dir() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(base) / "bulkpatch"

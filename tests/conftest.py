@@ -38,6 +38,12 @@ NEXT_TERM_PRODUCT = {
 }
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch) -> None:
+    """Each test has its own user cache folder (tokens, the ledger of applied seat changes)."""
+    monkeypatch.setenv("BULKPATCH_CACHE_DIR", str(tmp_path / "user-cache"))
+
+
 @pytest.fixture
 def quirk() -> Callable[[str], Path]:
     """Path of a small input file named for the defect it shows."""

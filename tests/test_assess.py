@@ -84,6 +84,11 @@ def test_a_seat_change_becomes_a_total_and_is_not_added_again_unless_asked(cli, 
         plan = plan_file(path, target=url, out=tmp_path / "plan", settings=FAST)
         first = cli("apply", path, "--target", url, "--quiet", "--json")
         again = cli("apply", path, "--target", url, "--quiet")
+        copy = tmp_path / "elsewhere" / "copy.csv"  # re-saved with other line endings
+        copy.parent.mkdir()
+        copy.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+        from_copy = cli("apply", copy, "--target", url, "--out", tmp_path / "x", cwd=copy.parent)
+        the_plan = cli("apply", "--plan", tmp_path / "plan", "--quiet")
         forced = cli("apply", path, "--target", url, "--quiet", "--add-again", "--json")
         seats = current(url, CUSTOMER, one)["quantity"]
     planned = {
@@ -93,9 +98,9 @@ def test_a_seat_change_becomes_a_total_and_is_not_added_again_unless_asked(cli, 
     assert planned[one] == "quantity: 10 -> 12"  # the total, from the quantity read
     assert plan.counts()["would_fail"] == 1  # 10 -> 9 without refundable seats: not sent
     assert json.loads(first.stdout)["outcomes"]["ok"] == 1
-    assert again.returncode == 2
-    assert "its seat changes were already applied by the run in reports/" in again.stderr
-    assert "--add-again" in again.stderr
+    assert again.returncode == from_copy.returncode == the_plan.returncode == 2
+    assert "its seat changes were already applied by the run in " in again.stderr
+    assert "--add-again" in again.stderr and "already applied" in from_copy.stderr
     assert json.loads(forced.stdout)["outcomes"]["ok"] == 1 and seats == 14
 
 
