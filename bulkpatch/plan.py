@@ -175,12 +175,15 @@ def _order_changes(
             }
             line = {k.removeprefix(LINE): v for k, v in settable.items() if k.startswith(LINE)}
             if keys or line:
-                lines.append({**keys, **line})
+                lines.append({**keys, **line, "_cancel": r.get("status") is not None})
             believed_line = {
                 k.removeprefix(LINE): v for k, v in believed.items() if k.startswith(LINE)
             }
             if believed_line:
                 expected_lines.append({**keys, **believed_line})
+        if values.get("status") == "cancelled":  # only the lines whose row says so are cancelled
+            lines = [line for line in lines if line["_cancel"]]
+        lines = [{k: v for k, v in line.items() if k != "_cancel"} for line in lines]
         made.append(
             Change(
                 "orders",

@@ -63,11 +63,13 @@ def _rows(change: Change, result: Result) -> list[dict[str, str]]:
     lines: dict[str, dict[str, str]] = {}
     notes = []
     after = dict(change.values)
+    cancel = ("status", after.get("status")) in FINAL  # an order's lines go with its cancel
     for name, before in _flat(result.before).items():
         line = LINE.match(name)
         field = line.group(2) if line else name
-        if (field, after.get(field)) in FINAL:
-            notes.append(f"{field} cannot be undone (a cancellation is final)")
+        if (field, after.get(field)) in FINAL or (line and cancel):
+            what = f"line item {line.group(1)}" if line else field
+            notes.append(f"{what} cannot be undone (a cancellation is final)")
         elif before is None:
             notes.append(f"{name} was empty before; clear it by hand if needed")
         elif line:

@@ -22,3 +22,23 @@ def test_undo_sheet_applied_afterwards_restores_what_was_read(tmp_path):
     assert first.counts()["ok"] == 8 and changed != before
     assert undo.counts()["ok"] == 8
     assert after == before
+
+
+def test_an_order_line_cancel_is_final_and_only_the_line_asked_is_cancelled(tmp_path):
+    sheet = tmp_path / "orders.csv"
+    sheet.write_text(
+        "Customer ID,Order ID,Line item,Status\n"
+        f"{ids(1, 'customer')[0]},ORD-1,0,\n{ids(1, 'customer')[0]},ORD-1,1,cancelled\n"
+    )
+    customer = ids(1, "customer")[0]
+    with server(sheet) as (url, sandbox):
+        before = sandbox.store.get("orders", customer, "ORD-1", 0)["lineItems"]
+        run = apply_file(sheet, target=url, out=tmp_path / "run", settings=FAST)
+        after = sandbox.store.get("orders", customer, "ORD-1", 0)["lineItems"]
+    assert run.counts()["ok"] == 2
+    assert [i["quantity"] for i in after] == [before[0]["quantity"], 0]  # line 0 untouched
+    undo = (tmp_path / "run" / "undo-orders.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert undo == [
+        "Customer ID,Order ID,Notes",
+        f"{customer},ORD-1,line item 1 cannot be undone (a cancellation is final)",
+    ]
