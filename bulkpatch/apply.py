@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bulkpatch.assess import NEXT_TERM, Assessment, assess
+from bulkpatch.assess import NEXT_TERM, Assessment, assess, renewal_day, scheduled_words
 from bulkpatch.calls import Caller, Reply, attempt_id, versioned
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
@@ -229,7 +229,7 @@ class Engine(Caller):
         """Schedule again the renewal changes a mid-term change removed (asked for with
         `--keep-renewal-changes`): a second PATCH with its own MS-RequestId."""
         scheduled = current[NEXT_TERM]
-        renewal = str(current.get("commitmentEndDate") or "")[:10] or "the renewal"
+        renewal = renewal_day(current)
         lost = f"the renewal changes for {renewal} were removed and could not be scheduled again"
         fresh = await self._get(change)
         if isinstance(fresh, Reply):
@@ -238,9 +238,12 @@ class Engine(Caller):
         body = {**fresh, NEXT_TERM: scheduled}
         merged = Merged(body, {NEXT_TERM: (fresh.get(NEXT_TERM), scheduled)})
         reply = await self._patch(step, fresh, merged, step.request_id)
-        if reply.status in (200, 202):
-            return f"the renewal changes for {renewal} were removed and scheduled again"
-        return f"{lost}: {reply.message}"
+        if reply.status not in (200, 202):
+            return f"{lost}: {reply.message}"
+        return (
+            f"the renewal changes for {renewal} were removed and scheduled again as they were "
+            f"({scheduled_words(scheduled)} at renewal; MS-RequestId {step.request_id})"
+        )
 
     async def _reactivate(self, change: Change, current: dict, now: datetime) -> dict | Reply:
         """The status change on its own (its own MS-RequestId, derived from the change's)."""

@@ -148,11 +148,19 @@ def renewal_removed(change: Change, current: dict[str, Any], merged: Merged) -> 
     if any(k.startswith(NEXT_TERM) for k in merged.diffs):
         return []  # the row sets the renewal changes itself
     what = "seat change" if immediate[0] == "quantity" else "billing cycle change"
-    renewal = str(current.get("commitmentEndDate") or "")[:10] or "the renewal"
+    return [
+        f"this {what} removes the renewal changes scheduled for {renewal_day(current)}: "
+        f"{scheduled_words(scheduled)} at renewal"
+    ]
+
+
+def renewal_day(current: dict[str, Any]) -> str:
+    return str(current.get("commitmentEndDate") or "")[:10] or "the renewal"
+
+
+def scheduled_words(scheduled: dict[str, Any]) -> str:
+    """Renewal instructions in words: `quantity 37, billingCycle monthly, termDuration P1Y`."""
     plans = [f"quantity {scheduled['quantity']}"] if scheduled.get("quantity") else []
     product = scheduled.get("product") or {}
     plans += [f"{k} {product[k]}" for k in ("billingCycle", "termDuration") if product.get(k)]
-    return [
-        f"this {what} removes the renewal changes scheduled for {renewal}: "
-        f"{', '.join(plans) or 'as scheduled'} at renewal"
-    ]
+    return ", ".join(plans) or "as scheduled"
