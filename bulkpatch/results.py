@@ -81,6 +81,7 @@ class Run:
         """The run as plain data (what `--json` prints)."""
         return {
             **self.counts(),
+            "outcomes": self.counts(),  # every command's summary has it, apply's too
             "run_folder": str(self.folder),
             "reports": [str(r) for r in self.reports],
             "notes": self.notes,

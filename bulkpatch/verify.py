@@ -3,7 +3,7 @@
 A 200 whose resource does not show a target did not apply it (legacy subscriptions whose
 auto-renew cannot be changed answer 200 and keep it: Partner-Center-PowerShell issue 115,
 https://github.com/microsoft/Partner-Center-PowerShell/issues/115); after a 202 the poll asks
-the same. Values compare the way Partner Center stores them (`check.same_value`).
+the same. Values compare the way Partner Center stores them (`values.same_value`).
 """
 
 from __future__ import annotations
