@@ -30,11 +30,17 @@ from bulkpatch.cli_options import (
     sandbox_options,
     with_options,
 )
+from bulkpatch.cli_words import (
+    describe,
+    print_apply,
+    print_check,
+    print_mapping,
+    print_plan,
+)
 from bulkpatch.errors import BulkpatchError, StoppedError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
-    from bulkpatch.check import Checked
-    from bulkpatch.results import ApplyRun, CheckRun, PlanRun, Prepared
+    from bulkpatch.results import Prepared
     from bulkpatch.tables import Preview
 
 app = typer.Typer(
@@ -119,31 +125,15 @@ def check(
     out = Output.of(options)
     run = _run(out.verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options), out.as_json)
     if not (out.as_json or out.quiet):
-        _print_mapping(run.parts)
-    out.show(run, _print_check)
+        print_mapping(run.parts)
+    out.show(run, print_check)
     raise typer.Exit(1 if run.counts()["invalid"] else 0)
-
-
-def _print_check(run: CheckRun) -> None:
-    for part in run.parts:
-        c = part.counts()
-        typer.echo(
-            f"Checked {part.sheet.label} ({part.sheet.kind}, {sum(c.values())} rows): "
-            f"{c['valid']} valid, {c['invalid']} invalid, {c['no_change']} no change"
-        )
-        for row, message in part.issues.select("row", "message").head(5).iter_rows():
-            typer.echo(f"  row {row}: {message}")
-        if part.issues.height > 5:
-            typer.echo(f"  ... and {part.issues.height - 5} more problems in the report")
-    for note in run.notes:
-        typer.echo(f"Note: {note}")
-    typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
 
 
 def _announce(prepared: Prepared) -> None:
     """Before anything is read or sent: how each column was read, and, for the sandbox, that
     nothing real changes."""
-    _print_mapping(prepared.parts)
+    print_mapping(prepared.parts)
     _sandbox_line(prepared)
 
 
@@ -153,22 +143,6 @@ def _sandbox_line(prepared: Prepared) -> None:
     if target.embedded:
         why = " (not signed in to Partner Center)" if target.defaulted else ""
         typer.echo(f"Using the built-in sandbox{why}: nothing in Partner Center changes.", err=True)
-
-
-def _print_mapping(parts: list[Checked]) -> None:
-    """How each header was read (key, set, expected, delta, note...) and what load skipped,
-    on stderr: the user sees it before anything is sent, and `--json` output stays clean."""
-    for part in parts:
-        typer.echo(f"Columns of {part.sheet.label}:", err=True)
-        rows = [
-            (m.header, m.role, m.describes or m.field or "", m.remark) for m in part.sheet.mapping()
-        ]
-        widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
-        for *cells, remark in rows:
-            line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-            typer.echo(f"  {line}  {remark}".rstrip(), err=True)
-        for note in part.sheet.notes:
-            typer.echo(f"  Note: {note}", err=True)
 
 
 @app.command(epilog=PRECEDENCE_HELP)
@@ -184,19 +158,9 @@ def plan(sheet_path: SHEET, options: dict[str, Any]) -> None:
         lambda: plan_file(sheet_path, progress=out.progress, announce=announce, **options),
         out.as_json,
     )
-    out.show(run, _print_plan)
-
-
-def _print_plan(run: PlanRun) -> None:
-    counts = run.counts()
-    typer.echo(
-        f"Planned {len(run.prepared.changes)} changes against "
-        f"{run.prepared.target.name}: {counts['change']} to send, "
-        f"{counts['no_change']} already done, {counts['conflict']} in conflict with the sheet's "
-        f"expected values, {counts['would_fail']} would fail"
-    )
-    typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
-    typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
+    out.show(run, print_plan)
+    stopped = run.invalid_rows() or run.counts()["conflict"] or run.counts()["would_fail"]
+    raise typer.Exit(1 if stopped else 0)
 
 
 @app.command(epilog=PRECEDENCE_HELP)
@@ -238,7 +202,7 @@ def apply(
         out.as_json,
     )
     summary = run.summary()
-    out.show(run, _print_apply)
+    out.show(run, print_apply)
     if run.interrupted or summary["stopped"]:
         typer.echo(f"Resume with: {summary['resume']}", err=True)
     if run.interrupted:
@@ -248,17 +212,6 @@ def apply(
     counts = run.counts()
     stopped = ("invalid", "conflict", "failed", "not_sent")
     raise typer.Exit(1 if any(counts[o] for o in stopped) else 0)
-
-
-def _print_apply(run: ApplyRun) -> None:
-    summary = run.summary()
-    shown = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in run.counts().items() if n)
-    typer.echo(f"Applied {summary['rows']} rows to {summary['target']}: {shown or 'nothing'}")
-    if summary["stopped"]:
-        typer.echo(f"Stopped: {summary['stopped']}.")
-    for note in run.notes:
-        typer.echo(f"Note: {note}")
-    typer.echo("Results: " + "\n         ".join(str(p) for p in run.reports))
 
 
 def _confirm(prepared: Prepared, preview: Callable[[], Preview], yes: bool) -> bool:
@@ -297,14 +250,14 @@ def auth_login(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
     status = _run(
         verbose, lambda: _provider(profile).login(lambda message: typer.echo(message, err=True))
     )
-    typer.echo(_describe(status))
+    typer.echo(describe(status))
 
 
 @auth_app.command("status")
 def auth_status(profile: PROFILE = None, as_json: JSON = False, verbose: VERBOSE = False) -> None:
     """Who is signed in, to which tenant, and until when (never the token)."""
     status = _run(verbose, lambda: _provider(profile).status(), as_json)
-    typer.echo(json.dumps(status) if as_json else _describe(status))
+    typer.echo(json.dumps(status) if as_json else describe(status))
     raise typer.Exit(0 if status["signed_in"] else 1)
 
 
@@ -313,35 +266,6 @@ def auth_logout(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
     """Forget the cached tokens of the profile."""
     removed = _run(verbose, lambda: _provider(profile).logout())
     typer.echo("Signed out: cached tokens removed." if removed else "No cached tokens to remove.")
-
-
-def _describe(status: dict) -> str:
-    if status["method"] == "token":
-        return _describe_token(status)
-    if not status["signed_in"]:
-        return f"Not signed in ({status['method']}, tenant {status['tenant']})."
-    return (
-        f"Signed in as {status['who']} to tenant {status['tenant']} ({status['method']}); "
-        f"token valid until {status['expires']}."
-    )
-
-
-def _describe_token(status: dict) -> str:
-    source = status["source"]
-    if not status["set"]:
-        return (
-            f"Not signed in: {source} is not set and no profile names a sign-in method. Set "
-            f"{source} to a Partner Center token, or sign in with a profile (see `bulkpatch "
-            "auth login --help`). Until then, commands use the built-in sandbox."
-        )
-    if status["who"] is None and status["tenant"] is None:
-        return f"Using the token in {source} (it does not say who it belongs to)."
-    until = status["expires"] or "an unknown time"
-    state = "valid until" if status["signed_in"] else "EXPIRED at"
-    return (
-        f"Using the token in {source}: {status['who'] or 'unknown identity'} in tenant "
-        f"{status['tenant'] or 'unknown'}, {state} {until}."
-    )
 
 
 # --- sandbox -------------------------------------------------------------------------------------

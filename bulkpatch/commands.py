@@ -194,6 +194,7 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
         notes=notes,
         prepared=prepared,
         outcomes=counts,
+        entries=entries,
     )
 
 

@@ -153,13 +153,18 @@ class PlanRun(Run):
 
     prepared: Prepared
     outcomes: dict[str, int]
+    entries: list[dict[str, Any]] = field(default_factory=list)  # one per change, as planned
 
     def counts(self) -> dict[str, int]:
         return self.outcomes
 
+    def invalid_rows(self) -> int:
+        return self.prepared.rows().get("invalid", 0)
+
     def summary(self) -> dict[str, Any]:
         return {
             "target": self.prepared.target.name,
+            "invalid_rows": self.invalid_rows(),
             **super().summary(),
             "sheets": [sheet_json(p) for p in self.prepared.parts],
         }

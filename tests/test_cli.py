@@ -152,3 +152,15 @@ def test_version_and_json_on_failure(cli, tmp_path):
             "error": f"{tmp_path / 'missing.csv'}: no such file.",
             "exit_code": 2,
         }
+
+
+def test_plan_tells_the_whole_story_and_exits_1_when_rows_would_not_go(cli, tmp_path):
+    result = cli("plan", SAMPLES / "subscriptions-true-up.csv", "--out", tmp_path / "p")
+    assert result.returncode == 1
+    out = result.stdout
+    assert "37 rows): 28 valid, 8 invalid, 1 no change" in out  # as check says it
+    assert '  row 4: Quantity: "5.5" is not a whole number' in out
+    assert "  row 11: Partner Center would refuse it (The subscription is suspended" in out
+    assert "26 to send, 1 no change, 0 in conflict" in out and "2 would fail; 8 rows invalid" in out
+    clean = cli("plan", SAMPLES / "month-end.xlsx", "--out", tmp_path / "q", "--json")
+    assert clean.returncode == 0 and json.loads(clean.stdout)["invalid_rows"] == 0

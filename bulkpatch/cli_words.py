@@ -1,0 +1,113 @@
+"""What the command line says, in words: how columns were read, the problems found, what a
+plan or a run did, who is signed in. JSON output needs none of it (`--json`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from bulkpatch.check import Checked
+    from bulkpatch.results import ApplyRun, CheckRun, PlanRun
+
+
+def print_check(run: CheckRun) -> None:
+    print_problems(run.parts)
+    for note in run.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
+
+
+def print_problems(parts: list[Checked]) -> None:
+    """Each sheet's counts by outcome and its first problems (row, column, value, what to do)."""
+    for part in parts:
+        c = part.counts()
+        typer.echo(
+            f"Checked {part.sheet.label} ({part.sheet.kind}, {sum(c.values())} rows): "
+            f"{c['valid']} valid, {c['invalid']} invalid, {c['no_change']} no change"
+        )
+        for row, message in part.issues.select("row", "message").head(5).iter_rows():
+            typer.echo(f"  row {row}: {message}")
+        if part.issues.height > 5:
+            typer.echo(f"  ... and {part.issues.height - 5} more problems in the report")
+
+
+def print_mapping(parts: list[Checked]) -> None:
+    """How each header was read (key, set, expected, delta, note...) and what load skipped,
+    on stderr: the user sees it before anything is sent, and `--json` output stays clean."""
+    for part in parts:
+        typer.echo(f"Columns of {part.sheet.label}:", err=True)
+        rows = [
+            (m.header, m.role, m.describes or m.field or "", m.remark) for m in part.sheet.mapping()
+        ]
+        widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
+        for *cells, remark in rows:
+            line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+            typer.echo(f"  {line}  {remark}".rstrip(), err=True)
+        for note in part.sheet.notes:
+            typer.echo(f"  Note: {note}", err=True)
+
+
+def print_plan(run: PlanRun) -> None:
+    """The whole story: rows check refused, changes that would not go (conflict, refusal),
+    warnings (renewal changes removed), then the counts and what to do next."""
+    print_problems(run.prepared.parts)
+    said = [
+        (e["change"]["rows"], e.get("error") or "; ".join(e.get("warnings", [])))
+        for e in run.entries
+        if e["outcome"] in ("conflict", "would_fail") or e.get("warnings")
+    ]
+    for rows, why in said[:10]:
+        typer.echo(f"  row {', '.join(map(str, rows))}: {why}")
+    if len(said) > 10:
+        typer.echo(f"  ... and {len(said) - 10} more in the plan")
+    c = run.counts()
+    typer.echo(
+        f"Planned {len(run.prepared.changes)} changes against {run.prepared.target.name}: "
+        f"{c['change']} to send, {c['no_change']} no change, {c['conflict']} in conflict with "
+        f"the sheet's expected values, {c['would_fail']} would fail; "
+        f"{run.invalid_rows()} rows invalid"
+    )
+    typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
+    typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
+
+
+def print_apply(run: ApplyRun) -> None:
+    summary = run.summary()
+    shown = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in run.counts().items() if n)
+    typer.echo(f"Applied {summary['rows']} rows to {summary['target']}: {shown or 'nothing'}")
+    if summary["stopped"]:
+        typer.echo(f"Stopped: {summary['stopped']}.")
+    for note in run.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo("Results: " + "\n         ".join(str(p) for p in run.reports))
+
+
+def describe(status: dict) -> str:
+    if status["method"] == "token":
+        return describe_token(status)
+    if not status["signed_in"]:
+        return f"Not signed in ({status['method']}, tenant {status['tenant']})."
+    return (
+        f"Signed in as {status['who']} to tenant {status['tenant']} ({status['method']}); "
+        f"token valid until {status['expires']}."
+    )
+
+
+def describe_token(status: dict) -> str:
+    source = status["source"]
+    if not status["set"]:
+        return (
+            f"Not signed in: {source} is not set and no profile names a sign-in method. Set "
+            f"{source} to a Partner Center token, or sign in with a profile (see `bulkpatch "
+            "auth login --help`). Until then, commands use the built-in sandbox."
+        )
+    if status["who"] is None and status["tenant"] is None:
+        return f"Using the token in {source} (it does not say who it belongs to)."
+    until = status["expires"] or "an unknown time"
+    state = "valid until" if status["signed_in"] else "EXPIRED at"
+    return (
+        f"Using the token in {source}: {status['who'] or 'unknown identity'} in tenant "
+        f"{status['tenant'] or 'unknown'}, {state} {until}."
+    )
