@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from bulkpatch.tables import plural
+
 if TYPE_CHECKING:
     from bulkpatch.check import Checked
     from bulkpatch.results import ApplyRun, CheckRun, PlanRun
@@ -24,7 +26,7 @@ def print_problems(parts: list[Checked]) -> None:
     for part in parts:
         c = part.counts()
         typer.echo(
-            f"Checked {part.sheet.label} ({part.sheet.kind}, {sum(c.values())} rows): "
+            f"Checked {part.sheet.label} ({part.sheet.kind}, {plural(sum(c.values()), 'row')}): "
             f"{c['valid']} valid, {c['invalid']} invalid, {c['no_change']} no change"
         )
         for row, message in part.issues.select("row", "message").head(5).iter_rows():
@@ -62,12 +64,12 @@ def print_plan(run: PlanRun) -> None:
         typer.echo(f"  row {', '.join(map(str, rows))}: {why}")
     if len(said) > 10:
         typer.echo(f"  ... and {len(said) - 10} more in the plan")
-    c = run.counts()
+    c, planned = run.counts(), plural(len(run.prepared.changes), "change")
     typer.echo(
-        f"Planned {len(run.prepared.changes)} changes against {run.prepared.target.name}: "
+        f"Planned {planned} against {run.prepared.target.name}: "
         f"{c['change']} to send, {c['no_change']} no change, {c['conflict']} in conflict with "
         f"the sheet's expected values, {c['would_fail']} would fail; "
-        f"{run.invalid_rows()} rows invalid"
+        f"{plural(run.invalid_rows(), 'row')} invalid"
     )
     typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
     typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
@@ -76,7 +78,8 @@ def print_plan(run: PlanRun) -> None:
 def print_apply(run: ApplyRun) -> None:
     summary = run.summary()
     shown = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in run.counts().items() if n)
-    typer.echo(f"Applied {summary['rows']} rows to {summary['target']}: {shown or 'nothing'}")
+    rows = plural(summary["rows"], "row")
+    typer.echo(f"Applied {rows} to {summary['target']}: {shown or 'nothing'}")
     if summary["stopped"]:
         typer.echo(f"Stopped: {summary['stopped']}.")
     for note in run.notes:

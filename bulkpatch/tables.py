@@ -180,14 +180,22 @@ class Preview:
         seats = "; ".join(f"{offer}: {n:+d}" for offer, n in sorted(self.seats.items())) or "none"
         return [
             f"Rows: {rows}.",
-            f"Changes: {self.changes} to send for {self.customers} customers, {self.unchanged} "
+            f"Changes: {self.changes} to send for {plural(self.customers, 'customer')}, "
+            f"{self.unchanged} "
             f"already done, {self.would_fail} would fail, {self.conflicts} in conflict with "
             "the sheet's expected values (not sent).",
             f"Seat changes by offer: {seats}.",
-            f"Set apart: {self.suspensions} suspensions, {self.cancellations} cancellations.",
-            f"Renewal changes removed: {self.renewals_removed} subscriptions (a seat or billing "
+            f"Set apart: {plural(self.suspensions, 'suspension')}, "
+            f"{plural(self.cancellations, 'cancellation')}.",
+            f"Renewal changes removed: {plural(self.renewals_removed, 'subscription')} (a seat or "
+            "billing "
             "change deletes the changes scheduled for their renewal).",
         ]
+
+
+def plural(n: int, word: str) -> str:
+    """`1 row`, `2 rows`: counts in words people write."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def preview(rows: dict[str, int], entries: list[dict[str, Any]]) -> Preview:

@@ -195,7 +195,7 @@ def test_the_preview_of_a_live_run_counts_removed_renewal_changes(tmp_path):
     with server(path) as (url, sandbox):
         place_renewals(sandbox, one, two, scheduled)
         shown = preview(prepare(path, target=url, out=tmp_path / "p"), FAST)
-    assert shown.lines()[-1].startswith("Renewal changes removed: 1 subscriptions")
+    assert shown.lines()[-1].startswith("Renewal changes removed: 1 subscription (")
     assert shown.changes == 2
 
 

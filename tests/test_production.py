@@ -55,7 +55,7 @@ def test_live_preview_counts_seats_suspensions_and_cancellations(tmp_path, monke
     assert seen[0] == "Rows: 9 valid, 0 invalid, 0 no change."
     assert "9 to send for 2 customers" in seen[1]
     assert seen[2].startswith("Seat changes by offer: ") and "+" in seen[2]
-    assert seen[3] == "Set apart: 2 suspensions, 1 cancellations."
+    assert seen[3] == "Set apart: 2 suspensions, 1 cancellation."  # issue 14: plurals right
 
 
 def run_in_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
