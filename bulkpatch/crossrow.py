@@ -12,7 +12,7 @@ import polars as pl
 
 from bulkpatch.catalog import RESOURCE_ID
 from bulkpatch.sheet import ROW, Column, Sheet
-from bulkpatch.values import ANY_INVISIBLE, INVISIBLE, as_enum_key, as_integer
+from bulkpatch.values import INVISIBLE, as_enum_key, as_integer, has_invisible
 
 
 def cross_row_issues(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
@@ -173,7 +173,7 @@ def _invisible_in_ids(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
     for c in sheet.columns:
         if not (c.field and c.field.type in ("guid", "order_id")):
             continue
-        rows = text.filter(pl.col(c.name).str.contains(ANY_INVISIBLE))
+        rows = text.filter(has_invisible(pl.col(c.name)))
         if rows.is_empty():
             continue
         shown = pl.col(c.name)
