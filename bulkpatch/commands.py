@@ -42,7 +42,7 @@ from bulkpatch.runfolder import RunFolder, fingerprint, make_folder
 if TYPE_CHECKING:
     from bulkpatch.apply import Result
     from bulkpatch.calls import Reply
-    from bulkpatch.session import Sent
+    from bulkpatch.session import Sent, Session
     from bulkpatch.target import Target
 
 PLAN_OUTCOMES = ("change", "no_change", "conflict", "would_fail")
@@ -252,8 +252,9 @@ def apply_file(
             o.announce(prepared)
         if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
             raise InputError("nothing was sent: the run was not confirmed.")
+        session = prepared.session(settings, o.progress)  # its imports are not the run's time
         started = time.monotonic()
-        sent = _send(prepared, done, settings, o.progress)
+        sent = _send(prepared, session, done)
         results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
         try:
             run = _finish(prepared, sent, results, time.monotonic() - started)
@@ -266,9 +267,7 @@ def apply_file(
     return run
 
 
-def _send(
-    prepared: Prepared, done: dict[str, dict[str, Any]], settings: Settings, progress: bool
-) -> Sent:
+def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]]) -> Sent:
     """Send what is not done yet, journaled; a journal the disk refuses stops the run."""
     todo = [c for c in prepared.changes if c.key not in done]
     journal = prepared.folder.journal()
@@ -276,7 +275,7 @@ def _send(
         "start", target=prepared.target.name, changes=len(prepared.changes), already_done=len(done)
     )
     try:
-        sent = prepared.session(settings, progress).send(todo, journal, prepared.intents)
+        sent = session.send(todo, journal, prepared.intents)
     finally:
         journal.close()
     if journal.fault:
