@@ -6,7 +6,7 @@ behind each command. Names are imported on first use, so `bulkpatch check` does 
 network and sign-in stack.
 """
 
-from importlib import import_module, metadata
+from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
@@ -23,10 +23,13 @@ _EXPORTS = {
     "TransientError": "bulkpatch.errors",
 }
 __all__ = sorted(_EXPORTS)
-__version__ = metadata.version("bulkpatch")  # stated once, in pyproject.toml
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # stated once, in pyproject.toml; read on demand (20 ms)
+        from importlib import metadata
+
+        return metadata.version("bulkpatch")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'bulkpatch' has no attribute {name!r}")
     return getattr(import_module(_EXPORTS[name]), name)

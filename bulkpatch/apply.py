@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from bulkpatch.assess import NEXT_TERM, Assessment, assess, renewal_day, schedul
 from bulkpatch.calls import Caller, Reply, attempt_id, versioned
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
-from bulkpatch.plan import Change, Merged, describe, merge
+from bulkpatch.plan import Change, Merged, copied, describe, merge
 from bulkpatch.verify import unmet
 
 STALE_ETAG = 2055
@@ -51,7 +51,8 @@ class Result:
     before: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # What `asdict` gives, without its per-field machinery (a journal line per change).
+        return {**vars(self), "before": copied(self.before)}
 
 
 class Engine(Caller):

@@ -384,8 +384,14 @@ def _index(kind: Kind) -> tuple[tuple[str, Field], ...]:
 
 
 def field(kind: Kind, name: str) -> Field:
-    """The catalog entry `name` of `kind` (a StopIteration names a programming mistake)."""
-    return next(f for f in COLUMNS[kind] if f.name == name)
+    """The catalog entry `name` of `kind` (a KeyError names a programming mistake); a lookup,
+    since verification asks for every value of every answer."""
+    return _by_name(kind)[name]
+
+
+@functools.cache
+def _by_name(kind: Kind) -> dict[str, Field]:
+    return {f.name: f for f in reversed(COLUMNS[kind])}  # the first of a name wins, as in a scan
 
 
 def enum_key(value: str) -> str:

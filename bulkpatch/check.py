@@ -23,7 +23,6 @@ from bulkpatch.catalog import Field, enum_key
 from bulkpatch.crossrow import cross_row_issues
 from bulkpatch.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
 from bulkpatch.values import (
-    ANY_INVISIBLE,
     BOOL_WORDS,
     GROUPED,
     PATTERNS,
@@ -31,6 +30,7 @@ from bulkpatch.values import (
     as_integer,
     asks_change,
     date_part,
+    has_invisible,
 )
 
 OUTCOMES = ("valid", "invalid", "no_change")
@@ -216,9 +216,7 @@ def _checks(f: Field) -> list[pa.Check]:
             checks.append(_expr_check(SIGNED_RULE, lambda c: ~c.str.starts_with("+")))
     elif f.type in ("guid", "order_id"):  # an invisible character gets its own message
         pattern, rule, _ = PATTERNS[f.type]
-        checks.append(
-            _expr_check(rule, lambda c: c.str.contains(pattern) | c.str.contains(ANY_INVISIBLE))
-        )
+        checks.append(_expr_check(rule, lambda c: c.str.contains(pattern) | has_invisible(c)))
     elif f.type in PATTERNS:
         pattern, rule, _ = PATTERNS[f.type]
         checks.append(

@@ -128,7 +128,7 @@ SETTING_OPTIONS = [
 
 def sandbox_options() -> list[inspect.Parameter]:
     """One option per documented SandboxConfig field, its help and default from there."""
-    from bulkpatch.sandbox import SandboxConfig
+    from bulkpatch.sandbox.config import SandboxConfig
 
     hints = typing.get_type_hints(SandboxConfig)
     made = []

@@ -13,18 +13,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch import config, report, tables, undo
-from bulkpatch.apply import READ_FAILED, Result
+from bulkpatch import config, report, tables
 from bulkpatch.assess import assess
-from bulkpatch.calls import Reply
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
 from bulkpatch.config import Settings
 from bulkpatch.errors import FolderFault, InputError
+from bulkpatch.ledger import not_again, remember_applied, seat_changes
 from bulkpatch.load import load
 from bulkpatch.plan import Change
 from bulkpatch.plan import changes as plan_changes
@@ -37,15 +36,15 @@ from bulkpatch.results import (
     add_counts,
     apply_figures,
 )
-from bulkpatch.runfolder import (
-    RunFolder,
-    applied_before,
-    make_folder,
-    remember_applied,
-    seat_changes,
-)
-from bulkpatch.session import Sent
-from bulkpatch.target import Target, resolve
+from bulkpatch.runfolder import RunFolder, make_folder
+
+# The network side (asyncio, httpx, msal) is imported by the functions that call out: `check`
+# never does, and these imports cost it a tenth of its run time.
+if TYPE_CHECKING:
+    from bulkpatch.apply import Result
+    from bulkpatch.calls import Reply
+    from bulkpatch.session import Sent, Session
+    from bulkpatch.target import Target
 
 PLAN_OUTCOMES = ("change", "no_change", "conflict", "would_fail")
 
@@ -137,28 +136,16 @@ def prepare(path: str | Path, **options: Any) -> Prepared:
 
 
 def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = False) -> Prepared:
+    from bulkpatch.target import resolve
+
     resolved = resolve(o.target, chosen)
     saved = o.saved(resolved)
     parts = _checked(source, saved)
     if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
         asked, _ = _asked(parts, "")
-        _not_again(source, [c.to_json() for c in asked], saved["target"])
+        not_again(source, [c.to_json() for c in asked], saved["target"])
     folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
     return _changes(folder, resolved, parts)
-
-
-def _not_again(source: Path, changes: list[dict[str, Any]], target: str) -> None:
-    """Seat changes add to what is there: the same seat changes already applied to the same
-    target (from this sheet or a copy of it, from any folder) are not applied again unless
-    the user says so."""
-    printed = seat_changes(changes, target)
-    earlier = applied_before(printed) if printed else None
-    if earlier:
-        raise InputError(
-            f"{source}: its seat changes were already applied by the run in {earlier}; "
-            "applying them again would add those seats again. Pass --add-again if that is "
-            "what you want."
-        )
 
 
 def plan_file(path: str | Path, **options: Any) -> PlanRun:
@@ -206,6 +193,9 @@ def _plan(prepared: Prepared, settings: Settings, progress: str | bool) -> list[
 
 
 def _entry(change: Change, current: dict | Reply, now: datetime) -> dict[str, Any]:
+    from bulkpatch.apply import READ_FAILED
+    from bulkpatch.calls import Reply
+
     entry: dict[str, Any] = {"change": change.to_json(), "method": "PATCH", "path": change.path}
     if isinstance(current, Reply):
         return {
@@ -259,8 +249,9 @@ def apply_file(
             o.announce(prepared)
         if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
             raise InputError("nothing was sent: the run was not confirmed.")
+        session = prepared.session(settings, o.progress)  # its imports are not the run's time
         started = time.monotonic()
-        sent = _send(prepared, done, settings, o.progress)
+        sent = _send(prepared, session, done)
         results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
         try:
             run = _finish(prepared, sent, results, time.monotonic() - started)
@@ -273,9 +264,7 @@ def apply_file(
     return run
 
 
-def _send(
-    prepared: Prepared, done: dict[str, dict[str, Any]], settings: Settings, progress: bool
-) -> Sent:
+def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]]) -> Sent:
     """Send what is not done yet, journaled; a journal the disk refuses stops the run."""
     todo = [c for c in prepared.changes if c.key not in done]
     journal = prepared.folder.journal()
@@ -283,7 +272,7 @@ def _send(
         "start", target=prepared.target.name, changes=len(prepared.changes), already_done=len(done)
     )
     try:
-        sent = prepared.session(settings, progress).send(todo, journal, prepared.intents)
+        sent = session.send(todo, journal, prepared.intents)
     finally:
         journal.close()
     if journal.fault:
@@ -292,6 +281,8 @@ def _send(
 
 
 def _applied(results: dict[str, Result]) -> int:
+    from bulkpatch import undo
+
     return sum(r.outcome in undo.APPLIED for r in results.values())
 
 
@@ -313,12 +304,14 @@ def _start(
         planned = RunFolder.opened(plan_dir, o.target)
         if not o.add_again:
             entries = [e["change"] for e in planned.read_plan()]
-            _not_again(planned.source, entries, planned.settings["target"])
+            not_again(planned.source, entries, planned.settings["target"])
         folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
     else:
         folder = RunFolder.resumed(resume_dir, o.target)
     folder.lock()
     try:
+        from bulkpatch.target import resolve
+
         saved = folder.settings
         resolved = resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
         prepared = _changes(folder, resolved, _checked(folder.sheet, saved))
@@ -336,12 +329,17 @@ def preview(prepared: Prepared, settings: Settings, progress: str | bool = False
 
 
 def _result(entry: dict[str, Any]) -> Result:
+    from bulkpatch.apply import Result
+
     known = Result.__dataclass_fields__
     return Result(**{k: v for k, v in entry.items() if k in known})
 
 
 def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed: float) -> ApplyRun:
     """Write the results, the summary and the undo sheets of a run that sent what it could."""
+    from bulkpatch import undo
+    from bulkpatch.apply import Result
+
     folder = prepared.folder
     unsent = f"not sent: {sent.engine.stopped or 'the run stopped before this change'}"
     per_change = [

@@ -12,7 +12,7 @@ import polars as pl
 
 from bulkpatch.catalog import RESOURCE_ID
 from bulkpatch.sheet import ROW, Column, Sheet
-from bulkpatch.values import ANY_INVISIBLE, INVISIBLE, as_enum_key, as_integer
+from bulkpatch.values import INVISIBLE, as_enum_key, as_integer, has_invisible
 
 
 def cross_row_issues(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
@@ -81,17 +81,14 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
 
 
 def _sharing_an_id(text: pl.DataFrame, name: str) -> pl.Series | None:
-    """Which rows hold an id (ignoring case) that another row holds too; None when no row does.
+    """Which rows hold an id (ignoring case and braces) that another row holds too; None when
+    no row does.
 
     Rows are compared by 64-bit hashes, sorted (a hash table of a million rows costs far more).
-    The column is lower-cased (a copy) only when it holds a character that lower-casing could
-    change; ids are usually lower case already.
+    Lower-casing every id costs less than a scan asking whether any needs it.
     """
-    c = pl.col(name)
-    cased = text.select(c.str.contains("[^a-z0-9_-]").any()).item()
-    hashes = text.select(
-        (c.str.to_lowercase().str.strip_chars("{}") if cased else c).hash()
-    ).to_series()
+    key = pl.col(name).str.to_lowercase().str.strip_chars("{}")
+    hashes = text.select(key.hash()).to_series()
     ordered = hashes.sort()
     repeated = ordered.filter(ordered == ordered.shift(1))
     return hashes.is_in(repeated.implode()) if repeated.len() else None
@@ -173,7 +170,7 @@ def _invisible_in_ids(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
     for c in sheet.columns:
         if not (c.field and c.field.type in ("guid", "order_id")):
             continue
-        rows = text.filter(pl.col(c.name).str.contains(ANY_INVISIBLE))
+        rows = text.filter(has_invisible(pl.col(c.name)))
         if rows.is_empty():
             continue
         shown = pl.col(c.name)

@@ -181,7 +181,10 @@ def _skip_totals(sheet: Sheet) -> None:
     """Drop rows whose first written cell says Total and whose key cells are empty: a
     spreadsheet's totals row is not a change (and not an error)."""
     keys = [c.name for c in sheet.columns if c.field and c.field.required]
-    no_keys = pl.all_horizontal(clean(k).is_null() for k in keys)
+    # A key column without padded or blank cells is empty only where null: no copy to clean it.
+    no_keys = pl.all_horizontal(
+        (clean(k) if k in sheet.padded else pl.col(k)).is_null() for k in keys
+    )
     first = pl.coalesce([clean(c.name) for c in sheet.columns])
     totals = sheet.frame.filter(no_keys).filter(first.str.contains(_TOTAL))
     if totals.is_empty():

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulkpatch import config, tables
 from bulkpatch.catalog import Kind
@@ -17,8 +17,10 @@ from bulkpatch.check import Checked
 from bulkpatch.config import Settings
 from bulkpatch.plan import Change
 from bulkpatch.runfolder import RunFolder
-from bulkpatch.session import Sent, Session
-from bulkpatch.target import Target
+
+if TYPE_CHECKING:  # the network side: imported when a run calls out (see `Prepared.session`)
+    from bulkpatch.session import Sent, Session
+    from bulkpatch.target import Target
 
 
 @dataclass
@@ -140,6 +142,8 @@ class Prepared:
 
     def session(self, settings: Settings, progress: str | bool) -> Session:
         """Calls to this run's target with `settings`."""
+        from bulkpatch.session import Session
+
         return Session(self.target, self.folder.sandbox_db, self.folder.sheet, settings, progress)
 
     def rows(self) -> dict[str, int]:

@@ -28,13 +28,11 @@ import polars as pl
 
 from bulkpatch import report
 from bulkpatch.assess import pinned
-from bulkpatch.config import cache_dir
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.journal import Journal, Replay, replay
 from bulkpatch.plan import Change
 
 MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
-LEDGER = "seat-changes-applied.jsonl"  # in the user's cache folder: see `applied_before`
 INPUT = "input"  # the folder's copy of the sheet: input.csv, input.xlsx
 LOCK = ".lock"
 T = TypeVar("T")
@@ -302,39 +300,6 @@ class RunFolder:
             report.write_csv(self.path / UNDO[kind], frame.columns, frame)
             written.append(self.path / UNDO[kind])
         return written
-
-
-def seat_changes(changes: list[dict[str, Any]], target: str) -> str | None:
-    """What a sheet's seat changes (`+2`, `-1`) ask of which target, as a fingerprint: the
-    same asks again, from any file, folder or copy of the sheet, are recognised. None: it asks
-    none."""
-    asked = sorted(
-        (c["kind"], c["customer_id"].lower(), c["resource_id"].lower(), c["delta"])
-        for c in changes
-        if c.get("delta")
-    )
-    if not asked:
-        return None
-    return hashlib.sha256(json.dumps([target, asked]).encode()).hexdigest()
-
-
-def applied_before(printed: str) -> str | None:
-    """The run folder that already applied these seat changes, if any (from the user's ledger
-    in the cache folder: it holds fingerprints and folders, nothing else)."""
-    try:
-        lines = (cache_dir() / LEDGER).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    found = [json.loads(line) for line in lines if printed in line]
-    return found[-1]["folder"] if found else None
-
-
-def remember_applied(printed: str, folder: Path) -> None:
-    """Note in the ledger that `folder` applied these seat changes."""
-    ledger = cache_dir() / LEDGER
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    with ledger.open("a", encoding="utf-8") as out:
-        out.write(json.dumps({"seat_changes": printed, "folder": str(folder.resolve())}) + "\n")
 
 
 def fingerprint(source: Path, settings: dict[str, Any]) -> str:
