@@ -147,8 +147,14 @@ class Caller:
         attempts = throttles = 0
         while True:
             attempts += 1
-            await self.budgets[kind].slot(customer)
-            reply, retry_after = await self._send(kind, op, method, path, request_id, body, etag)
+            # A permit before the slot: a call whose turn has come goes out at once. (A call
+            # that waited for a permit after its slot went out late, then in a bunch with
+            # others: the bunches are what a per-second limit refuses with 429.)
+            async with self.in_flight:
+                await self.budgets[kind].slot(customer)
+                reply, retry_after = await self._send(
+                    kind, op, method, path, request_id, body, etag
+                )
             reply.attempts = attempts
             if reply.status == 429 and throttles < self.settings.max_throttles:
                 throttles, attempts = throttles + 1, attempts - 1
@@ -184,7 +190,7 @@ class Caller:
         self.calls[(kind, op)] += 1
         started = time.monotonic()
         try:
-            async with self.in_flight, asyncio.timeout(self.settings.call_timeout):
+            async with asyncio.timeout(self.settings.call_timeout):
                 response = await self.client.request(method, path, json=body, headers=headers)
             reply = Reply(
                 response.status_code,
