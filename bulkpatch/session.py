@@ -150,7 +150,10 @@ class Progress:
         ok = self.counts["ok"] + self.counts["accepted"]
         per_minute = self.calls() / elapsed * 60 if elapsed else 0.0
         left = (self.total - done) * elapsed / done / 60 if done else None
-        eta = f"about {left:.0f} min left" if left is not None else "time left not known yet"
+        if left is None:
+            eta = "time left not known yet"
+        else:  # "about 0 min left" with work still to do would not be true
+            eta = f"about {left:.0f} min left" if left >= 1 else "under a minute left"
         return (
             f"Progress: {done} of {self.total} {self.unit}s done ({ok} ok, "
             f"{self.counts['failed']} failed), {per_minute:.0f} calls/min, {eta}"
