@@ -16,43 +16,23 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from bulkpatch.assess import NEXT_TERM, Assessment, assess, renewal_day, scheduled_words
+from bulkpatch.assess import NEXT_TERM, assess, renewal_day, scheduled_words
 from bulkpatch.calls import Caller, Reply, attempt_id, versioned
 from bulkpatch.config import Settings
 from bulkpatch.journal import Journal
-from bulkpatch.plan import Change, Merged, copied, describe, merge
+from bulkpatch.outcome import READ_FAILED, Result, failed, landed, unsent
+from bulkpatch.plan import Change, Merged, merge
 from bulkpatch.verify import unmet
 
 STALE_ETAG = 2055
-READ_FAILED = "reading it failed: "  # a change whose resource could not be read first
 REACTIVATE = uuid.UUID("5e0f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9")
 RESCHEDULE = uuid.UUID("2d8e4f60-1a3b-4c5d-9e7f-b1c2d3e4f5a6")
-
-
-@dataclass
-class Result:
-    """What happened to one change: the columns of the result sheet and the undo values."""
-
-    outcome: str
-    http_status: int | None = None
-    error_code: int | None = None
-    error_message: str = ""
-    changes: str = ""
-    request_id: str = ""
-    correlation_id: str = ""
-    attempts: int = 0
-    elapsed_ms: int = 0
-    before: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        # What `asdict` gives, without its per-field machinery (a journal line per change).
-        return {**vars(self), "before": copied(self.before)}
 
 
 class Engine(Caller):
@@ -181,7 +161,7 @@ class Engine(Caller):
 
     async def _write(self, change: Change, current: dict | Reply) -> Result:
         if isinstance(current, Reply):
-            return _failed(current, READ_FAILED)
+            return failed(current, READ_FAILED)
         now = datetime.now(UTC)
         intent = self.intents.get(change.key)
         if intent and change.delta is not None and "quantity" in intent["after"]:
@@ -190,24 +170,24 @@ class Engine(Caller):
             change = replace(change, values={**change.values, "quantity": total}, delta=None)
         assessment = assess(change, current, now)
         if assessment.verdict == "no_change" and intent:
-            return _landed(intent)
+            return landed(intent)
         if not assessment.sendable:
-            return _unsent(assessment)
+            return unsent(assessment)
         change, merged = assessment.change, assessment.merged
         if merged.reactivate_first:  # Partner Center: a suspended subscription changes status alone
             current = await self._reactivate(change, current, now)
             if isinstance(current, Reply):
-                return _failed(current, "reactivating it first failed: ")
+                return failed(current, "reactivating it first failed: ")
             merged = merge(change, current, now)
         request_id = change.request_id
         reply = await self._patch(change, current, merged, request_id)
         if reply.status == 400 and reply.code == STALE_ETAG:  # changed meanwhile: read, retry once
             fresh = await self._get(change)
             if isinstance(fresh, Reply):
-                return _failed(fresh, "reading it again after a stale etag failed: ")
+                return failed(fresh, "reading it again after a stale etag failed: ")
             again = assess(change, fresh, now)
             if not again.sendable:
-                return _unsent(again)
+                return unsent(again)
             merged = again.merged
             # "Partner Center REST request/response headers" (https://learn.microsoft.com/
             # partner-center/developer/headers): MS-RequestId stays the same across a timeout,
@@ -284,13 +264,13 @@ class Engine(Caller):
 
     async def _outcome(self, change: Change, merged: Merged, reply: Reply) -> Result:
         if reply.status not in (200, 202):
-            failed = _failed(reply)
-            failed.changes = merged.describe()
-            return failed
+            refused = failed(reply)
+            refused.diffs = dict(merged.diffs)
+            return refused
         result = Result(
             "ok",
             reply.status,
-            changes=merged.describe(),
+            diffs=dict(merged.diffs),
             correlation_id=reply.correlation_id,
             attempts=reply.attempts,
             before={k: b for k, (b, _) in merged.diffs.items()},
@@ -337,63 +317,3 @@ def _by_customer(changes: list[Change]) -> Iterator[list[Change]]:
     for change in changes:
         groups[(change.kind, change.customer_id.lower())].append(change)
     return iter(list(groups.values()))
-
-
-def _landed(intent: dict[str, Any]) -> Result:
-    """A change whose intent was journaled and whose target now holds: it landed before the
-    run was interrupted (its answer was never journaled)."""
-    diffs = {k: (b, intent["after"].get(k)) for k, b in intent["before"].items()}
-    return Result(
-        "ok",
-        changes=describe(diffs),
-        error_message="applied before the interruption",
-        request_id=intent["request_id"],
-        before=intent["before"],
-    )
-
-
-def _unsent(assessment: Assessment) -> Result:
-    """A change the assessment keeps back: already done, in conflict with the sheet's expected
-    values, or bound to be refused."""
-    if assessment.verdict == "no_change":
-        return Result("no_change")
-    return Result(
-        "conflict" if assessment.verdict == "conflict" else "failed",
-        error_code=assessment.code,
-        changes=assessment.merged.describe(),
-        error_message=f"not sent: {assessment.reason}",
-    )
-
-
-def _failed(reply: Reply, prefix: str = "") -> Result:
-    """A call that ended without the change: `failed`, or `not_sent` when it never reached
-    Partner Center's business logic.
-
-    A 401 (or a 403 without a code), or a read that got no answer at all: the row is `not_sent`
-    (journaled so), counts toward the streak that stops the run, and a resume sends it again.
-    """
-    if reply.token_refused:
-        return Result(
-            "not_sent",
-            reply.status,
-            reply.code,
-            f"not sent: Partner Center refused the token (HTTP {reply.status}"
-            + (f": {reply.message})" if reply.message else ")"),
-            correlation_id=reply.correlation_id,
-            attempts=reply.attempts,
-        )
-    if reply.status is None and prefix == READ_FAILED:  # no write was tried: a resume sends it
-        return Result(
-            "not_sent",
-            error_message=f"not sent: Partner Center could not be reached ({reply.message})",
-            correlation_id=reply.correlation_id,
-            attempts=reply.attempts,
-        )
-    return Result(
-        "failed",
-        reply.status,
-        reply.code,
-        prefix + reply.message,
-        correlation_id=reply.correlation_id,
-        attempts=reply.attempts,
-    )

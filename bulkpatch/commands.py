@@ -41,8 +41,8 @@ from bulkpatch.runfolder import RunFolder, make_folder
 # The network side (asyncio, httpx, msal) is imported by the functions that call out: `check`
 # never does, and these imports cost it a tenth of its run time.
 if TYPE_CHECKING:
-    from bulkpatch.apply import Result
     from bulkpatch.calls import Reply
+    from bulkpatch.outcome import Result
     from bulkpatch.session import Sent, Session
     from bulkpatch.target import Target
 
@@ -193,8 +193,8 @@ def _plan(prepared: Prepared, settings: Settings, progress: str | bool) -> list[
 
 
 def _entry(change: Change, current: dict | Reply, now: datetime) -> dict[str, Any]:
-    from bulkpatch.apply import READ_FAILED
     from bulkpatch.calls import Reply
+    from bulkpatch.outcome import READ_FAILED
 
     entry: dict[str, Any] = {"change": change.to_json(), "method": "PATCH", "path": change.path}
     if isinstance(current, Reply):
@@ -329,7 +329,7 @@ def preview(prepared: Prepared, settings: Settings, progress: str | bool = False
 
 
 def _result(entry: dict[str, Any]) -> Result:
-    from bulkpatch.apply import Result
+    from bulkpatch.outcome import Result
 
     known = Result.__dataclass_fields__
     return Result(**{k: v for k, v in entry.items() if k in known})
@@ -338,7 +338,7 @@ def _result(entry: dict[str, Any]) -> Result:
 def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed: float) -> ApplyRun:
     """Write the results, the summary and the undo sheets of a run that sent what it could."""
     from bulkpatch import undo
-    from bulkpatch.apply import Result
+    from bulkpatch.outcome import Result
 
     folder = prepared.folder
     unsent = f"not sent: {sent.engine.stopped or 'the run stopped before this change'}"
@@ -349,7 +349,7 @@ def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed:
     ours = [
         tables.result_rows(
             part,
-            [(c.rows, r.to_json()) for c, r in per_change if c.kind == part.sheet.kind],
+            [(vars(c), r.to_json()) for c, r in per_change if c.kind == part.sheet.kind],
             prepared.held,
         )
         for part in prepared.parts

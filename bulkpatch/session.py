@@ -22,11 +22,12 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from bulkpatch.apply import Engine, Result
+from bulkpatch.apply import Engine
 from bulkpatch.calls import Reply
 from bulkpatch.config import Settings
 from bulkpatch.errors import os_cause
 from bulkpatch.journal import Journal
+from bulkpatch.outcome import Result
 from bulkpatch.plan import Change
 from bulkpatch.target import Target, client
 

@@ -7,14 +7,17 @@ what was read, what would be sent, and the assessment's verdict).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from bulkpatch.assess import scheduled_words
+from bulkpatch.catalog import field as catalog_field
 from bulkpatch.check import Checked
-from bulkpatch.plan import describe
-from bulkpatch.sheet import ROW
+from bulkpatch.sheet import ROW, Sheet
 
 RESULT_SCHEMA = {
     "outcome": pl.String,
@@ -36,6 +39,18 @@ PLAN_SCHEMA = {
     "request_id": pl.String,
 }
 Held = dict[tuple[str, int], str]  # (kind, row) -> why a valid row is kept back
+SHOWN = ("change", "ok", "accepted")  # the rows whose before and after columns are filled
+# Fields as a finance user names them, where the sheet has no column of its own for one (a seat
+# change sets `quantity`; a mid-term change removes the renewal changes).
+PLAIN = {
+    "quantity": "Seats",
+    "autoRenewEnabled": "Auto renew",
+    "friendlyName": "Friendly name",
+    "status": "Status",
+    "billingCycle": "Billing cycle",
+    "scheduledNextTermInstructions": "Renewal changes",
+}
+LINE = re.compile(r"^lineItems\[(\d+)\]\.(.+)$")
 
 
 def _held(held: Held, kind: str) -> list[tuple[int, str]]:
@@ -44,19 +59,21 @@ def _held(held: Held, kind: str) -> list[tuple[int, str]]:
 
 def plan_rows(part: Checked, entries: list[dict[str, Any]], held: Held) -> pl.DataFrame:
     """ROW, outcome (`change`, `no_change`, `conflict`, `would_fail`, or check's verdict),
-    changes, errors (or warnings) and request_id for every row of a checked sheet."""
+    changes in the sheet's words, errors (or warnings), request_id, and the before and after
+    columns, for every row of a checked sheet."""
     kind = part.sheet.kind
+    name = spelled(part.sheet)
+    mine = [e for e in entries if e["change"]["kind"] == kind]
     planned = pl.DataFrame(
         [
             {
                 ROW: row,
                 "plan": e["outcome"],
-                "changes": describe(e.get("diffs") or {}),
+                "changes": in_words(e.get("diffs") or {}, name),
                 "reason": e.get("error") or "; ".join(e.get("warnings") or []),
                 "request_id": e["change"]["request_id"],
             }
-            for e in entries
-            if e["change"]["kind"] == kind
+            for e in mine
             for row in e["change"]["rows"]
         ],
         schema=PLAN_SCHEMA,
@@ -64,7 +81,7 @@ def plan_rows(part: Checked, entries: list[dict[str, Any]], held: Held) -> pl.Da
     kept = pl.DataFrame(
         _held(held, kind), schema={ROW: pl.Int64, "reason": pl.String}, orient="row"
     )
-    return (
+    rows = (
         part.outcomes.join(planned, on=ROW, how="left")
         .join(kept, on=ROW, how="left", suffix="_held")
         .select(
@@ -80,22 +97,32 @@ def plan_rows(part: Checked, entries: list[dict[str, Any]], held: Held) -> pl.Da
             pl.col("request_id").fill_null(""),
         )
     )
+    shown = [(e["change"], e["outcome"], e.get("diffs") or {}) for e in mine]
+    return _beside(rows, before_after(shown, name), "changes")
 
 
-def result_rows(part: Checked, results: list[tuple[list[int], dict]], held: Held) -> pl.DataFrame:
-    """ROW and the result columns: a change's result (`results`: its rows and the result's
-    fields) on each of its rows, check's verdict on the others."""
+def result_rows(
+    part: Checked, results: list[tuple[dict[str, Any], dict[str, Any]]], held: Held
+) -> pl.DataFrame:
+    """ROW and the result columns: a change's result on each of its rows (`results`: the
+    change's `rows` and `lines`, and the result's fields), check's verdict on the others; the
+    changes in the sheet's words, and the before and after columns of what was applied."""
     kind = part.sheet.kind
+    name = spelled(part.sheet)
     rows = [
-        {ROW: row, **{k: v for k, v in result.items() if k in RESULT_SCHEMA}}
-        for rows_of, result in results
-        for row in rows_of
+        {
+            ROW: row,
+            **{k: v for k, v in result.items() if k in RESULT_SCHEMA},
+            "changes": in_words(result.get("diffs") or {}, name),
+        }
+        for change, result in results
+        for row in change["rows"]
     ]
     rows += [
         {ROW: row, "outcome": "invalid", "error_message": why} for row, why in _held(held, kind)
     ]
     sent = pl.DataFrame(rows, schema={ROW: pl.Int64, **RESULT_SCHEMA})
-    return part.outcomes.join(sent, on=ROW, how="left", suffix="_sent").select(
+    table = part.outcomes.join(sent, on=ROW, how="left", suffix="_sent").select(
         ROW,
         pl.coalesce(
             "outcome_sent",
@@ -109,6 +136,100 @@ def result_rows(part: Checked, results: list[tuple[list[int], dict]], held: Held
             for c in ("changes", "request_id", "correlation_id", "attempts", "elapsed_ms")
         ],
     )
+    shown = [(c, r["outcome"], r.get("diffs") or {}) for c, r in results]
+    return _beside(table, before_after(shown, name), "changes")
+
+
+def spelled(sheet: Sheet) -> Callable[[str], str]:
+    """How `sheet` names a changed field: its own header for the field, else plain words
+    (`lineItems[2].quantity` is the line's `Quantity`: each line item has its own row)."""
+    headers = {c.field.name: c.header for c in sheet.columns if c.field and c.field.changes}
+
+    def name(key: str) -> str:
+        line = LINE.match(key)
+        base = f"lineItems.{line.group(2)}" if line else key
+        return (
+            headers.get(base) or PLAIN.get(base.removeprefix("lineItems.")) or _words(sheet, base)
+        )
+
+    return name
+
+
+def _words(sheet: Sheet, name: str) -> str:
+    """A catalog field in the words its first spelling gives (`next term quantity`), or its
+    API name split into words."""
+    try:
+        aliases = catalog_field(sheet.kind, name).aliases
+    except KeyError:
+        aliases = ()
+    words = aliases[0] if aliases else re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.split(".")[-1])
+    return words[:1].upper() + words[1:].lower()
+
+
+def shown(value: Any) -> str:
+    """A value as a finance user reads it in a cell: TRUE/FALSE, renewal changes in words."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dict):
+        return scheduled_words(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def in_words(diffs: dict[str, Any], name: Callable[[str], str]) -> str:
+    """`Seats: 10 -> 12; Auto renew: TRUE -> FALSE`, named as the sheet names them."""
+    return "; ".join(f"{name(k)}: {shown(b)} -> {shown(a)}" for k, (b, a) in diffs.items())
+
+
+def before_after(
+    changes: list[tuple[dict[str, Any], str, dict[str, Any]]], name: Callable[[str], str]
+) -> pl.DataFrame:
+    """ROW, then `<field> before` and `<field> after` for each field a change that was (or
+    would be) made sets: on the row of its line item for an order's lines, on every row of the
+    change otherwise. Numbers stay numbers, so seat changes can be summed."""
+    cells: dict[str, dict[int, Any]] = {}
+    for change, outcome, diffs in changes:
+        if outcome not in SHOWN:
+            continue
+        rows = change["rows"]
+        by_line = {
+            str(line.get("lineItemNumber")): row
+            for row, line in zip(rows, change.get("lines") or [], strict=False)
+        }
+        for key, (before, after) in diffs.items():
+            if isinstance(before, dict | list) or isinstance(after, dict | list):
+                continue  # whole renewal instructions: told in `changes`
+            line = LINE.match(key)
+            at = [by_line[line.group(1)]] if line and line.group(1) in by_line else rows
+            for row in at:
+                cells.setdefault(f"{name(key)} before", {})[row] = before
+                cells.setdefault(f"{name(key)} after", {})[row] = after
+    every = sorted({row for values in cells.values() for row in values})
+    return pl.DataFrame(
+        [pl.Series(ROW, every, pl.Int64)]
+        + [_typed(column, [values.get(row) for row in every]) for column, values in cells.items()]
+    )
+
+
+def _typed(column: str, values: list[Any]) -> pl.Series:
+    """Integers, decimals and booleans as such; anything mixed as text."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {bool} or kinds <= {int} or kinds <= {int, float}:
+        return pl.Series(column, values, strict=False)
+    return pl.Series(column, [None if v is None else shown(v) for v in values], pl.String)
+
+
+def _beside(table: pl.DataFrame, extra: pl.DataFrame, after: str) -> pl.DataFrame:
+    """`table` with `extra`'s columns (keyed by ROW) placed right after its column `after`."""
+    if extra.width <= 1:
+        return table
+    joined = table.join(extra, on=ROW, how="left", maintain_order="left")
+    at = table.columns.index(after) + 1
+    names = [*table.columns[:at], *extra.columns[1:], *table.columns[at:]]
+    return joined.select(names)
 
 
 def outcome_counts(frames: list[pl.DataFrame], outcomes: tuple[str, ...] = ()) -> dict[str, int]:

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from bulkpatch import report
-from bulkpatch.apply import Result
+from bulkpatch.outcome import Result
 from bulkpatch.plan import Change
 
 APPLIED = ("ok", "accepted")

@@ -46,13 +46,16 @@ def test_sample_with_mistakes_tells_the_whole_story_in_one_sheet(cli, tmp_path):
         "37 rows to the built-in sandbox: 26 ok, 1 no change, 8 invalid, 2 failed" in result.stdout
     )
     table = results(tmp_path / "run")
-    assert table.columns[-10:] == [
+    assert table.columns[13:20] == [
         "row",
         "outcome",
         "http_status",
         "error_code",
         "error_message",
         "changes",
+        "Quantity before",
+    ]
+    assert table.columns[-4:] == [
         "request_id",
         "correlation_id",
         "attempts",
@@ -60,7 +63,11 @@ def test_sample_with_mistakes_tells_the_whole_story_in_one_sheet(cli, tmp_path):
     ]
     assert table.columns[:3] == ["Customer", "Customer ID", "Subscription ID"]
     by_row = {r["row"]: r for r in table.to_dicts()}
-    assert by_row["2"]["outcome"] == "ok" and by_row["2"]["changes"] == "quantity: 12 -> 15"
+    assert by_row["2"]["outcome"] == "ok" and by_row["2"]["changes"] == "Quantity: 12 -> 15"
+    seats = table.filter(pl.col("outcome") == "ok").select(
+        pl.col("Quantity after").cast(pl.Int64) - pl.col("Quantity before").cast(pl.Int64)
+    )
+    assert seats.to_series().sum() > 0  # seat changes sum as numbers
     assert by_row["2"]["http_status"] == "200" and by_row["2"]["request_id"]
     assert by_row["4"]["outcome"] == "invalid"
     assert by_row["4"]["error_message"] == 'Quantity: "5.5" is not a whole number'
@@ -80,10 +87,11 @@ def test_clean_workbook_applies_with_exit_0_and_orders_too(cli, tmp_path):
     assert summary["calls"]["orders"] == {"GET": 5, "PATCH": 5}
     orders = results(tmp_path / "run", "results-orders.csv")
     assert set(orders.get_column("changes")) == {
-        "billingCycle: monthly -> annual",
-        "billingCycle: annual -> monthly",
-        "status: completed -> cancelled",
+        "Billing cycle: monthly -> annual",
+        "Billing cycle: annual -> monthly",
+        "Status: completed -> cancelled",
     }
+    assert orders.get_column("Billing cycle after").drop_nulls().to_list().count("annual") == 4
 
 
 def test_auto_renew_and_next_term_instructions_survive_a_quantity_change(tmp_path):

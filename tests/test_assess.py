@@ -95,7 +95,7 @@ def test_a_seat_change_becomes_a_total_and_is_not_added_again_unless_asked(cli, 
         r["Subscription ID"]: r["changes"]
         for r in results(tmp_path / "plan", "plan.csv").to_dicts()
     }
-    assert planned[one] == "quantity: 10 -> 12"  # the total, from the quantity read
+    assert planned[one] == "Seats: 10 -> 12"  # the total, from the quantity read
     assert plan.counts()["would_fail"] == 1  # 10 -> 9 without refundable seats: not sent
     assert json.loads(first.stdout)["outcomes"]["ok"] == 1
     assert again.returncode == from_copy.returncode == the_plan.returncode == 2

@@ -364,8 +364,8 @@ def test_6_a_sheet_changes_billing_cycles_on_subscription_rows(write_csv, tmp_pa
     assert after == ["monthly", "annual", "monthly"]
     table = pl.read_csv(tmp_path / "run" / "results.csv")
     changes = {c.split("; ")[0] for c in table.get_column("changes")}
-    assert changes == {"billingCycle: annual -> monthly", "billingCycle: monthly -> annual"}
-    for row in table.filter(pl.col("changes").str.contains("scheduledNextTerm")).to_dicts():
+    assert changes == {"Billing cycle: annual -> monthly", "Billing cycle: monthly -> annual"}
+    for row in table.filter(pl.col("changes").str.contains("Renewal changes")).to_dicts():
         assert "removes the renewal changes scheduled for" in row["error_message"]
 
 

@@ -236,3 +236,35 @@ def test_the_etag_is_carried_not_a_value_and_a_change_survives_the_plan_file(wri
     (change,) = changes(check(sheet), "run")[0]
     assert (change.values, change.expected, change.delta) == ({}, {"offerId": "OFFER-A"}, 2)
     assert Change(**change.to_json()) == change  # how a plan file is read back
+
+
+def test_plan_names_changes_in_the_sheets_words_with_before_and_after_columns(write_csv, tmp_path):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Licenses", "Auto renewal", "Notes"],
+            [CUSTOMER, SUB1, "12", "no", "true-up"],
+            [CUSTOMER, SUB2, "", "", "nothing asked"],
+        ]
+    )
+    with server(path) as (url, sandbox):
+        sandbox.store.put_many(
+            "subscriptions", [(CUSTOMER, {**subscription(quantity=10, autoRenewEnabled=True)})]
+        )
+        plan_file(path, target=url, out=tmp_path / "plan", settings=FAST)
+    rows = {r["Subscription ID"]: r for r in results(tmp_path / "plan", "plan.csv").to_dicts()}
+    assert rows[SUB1]["changes"] == "Licenses: 10 -> 12; Auto renewal: TRUE -> FALSE"
+    assert (rows[SUB1]["Licenses before"], rows[SUB1]["Licenses after"]) == ("10", "12")
+    assert rows[SUB2]["Licenses before"] is None  # nothing changes on that row
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(tmp_path / "plan" / "plan.xlsx").worksheets[0]
+    header = [c.value for c in sheet[1]]
+    at = header.index("changes")
+    assert header[at + 1 : at + 5] == [
+        "Licenses before",
+        "Licenses after",
+        "Auto renewal before",
+        "Auto renewal after",
+    ]
+    first = [c.value for c in sheet[2]]
+    assert first[at + 1 : at + 3] == [10, 12]  # numbers a finance user can sum
