@@ -27,7 +27,7 @@ def print_problems(parts: list[Checked]) -> None:
         c = part.counts()
         typer.echo(
             f"Checked {part.sheet.label} ({part.sheet.kind}, {plural(sum(c.values()), 'row')}): "
-            f"{c['valid']} valid, {c['invalid']} invalid, {c['no_change']} no change"
+            f"{c['valid']} valid, {c['invalid']} invalid, {c['no_change']} no_change"
         )
         for row, message in part.issues.select("row", "message").head(5).iter_rows():
             typer.echo(f"  row {row}: {message}")
@@ -67,8 +67,8 @@ def print_plan(run: PlanRun) -> None:
     c, planned = run.counts(), plural(len(run.prepared.changes), "change")
     typer.echo(
         f"Planned {planned} against {run.prepared.target.name}: "
-        f"{c['change']} to send, {c['no_change']} no change, {c['conflict']} in conflict with "
-        f"the sheet's expected values, {c['would_fail']} would fail; "
+        f"{c['change']} change (to send), {c['no_change']} no_change, {c['conflict']} conflict "
+        f"(the sheet's expected values differ), {c['would_fail']} would_fail; "
         f"{plural(run.invalid_rows(), 'row')} invalid"
     )
     typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
@@ -77,7 +77,7 @@ def print_plan(run: PlanRun) -> None:
 
 def print_apply(run: ApplyRun) -> None:
     summary = run.summary()
-    shown = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in run.counts().items() if n)
+    shown = ", ".join(f"{n} {o}" for o, n in run.counts().items() if n)
     rows = plural(summary["rows"], "row")
     typer.echo(f"Applied {rows} to {summary['target']}: {shown or 'nothing'}")
     if summary["stopped"]:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from bulkpatch.apply import Engine
 from bulkpatch.calls import Reply
 from bulkpatch.config import Settings
-from bulkpatch.errors import os_cause
+from bulkpatch.errors import StoppedError, os_cause
 from bulkpatch.journal import Journal
 from bulkpatch.outcome import Result
 from bulkpatch.plan import Change
@@ -54,8 +54,17 @@ class Session:
 
     def read(self, changes: list[Change]) -> dict[str, dict | Reply]:
         """The current state for every change, read as apply reads it (one list call per
-        customer with several subscriptions)."""
-        return asyncio.run(self._read(changes))
+        customer with several subscriptions).
+
+        Raises StoppedError when Partner Center could not be read at all: a refused token or
+        no answer is not what a row would get, and a plan without the current state is none.
+        """
+        found, stopped = asyncio.run(self._read(changes))
+        unread = [r for r in found.values() if isinstance(r, Reply)]
+        why = next((_unreadable(r) for r in unread if _unreadable(r)), "") or stopped
+        if why:
+            raise StoppedError(f"could not read Partner Center: {why}. Nothing was sent.")
+        return found
 
     def send(
         self, changes: list[Change], journal: Journal, intents: dict[str, dict[str, Any]]
@@ -64,12 +73,12 @@ class Session:
         journal's intent lines of an interrupted run."""
         return asyncio.run(self._send(changes, journal, intents))
 
-    async def _read(self, changes: list[Change]) -> dict[str, dict | Reply]:
+    async def _read(self, changes: list[Change]) -> tuple[dict[str, dict | Reply], str]:
         shown = Progress(len(changes), "read", self.progress, self.settings.progress_every)
         async with shown, self.client() as http:
             engine = Engine(http, self.settings, None)
             shown.calls = lambda: sum(engine.calls.values())
-            return await engine.read_all(changes, shown.read)
+            return await engine.read_all(changes, shown.read), engine.stopped
 
     async def _send(
         self, changes: list[Change], journal: Journal, intents: dict[str, dict[str, Any]]
@@ -138,7 +147,7 @@ class Progress:
         if self.bar:
             self.bar.set_postfix(
                 ok=self.counts["ok"] + self.counts["accepted"],
-                unchanged=self.counts["no_change"],
+                no_change=self.counts["no_change"],
                 failed=self.counts["failed"],
                 refresh=False,
             )
@@ -185,3 +194,19 @@ def _ctrl_c(engine: Engine):
     finally:
         with contextlib.suppress(RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
+
+
+def _unreadable(reply: Reply) -> str:
+    """Why a read failed for every row alike (the token, the network), or "" for a row's own
+    answer (404, a business refusal)."""
+    if reply.token_refused:
+        return (
+            f"it refused the token (HTTP {reply.status}); sign in again with `bulkpatch auth "
+            "login`, or check BULKPATCH_TOKEN and the profile's tenant"
+        )
+    if reply.status is None:
+        return (
+            f"it could not be reached ({reply.message}); check the network connection or "
+            "proxy, then run it again"
+        )
+    return ""

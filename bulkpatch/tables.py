@@ -297,14 +297,13 @@ class Preview:
     cancellations: int = 0
 
     def lines(self) -> list[str]:
-        rows = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in self.rows.items())
+        rows = ", ".join(f"{n} {o}" for o, n in self.rows.items())
         seats = "; ".join(f"{offer}: {n:+d}" for offer, n in sorted(self.seats.items())) or "none"
         return [
             f"Rows: {rows}.",
             f"Changes: {self.changes} to send for {plural(self.customers, 'customer')}, "
-            f"{self.unchanged} "
-            f"already done, {self.would_fail} would fail, {self.conflicts} in conflict with "
-            "the sheet's expected values (not sent).",
+            f"{self.unchanged} no_change, {self.would_fail} would_fail, {self.conflicts} "
+            "conflict (the sheet's expected values differ: not sent).",
             f"Seat changes by offer: {seats}.",
             f"Set apart: {plural(self.suspensions, 'suspension')}, "
             f"{plural(self.cancellations, 'cancellation')}.",

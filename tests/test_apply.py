@@ -43,7 +43,7 @@ def test_sample_with_mistakes_tells_the_whole_story_in_one_sheet(cli, tmp_path):
     assert result.returncode == 1
     assert "Using the built-in sandbox" in result.stderr
     assert (
-        "37 rows to the built-in sandbox: 26 ok, 1 no change, 8 invalid, 2 failed" in result.stdout
+        "37 rows to the built-in sandbox: 26 ok, 1 no_change, 8 invalid, 2 failed" in result.stdout
     )
     table = results(tmp_path / "run")
     assert table.columns[13:20] == [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from datetime import UTC, datetime
 
@@ -11,7 +12,8 @@ from conftest import CUSTOMER, FAST, SUB1, SUB2, ids, journal_calls, results, se
 
 from bulkpatch.check import check
 from bulkpatch.commands import apply_file, plan_file
-from bulkpatch.errors import InputError
+from bulkpatch.config import Settings
+from bulkpatch.errors import InputError, StoppedError
 from bulkpatch.load import load
 from bulkpatch.plan import Change, changes, merge
 from bulkpatch.sandbox import resources
@@ -268,3 +270,23 @@ def test_plan_names_changes_in_the_sheets_words_with_before_and_after_columns(wr
     ]
     first = [c.value for c in sheet[2]]
     assert first[at + 1 : at + 3] == [10, 12]  # numbers a finance user can sum
+
+
+def test_plan_stops_with_exit_3_and_says_which_when_partner_center_cannot_be_read(cli, tmp_path):
+    path = true_up(tmp_path, customers=2, per=2)
+    with server(path, token="the-right-token") as (url, _):
+        refused = cli("plan", path, "--target", url, "--out", tmp_path / "p", "--json")
+    assert refused.returncode == 3  # stopped, not "2 would fail"
+    error = json.loads(refused.stdout)["error"]
+    assert error.startswith("could not read Partner Center: it refused the token (HTTP 401)")
+    assert "Nothing was sent" in error and "would fail" not in refused.stdout
+    with socket.socket() as probe:  # a port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(StoppedError, match=r"it could not be reached .*check the network"):
+        plan_file(
+            path,
+            target=closed,
+            out=tmp_path / "q",
+            settings=Settings(rate=60_000, concurrency=1, backoff=0.001),
+        )

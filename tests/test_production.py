@@ -52,7 +52,7 @@ def test_live_preview_counts_seats_suspensions_and_cancellations(tmp_path, monke
             apply_file(path, out=tmp_path / "run", settings=FAST, profile=profile, confirm=refuse)
         served = stats(url)
     assert "PATCH" not in served["calls"]
-    assert seen[0] == "Rows: 9 valid, 0 invalid, 0 no change."
+    assert seen[0] == "Rows: 9 valid, 0 invalid, 0 no_change."
     assert "9 to send for 2 customers" in seen[1]
     assert seen[2].startswith("Seat changes by offer: ") and "+" in seen[2]
     assert seen[3] == "Set apart: 2 suspensions, 1 cancellation."  # issue 14: plurals right
