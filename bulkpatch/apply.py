@@ -155,6 +155,8 @@ class Engine(Caller):
     async def _apply(self, change: Change, current: dict | Reply) -> Result:
         started = time.monotonic()
         result = await self._write(change, current)
+        if isinstance(current, dict):
+            result.offer = current.get("offerName") or current.get("offerId") or ""
         result.request_id = result.request_id or change.request_id
         result.elapsed_ms = round((time.monotonic() - started) * 1000)
         return result

@@ -123,11 +123,22 @@ def check(
     from bulkpatch.commands import check_file
 
     out = Output.of(options)
-    run = _run(out.verbose, lambda: check_file(sheet_path, xlsx=xlsx, **options), out.as_json)
+    run = _run(
+        out.verbose,
+        lambda: check_file(sheet_path, xlsx=xlsx, command=_as_run(), **options),
+        out.as_json,
+    )
     if not (out.as_json or out.quiet):
         print_mapping(run.parts)
     out.show(run, print_check)
     raise typer.Exit(1 if run.counts()["invalid"] else 0)
+
+
+def _as_run() -> str:
+    """The command line as typed, secrets hidden: the reports say how they were made."""
+    from bulkpatch.stamp import command_line
+
+    return command_line(sys.argv[1:])
 
 
 def _announce(prepared: Prepared) -> None:
@@ -155,7 +166,9 @@ def plan(sheet_path: SHEET, options: dict[str, Any]) -> None:
     announce = _announce if not out.quiet else _sandbox_line
     run = _run(
         out.verbose,
-        lambda: plan_file(sheet_path, progress=out.progress, announce=announce, **options),
+        lambda: plan_file(
+            sheet_path, progress=out.progress, announce=announce, command=_as_run(), **options
+        ),
         out.as_json,
     )
     out.show(run, print_plan)
@@ -197,6 +210,7 @@ def apply(
             progress=out.progress,
             announce=_announce if not out.quiet else _sandbox_line,
             confirm=lambda prepared, preview: _confirm(prepared, preview, yes),
+            command=_as_run(),
             **options,
         ),
         out.as_json,

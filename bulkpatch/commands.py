@@ -33,10 +33,13 @@ from bulkpatch.results import (
     Options,
     PlanRun,
     Prepared,
-    add_counts,
     apply_figures,
+    apply_summary,
+    check_summary,
+    plan_summary,
 )
 from bulkpatch.runfolder import RunFolder, make_folder
+from bulkpatch.stamp import Digest, now, stamp
 
 # The network side (asyncio, httpx, msal) is imported by the functions that call out: `check`
 # never does, and these imports cost it a tenth of its run time.
@@ -61,21 +64,23 @@ def check_file(
     out: str | Path | None = None,
     reports_base: str | Path = "reports",
     xlsx: bool = True,
+    command: str | None = None,
 ) -> CheckRun:
     """Load and check a sheet, then write `check.csv` and `check.xlsx` into a run folder.
 
-    `notes`: headers to keep as notes (a near miss of a field name stops the load otherwise).
+    `notes`: headers to keep as notes (a near miss of a field name stops the load otherwise);
+    `command`: the command as run, for the reports.
     """
-    source = Path(path)
+    source, started = Path(path), now()
+    digest = Digest(source) if source.is_file() else None
     parts = _checked(source, {"sheet": sheet, "kind": kind, "notes": notes or []})
     folder = RunFolder(make_folder(out, reports_base, source), {})
-    summary = [
-        ("Outcome", add_counts([p.counts() for p in parts])),
-        ("Problem (rule)", add_counts([p.rule_counts() for p in parts])),
-        ("Sheet", {p.sheet.label: p.sheet.frame.height for p in parts}),
-    ]
+    stamped = stamp(None, source, digest.result() if digest else "", folder.path, started, command)
+    summary = check_summary(parts, stamped)
     written, notes = _reports(folder, "check", parts, [p.outcomes for p in parts], summary, xlsx)
-    return CheckRun(folder=folder.path, reports=written, notes=notes, source=source, parts=parts)
+    return CheckRun(
+        folder=folder.path, reports=written, notes=notes, stamp=stamped, source=source, parts=parts
+    )
 
 
 def _checked(source: Path, saved: dict[str, Any]) -> list[Checked]:
@@ -89,7 +94,7 @@ def _reports(
     stem: str,
     parts: list[Checked],
     ours: list[pl.DataFrame],
-    summary: list[tuple[str, dict[str, Any]]],
+    summary: report.Summary,
     xlsx: bool = True,
     extra: list[tuple[str, pl.DataFrame]] = (),
 ) -> tuple[list[Path], list[str]]:
@@ -162,12 +167,14 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
     prepared.folder.write_plan(entries)
     ours = [tables.plan_rows(p, entries, prepared.held) for p in prepared.parts]
     seats = tables.seat_totals(entries)
+    stamped = prepared.stamp(o.command)
+    summary = plan_summary(prepared, tables.outcome_counts(ours), seats, stamped)
     written, notes = _reports(
         prepared.folder,
         "plan",
         prepared.parts,
         ours,
-        [("Outcome", tables.outcome_counts(ours))],
+        summary,
         extra=[("Seats", seats)] if seats.height else [],
     )
     written += prepared.folder.write_frame("plan-seats", seats)
@@ -179,6 +186,7 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
         folder=prepared.folder.path,
         reports=[prepared.folder.plan_path, *written],
         notes=notes,
+        stamp=stamped,
         prepared=prepared,
         outcomes=counts,
         entries=entries,
@@ -254,7 +262,7 @@ def apply_file(
         sent = _send(prepared, session, done)
         results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
         try:
-            run = _finish(prepared, sent, results, time.monotonic() - started)
+            run = _finish(prepared, sent, results, time.monotonic() - started, o.command)
         except FolderFault as fault:
             raise fault.after(_applied(sent.results)) from None
     finally:
@@ -335,7 +343,13 @@ def _result(entry: dict[str, Any]) -> Result:
     return Result(**{k: v for k, v in entry.items() if k in known})
 
 
-def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed: float) -> ApplyRun:
+def _finish(
+    prepared: Prepared,
+    sent: Sent,
+    results: dict[str, Result],
+    elapsed: float,
+    command: str | None,
+) -> ApplyRun:
     """Write the results, the summary and the undo sheets of a run that sent what it could."""
     from bulkpatch import undo
     from bulkpatch.outcome import Result
@@ -355,19 +369,10 @@ def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed:
         for part in prepared.parts
     ]
     figures = apply_figures(prepared, sent, tables.outcome_counts(ours), elapsed)
-    calls = figures["calls"]
-    written, notes = _reports(
-        folder,
-        "results",
-        prepared.parts,
-        ours,
-        [
-            ("Outcome", figures["outcomes"]),
-            ("HTTP status", figures["http_statuses"]),
-            ("Calls", {f"{k} {op}": n for k, ops in calls.items() for op, n in ops.items()}),
-        ],
-    )
-    written.append(folder.write_summary(figures))
+    stamped = prepared.stamp(command)
+    summary = apply_summary(prepared, figures, per_change, stamped)
+    written, notes = _reports(folder, "results", prepared.parts, ours, summary)
+    written.append(folder.write_summary({"report": stamped.to_json(), **figures}))
     planned = [e["change"] for e in folder.read_plan()]  # as asked: seat changes, not totals
     printed = seat_changes(planned, folder.settings["target"])
     if printed and any(r.outcome in undo.APPLIED for r in results.values()):
@@ -377,6 +382,7 @@ def _finish(prepared: Prepared, sent: Sent, results: dict[str, Result], elapsed:
         folder=folder.path,
         reports=written,
         notes=notes,
+        stamp=stamped,
         prepared=prepared,
         figures=figures,
         interrupted=sent.interrupted,

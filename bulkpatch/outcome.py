@@ -29,6 +29,7 @@ class Result:
     attempts: int = 0
     elapsed_ms: int = 0
     before: dict[str, Any] = field(default_factory=dict)
+    offer: str = ""  # the offer read before the change: seat totals per offer
 
     @property
     def changes(self) -> str:

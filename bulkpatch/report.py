@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bulkpatch.sheet import FORMULA_START, ROW, Sheet
+from bulkpatch.stamp import COLOURS, Stamp
 from bulkpatch.values import NUMBER
 
 if TYPE_CHECKING:
@@ -152,10 +153,11 @@ def write_json(path: Path, data: Any) -> None:
 def write_workbook(
     path: Path,
     tables: list[Table],
-    summary: list[tuple[str, dict[str, Any]]],
+    summary: Summary,
     extra: list[tuple[str, pl.DataFrame]] = (),
 ) -> bool:
-    """Data sheets, a Summary (first section charted), and plain extra sheets.
+    """Data sheets, a Summary (its stamp, then counts, the first charted), and plain extra
+    sheets.
 
     Returns False (and writes nothing) when a sheet has more rows than Excel can open.
     """
@@ -172,9 +174,9 @@ def write_workbook(
     with atomic(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), options)
         styles = _styles(book)
+        _write_summary(book, styles, summary)  # first: what the report is, before its rows
         for t in tables:
             _write_table(book, styles, t)
-        _write_summary(book, styles, summary)
         for title, frame in extra:
             _write_plain(book, styles, title, frame)
         book.close()
@@ -188,6 +190,7 @@ def _styles(book: xlsxwriter.Workbook) -> dict[str, Any]:
     }
     styles["header"] = book.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
     styles["bad"] = book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
+    styles["title"] = book.add_format({"bold": True, "font_size": 12})
     return styles
 
 
@@ -223,37 +226,81 @@ def _write_table(book: xlsxwriter.Workbook, styles: dict[str, Any], t: Table) ->
                 ws.write_comment(r, col, "\n".join(n for n in notes if n))
 
 
-def _write_summary(
-    book: xlsxwriter.Workbook, styles: dict[str, Any], sections: list[tuple[str, dict[str, Any]]]
-) -> None:
+@dataclass
+class Summary:
+    """The Summary sheet: what the report is (its stamp), rows by outcome (charted), other
+    counts, and small tables (seats per customer and offer)."""
+
+    stamp: Stamp | None
+    counts: list[tuple[str, dict[str, Any]]]
+    tables: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
+
+
+def _write_summary(book: xlsxwriter.Workbook, styles: dict[str, Any], summary: Summary) -> None:
     ws = book.add_worksheet("Summary")
-    ws.set_column(0, 0, 40)
-    ws.set_column(1, 1, 14)
-    row = 0
-    for n, (title, values) in enumerate(sections):
-        ws.write_row(row, 0, [title, "Count" if n == 0 else ""], styles["header"])
+    ws.set_column(0, 0, 38)
+    ws.set_column(1, 1, 44)
+    ws.set_column(2, 7, 13)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    row = _write_stamp(book, ws, summary.stamp) if summary.stamp else 0
+    for n, (title, values) in enumerate(summary.counts):
+        ws.write_row(row, 0, [title, "Rows" if n == 0 else "Count"], styles["header"])
         first = row + 1
+        if not values:
+            row += 1
+            ws.write_string(row, 0, "none")
         for key, value in values.items():
             row += 1
-            ws.write(row, 0, neutralise_text(str(key)))
+            ws.write_string(row, 0, neutralise_text(str(key)))
             ws.write(row, 1, value)
         if n == 0 and values:
-            chart = book.add_chart({"type": "column"})
-            chart.add_series(
-                {
-                    "name": title,
-                    "categories": ["Summary", first, 0, row, 0],
-                    "values": ["Summary", first, 1, row, 1],
-                    "data_labels": {"value": True},
-                    "points": [
-                        {"fill": {"color": CHART_COLOURS.get(k, "#5B9BD5")}} for k in values
-                    ],
-                }
-            )
-            chart.set_title({"name": f"Rows by {title.lower()}"})
-            chart.set_legend({"none": True})
-            ws.insert_chart(0, 3, chart)
+            ws.insert_chart(first - 1, 3, _chart(book, title, values, first, row))
+            row = max(row, first + 14)  # the chart's height: the next section starts below it
         row += 2
+    for title, frame in summary.tables:
+        ws.write_string(row, 0, title, styles["title"])
+        ws.write_row(row + 1, 0, [c.replace("_", " ") for c in frame.columns], styles["header"])
+        for r, values in enumerate(frame.iter_rows(), start=row + 2):
+            for c, value in enumerate(values):
+                if isinstance(value, str):
+                    ws.write_string(r, c, neutralise_text(value))
+                elif value is not None:
+                    ws.write(r, c, value)
+        row += frame.height + 4
+
+
+def _write_stamp(book: xlsxwriter.Workbook, ws: Any, stamp: Stamp) -> int:
+    """The banner (where the changes went, in its colour) and the report's identity; returns
+    the next free row."""
+    fill, font = COLOURS[stamp.where]
+    banner = book.add_format(
+        {"bold": True, "font_size": 14, "bg_color": fill, "font_color": font, "border": 1}
+    )
+    ws.set_row(0, 24)
+    ws.merge_range(0, 0, 0, 7, neutralise_text(stamp.target), banner)
+    label = book.add_format({"bold": True})
+    for row, (key, value) in enumerate(stamp.lines().items(), start=1):
+        ws.write_string(row, 0, key, label)
+        ws.write_string(row, 1, neutralise_text(value))
+    return len(stamp.lines()) + 2
+
+
+def _chart(book: xlsxwriter.Workbook, title: str, values: dict[str, Any], first: int, last: int):
+    """A column chart of rows by outcome, each bar in its outcome's colour."""
+    chart = book.add_chart({"type": "column"})
+    chart.add_series(
+        {
+            "name": title,
+            "categories": ["Summary", first, 0, last, 0],
+            "values": ["Summary", first, 1, last, 1],
+            "data_labels": {"value": True},
+            "points": [{"fill": {"color": CHART_COLOURS.get(k, "#5B9BD5")}} for k in values],
+        }
+    )
+    chart.set_title({"name": f"Rows by {title.lower()}"})
+    chart.set_legend({"none": True})
+    return chart
 
 
 def _write_plain(

@@ -8,17 +8,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bulkpatch import config, tables
+import polars as pl
+
+from bulkpatch import config, report, tables
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked
 from bulkpatch.config import Settings
 from bulkpatch.plan import Change
 from bulkpatch.runfolder import RunFolder
+from bulkpatch.stamp import Stamp, now, stamp
 
 if TYPE_CHECKING:  # the network side: imported when a run calls out (see `Prepared.session`)
+    from bulkpatch.outcome import Result
     from bulkpatch.session import Sent, Session
     from bulkpatch.target import Target
 
@@ -47,6 +52,7 @@ class Options:
     keep_renewal_changes: bool = False  # schedule again what a mid-term change removes
     progress: str | bool = False  # True or "bar": a progress bar; "lines": a line every 10 s
     announce: Callable[[Prepared], None] | None = None  # hears the run before reads or writes
+    command: str | None = None  # the command as run, for the reports (the CLI's, secrets hidden)
 
     def resolved(self) -> tuple[config.Profile, Settings]:
         """The profile, and the settings merged from every source."""
@@ -74,6 +80,7 @@ class Run:
     folder: Path
     reports: list[Path]
     notes: list[str] = field(default_factory=list)
+    stamp: Stamp | None = None  # what its reports say they are
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome."""
@@ -82,6 +89,7 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """The run as plain data (what `--json` prints)."""
         return {
+            "report": self.stamp.to_json() if self.stamp else None,
             **self.counts(),
             "outcomes": self.counts(),  # every command's summary has it, apply's too
             "run_folder": str(self.folder),
@@ -139,6 +147,12 @@ class Prepared:
     changes: list[Change]
     held: tables.Held
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # resuming: may have landed
+    started: datetime = field(default_factory=now)
+
+    def stamp(self, command: str | None) -> Stamp:
+        """What this run's reports say they are, as of now."""
+        f = self.folder
+        return stamp(self.target, f.source, f.sha256, f.path, self.started, command)
 
     def session(self, settings: Settings, progress: str | bool) -> Session:
         """Calls to this run's target with `settings`."""
@@ -187,6 +201,7 @@ class ApplyRun(Run):
 
     def summary(self) -> dict[str, Any]:
         return {
+            "report": self.stamp.to_json() if self.stamp else None,
             **self.figures,
             "reports": [str(r) for r in self.reports],
             "notes": self.notes,
@@ -228,3 +243,58 @@ def add_counts(counts: list[dict[str, int]]) -> dict[str, int]:
     for one in counts:
         total.update(one)
     return dict(total)
+
+
+# --- the Summary sheet of each command -----------------------------------------------------------
+
+
+def check_summary(parts: list[Checked], stamped: Stamp) -> report.Summary:
+    return report.Summary(
+        stamped,
+        [
+            ("Outcome", add_counts([p.counts() for p in parts])),
+            ("Problem (rule)", add_counts([p.rule_counts() for p in parts])),
+            ("Sheet", {p.sheet.label: p.sheet.frame.height for p in parts}),
+        ],
+    )
+
+
+def plan_summary(
+    prepared: Prepared, outcomes: dict[str, int], seats: pl.DataFrame, stamped: Stamp
+) -> report.Summary:
+    return report.Summary(
+        stamped,
+        [
+            ("Outcome", outcomes),
+            ("Problem (rule)", add_counts([p.rule_counts() for p in prepared.parts])),
+        ],
+        [("Seats per customer and offer (as planned)", seats)] if seats.height else [],
+    )
+
+
+def apply_summary(
+    prepared: Prepared,
+    figures: dict[str, Any],
+    applied: list[tuple[Change, Result]],
+    stamped: Stamp,
+) -> report.Summary:
+    """Rows by outcome, problems by rule, HTTP statuses, calls, and the seats the changes
+    applied added and removed per customer and offer."""
+    seats = tables.seats_applied(
+        [
+            (c.customer_id, r.offer or "?", *r.diffs["quantity"])
+            for c, r in applied
+            if r.outcome in ("ok", "accepted") and "quantity" in r.diffs
+        ]
+    )
+    calls = figures["calls"]
+    return report.Summary(
+        stamped,
+        [
+            ("Outcome", figures["outcomes"]),
+            ("Problem (rule)", add_counts([p.rule_counts() for p in prepared.parts])),
+            ("HTTP status", figures["http_statuses"]),
+            ("Calls", {f"{k} {op}": n for k, ops in calls.items() for op, n in ops.items()}),
+        ],
+        [("Seats added and removed per customer and offer", seats)] if seats.height else [],
+    )

@@ -31,6 +31,7 @@ from bulkpatch.assess import pinned
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.journal import Journal, Replay, replay
 from bulkpatch.plan import Change
+from bulkpatch.stamp import file_sha256
 
 MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
 INPUT = "input"  # the folder's copy of the sheet: input.csv, input.xlsx
@@ -73,11 +74,13 @@ class RunFolder:
     ) -> RunFolder:
         """A new folder for `source` (`out`, or `<base>/<timestamp>-<name>/`); `fresh`: an
         `out` that already holds files is refused (a finished run is never overwritten)."""
+        sha256 = file_sha256(source)
         manifest = {
             "source": str(source.resolve()),
             "input": f"{INPUT}{source.suffix.lower()}",
             "settings": settings,
-            "fingerprint": fingerprint(source, settings),
+            "sha256": sha256,  # what the reports say the input was
+            "fingerprint": fingerprint(sha256, settings),
             "run_id": str(uuid.uuid4()),
         }
         run = cls(make_folder(out, base, source, fresh), manifest)
@@ -145,7 +148,7 @@ class RunFolder:
         source = self.source
         if (
             not source.exists()
-            or fingerprint(source, self.settings) != self.manifest["fingerprint"]
+            or fingerprint(file_sha256(source), self.settings) != self.manifest["fingerprint"]
         ):
             raise InputError(
                 f"{self.path}: its sheet {source} has changed (or moved) since it was planned; "
@@ -191,6 +194,11 @@ class RunFolder:
         """The sheet to read: the folder's own copy when it has one."""
         copy = self.path / self.manifest.get("input", "")
         return copy if copy.is_file() else self.source
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the sheet as the run read it (its copy, or where it was)."""
+        return self.manifest.get("sha256") or file_sha256(self.sheet)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -302,9 +310,9 @@ class RunFolder:
         return written
 
 
-def fingerprint(source: Path, settings: dict[str, Any]) -> str:
-    """A hash of the sheet's bytes and the settings that decide what is sent."""
-    digest = hashlib.sha256(source.read_bytes())
+def fingerprint(sha256: str, settings: dict[str, Any]) -> str:
+    """A hash of the sheet (its SHA-256) and the settings that decide what is sent."""
+    digest = hashlib.sha256(sha256.encode())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
 

@@ -273,10 +273,36 @@ def _subscription_entries(entries: list[dict[str, Any]]) -> pl.DataFrame:
 
 def seat_totals(entries: list[dict[str, Any]]) -> pl.DataFrame:
     """Seats before and after per customer and offer, over the subscriptions read."""
+    return _seats(_subscription_entries(entries))
+
+
+def seats_applied(applied: list[tuple[str, str, Any, Any]]) -> pl.DataFrame:
+    """Seats added and removed per customer and offer by the changes applied (`applied`:
+    customer id, offer, quantity before, after)."""
+    frame = pl.DataFrame(
+        applied,
+        schema={
+            "customer_id": pl.String,
+            "offer": pl.String,
+            "seats_before": pl.Int64,
+            "seats_after": pl.Int64,
+        },
+        orient="row",
+    )
+    return _seats(frame.with_columns(pl.col("customer_id").str.to_lowercase()))
+
+
+def _seats(frame: pl.DataFrame) -> pl.DataFrame:
+    change = pl.col("seats_after") - pl.col("seats_before")
     return (
-        _subscription_entries(entries)
-        .group_by("customer_id", "offer", maintain_order=True)
-        .agg(pl.sum("seats_before"), pl.sum("seats_after"), pl.len().alias("subscriptions"))
+        frame.group_by("customer_id", "offer", maintain_order=True)
+        .agg(
+            pl.len().alias("subscriptions"),
+            pl.sum("seats_before"),
+            pl.sum("seats_after"),
+            change.clip(lower_bound=0).sum().alias("added"),
+            (-change).clip(lower_bound=0).sum().alias("removed"),
+        )
         .with_columns((pl.col("seats_after") - pl.col("seats_before")).alias("change"))
     )
 

@@ -259,7 +259,7 @@ def test_plan_names_changes_in_the_sheets_words_with_before_and_after_columns(wr
     assert rows[SUB2]["Licenses before"] is None  # nothing changes on that row
     import openpyxl
 
-    sheet = openpyxl.load_workbook(tmp_path / "plan" / "plan.xlsx").worksheets[0]
+    sheet = openpyxl.load_workbook(tmp_path / "plan" / "plan.xlsx")["Subscriptions"]
     header = [c.value for c in sheet[1]]
     at = header.index("changes")
     assert header[at + 1 : at + 5] == [

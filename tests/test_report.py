@@ -58,7 +58,7 @@ def test_xlsx_report_marks_bad_cells_and_summarises(write_csv, tmp_path):
     )
     check_file(path, out=tmp_path)
     book = openpyxl.load_workbook(tmp_path / "check.xlsx")
-    assert book.sheetnames == ["Subscriptions", "Summary"]
+    assert book.sheetnames == ["Summary", "Subscriptions"]  # what it is, first
     data = book["Subscriptions"]
     assert data.freeze_panes == "A2"
     assert data.auto_filter.ref == "A1:G3"
@@ -103,9 +103,9 @@ def test_workbook_with_two_sheets_gets_a_csv_each_and_one_xlsx(write_xlsx, tmp_p
     assert names == ["check-orders.csv", "check-subscriptions.csv", "check.xlsx"]
     assert run.counts() == {"valid": 2, "invalid": 1, "no_change": 0}
     assert openpyxl.load_workbook(run.folder / "check.xlsx").sheetnames == [
+        "Summary",
         "Subscriptions",
         "Orders",
-        "Summary",
     ]
     orders = pl.read_csv(run.folder / "check-orders.csv", infer_schema=False)
     assert orders.get_column("outcome").to_list() == ["valid", "invalid"]

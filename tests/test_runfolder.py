@@ -243,7 +243,7 @@ def test_results_that_cannot_be_written_after_sending_are_written_by_a_resume(cl
 def test_one_process_per_run_folder_and_a_killed_one_leaves_no_lock(cli, tmp_path):
     path = true_up(tmp_path, customers=2, per=4)
     folder = tmp_path / "run"
-    with server(path, latency_ms=200) as (url, _):
+    with server(path, latency_ms=600) as (url, _):  # the first run outlasts the second's start
         first = start_apply(path, url, folder)
         wait_until(lambda: (folder / "journal.jsonl").exists(), first)
         second = cli("apply", "--resume", folder, "--quiet")
