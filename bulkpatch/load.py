@@ -178,15 +178,21 @@ _TOTAL = r"(?i)^(grand\s*|sub\s*)?(total|totals|sum)\b"
 
 
 def _skip_totals(sheet: Sheet) -> None:
-    """Drop rows whose first written cell says Total and whose key cells are empty: a
-    spreadsheet's totals row is not a change (and not an error)."""
+    """Drop rows whose first written cell says Total and whose key cells are empty (or say
+    Total themselves, when the key column comes first): a spreadsheet's totals row is not a
+    change (and not an error)."""
     keys = [c.name for c in sheet.columns if c.field and c.field.required]
     # A key column without padded or blank cells is empty only where null: no copy to clean it.
-    no_keys = pl.all_horizontal(
-        (clean(k) if k in sheet.padded else pl.col(k)).is_null() for k in keys
-    )
+    cells = [clean(k) if k in sheet.padded else pl.col(k) for k in keys]
+    # Only the first key column may hold the label; the others must be empty. Those few rows
+    # are found with null checks alone, and only they meet a regex.
+    others = pl.all_horizontal(c.is_null() for c in cells[1:]) if len(cells) > 1 else True
     first = pl.coalesce([clean(c.name) for c in sheet.columns])
-    totals = sheet.frame.filter(no_keys).filter(first.str.contains(_TOTAL))
+    totals = (
+        sheet.frame.filter(others)
+        .filter(cells[0].is_null() | cells[0].str.contains(_TOTAL) if cells else True)
+        .filter(first.str.contains(_TOTAL))
+    )
     if totals.is_empty():
         return
     sheet.frame = sheet.frame.filter(~pl.col(ROW).is_in(totals.get_column(ROW).implode()))

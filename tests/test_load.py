@@ -310,6 +310,12 @@ def test_a_totals_row_is_skipped_and_noted(quirk):
     assert sheet.notes == ["Skipped row 4 ('Total'): a totals row, not a change."]
 
 
+def test_a_totals_row_in_the_key_column_is_skipped_too(quirk):
+    (sheet,) = load(quirk("total-in-key-column.csv"))
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+    assert sheet.notes == ["Skipped row 4 ('Grand total'): a totals row, not a change."]
+
+
 def test_a_hidden_sheet_is_never_picked_unless_named(write_xlsx, tmp_path):
     rows = [["Customer ID", "Subscription ID", "Quantity"], [CUSTOMER, SUB1, 3]]
     path = write_xlsx({"Old": [*rows[:1], [CUSTOMER, SUB2, 9]], "Current": rows})
