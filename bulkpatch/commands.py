@@ -98,17 +98,23 @@ def _reports(
     xlsx: bool = True,
     extra: list[tuple[str, pl.DataFrame]] = (),
 ) -> tuple[list[Path], list[str]]:
-    """`<stem>.csv` (one per sheet: the user's rows, then `ours`) and `<stem>.xlsx`."""
+    """`<stem>.csv` (one per sheet: the user's rows, then `ours`), `<stem>.xlsx`, and the
+    rows to fix and send again (`to-fix.csv` or `.xlsx`, as the input was)."""
     made = [report.table(p.sheet, o, p.issues) for p, o in zip(parts, ours, strict=True)]
     written = folder.write_tables(
         stem, [(p.sheet.kind, t) for p, t in zip(parts, made, strict=True)]
     )
-    if not xlsx:
-        return written, []
-    book = folder.write_workbook(stem, made, summary, extra)
-    if book:
-        return written + book, []
-    return written, [f"{stem}.xlsx was not written: the sheet has more rows than Excel can open."]
+    fixes = [report.to_fix(t, len(p.sheet.columns)) for p, t in zip(parts, made, strict=True)]
+    fixes = [f for f in fixes if f]
+    fixed = folder.write_fix(fixes, excel=parts[0].sheet.sheet_name is not None)
+    notes = [
+        f"{tables.plural(sum(f.frame.height for f in fixes), 'row')} did not go: fix them in "
+        f"{path} and apply that file as it is."
+        for path in fixed
+    ]
+    if xlsx and not (book := folder.write_workbook(stem, made, summary, extra)):
+        notes.append(f"{stem}.xlsx was not written: the sheet has more rows than Excel can open.")
+    return written + (book if xlsx else []) + fixed, notes
 
 
 # --- plan ----------------------------------------------------------------------------------------

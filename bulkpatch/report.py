@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import xlsxwriter
 
 EXCEL_MAX_ROWS = 1_048_576
+FIX_OUTCOMES = ("invalid", "conflict", "would_fail", "failed", "not_sent")  # rows to send again
+REASON = "Reason"
 NUMERIC_TYPES = ("integer", "number")
 STYLE = {  # outcome -> (fill, font)
     "valid": ("#C6EFCE", "#006100"),
@@ -57,6 +59,7 @@ class Table:
     frame: pl.DataFrame
     numeric: set[int]
     marks: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+    plain: bool = False  # the user's columns alone (no row, no outcome): a sheet to send again
 
 
 def neutralise(column: pl.Series) -> pl.Series:
@@ -130,6 +133,22 @@ def table(
     return Table(title or sheet.sheet_name or sheet.kind.title(), headers, frame, numeric, marks)
 
 
+def to_fix(t: Table, width: int) -> Table | None:
+    """The rows of `t` that did not go (`FIX_OUTCOMES`), in the sheet's own `width` columns
+    and a Reason: a sheet `bulkpatch apply` takes as it is once fixed (Salesforce Data
+    Loader's error file is the model). The Reason column of an earlier one is replaced."""
+    message = "error_message" if "error_message" in t.frame.columns else "errors"
+    bad = t.frame.filter(pl.col("outcome").is_in(FIX_OUTCOMES))
+    if bad.is_empty():
+        return None
+    keep = [i for i in range(width) if t.headers[i] != REASON]
+    frame = bad.select(
+        *[bad.columns[i] for i in keep], pl.col(message).alias(f"{message} as {REASON}")
+    )
+    numeric = {keep.index(i) for i in t.numeric if i in keep}
+    return Table(t.title, [t.headers[i] for i in keep] + [REASON], frame, numeric, plain=True)
+
+
 def write_csv(path: Path, headers: list[str], frame: pl.DataFrame) -> None:
     """CSV with a BOM (so Excel reads UTF-8) and the user's headers, duplicates and all."""
     if len(set(headers)) == len(headers):  # Polars writes by path: about twice as fast
@@ -153,7 +172,7 @@ def write_json(path: Path, data: Any) -> None:
 def write_workbook(
     path: Path,
     tables: list[Table],
-    summary: Summary,
+    summary: Summary | None,
     extra: list[tuple[str, pl.DataFrame]] = (),
 ) -> bool:
     """Data sheets, a Summary (its stamp, then counts, the first charted), and plain extra
@@ -174,7 +193,8 @@ def write_workbook(
     with atomic(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), options)
         styles = _styles(book)
-        _write_summary(book, styles, summary)  # first: what the report is, before its rows
+        if summary:
+            _write_summary(book, styles, summary)  # first: what the report is, before its rows
         for t in tables:
             _write_table(book, styles, t)
         for title, frame in extra:
@@ -202,8 +222,8 @@ def _write_table(book: xlsxwriter.Workbook, styles: dict[str, Any], t: Table) ->
     ws.autofilter(0, 0, max(t.frame.height, 1), last)
     ws.set_column(0, last, 16)
     ws.set_column(last, last, 50)
-    row_at = t.headers.index("row")
-    outcome_at = t.headers.index("outcome", row_at)
+    row_at = t.headers.index("row") if not t.plain else 0
+    outcome_at = t.headers.index("outcome", row_at) if not t.plain else -1
     rows = t.frame.iter_rows()
     if t.frame.height > 50_000 and sys.stderr.isatty():
         from tqdm import tqdm

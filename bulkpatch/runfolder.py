@@ -287,6 +287,19 @@ class RunFolder:
         return [path] if report.write_workbook(path, tables, summary, extra) else []
 
     @_writes
+    def write_fix(self, tables: list[report.Table], excel: bool) -> list[Path]:
+        """The rows to fix and send again, in the input's own format: `to-fix.xlsx` (a sheet
+        per input sheet, named as it was) or `to-fix.csv`; nothing when every row went."""
+        if not tables:
+            return []
+        path = self.path / ("to-fix.xlsx" if excel else "to-fix.csv")
+        if not excel:
+            report.write_csv(path, tables[0].headers, tables[0].frame)
+        elif not report.write_workbook(path, tables, None):
+            return []
+        return [path]
+
+    @_writes
     def write_frame(self, name: str, frame: pl.DataFrame) -> list[Path]:
         """A plain table such as `plan-seats`; nothing when it is empty."""
         if not frame.height:

@@ -271,3 +271,28 @@ def test_an_unreachable_service_stops_the_run_instead_of_grinding_on(tmp_path):
     assert run.counts()["failed"] == 0 and run.counts()["not_sent"] == 8
     unsent = results(tmp_path / "run").get_column("error_message").to_list()
     assert unsent[0].startswith("not sent: Partner Center could not be reached (no answer after 6")
+
+
+def test_rows_that_did_not_go_come_back_as_a_sheet_to_fix_and_apply_as_it_is(cli, tmp_path):
+    sample = SAMPLES / "subscriptions-true-up.csv"
+    with server(sample) as (url, _):
+        first = cli("apply", sample, "--target", url, "--out", tmp_path / "one", "--quiet")
+        fix = tmp_path / "one" / "to-fix.csv"
+        assert f"10 rows did not go: fix them in {fix}" in first.stdout
+        rows = pl.read_csv(fix, infer_schema=False)
+        source = pl.read_csv(sample, infer_schema=False)
+        assert rows.columns == [*source.columns, "Reason"]  # the input's columns, no row/outcome
+        assert rows.height == 10  # 8 invalid, 2 failed
+        half = rows.get_column("Quantity") == "5.5"
+        assert rows.filter(half).get_column("Reason").item() == (
+            'Quantity: "5.5" is not a whole number'
+        )
+        edited = rows.with_columns(
+            pl.when(half).then(pl.lit("6")).otherwise(pl.col("Quantity")).alias("Quantity")
+        )
+        edited.write_csv(fix, include_bom=True)
+        again = cli("apply", fix, "--target", url, "--out", tmp_path / "two", "--quiet")
+    assert "10 rows to " in again.stdout and "1 ok, 7 invalid, 2 failed" in again.stdout
+    second = pl.read_csv(tmp_path / "two" / "to-fix.csv", infer_schema=False)
+    assert second.columns == rows.columns  # its Reason replaced, not repeated
+    assert second.height == 9

@@ -50,7 +50,11 @@ def test_json_summary_is_one_object_on_stdout(cli, tmp_path):
         "rule": "not a whole number",
         "message": 'Quantity: "5.5" is not a whole number',
     } in summary["sheets"][0]["problems"]
-    assert summary["reports"] == [str(tmp_path / "check.csv"), str(tmp_path / "check.xlsx")]
+    assert summary["reports"] == [
+        str(tmp_path / "check.csv"),
+        str(tmp_path / "check.xlsx"),
+        str(tmp_path / "to-fix.csv"),  # the 8 invalid rows, to fix and check again
+    ]
 
 
 def test_unusable_input_exits_2_with_one_line_and_no_traceback(cli, quirk):

@@ -35,7 +35,8 @@ def test_csv_report_keeps_input_columns_then_row_outcome_errors(write_csv, tmp_p
         [CUSTOMER, "a1b2c3d4-0000-4000-8000-000000000003", "", "third", "4", "no_change", ""],
     ]
     assert run.counts() == {"valid": 1, "invalid": 1, "no_change": 1}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["check.csv", "check.xlsx"]
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["check.csv", "check.xlsx", "to-fix.csv"]
 
 
 def test_formula_text_is_neutralised_in_csv_and_xlsx_and_numbers_stay(quirk, tmp_path):
@@ -100,7 +101,7 @@ def test_workbook_with_two_sheets_gets_a_csv_each_and_one_xlsx(write_xlsx, tmp_p
     )
     run = check_file(path, out=tmp_path / "r")
     names = sorted(p.name for p in run.reports)
-    assert names == ["check-orders.csv", "check-subscriptions.csv", "check.xlsx"]
+    assert names == ["check-orders.csv", "check-subscriptions.csv", "check.xlsx", "to-fix.xlsx"]
     assert run.counts() == {"valid": 2, "invalid": 1, "no_change": 0}
     assert openpyxl.load_workbook(run.folder / "check.xlsx").sheetnames == [
         "Summary",
@@ -116,3 +117,29 @@ def test_default_run_folder_is_timestamped_under_reports_and_no_temp_files(quirk
     assert run.folder.parent == tmp_path / "reports"
     assert run.folder.name.endswith("-bom")
     assert sorted(p.name for p in run.folder.iterdir()) == ["check.csv", "check.xlsx"]
+
+
+def test_a_workbook_gets_its_rows_to_fix_as_a_workbook_with_the_same_sheets(write_xlsx, tmp_path):
+    path = write_xlsx(
+        {
+            "Subscriptions": [
+                ["Customer ID", "Subscription ID", "Quantity", "Notes"],
+                [CUSTOMER, SUB1, 3.0, "fine"],
+                [CUSTOMER, SUB2, -2.0, "too few"],
+            ],
+            "Orders": [
+                ["Customer ID", "Order ID", "Status"],
+                [CUSTOMER, "ORD-1", "closed"],
+            ],
+        }
+    )
+    run = check_file(path, out=tmp_path / "r")
+    assert run.folder / "to-fix.xlsx" in run.reports
+    book = openpyxl.load_workbook(run.folder / "to-fix.xlsx")
+    assert book.sheetnames == ["Subscriptions", "Orders"]  # no Summary: a sheet to send again
+    subs = list(book["Subscriptions"].iter_rows(values_only=True))
+    assert subs[0] == ("Customer ID", "Subscription ID", "Quantity", "Notes", "Reason")
+    assert subs[1][:4] == (CUSTOMER, SUB2, -2, "too few") and "Quantity" in subs[1][4]
+    assert len(subs) == 2
+    again = check_file(run.folder / "to-fix.xlsx", out=tmp_path / "s")
+    assert again.counts() == {"valid": 0, "invalid": 2, "no_change": 0}  # read as it was
