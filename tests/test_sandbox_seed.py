@@ -124,3 +124,25 @@ def test_offer_ids_terms_and_dates_from_the_sheet_are_seeded_as_written(write_cs
     )
     assert one["commitmentEndDate"] == "2031-01-31T00:00:00Z"
     assert two["offerId"] == legacy and "etag" in two["attributes"]  # a GUID offer is legacy
+
+
+def test_an_orders_sheet_seeds_its_current_billing_cycle_and_line_quantities(write_csv):
+    order = "8f2a1c7e-oc9"
+    path = write_csv(
+        [
+            [
+                *("Customer ID", "Order ID", "Line item", "Subscription ID"),
+                *("Current billing cycle", "Billing cycle", "Current quantity", "Quantity"),
+            ],
+            [CUSTOMER, order, "0", SUB1, "annual", "monthly", "7", "9"],
+        ]
+    )
+    seeded = build(SeedSpec(sheets=[path]), datetime.now(UTC))
+    (customer, body), *_ = seeded["orders"]
+    subscription = {b["id"]: b for _, b in seeded["subscriptions"]}[SUB1]
+    assert (customer, body["billingCycle"], body["lineItems"][0]["quantity"]) == (
+        CUSTOMER,
+        "annual",
+        7,
+    )
+    assert subscription["billingCycle"] == "annual" and "etag" in subscription["attributes"]

@@ -268,7 +268,7 @@ def _orders(sheet: Sheet, now: datetime) -> tuple[list[tuple[str, dict]], list[t
                 "lineItemNumber": r.get("lineItems.lineItemNumber", n),
                 "subscriptionId": r.get("lineItems.subscriptionId"),
                 "offerId": r.get("lineItems.offerId"),
-                "quantity": r.get("lineItems.quantity"),
+                "quantity": r.get("current:lineItems.quantity") or r.get("lineItems.quantity"),
             }
             for n, r in enumerate(rows)
             if r.get("lineItems.lineItemNumber") is not None or r.get("lineItems.subscriptionId")
@@ -277,7 +277,9 @@ def _orders(sheet: Sheet, now: datetime) -> tuple[list[tuple[str, dict]], list[t
         cycle = next((r["billingCycle"] for r in rows if r.get("billingCycle")), None)
         if cycle in OTHER_CYCLE:
             state["billingCycle"] = OTHER_CYCLE[cycle]
-            subscriptions += [  # the order PATCH changes billing for legacy subscriptions only
+        state.update(_believed_order(rows))
+        if cycle in OTHER_CYCLE:  # the order PATCH changes billing for legacy subscriptions only
+            subscriptions += [
                 (
                     customer,
                     resources.subscription(
@@ -285,7 +287,7 @@ def _orders(sheet: Sheet, now: datetime) -> tuple[list[tuple[str, dict]], list[t
                         line["subscriptionId"],
                         now,
                         legacy=True,
-                        billingCycle=OTHER_CYCLE[cycle],
+                        billingCycle=state["billingCycle"],
                     ),
                 )
                 for line in lines
@@ -295,3 +297,12 @@ def _orders(sheet: Sheet, now: datetime) -> tuple[list[tuple[str, dict]], list[t
             state["software"] = True  # the one kind an order PATCH cancels
         made.append((customer, resources.order(customer, order_id, now, lines or [{}], **state)))
     return made, subscriptions
+
+
+def _believed_order(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What an order's rows believe it holds now (`Current billing cycle`, `Current status`)."""
+    return {
+        name: value
+        for name in ("billingCycle", "status")
+        if (value := next((r[f"current:{name}"] for r in rows if r.get(f"current:{name}")), None))
+    }
