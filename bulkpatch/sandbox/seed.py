@@ -1,12 +1,15 @@
 """What the sandbox holds at start: the resources a sheet names, or N x M synthetic ones.
 
 Seeded from a sheet, every id it names exists, and its current state is plausible and
-deterministic: the opposite of what the sheet asks (fewer seats, auto-renew the other way, the
-other status), so a user trying their own sheet sees their changes really apply. What the sheet
-asks is made possible as Partner Center would allow it: a subscription the sheet cancels was
-bought days ago (inside its cancellation window), one whose seats it lowers added them days
-ago (inside its refund window), an order it cancels sold software, an order whose billing cycle
-it changes holds legacy subscriptions. Every customer also has an expired and a disabled
+deterministic: what the sheet's expected columns believe (offer, `Current seats`, `Current
+status`, term, dates), else the opposite of what the sheet asks (fewer seats, auto-renew the
+other way, the other status), so a user trying their own sheet sees their changes really apply,
+and the rest drawn from the ids, kept within Partner Center's rules. A store that already holds
+an id keeps its state (`Store.add_new`): the built-in sandbox is a place. What the sheet asks
+is made possible as Partner Center would allow it: a subscription the sheet cancels was bought
+days ago (inside its cancellation window), one whose seats it lowers added them days ago
+(inside its refund window), an order it cancels sold software, an order whose billing cycle it
+changes holds legacy subscriptions. Every customer also has an expired and a disabled
 subscription, as Partner Center's lists carry them.
 """
 
