@@ -116,6 +116,19 @@ def test_after_a_reset_the_next_apply_shows_the_changes_again(cli, tmp_path):
     )
 
 
+def test_undo_applied_to_the_built_in_sandbox_puts_back_what_the_first_run_changed(cli, tmp_path):
+    cli("apply", SAMPLE, "--out", tmp_path / "one", "--quiet")
+    undone = cli("apply", tmp_path / "one" / "undo.csv", "--out", tmp_path / "undo", "--quiet")
+    again = cli("apply", SAMPLE, "--out", tmp_path / "two", "--quiet", "--json")
+    before, after = outcomes(tmp_path / "one"), outcomes(tmp_path / "two")
+    assert undone.returncode == 0
+    assert "25 ok, 1 no change" in undone.stdout  # a cancellation is final
+    assert json.loads(again.stdout)["outcomes"]["ok"] == 25
+    assert {r for r, o in before.items() if o == "ok"} - {
+        r for r, o in after.items() if o == "ok"
+    } == {"24"}  # the cancelled one stays cancelled
+
+
 def test_new_ids_are_seeded_and_known_ones_keep_their_applied_state(cli, tmp_path):
     old, new = ids(2, "place-new")
     cli("apply", seats_sheet(tmp_path, [old], "first.csv"), "--out", tmp_path / "one")
