@@ -86,9 +86,15 @@ SEATS = {"quantity": "seats"}
 
 def expectations(change: Change, current: dict[str, Any]) -> list[str]:
     """Every expected value of the sheet (offer, term, `Current seats`, ...) that is not what
-    Partner Center holds, in words."""
+    Partner Center holds, in words. A field that already holds what the row asks for is not
+    one: the change was made (by an earlier run of the sheet, or by hand), so a sheet applied
+    twice settles to no change."""
     found = []
     for name, want in change.expected.items():
+        if name in change.values and same_value(
+            catalog.field(change.kind, name), change.values[name], _dotted(current, name)
+        ):
+            continue
         if name == catalog.OFFER.name:  # a name or an id: either may match
             held = [current.get("offerName"), current.get("offerId")]
             if str(want).casefold() not in {str(h).casefold() for h in held if h}:

@@ -149,11 +149,19 @@ def _announce(prepared: Prepared) -> None:
 
 
 def _sandbox_line(prepared: Prepared) -> None:
-    """One plain line, even with --quiet: the sandbox changes nothing real."""
+    """Plain words, even with --quiet: the sandbox changes nothing real, and where its state
+    lives between runs (so a second run of a sheet shows what the first one did)."""
     target = prepared.target
     if target.embedded:
+        from bulkpatch.target import sandbox_state
+
         why = " (not signed in to Partner Center)" if target.defaulted else ""
         typer.echo(f"Using the built-in sandbox{why}: nothing in Partner Center changes.", err=True)
+        typer.echo(
+            f"Its state stays in {sandbox_state()} between runs; `bulkpatch sandbox reset` "
+            "starts it afresh.",
+            err=True,
+        )
 
 
 @app.command(epilog=PRECEDENCE_HELP)
@@ -285,9 +293,17 @@ def auth_logout(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
 # --- sandbox -------------------------------------------------------------------------------------
 
 
-@app.command()
+sandbox_app = typer.Typer(
+    help="Serve the Partner Center sandbox over HTTP, or reset the built-in one "
+    "(`bulkpatch sandbox reset`)."
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.callback(invoke_without_command=True)
 @with_options(sandbox_options())
 def sandbox(
+    ctx: typer.Context,
     options: dict[str, Any],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8765,
@@ -307,6 +323,8 @@ def sandbox(
     verbose: VERBOSE = False,
 ) -> None:
     """Serve the built-in Partner Center sandbox over HTTP (on 127.0.0.1 by default)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from bulkpatch.sandbox.serve import configure, serve
 
     def job() -> None:
@@ -314,6 +332,26 @@ def sandbox(
         serve(config, host, port, reseed=reseed, announce=_serving(db))
 
     _run(verbose, job)
+
+
+@sandbox_app.command("reset")
+def sandbox_reset(as_json: JSON = False, verbose: VERBOSE = False) -> None:
+    """Forget the built-in sandbox's state: the next run seeds it afresh from its sheet."""
+    from bulkpatch.commands import reset_sandbox
+
+    done = _run(verbose, reset_sandbox, as_json)
+    if as_json:
+        typer.echo(json.dumps(done))
+    elif done["existed"]:
+        typer.echo(
+            f"Reset the built-in sandbox: removed {done['state']}; the next run seeds it "
+            "afresh from its sheet."
+        )
+    else:
+        typer.echo(
+            f"The built-in sandbox holds no state yet ({done['state']}); the next run seeds "
+            "it from its sheet."
+        )
 
 
 def _serving(db: Path) -> Callable[[str], None]:

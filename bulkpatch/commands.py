@@ -393,3 +393,11 @@ def _finish(
         figures=figures,
         interrupted=sent.interrupted,
     )
+
+
+def reset_sandbox() -> dict[str, Any]:
+    """Forget the built-in sandbox's state, so the next run seeds it afresh from its sheet;
+    what `--json` prints: the state file, and whether there was one."""
+    from bulkpatch.target import forget_sandbox_state, sandbox_state
+
+    return {"reset": True, "state": str(sandbox_state()), "existed": forget_sandbox_state()}

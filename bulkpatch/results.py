@@ -158,7 +158,7 @@ class Prepared:
         """Calls to this run's target with `settings`."""
         from bulkpatch.session import Session
 
-        return Session(self.target, self.folder.sandbox_db, self.folder.sheet, settings, progress)
+        return Session(self.target, self.folder.sheet, settings, progress)
 
     def rows(self) -> dict[str, int]:
         """The sheet's rows by check outcome."""

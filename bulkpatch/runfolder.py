@@ -33,7 +33,7 @@ from bulkpatch.journal import Journal, Replay, replay
 from bulkpatch.plan import Change
 from bulkpatch.stamp import file_sha256
 
-MANIFEST, PLAN, JOURNAL, SANDBOX = "run.json", "plan.jsonl", "journal.jsonl", "sandbox.db"
+MANIFEST, PLAN, JOURNAL = "run.json", "plan.jsonl", "journal.jsonl"
 INPUT = "input"  # the folder's copy of the sheet: input.csv, input.xlsx
 LOCK = ".lock"
 T = TypeVar("T")
@@ -97,11 +97,11 @@ class RunFolder:
         cls, plan: str | Path, target: str | None, out: str | Path | None, base: str | Path
     ) -> RunFolder:
         """A new folder for applying the plan in `plan` (which stays as it is): its manifest,
-        plan and the built-in sandbox's state are copied over."""
+        plan and copy of the sheet are copied over."""
         planned = cls.opened(plan, target)
         planned._same_sheet()
         run = cls(make_folder(out, base, planned.source, fresh=True), planned.manifest)
-        for name in (MANIFEST, PLAN, SANDBOX, planned.manifest.get("input")):
+        for name in (MANIFEST, PLAN, planned.manifest.get("input")):
             if name and (planned.path / name).exists():
                 shutil.copy2(planned.path / name, run.path / name)
         return run
@@ -256,11 +256,6 @@ class RunFolder:
     @_writes
     def journal(self) -> Journal:
         return Journal(self.path / JOURNAL)
-
-    @property
-    def sandbox_db(self) -> Path:
-        """Where the built-in sandbox keeps its state for this run."""
-        return self.path / SANDBOX
 
     # --- reports --------------------------------------------------------------------------------
 

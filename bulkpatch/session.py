@@ -35,22 +35,15 @@ from bulkpatch.target import Target, client
 @dataclass
 class Session:
     """Calls to one target with one set of settings: a target, and for the built-in sandbox
-    its state file and the sheet it is seeded from."""
+    the sheet whose new ids it seeds."""
 
     target: Target
-    sandbox_db: Path
     seed: Path
     settings: Settings
     progress: str | bool = False  # "bar", "lines" (unattended), or nothing
 
     def client(self) -> httpx.AsyncClient:
-        return client(
-            self.target,
-            sandbox_db=self.sandbox_db,
-            seed=[self.seed],
-            reseed=not self.sandbox_db.exists(),
-            connections=self.settings.concurrency,
-        )
+        return client(self.target, seed=[self.seed], connections=self.settings.concurrency)
 
     def read(self, changes: list[Change]) -> dict[str, dict | Reply]:
         """The current state for every change, read as apply reads it (one list call per

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,12 +16,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from bulkpatch.auth import BearerAuth, Credentials, TokenProvider
-from bulkpatch.config import Profile
-from bulkpatch.errors import InputError
+from bulkpatch.config import Profile, cache_dir
+from bulkpatch.errors import BulkpatchError, InputError, StoppedError, os_cause
 
 PRODUCTION = "https://api.partnercenter.microsoft.com"
 TOKEN_VARIABLE = "BULKPATCH_TOKEN"
 SANDBOX_TOKEN = "sandbox"  # the embedded and local sandboxes accept any bearer token
+SANDBOX_STATE = "sandbox.db"
 
 
 @dataclass
@@ -101,22 +103,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def sandbox_state() -> Path:
+    """The built-in sandbox's state: one file in the user's cache folder that every run with
+    it shares, so a sheet applied twice finds its first changes there, as in Partner Center."""
+    return cache_dir() / SANDBOX_STATE
+
+
+def forget_sandbox_state() -> bool:
+    """Remove the built-in sandbox's state file (with SQLite's write-ahead log); whether
+    there was one."""
+    state = sandbox_state()
+    existed = state.exists()
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            state.with_name(state.name + suffix).unlink(missing_ok=True)
+    except OSError as exc:
+        raise BulkpatchError(f"cannot remove {state}: {os_cause(exc)}.") from None
+    return existed
+
+
 def client(
-    target: Target,
-    sandbox_db: Path | None = None,
-    seed: list[Path] | None = None,
-    reseed: bool = True,
-    connections: int = 16,
+    target: Target, seed: list[Path] | None = None, connections: int = 16
 ) -> httpx.AsyncClient:
-    """The one HTTP client of a run: TLS always verified, signed in, JSON both ways."""
+    """The one HTTP client of a run: TLS always verified, signed in, JSON both ways. The
+    built-in sandbox keeps its state (`sandbox_state`) and seeds the ids of `seed` it has not
+    seen yet."""
     headers = {"Accept": "application/json", "MS-PartnerCenter-Application": target.application}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     transport = None
-    if target.embedded:  # the in-process sandbox, its state in the run folder
-        from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
-
-        config = SandboxConfig(db=str(sandbox_db or ":memory:"), seed=SeedSpec(sheets=seed or []))
-        transport = SandboxTransport(Sandbox(config, reseed=reseed).app)
+    if target.embedded:
+        transport = _builtin_sandbox(seed or [])
     # Timeouts are per call in the engine (asyncio), so they hold for any transport.
     return httpx.AsyncClient(
         base_url=target.base_url,
@@ -127,3 +143,20 @@ def client(
         timeout=None,
         verify=True,
     )
+
+
+def _builtin_sandbox(seed: list[Path]) -> httpx.AsyncBaseTransport:
+    """The in-process sandbox on its state file, with the new ids of `seed` added."""
+    from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
+
+    state = sandbox_state()
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        config = SandboxConfig(db=str(state), seed=SeedSpec(sheets=seed))
+        return SandboxTransport(Sandbox(config, reseed=False).app)
+    except (OSError, sqlite3.Error) as exc:
+        cause = os_cause(exc) if isinstance(exc, OSError) else str(exc)
+        raise StoppedError(
+            f"the built-in sandbox's state {state} cannot be opened ({cause}); nothing was "
+            "sent by this command. Set BULKPATCH_CACHE_DIR to a folder you can write."
+        ) from None

@@ -243,6 +243,27 @@ def test_a_row_asking_nothing_is_still_held_to_what_it_expects(cli, tmp_path):
     assert result.returncode == 1 and patches == {}
 
 
+def test_a_row_whose_target_already_holds_is_no_change_though_its_current_seats_are_old(
+    cli, tmp_path
+):
+    one, two = subs(2, "done")
+    path = sheet(
+        tmp_path,
+        ["Customer ID", "Subscription ID", "Current seats", "Quantity", "Current status"],
+        [[CUSTOMER, one, "30", "31", "active"], [CUSTOMER, two, "30", "31", "suspended"]],
+    )
+    with server(path) as (url, sandbox):
+        hold(sandbox, one, quantity=31)  # the sheet was applied before: 30 is out of date
+        hold(sandbox, two, quantity=31, status="active")  # but not the status it expects
+        result = cli("apply", path, "--target", url, "--out", tmp_path / "a", "--json", "--quiet")
+        patches = stats(url)["calls"].get("PATCH", {})
+    rows = {r["Subscription ID"]: r for r in results(tmp_path / "a").to_dicts()}
+    assert rows[one]["outcome"] == "no_change" and patches == {}
+    assert rows[two]["outcome"] == "conflict"
+    assert rows[two]["error_message"].startswith("not sent: the sheet expects status suspended")
+    assert result.returncode == 1
+
+
 def test_an_order_line_that_does_not_exist_stops_the_order_instead_of_hiding_it(tmp_path):
     order_sheet = tmp_path / "orders.csv"
     with server(SAMPLES / "orders-billing-cycle.xlsx") as (url, sandbox):

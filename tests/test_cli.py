@@ -167,5 +167,7 @@ def test_plan_tells_the_whole_story_and_exits_1_when_rows_would_not_go(cli, tmp_
     assert "  row 11: Partner Center would refuse it (The subscription is suspended" in out
     assert "26 change (to send), 1 no_change, 0 conflict" in out
     assert "2 would_fail; 8 rows invalid" in out
+    # the samples name the same subscriptions with different beliefs: a fresh sandbox for this one
+    assert cli("sandbox", "reset").returncode == 0
     clean = cli("plan", SAMPLES / "month-end.xlsx", "--out", tmp_path / "q", "--json")
     assert clean.returncode == 0 and json.loads(clean.stdout)["invalid_rows"] == 0

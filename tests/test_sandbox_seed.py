@@ -1,14 +1,19 @@
 """sandbox seed: the default seed holds every id the samples name; a sheet seeds the same
-resources every time."""
+resources every time, as its expected columns say, in a world Partner Center could hold."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import polars as pl
 import pytest
-from conftest import CUSTOMER, SAMPLES, SUB1
+from conftest import CUSTOMER, SAMPLES, SUB1, SUB2
 
 from bulkpatch.load import load
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 from bulkpatch.sandbox.schema import problems
+from bulkpatch.sandbox.seed import build
+from bulkpatch.sandbox.semantics import when
 from bulkpatch.values import typed
 
 pytestmark = pytest.mark.anyio
@@ -58,3 +63,86 @@ def test_seed_from_a_sheet_is_deterministic_and_opposite_to_the_sheet(write_csv)
     assert bodies[0]["id"] == SUB1 and bodies[0]["offerId"] == bodies[1]["offerId"]
     assert 15 <= bodies[0]["quantity"] < 20
     assert bodies[0]["autoRenewEnabled"] is True and bodies[0]["status"] == "active"
+
+
+def sample_rows() -> list[dict[str, str]]:
+    """The true-up sample's rows with usable ids, first row per subscription."""
+    rows = pl.read_csv(SAMPLES / "subscriptions-true-up.csv", infer_schema=False).to_dicts()
+    usable = [r for r in rows if not r["Subscription ID"].endswith("xyz")]
+    return list({r["Subscription ID"]: r for r in reversed(usable)}.values())
+
+
+def test_a_sheet_seeds_what_its_expected_columns_say_in_a_world_partner_center_could_hold():
+    now = datetime.now(UTC)
+    spec = SeedSpec(sheets=[SAMPLES / "subscriptions-true-up.csv"])
+    seeded = build(spec, now)
+    assert seeded == build(spec, now)  # derived from the ids: two runs agree
+    bodies = {b["id"]: b for _, b in seeded["subscriptions"]}
+    for row in sample_rows():
+        body = bodies[row["Subscription ID"]]
+        assert (body["offerName"], body["quantity"], body["status"]) == (
+            row["Product"],
+            int(row["Current seats"]),
+            row["Current status"],
+        )
+        assert body["friendlyName"] == row["Product"]  # no rename from another offer's name
+    for body in bodies.values():
+        assert problems("subscriptions", body) == []
+        if body["status"] in ("active", "suspended"):
+            assert when(body["commitmentEndDate"]) > now
+        if not body["autoRenewEnabled"] or body["status"] == "deleted":
+            assert "scheduledNextTermInstructions" not in body
+        if body["billingCycle"] == "annual":
+            assert body["termDuration"] in ("P1Y", "P3Y")
+        if "etag" not in body["attributes"]:  # new commerce: the offer id names the product
+            product = body["offerId"].split(":")[0]
+            assert body["links"]["product"]["uri"] == f"/products/{product}"
+
+
+def test_offer_ids_terms_and_dates_from_the_sheet_are_seeded_as_written(write_csv):
+    nce, legacy = "CFQ7TTC0L3PB:0001:CFQ712345678", "1D5F3B4A-4C2B-4F8E-9A1D-2B3C4D5E6F70"
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Offer ID", "Term duration", "Commitment end date"],
+            [CUSTOMER, SUB1, nce, "P1M", "2031-01-31"],
+            [CUSTOMER, SUB2, legacy, "", ""],
+        ]
+    )
+    bodies = {
+        b["id"]: b for _, b in build(SeedSpec(sheets=[path]), datetime.now(UTC))["subscriptions"]
+    }
+    one, two = bodies[SUB1], bodies[SUB2]
+    assert (one["offerId"], one["offerName"], one["friendlyName"]) == (
+        nce,
+        "Power BI Pro",
+        "Power BI Pro",
+    )
+    assert (one["termDuration"], one["renewalTermDuration"], one["billingCycle"]) == (
+        "P1M",
+        "P1M",
+        "monthly",
+    )
+    assert one["commitmentEndDate"] == "2031-01-31T00:00:00Z"
+    assert two["offerId"] == legacy and "etag" in two["attributes"]  # a GUID offer is legacy
+
+
+def test_an_orders_sheet_seeds_its_current_billing_cycle_and_line_quantities(write_csv):
+    order = "8f2a1c7e-oc9"
+    path = write_csv(
+        [
+            [
+                *("Customer ID", "Order ID", "Line item", "Subscription ID"),
+                *("Current billing cycle", "Billing cycle", "Current quantity", "Quantity"),
+            ],
+            [CUSTOMER, order, "0", SUB1, "annual", "monthly", "7", "9"],
+        ]
+    )
+    seeded = build(SeedSpec(sheets=[path]), datetime.now(UTC))
+    (customer, body), *_ = seeded["orders"]
+    subscription = {b["id"]: b for _, b in seeded["subscriptions"]}[SUB1]
+    assert (customer, body["billingCycle"], body["lineItems"][0]["quantity"]) == (
+        CUSTOMER,
+        "annual",
+        7,
+    )
+    assert subscription["billingCycle"] == "annual" and "etag" in subscription["attributes"]

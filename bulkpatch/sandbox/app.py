@@ -35,10 +35,11 @@ class Sandbox(ResourceHandlers):
     """One sandbox: its state, its counters and its Starlette app."""
 
     def __init__(self, config: SandboxConfig | None = None, *, reseed: bool = True) -> None:
+        """`reseed`: start from the seed alone; otherwise the state in `config.db` stays as
+        earlier runs left it and only ids it does not hold yet are seeded."""
         self.config = config or SandboxConfig()
         self.store = Store(self.config.db)
-        if reseed or self.store.empty():
-            self._seed()
+        self._seed(fresh=reseed)
         self._zero()
         self.app = Starlette(
             routes=[
@@ -50,10 +51,11 @@ class Sandbox(ResourceHandlers):
             ]
         )
 
-    def _seed(self) -> None:
-        self.store.clear()
+    def _seed(self, fresh: bool = True) -> None:
+        if fresh:
+            self.store.clear()
         for kind, items in build(self.config.seed, datetime.now(UTC)).items():
-            self.store.put_many(kind, items)
+            self.store.add_new(kind, items)
 
     def _zero(self) -> None:
         self.calls: Counter[tuple[str, str]] = Counter()

@@ -1,5 +1,8 @@
 """The sandbox's state in SQLite: resources, changes still pending after a 202, and the
-responses already given per MS-RequestId. It survives a restart of the server."""
+responses already given per MS-RequestId. It survives a restart of the server, and several
+processes may share one file (the built-in sandbox's state in the user's cache folder): WAL
+lets readers and a writer work at once, and a writer waits for another instead of failing
+with "database is locked"."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import json
 import sqlite3
 import threading
 from typing import Any
+
+BUSY_SECONDS = 60.0  # how long a write waits for another process's write to finish
 
 SCHEMA = """
 create table if not exists resources (
@@ -21,14 +26,14 @@ class Store:
     """Resources keyed by (kind, customer id, resource id); ids compare case-insensitively."""
 
     def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db = sqlite3.connect(
+            path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None
+        )
+        self.db.execute(f"pragma busy_timeout={int(BUSY_SECONDS * 1000)}")
         self.db.execute("pragma journal_mode=wal")
         self.db.execute("pragma synchronous=normal")
         self.db.executescript(SCHEMA)
         self.lock = threading.Lock()
-
-    def empty(self) -> bool:
-        return self.db.execute("select count(*) from resources").fetchone()[0] == 0
 
     def clear(self) -> None:
         with self.lock:
@@ -36,9 +41,24 @@ class Store:
 
     def put_many(self, kind: str, items: list[tuple[str, dict[str, Any]]]) -> None:
         """Insert or replace resources: (customer id, body) pairs, the body holding `id`."""
+        self._insert("insert or replace", kind, items)
+
+    def add_new(self, kind: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Insert the resources the store does not hold yet; one it holds keeps its state
+        (what earlier runs made of it). Of the same id twice in `items`, the last counts."""
+        unique = {(c.lower(), b["id"].lower()): (c, b) for c, b in items}
+        self._insert("insert or ignore", kind, list(unique.values()))
+
+    def _insert(self, verb: str, kind: str, items: list[tuple[str, dict[str, Any]]]) -> None:
         rows = [(kind, c.lower(), b["id"].lower(), json.dumps(b), None, None) for c, b in items]
         with self.lock:
-            self.db.executemany("insert or replace into resources values (?,?,?,?,?,?)", rows)
+            self.db.execute("begin immediate")  # one transaction: waits for another writer
+            try:
+                self.db.executemany(f"{verb} into resources values (?,?,?,?,?,?)", rows)
+            except BaseException:
+                self.db.execute("rollback")
+                raise
+            self.db.execute("commit")
 
     def get(self, kind: str, customer_id: str, rid: str, now: float) -> dict[str, Any] | None:
         """The resource as a reader sees it now (a pending change shows once it is visible)."""
