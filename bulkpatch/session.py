@@ -124,6 +124,15 @@ class Progress:
         if self.bar:
             self.bar.close()
 
+    def grow(self, n: int) -> None:
+        """`n` more to do, found on the way (export learns its customers page by page)."""
+        self.total += n
+        if self.bar:
+            self.bar.total = self.total
+            self.bar.refresh()
+        if self.mode == "lines" and self.task is None and self.total:
+            self.task = asyncio.create_task(self._lines())
+
     def read(self, n: int) -> None:
         """`n` more changes read (plan, preview)."""
         self.counts["done"] += n
