@@ -252,3 +252,27 @@ def test_default_output_is_a_timestamped_workbook_under_reports(tmp_path, cli):
     assert done.returncode == 0 and len(made) == 1
     assert str(made[0].relative_to(tmp_path)) in done.stdout
     assert "then `bulkpatch check" in done.stdout
+
+
+def test_429_is_waited_out_and_an_export_paced_under_the_limit_meets_none(tmp_path):
+    with synthetic(8, 1, rate_limit=(4, 1)) as (url, _):
+        pushed = export_file(
+            all_customers=True, target=url, settings=FAST, page_size=3, out=tmp_path / "a.csv"
+        )
+        paced = Settings(rate=4 * 60, concurrency=4, backoff=0.01)
+        time.sleep(1.1)  # the sandbox's window empties
+        calm = export_file(
+            all_customers=True, target=url, settings=paced, page_size=3, out=tmp_path / "b.csv"
+        )
+    assert pushed.throttled > 0 and pushed.rows == calm.rows == 8
+    assert calm.throttled == 0 and calm.calls == {"PAGE": 3, "LIST": 8}
+
+
+def test_unattended_progress_lines_count_customers(tmp_path, capsys):
+    slow = Settings(rate=600, concurrency=2, backoff=0.01, progress_every=0.2)
+    with synthetic(12, 1) as (url, _):
+        export_file(
+            all_customers=True, target=url, settings=slow, progress="lines", out=tmp_path / "a.csv"
+        )
+    err = capsys.readouterr().err
+    assert "customers done" in err and "of 12 customers" in err
