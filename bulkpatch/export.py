@@ -26,6 +26,7 @@ from bulkpatch.catalog import Kind, header_index, normalize_header
 from bulkpatch.config import Settings
 from bulkpatch.errors import FolderFault, InputError, StoppedError
 from bulkpatch.headers import HEADER_SEARCH, cell_text
+from bulkpatch.session import Progress
 from bulkpatch.target import Target, client
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Read:
     failed: dict[str, str] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     throttled: int = 0
+    seconds: float = 0.0  # from the first call to the last answer (not the client's set-up)
 
 
 def customer_ids(given: list[str]) -> list[Customer]:
@@ -130,14 +132,13 @@ async def read(
 ) -> Read:
     """Read every chosen customer's subscriptions (or orders); `chosen` None: every customer
     of the partner, page by page. Raises StoppedError when the export cannot be complete."""
-    from bulkpatch.session import Progress
-
     found = Read()
     queue: asyncio.Queue[Customer | None] = asyncio.Queue()
     shown = Progress(0, "customer", progress, settings.progress_every)
     async with shown, _client(target, settings) as http:
         caller = Caller(http, settings, None)
         shown.calls = lambda: sum(caller.calls.values())
+        started = time.monotonic()
         async with asyncio.TaskGroup() as group:
             workers = [
                 group.create_task(_lists(caller, kind, queue, found, shown))
@@ -152,6 +153,7 @@ async def read(
                     queue.put_nowait(one)
             for _ in workers:
                 queue.put_nowait(None)
+        found.seconds = time.monotonic() - started
     found.calls.update({op: n for (_, op), n in caller.calls.items()})
     found.throttled = caller.throttled
     if caller.stopped:
@@ -169,7 +171,9 @@ def _client(target: Target, settings: Settings) -> Any:
     return client(target, seed=seed, connections=settings.concurrency)
 
 
-async def _pages(caller: Caller, size: int, queue: asyncio.Queue, found: Read, shown: Any) -> None:
+async def _pages(
+    caller: Caller, size: int, queue: asyncio.Queue, found: Read, shown: Progress
+) -> None:
     """Page through the customer list, following each page's `links.next` (its uri and the
     MS-ContinuationToken header it names), and queue every customer met."""
     path: str | None = f"/v1/customers?size={size}"
@@ -193,7 +197,9 @@ async def _pages(caller: Caller, size: int, queue: asyncio.Queue, found: Read, s
         headers = {h["key"]: h["value"] for h in (after or {}).get("headers") or []}
 
 
-async def _lists(caller: Caller, kind: Kind, queue: asyncio.Queue, found: Read, shown: Any) -> None:
+async def _lists(
+    caller: Caller, kind: Kind, queue: asyncio.Queue, found: Read, shown: Progress
+) -> None:
     """A worker: one list call per queued customer ("Get all of a customer's subscriptions",
     `GET /v1/customers/{id}/subscriptions`; "Get all of a customer's orders",
     `GET /v1/customers/{id}/orders`)."""
@@ -281,9 +287,7 @@ def export(
     o = Options(**options)
     profile, settings = o.resolved()
     target = resolve(o.target, profile)
-    started = time.monotonic()
     found = asyncio.run(read(target, settings, kind, chosen, page_size or PAGE_SIZE, o.progress))
-    elapsed = time.monotonic() - started
     frame = export_rows.frame(kind, found, filters, today)
     try:
         workbook.write(path, kind, export_rows.headers(kind), frame)
@@ -301,7 +305,7 @@ def export(
         failed=found.failed,
         calls=dict(found.calls),
         throttled=found.throttled,
-        elapsed=elapsed,
+        elapsed=found.seconds,
         filters=filters.to_json(),
     )
 

@@ -276,3 +276,12 @@ def test_unattended_progress_lines_count_customers(tmp_path, capsys):
         )
     err = capsys.readouterr().err
     assert "customers done" in err and "of 12 customers" in err
+
+
+def test_settable_columns_are_white_the_others_grey_and_ids_frozen(tmp_path):
+    export_file(all_customers=True, target="sandbox", out=tmp_path / "w.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "w.xlsx").worksheets[0]
+    fill = {c.value: c.fill.fgColor.rgb for c in ws[1]}
+    assert fill["Quantity"] == fill["Auto renew"] == "FFFFFFFF"
+    assert fill["Current seats"] != "FFFFFFFF" and fill["Customer ID"] != "FFFFFFFF"
+    assert ws.freeze_panes == "D2" and ws.title == "Subscriptions"
