@@ -285,3 +285,19 @@ def test_settable_columns_are_white_the_others_grey_and_ids_frozen(tmp_path):
     assert fill["Quantity"] == fill["Auto renew"] == "FFFFFFFF"
     assert fill["Current seats"] != "FFFFFFFF" and fill["Customer ID"] != "FFFFFFFF"
     assert ws.freeze_panes == "D2" and ws.title == "Subscriptions"
+
+
+def test_a_customer_partner_center_refuses_is_named_and_exits_1(tmp_path, cli):
+    stranger = "00000000-0000-4000-8000-000000000000"
+    with synthetic(2, 3) as (url, sandbox):
+        known = sandbox.store.customers()[0]
+        done = cli("export", "--customer", known, "--customer", stranger, "--target", url)
+        as_json = cli("export", "--customer", stranger, "--target", url, "--json", "--out", "j.csv")
+    assert done.returncode == 1
+    assert f"Note: customer {stranger}: Partner Center refused the list" in done.stdout
+    assert (
+        "HTTP 403 20002" in done.stdout and "Exported 3 subscriptions of 2 customers" in done.stdout
+    )
+    summary = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and summary["customers_failed"] == 1 and summary["rows"] == 0
+    assert list(summary["failed_customers"]) == [stranger]
