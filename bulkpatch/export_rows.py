@@ -11,6 +11,7 @@ expected column; the company name is a note.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -145,16 +146,24 @@ def _records(kind: Kind, read: Read) -> Iterator[dict[str, Any]]:
 
 
 def _value(where: str, values: dict[str, Any]) -> Any:
+    """The value `where` names in a row's record (see `Column`)."""
     customer: Customer = values["customer"]
     if where == "customer:name":
         return customer.name
     if where == "customer_id":
         return customer.id
-    source, _, path = where.partition(":") if ":" in where else ("resource", "", where)
-    node: Any = values["line"] if source == "line" else values["resource"]
-    for part in path.split("."):
+    source, parts = _path(where)
+    node: Any = values[source]
+    for part in parts:
         node = node.get(part) if isinstance(node, dict) else None
     return node
+
+
+@functools.cache
+def _path(where: str) -> tuple[str, tuple[str, ...]]:
+    """`line:pricing.price` -> ("line", ("pricing", "price")): split once, not per cell."""
+    source, _, path = where.partition(":") if ":" in where else ("resource", "", where)
+    return ("line" if source == "line" else "resource"), tuple(path.split("."))
 
 
 def _cell(where: str, values: dict[str, Any]) -> str | None:
