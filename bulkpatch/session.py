@@ -127,7 +127,7 @@ class Progress:
     def grow(self, n: int) -> None:
         """`n` more to do, found on the way (export learns its customers page by page)."""
         self.total += n
-        if self.bar:
+        if self.bar is not None:  # a bar of total 0 is falsy (tqdm's __bool__)
             self.bar.total = self.total
             self.bar.refresh()
         if self.mode == "lines" and self.task is None and self.total:

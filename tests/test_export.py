@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import openpyxl
 import pytest
 from conftest import stats, uvicorn_server
@@ -301,3 +302,56 @@ def test_a_customer_partner_center_refuses_is_named_and_exits_1(tmp_path, cli):
     summary = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and summary["customers_failed"] == 1 and summary["rows"] == 0
     assert list(summary["failed_customers"]) == [stranger]
+
+
+def test_round_trip_sends_exactly_the_edited_cell_and_a_moved_value_is_a_conflict(tmp_path, cli):
+    with samples() as (url, _):
+        assert cli("export", "--all", "--target", url, "--out", "e.xlsx").returncode == 0
+        book = openpyxl.load_workbook(tmp_path / "e.xlsx")
+        ws = book.worksheets[0]
+        head = {c.value: c.column for c in ws[1]}
+        active = [
+            r
+            for r in range(2, ws.max_row + 1)
+            if ws.cell(r, head["Current status"]).value == "active"
+        ]
+        edited, moved = active[0], active[1]
+        for r in (edited, moved):
+            ws.cell(r, head["Quantity"]).value = ws.cell(r, head["Current seats"]).value + 1
+        book.save(tmp_path / "e.xlsx")
+        customer = ws.cell(moved, head["Customer ID"]).value
+        sub = ws.cell(moved, head["Subscription ID"]).value
+        path = f"{url}/v1/customers/{customer}/subscriptions/{sub}"
+        auth = {"Authorization": "Bearer t"}
+        body = httpx.get(path, headers=auth).json()
+        body["quantity"] += 5  # someone changes it in the portal after the export
+        assert httpx.patch(path, json=body, headers=auth).status_code in (200, 202)
+        applied = cli("apply", "e.xlsx", "--target", url, "--json")
+        served = stats(url)
+    outcomes = json.loads(applied.stdout)["outcomes"]
+    assert outcomes["ok"] == 1 and outcomes["conflict"] == 1, applied.stdout
+    assert served["calls"]["PATCH"]["subscription"] == 2  # the portal's change, and the edit
+
+
+def test_a_terminal_shows_a_progress_bar_of_customers_unless_quiet(tmp_path):
+    from test_session import in_terminal
+
+    shown = in_terminal(["export", "--all", "--target", "sandbox", "--out", "a.xlsx"], tmp_path)
+    quiet = in_terminal(
+        ["export", "--all", "--target", "sandbox", "--out", "b.xlsx", "--quiet"], tmp_path
+    )
+    assert "4/4 [" in shown and "customer/s" in shown
+    assert "4/4 [" not in quiet
+
+
+def test_customers_from_a_workbook(tmp_path, write_xlsx):
+    with synthetic(3, 2) as (url, sandbox):
+        chosen = sandbox.store.customers()[1]
+        book = write_xlsx(
+            {"Customers": [["Your list"], [], ["Customer", "Customer ID"], ["Gamma", chosen]]}
+        )
+        run = export_file(customers_sheet=book, target=url, settings=FAST, out=tmp_path / "g.csv")
+    assert run.customers == 1 and run.calls == {"LIST": 1}
+    assert {(r["Customer"], r["Customer ID"]) for r in read_csv(tmp_path / "g.csv")} == {
+        ("Gamma", chosen)
+    }
