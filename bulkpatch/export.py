@@ -175,7 +175,15 @@ async def _pages(
     caller: Caller, size: int, queue: asyncio.Queue, found: Read, shown: Progress
 ) -> None:
     """Page through the customer list, following each page's `links.next` (its uri and the
-    MS-ContinuationToken header it names), and queue every customer met."""
+    MS-ContinuationToken header it names), and queue every customer met.
+
+    "Get a list of customers" (https://learn.microsoft.com/partner-center/developer/
+    get-a-list-of-customers): `GET /v1/customers?size={size}`; "Manage customer accounts -
+    Get customers" (https://learn.microsoft.com/rest/api/partner-center/
+    manage-customer-accounts/get-customers): a paged answer carries a continuation token for
+    `seekOperation`; Partner Center's paged collections write both into `links.next` (its
+    `uri` and `headers`), which is followed exactly as given, under the versioned base.
+    """
     path: str | None = f"/v1/customers?size={size}"
     headers: dict[str, str] | None = None
     while path and not caller.stopped:
@@ -200,9 +208,11 @@ async def _pages(
 async def _lists(
     caller: Caller, kind: Kind, queue: asyncio.Queue, found: Read, shown: Progress
 ) -> None:
-    """A worker: one list call per queued customer ("Get all of a customer's subscriptions",
-    `GET /v1/customers/{id}/subscriptions`; "Get all of a customer's orders",
-    `GET /v1/customers/{id}/orders`)."""
+    """A worker: one list call per queued customer: "Get a customer's subscriptions"
+    (https://learn.microsoft.com/partner-center/developer/get-all-of-a-customer-s-subscriptions,
+    `GET /v1/customers/{id}/subscriptions`) or "Get all of a customer's orders"
+    (https://learn.microsoft.com/partner-center/developer/get-all-of-a-customer-s-orders,
+    `GET /v1/customers/{id}/orders`), each a Collection of the customer's resources."""
     while (one := await queue.get()) is not None:
         if caller.stopped:
             continue
