@@ -121,7 +121,7 @@ class Progress:
     async def __aexit__(self, *exc: object) -> None:
         if self.task:
             self.task.cancel()
-        if self.bar:
+        if self.bar is not None:  # closed even at total 0 (an export that found no customer)
             self.bar.close()
 
     def grow(self, n: int) -> None:
