@@ -64,8 +64,8 @@ def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame) -> No
 
 
 def _sheet(book: xlsxwriter.Workbook, kind: Kind, headers: list[str], frame: pl.DataFrame) -> None:
-    """The one data sheet. Fills are column formats, so each cell is written with none (and
-    an empty cell not at all): that halves the writing of a large export."""
+    """The one data sheet. Fills are column formats and an empty cell is not written at all:
+    xlsxwriter's own work per written cell is what a large export costs."""
     ws = book.add_worksheet(kind.title())
     known = fields(kind, headers)
     roles = [f.shown_role if f else "note" for f in known]
