@@ -38,12 +38,28 @@ class Sizes:
     apply_rows: int
     customers: int
     peer_rows: int
+    export_customers: int
+    export_rows: int
 
 
 FULL = Sizes(
-    check_rows=1_000_000, excel_rows=100_000, apply_rows=2_000, customers=40, peer_rows=2_000
+    check_rows=1_000_000,
+    excel_rows=100_000,
+    apply_rows=2_000,
+    customers=40,
+    peer_rows=2_000,
+    export_customers=200,
+    export_rows=100_000,
 )
-QUICK = Sizes(check_rows=100_000, excel_rows=10_000, apply_rows=300, customers=6, peer_rows=60)
+QUICK = Sizes(
+    check_rows=100_000,
+    excel_rows=10_000,
+    apply_rows=300,
+    customers=6,
+    peer_rows=60,
+    export_customers=20,
+    export_rows=10_000,
+)
 
 
 @dataclass
@@ -387,6 +403,12 @@ def bench_overhead(work: Path, size: Sizes) -> dict:
     }
 
 
+def bench_export(work: Path, size: Sizes) -> dict:
+    from bench_export import bench_export  # beside this file; it uses `measure` from here
+
+    return bench_export(work, size.export_customers, size.export_rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
@@ -406,6 +428,7 @@ def main() -> None:
             ("excel", bench_excel),
             ("economy_of_calls", bench_calls),
             ("client_overhead", bench_overhead),
+            ("export", bench_export),
         ):
             started = time.perf_counter()
             figures[name] = bench(work, size)

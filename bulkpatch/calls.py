@@ -143,7 +143,9 @@ class Caller:
         request_id: str,
         body: Any = None,
         etag: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
+        """`headers`: more to send, such as the `MS-ContinuationToken` a next page asks for."""
         attempts = throttles = 0
         while True:
             attempts += 1
@@ -153,7 +155,7 @@ class Caller:
             async with self.in_flight:
                 await self.budgets[kind].slot(customer)
                 reply, retry_after = await self._send(
-                    kind, op, method, path, request_id, body, etag
+                    kind, op, method, path, request_id, body, etag, headers
                 )
             reply.attempts = attempts
             if reply.status == 429 and throttles < self.settings.max_throttles:
@@ -182,9 +184,10 @@ class Caller:
         request_id: str,
         body: Any,
         etag: str | None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[Reply, float]:
         correlation = str(uuid.uuid4())
-        headers = {"MS-RequestId": request_id, "MS-CorrelationId": correlation}
+        headers = {**(extra or {}), "MS-RequestId": request_id, "MS-CorrelationId": correlation}
         if etag:
             headers["If-Match"] = etag
         self.calls[(kind, op)] += 1

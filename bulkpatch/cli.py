@@ -23,10 +23,13 @@ from bulkpatch.cli_options import (
     PRECEDENCE_HELP,
     PROFILE,
     RUN_OPTIONS,
+    SETTING_OPTIONS,
     SHEET,
     SHEET_OPTIONS,
+    TARGET_OPTIONS,
     VERBOSE,
     Output,
+    SheetKind,
     sandbox_options,
     with_options,
 )
@@ -34,6 +37,7 @@ from bulkpatch.cli_words import (
     describe,
     print_apply,
     print_check,
+    print_export,
     print_mapping,
     print_plan,
 )
@@ -249,6 +253,71 @@ def _confirm(prepared: Prepared, preview: Callable[[], Preview], yes: bool) -> b
     for line in preview().lines():
         typer.echo(f"  {line}", err=True)
     return typer.confirm("Send these changes?", default=False, err=True)
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+@app.command(epilog=PRECEDENCE_HELP)
+@with_options(TARGET_OPTIONS, SETTING_OPTIONS, OUTPUT_OPTIONS)
+def export(
+    options: dict[str, Any],
+    all_customers: Annotated[
+        bool, typer.Option("--all", help="Every customer of the partner (read page by page).")
+    ] = False,
+    customers: Annotated[
+        list[str] | None,
+        typer.Option("--customer", metavar="ID", help="A customer's tenant id (repeatable)."),
+    ] = None,
+    customers_sheet: Annotated[
+        Path | None,
+        typer.Option(
+            "--customers", metavar="SHEET", help="The customers a sheet's Customer ID column names."
+        ),
+    ] = None,
+    kind: Annotated[
+        SheetKind, typer.Option(help="One row per subscription, or per order line item.")
+    ] = SheetKind.subscriptions,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="FILE.xlsx or FILE.csv (default: reports/<timestamp>-export.xlsx)."),
+    ] = None,
+    statuses: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="Only rows with this status (repeatable)."),
+    ] = None,
+    offer: Annotated[
+        str | None, typer.Option(help="Only this offer: a part of its name, or its offer id.")
+    ] = None,
+    renewing_within: Annotated[
+        str | None,
+        typer.Option(
+            help="Only subscriptions whose commitment ends between today and then: 30d, 8w, 3m."
+        ),
+    ] = None,
+) -> None:
+    """Write what Partner Center holds as a sheet to edit, then check and apply."""
+    from bulkpatch.commands import export_file
+
+    out_ = Output.of(options)
+    run = _run(
+        out_.verbose,
+        lambda: export_file(
+            all_customers=all_customers,
+            customers=customers,
+            customers_sheet=customers_sheet,
+            kind=kind.value,
+            out=out,
+            statuses=statuses,
+            offer=offer,
+            renewing_within=renewing_within,
+            progress=out_.progress,
+            **options,
+        ),
+        out_.as_json,
+    )
+    out_.show(run, print_export)
+    raise typer.Exit(1 if run.failed else 0)
 
 
 # --- auth ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from bulkpatch.tables import plural
 
 if TYPE_CHECKING:
     from bulkpatch.check import Checked
-    from bulkpatch.results import ApplyRun, CheckRun, PlanRun
+    from bulkpatch.results import ApplyRun, CheckRun, ExportRun, PlanRun
 
 
 def print_check(run: CheckRun) -> None:
@@ -85,6 +85,22 @@ def print_apply(run: ApplyRun) -> None:
     for note in run.notes:
         typer.echo(f"Note: {note}")
     typer.echo("Results: " + "\n         ".join(str(p) for p in run.reports))
+
+
+def print_export(run: ExportRun) -> None:
+    """What was exported, from where, to which file, and what to do next."""
+    rows = plural(run.rows, "subscription" if run.kind == "subscriptions" else "order line")
+    calls = plural(sum(run.calls.values()), "call")
+    typer.echo(
+        f"Exported {rows} of {plural(run.customers, 'customer')} from {run.target} to "
+        f"{run.output} ({calls})."
+    )
+    for note in run.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo(
+        f"Next: edit the white columns, then `bulkpatch check {run.output}` and "
+        f"`bulkpatch apply {run.output}`."
+    )
 
 
 def describe(status: dict) -> str:

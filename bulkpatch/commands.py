@@ -1,7 +1,8 @@
 """The library API: one function per command, each reading as the pipeline.
 
 `check_file` loads and checks a sheet; `plan_file` also reads Partner Center and writes what
-would change; `apply_file` sends it. Each returns a result of one shape (see `results`); the
+would change; `apply_file` sends it; `export_file` writes what Partner Center holds as a sheet
+to edit and apply. Each returns a result of one shape (see `results`); the
 CLI prints its `summary()` as it is for `--json`. Settings are merged here (flag or keyword,
 environment, profile, default), so a script gets what the command line gets.
 """
@@ -30,6 +31,7 @@ from bulkpatch.plan import changes as plan_changes
 from bulkpatch.results import (
     ApplyRun,
     CheckRun,
+    ExportRun,
     Options,
     PlanRun,
     Prepared,
@@ -401,3 +403,15 @@ def reset_sandbox() -> dict[str, Any]:
     from bulkpatch.target import forget_sandbox_state, sandbox_state
 
     return {"reset": True, "state": str(sandbox_state()), "existed": forget_sandbox_state()}
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def export_file(**options: Any) -> ExportRun:
+    """Read what Partner Center holds and write it as a sheet to edit, check and apply: the
+    customers (`customers=`, `customers_sheet=` or `all_customers=True`), the filters, where
+    calls go and how fast (`target=`, `rate=`, ...) are `export.export`'s."""
+    from bulkpatch.export import export
+
+    return export(**options)

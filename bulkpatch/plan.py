@@ -207,6 +207,7 @@ def merge(change: Change, current: dict[str, Any], now: datetime) -> Merged:
     instructions = "scheduledNextTermInstructions"
     if (
         change.kind == "subscriptions"
+        and "autoRenewEnabled" in diffs  # this change turns it off: not a row asking nothing
         and body.get("autoRenewEnabled") is False
         and body.get(instructions)
         and not any(k.startswith(instructions) for k in change.values)

@@ -245,6 +245,46 @@ def add_counts(counts: list[dict[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
+@dataclass(kw_only=True)
+class ExportRun(Run):
+    """What an export read and wrote: the file, the customers, the rows, the calls it took."""
+
+    target: str
+    kind: str
+    output: Path
+    customers: int
+    rows: int
+    failed: dict[str, str]  # customer id -> why Partner Center refused its list
+    calls: dict[str, int]  # PAGE (customer list pages), LIST (one per customer)
+    throttled: int
+    elapsed: float
+    filters: dict[str, Any]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "customers": self.customers,
+            "customers_failed": len(self.failed),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        total = sum(self.calls.values())
+        return {
+            "target": self.target,
+            "kind": self.kind,
+            "output": str(self.output),
+            **super().summary(),
+            "failed_customers": self.failed,
+            "filters": self.filters,
+            "calls": self.calls,
+            "calls_total": total,
+            "throttled_429": self.throttled,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "next": f"edit the white columns, then `bulkpatch check {self.output}` and "
+            f"`bulkpatch apply {self.output}`",
+        }
+
+
 # --- the Summary sheet of each command -----------------------------------------------------------
 
 

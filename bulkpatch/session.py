@@ -124,8 +124,17 @@ class Progress:
     async def __aexit__(self, *exc: object) -> None:
         if self.task:
             self.task.cancel()
-        if self.bar:
+        if self.bar is not None:  # closed even at total 0 (an export that found no customer)
             self.bar.close()
+
+    def grow(self, n: int) -> None:
+        """`n` more to do, found on the way (export learns its customers page by page)."""
+        self.total += n
+        if self.bar is not None:  # a bar of total 0 is falsy (tqdm's __bool__)
+            self.bar.total = self.total
+            self.bar.refresh()
+        if self.mode == "lines" and self.task is None and self.total:
+            self.task = asyncio.create_task(self._lines())
 
     def read(self, n: int) -> None:
         """`n` more changes read (plan, preview)."""

@@ -45,7 +45,7 @@ def held(tmp_path: Path, sub: str) -> dict:
 def test_the_sample_applied_twice_settles_to_no_change_with_its_state_in_the_cache(cli, tmp_path):
     first = cli("apply", SAMPLE, "--out", tmp_path / "one")
     second = cli("apply", SAMPLE, "--out", tmp_path / "two", "--json")
-    assert "26 ok, 1 no change, 8 invalid, 2 failed" in first.stdout
+    assert "26 ok, 1 no_change, 8 invalid, 2 failed" in first.stdout
     state = state_file(tmp_path)
     assert f"Its state stays in {state} between runs" in first.stderr
     assert "`bulkpatch sandbox reset` starts it afresh" in first.stderr
@@ -73,7 +73,7 @@ def test_seat_changes_applied_again_are_refused_unless_asked_and_then_add_again(
     assert "its seat changes were already applied" in again.stderr
     assert forced.returncode == 0
     (row,) = results(tmp_path / "three").to_dicts()
-    assert row["changes"] == f"quantity: {seats} -> {seats + 2}"  # added to what the first left
+    assert row["changes"] == f"Seats: {seats} -> {seats + 2}"  # added to what the first left
     assert held(tmp_path, sub)["quantity"] == seats + 2
 
 
@@ -91,7 +91,7 @@ def test_a_power_bi_pro_row_is_seeded_as_power_bi_pro_with_the_sheets_seats(cli,
     plan_csv = results(tmp_path / "plan", "plan.csv").to_dicts()
     changes = {r["Subscription ID"]: r["changes"] for r in plan_csv}
     assert result.returncode == 0 and planned["outcomes"]["conflict"] == 0
-    assert changes == {one: "friendlyName: Power BI Pro -> Contoso BI", two: "quantity: 17 -> 20"}
+    assert changes == {one: "Friendly name: Power BI Pro -> Contoso BI", two: "Quantity: 17 -> 20"}
     body = held(tmp_path, one)
     assert (body["offerName"], body["quantity"], body["status"]) == ("Power BI Pro", 17, "active")
 
@@ -122,7 +122,7 @@ def test_undo_applied_to_the_built_in_sandbox_puts_back_what_the_first_run_chang
     again = cli("apply", SAMPLE, "--out", tmp_path / "two", "--quiet", "--json")
     before, after = outcomes(tmp_path / "one"), outcomes(tmp_path / "two")
     assert undone.returncode == 0
-    assert "25 ok, 1 no change" in undone.stdout  # a cancellation is final
+    assert "25 ok, 1 no_change" in undone.stdout  # a cancellation is final
     assert json.loads(again.stdout)["outcomes"]["ok"] == 25
     assert {r for r, o in before.items() if o == "ok"} - {
         r for r, o in after.items() if o == "ok"

@@ -46,6 +46,8 @@ class Sandbox(ResourceHandlers):
                 Route(PREFIX + "/subscriptions/{rid}", self.subscription, methods=["GET", "PATCH"]),
                 Route(PREFIX + "/subscriptions", self.subscriptions, methods=["GET"]),
                 Route(PREFIX + "/orders/{rid}", self.order, methods=["GET", "PATCH"]),
+                Route(PREFIX + "/orders", self.orders, methods=["GET"]),
+                Route("/{version}/customers", self.customers, methods=["GET"]),
                 Route("/_sandbox/stats", self.stats, methods=["GET"]),
                 Route("/_sandbox/reset", self.reset, methods=["POST"]),
             ]
@@ -73,6 +75,14 @@ class Sandbox(ResourceHandlers):
 
     async def subscriptions(self, request: Request) -> Response:
         return await self._call(request, "subscriptions", self._list_subscriptions)
+
+    async def orders(self, request: Request) -> Response:
+        return await self._call(request, "orders", self._list_orders)
+
+    async def customers(self, request: Request) -> Response:
+        # No limit is documented for the customer list: it counts against the subscription
+        # calls' limit, so a client that paces it with them never meets a 429 it did not expect.
+        return await self._call(request, "customers", self._list_customers)
 
     async def order(self, request: Request) -> Response:
         if request.method == "GET":
@@ -143,10 +153,10 @@ class Sandbox(ResourceHandlers):
 
     def _admit(self, request: Request, resource: str) -> float | None:
         """None when the rate limit lets the call through, else the seconds until it would."""
-        limiter = self.limits.get("orders" if resource == "order" else "subscriptions")
+        limiter = self.limits.get("orders" if resource in ("order", "orders") else "subscriptions")
         if not limiter:
             return None
-        scope = request.path_params["customer_id"].lower()
+        scope = request.path_params.get("customer_id", "").lower()  # none for the customer list
         key = scope if self.config.limit_scope == "customer" else "partner"
         return limiter.admit(key, time.monotonic())
 

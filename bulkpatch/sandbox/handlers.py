@@ -1,5 +1,6 @@
 """What each resource route does once a call is let through: read a subscription or an order,
-list a customer's subscriptions, PATCH either (with 202 Accepted for some subscription PATCHes).
+list the customers, a customer's subscriptions or orders, PATCH either (with 202 Accepted for
+some subscription PATCHes).
 The rules of a PATCH are `semantics`'; this module is their HTTP side."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bulkpatch.errors import ApiError
-from bulkpatch.sandbox import resources, semantics
+from bulkpatch.sandbox import customers, resources, semantics
 from bulkpatch.sandbox.config import SandboxConfig
 from bulkpatch.sandbox.store import Store
 
@@ -52,22 +53,27 @@ class ResourceHandlers:
         customer = request.path_params["customer_id"]
         items = self.store.list("subscriptions", customer, time.time())
         if items is None:  # an unknown customer: 403 20002 ("Partner Center REST error codes")
-            return error(
-                ApiError(
-                    403,
-                    semantics.NO_RELATIONSHIP,
-                    f"The partner ID {resources.PARTNER_ID} has no commerce relationship with "
-                    f"the customer ID {customer}.",
-                )
+            return _no_relationship(customer)
+        return _collection(request, items)
+
+    async def _list_orders(self, request: Request) -> Response:
+        """ "Get all of a customer's orders" (https://learn.microsoft.com/partner-center/
+        developer/get-all-of-a-customer-s-orders): `GET /v1/customers/{id}/orders`, a
+        Collection of Order resources; a customer without orders has an empty one."""
+        customer = request.path_params["customer_id"]
+        if customer.lower() not in self.store.customers():
+            return _no_relationship(customer)
+        return _collection(request, self.store.list("orders", customer, time.time()) or [])
+
+    async def _list_customers(self, request: Request) -> Response:
+        """A page of the partner's customers (see `customers` for the documented paging)."""
+        try:
+            found = customers.page(
+                self.store.customers(), dict(request.query_params), dict(request.headers)
             )
-        return JSONResponse(
-            {
-                "totalCount": len(items),
-                "items": items,
-                "links": {"self": resources.link(unversioned(request.url.path))},
-                "attributes": {"objectType": "Collection"},
-            }
-        )
+        except ApiError as refusal:
+            return error(refusal)
+        return JSONResponse(found)
 
     async def _patch_subscription(self, request: Request) -> Response:
         if_match = request.headers.get("if-match")
@@ -140,3 +146,27 @@ class ResourceHandlers:
             return Response(status_code=202, headers={"Location": unversioned(request.url.path)})
         self.store.save(kind, customer, new)
         return JSONResponse(new)
+
+
+def _no_relationship(customer: str) -> JSONResponse:
+    """A customer the partner does not serve: 403 20002 ("Partner Center REST error codes")."""
+    return error(
+        ApiError(
+            403,
+            semantics.NO_RELATIONSHIP,
+            f"The partner ID {resources.PARTNER_ID} has no commerce relationship with "
+            f"the customer ID {customer}.",
+        )
+    )
+
+
+def _collection(request: Request, items: list[dict[str, Any]]) -> JSONResponse:
+    """A customer's resources as Partner Center lists them: a Collection."""
+    return JSONResponse(
+        {
+            "totalCount": len(items),
+            "items": items,
+            "links": {"self": resources.link(unversioned(request.url.path))},
+            "attributes": {"objectType": "Collection"},
+        }
+    )

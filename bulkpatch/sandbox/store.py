@@ -132,3 +132,9 @@ class Store:
                 "insert or replace into replies values (?,?,?,?)",
                 (request_id, status, body, location),
             )
+
+    def customers(self) -> list[str]:
+        """Every customer the sandbox holds a resource for, in id order (the customer list)."""
+        with self.lock:
+            rows = self.db.execute("select distinct customer_id from resources order by 1")
+            return [r[0] for r in rows]
