@@ -95,6 +95,7 @@ def _reports(
 ) -> tuple[list[Path], list[str]]:
     """`<stem>.csv` (one per sheet: the user's rows, then `ours`) and `<stem>.xlsx`."""
     made = [report.table(p.sheet, o, p.issues) for p, o in zip(parts, ours, strict=True)]
+    folder.dialect = parts[0].sheet.dialect  # undo.csv and plan-seats.csv are written alike
     written = folder.write_tables(
         stem, [(p.sheet.kind, t) for p, t in zip(parts, made, strict=True)]
     )

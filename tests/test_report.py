@@ -38,14 +38,16 @@ def test_csv_report_keeps_input_columns_then_row_outcome_errors(write_csv, tmp_p
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["check.csv", "check.xlsx"]
 
 
-def test_formula_text_is_neutralised_in_csv_and_xlsx_and_numbers_stay(quirk, tmp_path):
+def test_formula_text_is_quoted_in_csv_and_quote_prefixed_in_xlsx_and_numbers_stay(quirk, tmp_path):
     check_file(quirk("formula-text.csv"), out=tmp_path)
     rows = read_csv_report(tmp_path / "check.csv")
     assert [r[2:4] for r in rows[1:]] == [["'=1+1", "'@SUM(A1)"], ["-5", "'+cmd|' /C calc'!A0"]]
     sheet = openpyxl.load_workbook(tmp_path / "check.xlsx")["Subscriptions"]
-    assert [sheet.cell(2, 3).value, sheet.cell(2, 4).value] == ["'=1+1", "'@SUM(A1)"]
-    assert sheet.cell(2, 3).data_type == "s"  # text, never a live formula
-    assert sheet.cell(3, 3).value == "-5"
+    # in a workbook: the text as typed, no visible `'`, kept text by Excel's quote prefix
+    formula, at_sign = sheet.cell(2, 3), sheet.cell(2, 4)
+    assert [formula.value, at_sign.value] == ["=1+1", "@SUM(A1)"]
+    assert formula.data_type == "s" and formula.quotePrefix and at_sign.quotePrefix
+    assert sheet.cell(3, 3).value == "-5" and not sheet.cell(3, 3).quotePrefix
 
 
 def test_xlsx_report_marks_bad_cells_and_summarises(write_csv, tmp_path):
