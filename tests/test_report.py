@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date, datetime
 
 import openpyxl
 import polars as pl
@@ -118,3 +119,126 @@ def test_default_run_folder_is_timestamped_under_reports_and_no_temp_files(quirk
     assert run.folder.parent == tmp_path / "reports"
     assert run.folder.name.endswith("-bom")
     assert sorted(p.name for p in run.folder.iterdir()) == ["check.csv", "check.xlsx"]
+
+
+LONG_NOTE = "checked with the customer's finance team on the phone; " * 6
+
+
+def typed_workbook(path):
+    """A workbook as finance keeps it: dates, money, a share, a flag, seats, formula-like notes."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Subscriptions"
+    ws.append(["Customer ID", "Subscription ID", "Quantity", "Signed on", "Unit price"])
+    ws["F1"], ws["G1"], ws["H1"], ws["I1"] = "Discount", "Reviewed", "Notes", "Comment"
+    rows = [
+        [CUSTOMER, SUB1, 12, date(2026, 12, 31), 12.5, 0.25, True, "=SUM(A1)", LONG_NOTE],
+        [CUSTOMER, SUB2, 7, date(2026, 1, 5), 1234.5, 1, False, "-5 EUR", "ok"],
+    ]
+    for r, values in enumerate(rows, start=2):
+        for c, value in enumerate(values, start=1):
+            ws.cell(r, c, value)
+        ws.cell(r, 4).number_format = "dd/mm/yyyy"
+        ws.cell(r, 5).number_format = '#,##0.00\\ "€"'
+        ws.cell(r, 6).number_format = "0%"
+    ws["H2"].data_type = "s"  # text that looks like a formula, as Excel keeps '=SUM(A1)
+    book.save(path)
+    return path
+
+
+def test_apply_results_workbook_gives_back_the_users_types_and_formats(cli, tmp_path):
+    sheet = typed_workbook(tmp_path / "month-end.xlsx")
+    done = cli("apply", sheet, "--target", "sandbox", "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    data = openpyxl.load_workbook(tmp_path / "run" / "results.xlsx")["Subscriptions"]
+    header = [c.value for c in data[1]]
+    cell = {name: data.cell(2, header.index(name) + 1) for name in header}
+    assert cell["Signed on"].is_date and cell["Signed on"].value == datetime(2026, 12, 31)
+    assert cell["Signed on"].number_format == "dd/mm/yyyy"
+    assert cell["Unit price"].value == 12.5
+    assert cell["Unit price"].number_format == '#,##0.00\\ "€"'
+    assert (cell["Discount"].value, cell["Discount"].number_format) == (0.25, "0%")
+    assert cell["Reviewed"].value is True and data.cell(3, 7).value is False
+    assert cell["Quantity"].value == 12 and cell["Quantity"].data_type == "n"
+    assert cell["http_status"].value == 200 and cell["outcome"].value == "ok"
+    # formula-like text: shown as typed, kept text by the quote prefix, no visible '
+    assert cell["Notes"].value == "=SUM(A1)" and cell["Notes"].data_type == "s"
+    assert cell["Notes"].quotePrefix and data.cell(3, 8).value == "-5 EUR"
+    assert data.cell(3, 8).quotePrefix
+
+
+def test_apply_results_workbook_fits_columns_prints_and_explains_colours(cli, tmp_path):
+    sheet = typed_workbook(tmp_path / "month-end.xlsx")
+    assert cli("apply", sheet, "--target", "sandbox", "--out", tmp_path / "run").returncode == 0
+    book = openpyxl.load_workbook(tmp_path / "run" / "results.xlsx")
+    data = book["Subscriptions"]
+    header = {c.value: c.column_letter for c in data[1]}
+    by_column = {  # openpyxl groups neighbours of one width into one entry
+        n: d.width for d in data.column_dimensions.values() for n in range(d.min, d.max + 1)
+    }
+    width = {c.value: by_column[c.column] for c in data[1]}
+    assert width["Subscription ID"] > 36 > width["Quantity"]  # a GUID is 36 characters
+    assert 50 <= width["Comment"] <= 51  # a long note is capped
+    assert 10 < width["changes"] <= 61 and data.cell(2, 1).value == CUSTOMER
+    changes = data[f"{header['changes']}2"]
+    assert changes.alignment.wrap_text  # messages wrap in their capped width
+    for ws in book.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        assert ws.page_setup.paperSize == 9 and "&F" in ws.oddFooter.left.text
+    assert data.print_title_rows == "$1:$1" and data.freeze_panes == "A2"
+    legend = {
+        r[0].value: (r[0].fill.fgColor.rgb, r[1].value)
+        for r in book["Summary"].iter_rows(min_col=4, max_col=5)
+        if r[0].value
+    }
+    assert legend["Outcome"][1] == "What it means"
+    assert legend["ok"][0].endswith("C6EFCE") and "Partner Center now shows" in legend["ok"][1]
+    assert "invalid" not in legend  # only the outcomes this workbook shows
+
+
+def test_semicolon_cp1252_csv_gives_semicolon_utf8_bom_results(cli, tmp_path):
+    sheet = tmp_path / "true-up.csv"
+    sheet.write_bytes(
+        "Customer ID;Subscription ID;Quantity;Notes\n"
+        f"{CUSTOMER};{SUB1};12;Café 12,50 €\n"
+        f"{CUSTOMER};{SUB2};abc;=1+1\n".encode("cp1252")
+    )
+    done = cli("apply", sheet, "--target", "sandbox", "--out", tmp_path / "run")
+    assert done.returncode == 1, done.stderr  # one row is invalid
+    raw = (tmp_path / "run" / "results.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[0][:6] == ["Customer ID", "Subscription ID", "Quantity", "Notes", "row", "outcome"]
+    assert rows[1][3] == "Café 12,50 €" and rows[1][5] == "ok"
+    assert rows[2][3] == "'=1+1" and rows[2][5] == "invalid"  # the visible ' is for CSV
+    undo = (tmp_path / "run" / "undo.csv").read_bytes().decode("utf-8-sig")
+    assert undo.splitlines()[0].startswith("Customer ID;Subscription ID;")
+
+
+def test_utf16_tab_csv_gives_utf16_tab_results(quirk, tmp_path):
+    run = check_file(quirk("utf16.csv"), out=tmp_path)
+    raw = (run.folder / "check.csv").read_bytes()
+    assert raw.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 with its BOM
+    given = quirk("utf16.csv").read_bytes().decode("utf-16").splitlines()
+    rows = raw.decode("utf-16").splitlines()
+    assert rows[0].split("\t") == [*given[0].split("\t"), "row", "outcome", "errors"]
+    assert [r.split("\t")[:3] for r in rows[1:]] == [g.split("\t")[:3] for g in given[1:]]
+
+
+def test_csv_note_columns_of_numbers_or_iso_dates_are_typed_in_the_workbook(write_csv, tmp_path):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity", "Budget", "Due", "Code", "Mixed"],
+            [CUSTOMER, SUB1, "5", "1250.5", "2026-12-31", "007", "12"],
+            [CUSTOMER, SUB2, "7", "", "2027-01-31", "12", "n/a"],
+        ]
+    )
+    check_file(path, out=tmp_path)
+    data = openpyxl.load_workbook(tmp_path / "check.xlsx")["Subscriptions"]
+    assert data["D2"].value == 1250.5 and data["D3"].value is None
+    assert data["E2"].is_date and data["E2"].value == datetime(2026, 12, 31)
+    assert data["E2"].number_format == "yyyy-mm-dd"
+    assert data["F2"].value == "007" and data["F3"].value == "12"  # an id-like code stays text
+    assert data["G2"].value == "12"  # a column with text in it stays text
+    assert data["C2"].value == 5 and data["E2"].value != "2026-12-31"
