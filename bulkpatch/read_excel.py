@@ -229,7 +229,8 @@ def _typed(cell_type: str, number_format: str | int) -> Typed:
     if isinstance(number_format, int):
         dated, timed = number_format in _BUILTIN_DATES, number_format in _BUILTIN_TIMES
     else:
-        code = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", number_format).lower()
+        # quoted text, escaped characters and [$€-x] or [Red] say nothing; [h] is a duration
+        code = re.sub(r'"[^"]*"|\\.|\[(?![hms]+\])[^\]]*\]', "", number_format).lower()
         dated, timed = bool(re.search("[dy]", code)), bool(re.search("[hs]", code))
     if dated or timed or cell_type == "d":
         return Typed("datetime" if timed else "date", number_format or 14)

@@ -183,13 +183,22 @@ def widths(ws: Worksheet, t: Table, typed: dict[int, Typed], made: dict[str, Any
     )
     for i, header in enumerate(t.headers):
         content = longest[i]
-        if i in typed and typed[i].kind in ("date", "datetime"):
-            content = len(str(typed[i].num_format)) if isinstance(typed[i].num_format, str) else 10
+        if i in typed:
+            content = _shown_length(typed[i], content)
         width = max(len(header) + 3, content + 2, 6)  # + 3: the filter button
         if header in MESSAGES:
             ws.set_column(i, i, min(width, MESSAGE_WIDTH), made["wrap"])
         else:
             ws.set_column(i, i, min(width, MAX_WIDTH))
+
+
+def _shown_length(typed: Typed, given: int) -> int:
+    """How long a typed cell shows (a number too narrow for its column shows as ####): a date
+    as long as its format, a formatted number with room for separators and a currency."""
+    shown = typed.num_format
+    if typed.kind in ("date", "datetime"):
+        return len(shown) if isinstance(shown, str) else 10 if typed.kind == "date" else 16
+    return given + 4 if shown and typed.kind == "number" else given
 
 
 def write_table(book: xlsxwriter.Workbook, made: dict[str, Any], t: Table, title: str) -> None:

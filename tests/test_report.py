@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 import openpyxl
 import polars as pl
@@ -242,3 +242,17 @@ def test_csv_note_columns_of_numbers_or_iso_dates_are_typed_in_the_workbook(writ
     assert data["F2"].value == "007" and data["F3"].value == "12"  # an id-like code stays text
     assert data["G2"].value == "12"  # a column with text in it stays text
     assert data["C2"].value == 5 and data["E2"].value != "2026-12-31"
+
+
+def test_times_and_durations_come_back_as_excel_keeps_them(tmp_path):
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Subscriptions"
+    ws.append(["Customer ID", "Subscription ID", "Quantity", "Call at", "Time spent"])
+    ws.append([CUSTOMER, SUB1, 5, time(12, 30), timedelta(hours=30)])
+    ws["D2"].number_format, ws["E2"].number_format = "hh:mm", "[h]:mm"
+    book.save(tmp_path / "times.xlsx")
+    check_file(tmp_path / "times.xlsx", out=tmp_path / "out")
+    data = openpyxl.load_workbook(tmp_path / "out" / "check.xlsx")["Subscriptions"]
+    assert (data["D2"].value, data["D2"].number_format) == (time(12, 30), "hh:mm")
+    assert (data["E2"].value, data["E2"].number_format) == (timedelta(hours=30), "[h]:mm")
