@@ -27,7 +27,7 @@ import polars as pl
 from bulkpatch import workbook
 from bulkpatch.sheet import FORMULA_START, ROW, Dialect, Sheet, Typed
 from bulkpatch.values import NUMBER
-from bulkpatch.workbook import STYLE
+from bulkpatch.workbook import DATE, DATETIME, STYLE
 
 if TYPE_CHECKING:
     import xlsxwriter
@@ -163,7 +163,7 @@ def _input_types(sheet: Sheet) -> dict[int, Typed]:
         elif c.field.type in NUMERIC_TYPES:
             found[i] = Typed("number")
         elif c.field.type == "datetime":
-            found[i] = Typed("date", "yyyy-mm-dd")
+            found[i] = DATE
     return found
 
 
@@ -174,9 +174,9 @@ def _our_types(frame: pl.DataFrame) -> list[Typed | None]:
         if d.is_numeric()
         else Typed("boolean")
         if d == pl.Boolean
-        else Typed("date", "yyyy-mm-dd")
+        else DATE
         if d == pl.Date
-        else Typed("datetime", "yyyy-mm-dd hh:mm:ss")
+        else DATETIME
         if d == pl.Datetime
         else None
         for d in frame.dtypes

@@ -53,7 +53,7 @@ MAX_WIDTH, MESSAGE_WIDTH = 50, 60
 EXCEL_EPOCH = pl.datetime(1899, 12, 30)  # day 0 of Excel's dates (after its 1900 leap day)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _PLAIN_NUMBER = r"^-?(0|[1-9]\d*)(\.\d+)?$"  # no leading zero, no thousands: ids stay text
-_DATE_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"}
+DATE, DATETIME = Typed("date", "yyyy-mm-dd"), Typed("datetime", "yyyy-mm-dd hh:mm:ss")
 _formula = re.compile(FORMULA_START)
 _number = re.compile(NUMBER)
 
@@ -68,7 +68,6 @@ def styles(book: xlsxwriter.Workbook) -> dict[str, Any]:
     made["header_quoted"] = book.add_format(
         {"bold": True, "bg_color": "#D9E1F2", "border": 1, "quote_prefix": True}
     )
-    made["bad"] = book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
     made["quoted"] = book.add_format({"quote_prefix": True})
     made["wrap"] = book.add_format({"text_wrap": True, "valign": "top"})
     made["cache"] = {}  # (number format, bad, quoted) -> format
@@ -107,19 +106,18 @@ def print_setup(ws: Worksheet) -> None:
 def kinds(t: Table) -> dict[int, Typed]:
     """How each column is written: the table's own types, CSV note columns (`auto`) settled by
     their cells (every non-blank cell a plain number: a number; an ISO date: a date)."""
-    auto = [i for i, typed in t.typed.items() if typed.kind == "auto"]
     found = dict(t.typed)
+    auto = [i for i, typed in t.typed.items() if typed.kind == "auto"]
     if auto:
-        names = [t.frame.columns[i] for i in auto]
-        text = [pl.col(n).str.strip_chars() for n in names]
-        tests = [
-            t.frame.select(c.is_null() | (c == "") | c.str.contains(pattern)).to_series().all()
-            for c, pattern in ((c, p) for c in text for p in (_PLAIN_NUMBER, _ISO_DATE))
-        ]
+        cells = [pl.col(t.frame.columns[i]).str.strip_chars() for i in auto]
+        holds = t.frame.select(
+            (c.is_null() | (c == "") | c.str.contains(pattern)).all().alias(f"{n}{pattern}")
+            for n, c in enumerate(cells)
+            for pattern in (_PLAIN_NUMBER, _ISO_DATE)
+        ).row(0)
         for n, i in enumerate(auto):
-            number, date = tests[2 * n], tests[2 * n + 1]
-            kind = "number" if number else "date" if date else "text"
-            found[i] = Typed(kind, _DATE_FORMATS["date"] if date else 0)
+            number, date = holds[2 * n], holds[2 * n + 1]
+            found[i] = Typed("number") if number else DATE if date else Typed("text")
     return {i: typed for i, typed in found.items() if typed.kind != "text"}
 
 
