@@ -8,6 +8,7 @@ whole-column Polars expressions; the per-cell loop only picks a writer.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,8 @@ MEANING = {  # outcome -> what it means, for the legend
 }
 MESSAGES = ("errors", "error_message", "changes", "warnings", "reason")  # wrapped, wide
 SAMPLE_ROWS = 1_000  # rows measured for column widths
-MAX_WIDTH, MESSAGE_WIDTH = 50, 60
+MAX_WIDTH, MESSAGE_WIDTH, LEGEND_WIDTH = 50, 45, 60  # in characters
+LINE_HEIGHT, MAX_LINES = 15, 12  # points per line of wrapped text; lines at most in a row
 EXCEL_EPOCH = pl.datetime(1899, 12, 30)  # day 0 of Excel's dates (after its 1900 leap day)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _PLAIN_NUMBER = r"^-?(0|[1-9]\d*)(\.\d+)?$"  # no leading zero, no thousands: ids stay text
@@ -60,14 +62,14 @@ _number = re.compile(NUMBER)
 
 def styles(book: xlsxwriter.Workbook) -> dict[str, Any]:
     """The outcome colours, the header, a bad cell, and text kept as typed (quote prefix)."""
-    made = {
-        name: book.add_format({"bg_color": fill, "font_color": font})
+    made = {  # every cell at the top: a row grown for a wrapped message reads from its top
+        name: book.add_format({"bg_color": fill, "font_color": font, "valign": "top"})
         for name, (fill, font) in STYLE.items()
     }
-    made["header"] = book.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
-    made["header_quoted"] = book.add_format(
-        {"bold": True, "bg_color": "#D9E1F2", "border": 1, "quote_prefix": True}
-    )
+    made["top"] = book.add_format({"valign": "top"})
+    header = {"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True, "valign": "top"}
+    made["header"] = book.add_format(header)
+    made["header_quoted"] = book.add_format({**header, "quote_prefix": True})
     made["quoted"] = book.add_format({"quote_prefix": True})
     made["wrap"] = book.add_format({"text_wrap": True, "valign": "top"})
     made["cache"] = {}  # (number format, bad, quoted) -> format
@@ -83,7 +85,7 @@ def cell_format(
         return None
     key = (number, bad, quoted)
     if key not in made["cache"]:
-        spec: dict[str, Any] = {"quote_prefix": True} if quoted else {}
+        spec: dict[str, Any] = {"valign": "top", "quote_prefix": quoted}
         if number:
             spec["num_format"] = number
         if bad:
@@ -150,25 +152,37 @@ def _excel_days(moment: pl.Expr) -> pl.Expr:
     return pl.when(moment < pl.datetime(1900, 3, 1)).then(days - 1).otherwise(days)
 
 
-def excel_frame(t: Table, typed: dict[int, Typed]) -> tuple[pl.DataFrame, dict[int, int]]:
+def excel_frame(
+    t: Table, typed: dict[int, Typed], wrapped: dict[int, float]
+) -> tuple[pl.DataFrame, dict[int, int]]:
     """The table's columns converted for Excel, then the typed text columns as given (what a
-    cell that did not convert shows); and each typed column's place among those."""
+    cell that did not convert shows), then the lines each row's wrapped cells take; and each
+    typed column's place among those."""
     columns = t.frame.columns
     fallback = {
         i: len(columns) + n
         for n, i in enumerate(i for i in typed if t.frame.dtypes[i] == pl.String)
     }
+    lines = [  # Excel does not grow a row for wrapped text it did not write itself
+        (pl.col(columns[i]).str.len_chars() / (width - 1)).ceil().fill_null(1)
+        for i, width in wrapped.items()
+    ]
     frame = t.frame.select(
         *[
             _converted(c, t.frame.dtypes[i], typed[i]).alias(c) if i in typed else pl.col(c)
             for i, c in enumerate(columns)
         ],
         *[pl.col(columns[i]).alias(f"__as_given_{i}") for i in fallback],
+        *(
+            [pl.max_horizontal(lines).clip(1, MAX_LINES).cast(pl.Int32).alias("__lines")]
+            if lines
+            else []
+        ),
     )
     return frame, fallback
 
 
-def widths(ws: Worksheet, t: Table, typed: dict[int, Typed], made: dict[str, Any]) -> None:
+def widths(ws: Worksheet, t: Table, typed: dict[int, Typed], made: dict[str, Any]) -> list[float]:
     """Each column as wide as its header and its first rows' cells need, capped; message
     columns wide and wrapped. Set before any row: constant-memory mode writes rows once."""
     head = t.frame.head(SAMPLE_ROWS)
@@ -179,15 +193,16 @@ def widths(ws: Worksheet, t: Table, typed: dict[int, Typed], made: dict[str, Any
         if head.height
         else (0,) * len(t.headers)
     )
+    found = []
     for i, header in enumerate(t.headers):
         content = longest[i]
         if i in typed:
             content = _shown_length(typed[i], content)
-        width = max(len(header) + 3, content + 2, 6)  # + 3: the filter button
-        if header in MESSAGES:
-            ws.set_column(i, i, min(width, MESSAGE_WIDTH), made["wrap"])
-        else:
-            ws.set_column(i, i, min(width, MAX_WIDTH))
+        # a header wraps at its spaces; + 3: the filter button
+        width = max(max(map(len, header.split() or [""])) + 3, content + 2, 6)
+        found.append(min(width, MESSAGE_WIDTH if header in MESSAGES else MAX_WIDTH))
+        ws.set_column(i, i, found[-1], made["wrap" if header in MESSAGES else "top"])
+    return found
 
 
 def _shown_length(typed: Typed, given: int) -> int:
@@ -202,11 +217,15 @@ def _shown_length(typed: Typed, given: int) -> int:
 def write_table(book: xlsxwriter.Workbook, made: dict[str, Any], t: Table, title: str) -> None:
     """One data sheet: header, typed cells, outcome colours, bad cells red with comments."""
     typed = kinds(t)
-    frame, fallback = excel_frame(t, typed)
     ws = book.add_worksheet(title)
-    widths(ws, t, typed, made)
+    fitted = widths(ws, t, typed, made)
+    wrapped = {
+        i: w for i, (h, w) in enumerate(zip(t.headers, fitted, strict=True)) if h in MESSAGES
+    }
+    frame, fallback = excel_frame(t, typed, wrapped)
+    lines_at = frame.width - 1 if wrapped else None
     print_setup(ws)
-    write_header(ws, made, t.headers)
+    write_header(ws, made, t.headers, fitted)
     ws.autofilter(0, 0, max(frame.height, 1), len(t.headers) - 1)
     row_at = t.headers.index("row")
     outcome_at = t.headers.index("outcome", row_at)
@@ -219,6 +238,8 @@ def write_table(book: xlsxwriter.Workbook, made: dict[str, Any], t: Table, title
     marks, marked = t.marks, {row for row, _ in t.marks}
     string, number, boolean = ws.write_string, ws.write_number, ws.write_boolean
     for r, values in enumerate(rows, start=1):
+        if lines_at is not None and values[lines_at] > 1:
+            ws.set_row(r, LINE_HEIGHT * values[lines_at])
         sheet_row = values[row_at]
         row_marked = sheet_row in marked
         for col, kind, given, unsafe, shown, style in plan:
@@ -264,8 +285,14 @@ def _plan(
     return plan
 
 
-def write_header(ws: Worksheet, made: dict[str, Any], headers: list[str]) -> None:
-    """Row 1 in the header style, frozen; a formula-like header stays text as typed."""
+def write_header(
+    ws: Worksheet, made: dict[str, Any], headers: list[str], fitted: list[float] | None = None
+) -> None:
+    """Row 1 in the header style, tall enough for its wrapped headers, frozen; a formula-like
+    header stays text as typed."""
+    if fitted:
+        lines = max(math.ceil(len(h) / max(w - 3, 1)) for h, w in zip(headers, fitted, strict=True))
+        ws.set_row(0, LINE_HEIGHT * min(lines, MAX_LINES))
     for col, header in enumerate(headers):
         quoted = _formula.match(header) and not _number.match(header)
         ws.write_string(0, col, header, made["header_quoted" if quoted else "header"])
@@ -301,7 +328,7 @@ def write_legend(book: xlsxwriter.Workbook, made: dict[str, Any], outcomes: set[
         return
     row = max((ws.dim_rowmax or 0) + 2, LEGEND_ROW)  # constant memory: below every row written
     ws.set_column(LEGEND_COLUMN, LEGEND_COLUMN, 14)
-    ws.set_column(LEGEND_COLUMN + 1, LEGEND_COLUMN + 1, MESSAGE_WIDTH, made["wrap"])
+    ws.set_column(LEGEND_COLUMN + 1, LEGEND_COLUMN + 1, LEGEND_WIDTH, made["wrap"])
     ws.write_row(row, LEGEND_COLUMN, ["Outcome", "What it means"], made["header"])
     for n, outcome in enumerate(shown, start=row + 1):
         ws.write_string(n, LEGEND_COLUMN, outcome, made[outcome])

@@ -256,3 +256,20 @@ def test_times_and_durations_come_back_as_excel_keeps_them(tmp_path):
     data = openpyxl.load_workbook(tmp_path / "out" / "check.xlsx")["Subscriptions"]
     assert (data["D2"].value, data["D2"].number_format) == (time(12, 30), "hh:mm")
     assert (data["E2"].value, data["E2"].number_format) == (timedelta(hours=30), "[h]:mm")
+
+
+def test_a_long_message_wraps_and_its_row_grows_to_show_it(write_csv, tmp_path):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity", "Auto renew", "Status"],
+            [CUSTOMER, SUB1, "5.5", "maybe", "paused"],
+            [CUSTOMER, SUB2, "7", "yes", "active"],
+        ]
+    )
+    check_file(path, out=tmp_path)
+    data = openpyxl.load_workbook(tmp_path / "check.xlsx")["Subscriptions"]
+    errors = data["H2"]
+    assert data["H1"].value == "errors" and len(errors.value) > 100
+    assert errors.alignment.wrap_text and errors.alignment.vertical == "top"
+    assert data.row_dimensions[2].height >= 3 * 15  # every line of the message shows
+    assert data.row_dimensions[3].height is None  # a short row keeps Excel's height
