@@ -125,7 +125,12 @@ def kinds(t: Table) -> dict[int, Typed]:
 
 def _converted(name: str, dtype: pl.DataType, typed: Typed) -> pl.Expr:
     """Column `name` as Excel stores it: numbers and dates (as day numbers) in Float64,
-    booleans in Boolean; null where a cell does not convert (it is written as text)."""
+    booleans in Boolean; null where a cell does not convert (it is written as text).
+
+    fastexcel (fastexcel 0.21, `dtypes="string"`) renders a number cell as its shortest
+    decimal (`12.5`, `0.25`; a float such as 0.1+0.2 comes as `0.3`), a boolean as `true` or
+    `false`, a date or time cell as `2026-12-31 00:00:00` (a time alone on 1899-12-31, a
+    duration such as 30 hours on 1900-01-01 06:00:00): each converts back to what Excel held."""
     if dtype != pl.String:
         if typed.kind in ("date", "datetime"):
             return _excel_days(pl.col(name).cast(pl.Datetime("ms")))
