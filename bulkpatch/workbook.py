@@ -62,16 +62,15 @@ _number = re.compile(NUMBER)
 
 def styles(book: xlsxwriter.Workbook) -> dict[str, Any]:
     """The outcome colours, the header, a bad cell, and text kept as typed (quote prefix)."""
-    made = {  # every cell at the top: a row grown for a wrapped message reads from its top
-        name: book.add_format({"bg_color": fill, "font_color": font, "valign": "top"})
+    made = {
+        name: book.add_format({"bg_color": fill, "font_color": font})
         for name, (fill, font) in STYLE.items()
     }
-    made["top"] = book.add_format({"valign": "top"})
-    header = {"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True, "valign": "top"}
+    header = {"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True}
     made["header"] = book.add_format(header)
     made["header_quoted"] = book.add_format({**header, "quote_prefix": True})
     made["quoted"] = book.add_format({"quote_prefix": True})
-    made["wrap"] = book.add_format({"text_wrap": True, "valign": "top"})
+    made["wrap"] = book.add_format({"text_wrap": True})
     made["cache"] = {}  # (number format, bad, quoted) -> format
     return made
 
@@ -85,7 +84,7 @@ def cell_format(
         return None
     key = (number, bad, quoted)
     if key not in made["cache"]:
-        spec: dict[str, Any] = {"valign": "top", "quote_prefix": quoted}
+        spec: dict[str, Any] = {"quote_prefix": quoted}
         if number:
             spec["num_format"] = number
         if bad:
@@ -206,7 +205,7 @@ def widths(ws: Worksheet, t: Table, typed: dict[int, Typed], made: dict[str, Any
         # a header wraps at its spaces; + 3: the filter button
         width = max(max(map(len, header.split() or [""])) + 3, content + 2, 6)
         found.append(min(width, MESSAGE_WIDTH if header in MESSAGES else MAX_WIDTH))
-        ws.set_column(i, i, found[-1], made["wrap" if header in MESSAGES else "top"])
+        ws.set_column(i, i, found[-1], made["wrap"] if header in MESSAGES else None)
     return found
 
 

@@ -270,6 +270,6 @@ def test_a_long_message_wraps_and_its_row_grows_to_show_it(write_csv, tmp_path):
     data = openpyxl.load_workbook(tmp_path / "check.xlsx")["Subscriptions"]
     errors = data["H2"]
     assert data["H1"].value == "errors" and len(errors.value) > 100
-    assert errors.alignment.wrap_text and errors.alignment.vertical == "top"
+    assert errors.alignment.wrap_text
     assert data.row_dimensions[2].height >= 3 * 15  # every line of the message shows
     assert data.row_dimensions[3].height is None  # a short row keeps Excel's height
