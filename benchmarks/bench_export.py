@@ -22,7 +22,7 @@ WRITE_EXPORT = """
 import os, sys, threading, time
 from datetime import UTC, datetime
 from pathlib import Path
-from bulkpatch import export_rows, workbook
+from bulkpatch import export_book, export_rows
 from bulkpatch.export import Customer, Read
 from bulkpatch.sandbox.seed import synthetic
 
@@ -46,7 +46,7 @@ def watch():
         peak = max(peak, rss())
 watcher = threading.Thread(target=watch)
 watcher.start()
-workbook.write(Path(sys.argv[2]), "subscriptions", export_rows.headers("subscriptions"), frame)
+export_book.write(Path(sys.argv[2]), "subscriptions", export_rows.headers("subscriptions"), frame)
 seconds = time.perf_counter() - started
 done.set()
 watcher.join()

@@ -103,6 +103,7 @@ def _reports(
     """`<stem>.csv` (one per sheet: the user's rows, then `ours`), `<stem>.xlsx`, and the
     rows to fix and send again (`to-fix.csv` or `.xlsx`, as the input was)."""
     made = [report.table(p.sheet, o, p.issues) for p, o in zip(parts, ours, strict=True)]
+    folder.dialect = parts[0].sheet.dialect  # undo.csv and plan-seats.csv are written alike
     written = folder.write_tables(
         stem, [(p.sheet.kind, t) for p, t in zip(parts, made, strict=True)]
     )

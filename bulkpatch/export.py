@@ -282,7 +282,7 @@ def export(
     column) or `all_customers` (every customer, read page by page). `options` are those of
     `Options` that say where calls go and how fast: `target=`, `profile=`, `rate=`, ...
     """
-    from bulkpatch import export_rows, workbook
+    from bulkpatch import export_book, export_rows
     from bulkpatch.results import ExportRun, Options
     from bulkpatch.target import resolve
 
@@ -300,7 +300,7 @@ def export(
     found = asyncio.run(read(target, settings, kind, chosen, page_size or PAGE_SIZE, o.progress))
     frame = export_rows.frame(kind, found, filters, today)
     try:
-        workbook.write(path, kind, export_rows.headers(kind), frame)
+        export_book.write(path, kind, export_rows.headers(kind), frame)
     except OSError as exc:
         raise FolderFault(path.parent, exc) from None
     return ExportRun(

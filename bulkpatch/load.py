@@ -28,8 +28,8 @@ from bulkpatch.headers import (
     match_columns,
 )
 from bulkpatch.read_csv import csv_grid
-from bulkpatch.read_excel import Book, Defects, excel_grids
-from bulkpatch.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, clean, profile
+from bulkpatch.read_excel import Book, Defects, Sample, excel_grids
+from bulkpatch.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, Typed, clean, profile
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 
@@ -57,20 +57,40 @@ def load(
             _build(path, g.name, g.grid, kind, declared=declared, book=book, defects=g.defects)
             for g in book.grids
         ]
+        for g, built in zip(book.grids, loaded, strict=True):
+            built.typed = _typed(built, g.sample)
         loaded[0].notes[:0] = book.notes
     else:
         if sheet is not None:
             raise InputError(
                 f"{path}: --sheet only applies to Excel workbooks; this is a CSV file."
             )
-        grid, ragged, first_row, titled = csv_grid(path)
+        grid, ragged, first_row, titled, dialect = csv_grid(path)
         loaded = [_build(path, None, grid, kind, ragged, first_row, declared, titled=titled)]
+        loaded[0].dialect = dialect
     headers = {normalize_header(c.header) for s in loaded for c in s.columns}
     unknown = [n for n in notes if normalize_header(n) not in headers]
     if unknown:
         found = listing([c.header for s in loaded for c in s.columns])
         raise InputError(f"{path}: has no column {unknown[0]!r} to read as a note ({found}).")
     return loaded
+
+
+def _typed(sheet: Sheet, sample: Sample) -> dict[str, Typed]:
+    """Each column's type in the workbook: the most common among its first data cells (a cell
+    of another type is written back as text when it does not convert)."""
+    found = {}
+    first = sheet.frame.get_column(ROW).min() if sheet.frame.height else None
+    for position, column in zip(sheet.positions, sheet.columns, strict=True):
+        cells = [t for row, t in sample.get(position, []) if first is not None and row >= first]
+        kinds = [t.kind for t in cells[:_SAMPLED]]
+        if kinds:
+            kind = max(dict.fromkeys(kinds), key=kinds.count)
+            found[column.name] = next(t for t in cells if t.kind == kind)
+    return found
+
+
+_SAMPLED = 20  # data cells per column that decide its type
 
 
 def _is_zip(path: Path) -> bool:
@@ -110,7 +130,7 @@ def _build(
     )
     padded, formulas = profile(frame)
     frame = _numbered(frame, columns, padded, first_row + top + 1)
-    sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas)
+    sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)
     if skipped:
         rows = f"row {skipped[0]}" if len(skipped) == 1 else f"rows {skipped[0]}-{skipped[-1]}"
         sheet.notes.append(

@@ -14,13 +14,14 @@ import polars as pl
 
 from bulkpatch.errors import InputError, first_line
 from bulkpatch.headers import HEADER_SEARCH, names_keys
+from bulkpatch.sheet import Dialect
 
 
-def csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], int, list[int]]:
+def csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], int, list[int], Dialect]:
     """The cells of a CSV file as text, the rows that had more cells than the header, the
-    row the grid starts on and the written rows of a title block above the header (blank lines
+    row the grid starts on, the written rows of a title block above the header (blank lines
     and a title above the header are skipped: Polars would take the first line's width for the
-    whole file).
+    whole file), and its separator and encoding (the reports write CSV the same way).
 
     Plain UTF-8 goes to Polars by path (no copy through Python); Polars validates it as it
     reads. BOMs, UTF-16 and Windows cp1252 are turned into UTF-8 bytes first.
@@ -45,6 +46,7 @@ def csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], int, list[int]]:
     blank = header
     separator = _sniff_separator(b"\n".join(lines[blank:]))
     read = _read(path, source, separator, blank)
+    encoding = _encoding(head)
     if read is None:  # not UTF-8: Windows cp1252 (or latin-1), as Excel saves "CSV"
         data = _bytes(source)
         try:
@@ -52,8 +54,18 @@ def csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], int, list[int]]:
         except UnicodeDecodeError:
             data = data.decode("latin-1").encode()
         read = _read(path, data, separator, blank)
+        encoding = "cp1252"
     assert read is not None  # transcoded text is UTF-8
-    return *read, blank + 1, titled
+    return *read, blank + 1, titled, Dialect(separator, encoding)
+
+
+def _encoding(head: bytes) -> str:
+    """The encoding family of a file that read as Unicode, from its first bytes."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or 0 in head:
+        return "utf-16"
+    return "utf-8"
 
 
 def _csv_header_line(lines: list[bytes], first: int) -> int:

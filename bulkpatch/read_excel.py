@@ -17,7 +17,8 @@ import polars as pl
 
 from bulkpatch.catalog import KINDS, Kind
 from bulkpatch.errors import InputError, first_line
-from bulkpatch.headers import column_letter, listing
+from bulkpatch.headers import HEADER_SEARCH, column_letter, listing
+from bulkpatch.sheet import Typed
 
 
 @dataclass
@@ -31,11 +32,15 @@ class Defects:
     merges: list[tuple[int, int, int, int, str]] = field(default_factory=list)
 
 
+Sample = dict[int, list[tuple[int, Typed]]]  # grid column -> (Excel row, how it is stored)
+
+
 @dataclass
 class Grid:
     name: str
     grid: pl.DataFrame
     defects: Defects
+    sample: Sample = field(default_factory=dict)  # the first rows' cells, typed
 
 
 @dataclass
@@ -87,7 +92,7 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
             ).to_polars()
         except Exception as exc:
             raise InputError(f"{path} [{name}]: cannot be read ({first_line(exc)}).") from None
-        grids.append(Grid(name, grid, _defects(path, parts[name][0] if name in parts else None)))
+        grids.append(Grid(name, grid, *_inspect(path, parts[name][0] if name in parts else None)))
     return Book(visible, grids, notes, sheet is not None)
 
 
@@ -124,17 +129,24 @@ _CELL_WITH_FORMULA = re.compile(
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _defects(path: Path, part: str | None) -> Defects:
-    """Formula cells with no saved value and merged ranges, read from the sheet's XML (the
-    values fastexcel gives cannot tell a never-calculated formula from an empty cell)."""
-    found = Defects()
+def _inspect(path: Path, part: str | None) -> tuple[Defects, Sample]:
+    """What the sheet's XML shows and fastexcel's text does not: its defects, and how the first
+    rows' cells are stored (typed and formatted), read once from the zip."""
     if part is None:
-        return found
+        return Defects(), {}
     with zipfile.ZipFile(path) as z:
         xml = z.read(part)
+        formats = _number_formats(z)
+    offset = _first_column(xml)
+    return _defects(xml, offset), _sample(xml, offset, formats)
+
+
+def _defects(xml: bytes, offset: int) -> Defects:
+    """Formula cells with no saved value and merged ranges (the values fastexcel gives cannot
+    tell a never-calculated formula from an empty cell)."""
+    found = Defects()
     if b"<f" not in xml and b"<mergeCell " not in xml:
         return found
-    offset = _first_column(xml)
     for cell in _CELL_WITH_FORMULA.finditer(xml):
         attributes = cell.group(1).decode()
         ref = re.search(r'\br="([A-Z]+)(\d+)"', attributes)
@@ -175,3 +187,66 @@ def _column_number(letters: str) -> int:
     for letter in letters:
         number = number * 26 + ord(letter) - 64
     return number - 1
+
+
+_CELL = re.compile(rb"<c ([^>]*?)(/?)>")
+_SAMPLE_ROWS = HEADER_SEARCH + 50  # a header under a title block, then enough data rows
+# Built-in number formats that show dates (and times): Excel's own, and the locale ones (50-58).
+_BUILTIN_DATES = {*range(14, 18), *range(27, 32), *range(36, 37), *range(50, 59)}
+_BUILTIN_TIMES = {*range(18, 23), *range(32, 36), *range(45, 48)}
+
+
+def _sample(xml: bytes, offset: int, formats: list[str | int]) -> Sample:
+    """How the cells of the first rows are stored: a regex over the start of the sheet XML
+    (openpyxl would parse the whole workbook: too slow for the check)."""
+    found: Sample = {}
+    for cell in _CELL.finditer(xml):
+        attributes = cell.group(1).decode()
+        ref = re.search(r'\br="([A-Z]+)(\d+)"', attributes)
+        if ref is None:
+            continue
+        row = int(ref.group(2))
+        if row > _SAMPLE_ROWS:
+            break
+        if cell.group(2):  # <c .../>: a formatted blank
+            continue
+        kind = re.search(r'\bt="(\w+)"', attributes)
+        style = re.search(r'\bs="(\d+)"', attributes)
+        number_format = (
+            formats[int(style.group(1))] if style and int(style.group(1)) < len(formats) else 0
+        )
+        typed = _typed(kind.group(1) if kind else "n", number_format)
+        found.setdefault(_column_number(ref.group(1)) - offset, []).append((row, typed))
+    return found
+
+
+def _typed(cell_type: str, number_format: str | int) -> Typed:
+    """A cell's stored type (`t`) and number format as the kind reports write it back as."""
+    if cell_type == "b":
+        return Typed("boolean")
+    if cell_type not in ("n", "d"):
+        return Typed("text")
+    if isinstance(number_format, int):
+        dated, timed = number_format in _BUILTIN_DATES, number_format in _BUILTIN_TIMES
+    else:
+        # quoted text, escaped characters and [$€-x] or [Red] say nothing; [h] is a duration
+        code = re.sub(r'"[^"]*"|\\.|\[(?![hms]+\])[^\]]*\]', "", number_format).lower()
+        dated, timed = bool(re.search("[dy]", code)), bool(re.search("[hs]", code))
+    if dated or timed or cell_type == "d":
+        return Typed("datetime" if timed else "date", number_format or 14)
+    return Typed("number", number_format)
+
+
+def _number_formats(z: zipfile.ZipFile) -> list[str | int]:
+    """Each cell style's number format (a cell's `s` is its index): the workbook's own code, or
+    the id of a built-in format."""
+    try:
+        root = ElementTree.fromstring(z.read("xl/styles.xml"))
+    except (KeyError, ElementTree.ParseError):
+        return []
+    codes = {
+        int(f.get("numFmtId", 0)): f.get("formatCode", "") for f in root.iter(f"{{{_MAIN}}}numFmt")
+    }
+    styles = root.find(f"{{{_MAIN}}}cellXfs")
+    ids = [int(x.get("numFmtId", 0)) for x in (styles if styles is not None else [])]
+    return [codes.get(n, n) for n in ids]

@@ -1,19 +1,21 @@
 """Stage 5, report: the user's sheet handed back with a verdict on every row, as CSV and XLSX.
 
-Every input column comes back as the user gave it, then our columns. Text a spreadsheet would
-run as a formula is neutralised in every file. Files appear atomically (written beside, then
-renamed), so a crash never leaves half a report that looks whole. The XLSX is streamed with
-xlsxwriter's constant-memory mode: memory stays flat however many rows there are.
+Every input column comes back as the user gave it, then our columns: in a workbook typed as
+the input workbook stored them (see `workbook.py`), in a CSV as the text given, in the input's
+separator and encoding family. Text a spreadsheet would run as a formula is neutralised in every
+file: a leading `'` in CSV, Excel's quote prefix in a workbook. Files appear atomically (written
+beside, then renamed), so a crash never leaves half a report that looks whole. The XLSX is
+streamed with xlsxwriter's constant-memory mode: memory stays flat however many rows there are.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import os
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch.sheet import FORMULA_START, ROW, Sheet
+from bulkpatch import workbook
+from bulkpatch.sheet import FORMULA_START, ROW, Dialect, Sheet, Typed
 from bulkpatch.stamp import COLOURS, Stamp
 from bulkpatch.values import NUMBER
+from bulkpatch.workbook import DATE, DATETIME, MEANING, STYLE
 
 if TYPE_CHECKING:
     import xlsxwriter
@@ -33,18 +37,7 @@ EXCEL_MAX_ROWS = 1_048_576
 FIX_OUTCOMES = ("invalid", "conflict", "would_fail", "failed", "not_sent")  # rows to send again
 REASON = "Reason"
 NUMERIC_TYPES = ("integer", "number")
-STYLE = {  # outcome -> (fill, font)
-    "valid": ("#C6EFCE", "#006100"),
-    "ok": ("#C6EFCE", "#006100"),
-    "change": ("#C6EFCE", "#006100"),
-    "invalid": ("#FFC7CE", "#9C0006"),
-    "failed": ("#FFC7CE", "#9C0006"),
-    "would_fail": ("#FFC7CE", "#9C0006"),
-    "conflict": ("#F8CBAD", "#843C0C"),
-    "not_sent": ("#FCE4D6", "#833C0B"),
-    "accepted": ("#FFEB9C", "#9C5700"),
-    "no_change": ("#EDEDED", "#404040"),
-}
+CHART_ROWS = 16  # rows a Summary chart covers (xlsxwriter's default 480 x 288 pixels)
 CHART_COLOURS = {
     k: v[0].replace("C6EFCE", "63BE7B").replace("FFC7CE", "F8696B") for k, v in STYLE.items()
 }
@@ -52,14 +45,34 @@ CHART_COLOURS = {
 
 @dataclass
 class Table:
-    """One data sheet: the user's rows with our columns after them, and cells to mark."""
+    """One data sheet: the user's rows with our columns after them, and cells to mark.
+
+    `frame` holds the cells as given (formula-like text too: each writer neutralises it its
+    way, in the `unsafe` columns); `typed` says how a workbook writes a column back (`auto`: a
+    CSV note column, typed by its cells); `dialect` is how the CSV reports are written."""
 
     title: str
     headers: list[str]
     frame: pl.DataFrame
-    numeric: set[int]
+    typed: dict[int, Typed]
     marks: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+    unsafe: frozenset[int] = frozenset()
+    dialect: Dialect = field(default_factory=Dialect)
     plain: bool = False  # the user's columns alone (no row, no outcome): a sheet to send again
+
+    def for_csv(self) -> pl.DataFrame:
+        """The frame as a CSV carries it: a `'` before formula-like text, and a workbook's dates
+        as `2026-12-31` (fastexcel reads them `2026-12-31 00:00:00`)."""
+        names = self.frame.columns
+        dates = [
+            names[i]
+            for i, t in self.typed.items()
+            if t.kind == "date" and self.frame.dtypes[i] == pl.String
+        ]
+        return self.frame.with_columns(
+            *[neutralise(self.frame.get_column(names[i])) for i in self.unsafe],
+            *[pl.col(n).str.strip_suffix(" 00:00:00") for n in dates if n not in self.unsafe],
+        )
 
 
 def neutralise(column: pl.Series) -> pl.Series:
@@ -110,13 +123,11 @@ def table(
     risky = joined.select(pl.col(text).str.contains(FORMULA_START).any()).row(0) if text else ()
     unsafe = sheet.formulas | {c for c, found in zip(text, risky, strict=True) if found}
     frame = joined.select(*names, pl.col(ROW).alias("row"), *extra)
-    frame = frame.with_columns(neutralise(frame.get_column(c)) for c in unsafe)
-    headers = [neutralise_text(c.header) for c in sheet.columns] + ["row", *extra]
-    numeric = {i for i, c in enumerate(sheet.columns) if c.field and c.field.type in NUMERIC_TYPES}
-    numeric |= {
-        len(names) + i
-        for i, c in enumerate(["row", *extra])
-        if c == "row" or ours.schema[c].is_integer()
+    headers = [c.header for c in sheet.columns] + ["row", *extra]
+    typed = _input_types(sheet) | {
+        len(names) + i: t
+        for i, t in enumerate(_our_types(frame.select("row", *extra)))
+        if t is not None
     }
     marks: dict[tuple[int, int], list[str]] = {}
     position = {c.header: i for i, c in enumerate(sheet.columns)}
@@ -130,7 +141,16 @@ def table(
         )
         for row, message in failed.select(ROW, "error_message").iter_rows():
             marks.setdefault((row, outcome), []).append(message or "")
-    return Table(title or sheet.sheet_name or sheet.kind.title(), headers, frame, numeric, marks)
+    at = {c: i for i, c in enumerate(frame.columns)}
+    return Table(
+        title or sheet.sheet_name or sheet.kind.title(),
+        headers,
+        frame,
+        typed,
+        marks,
+        frozenset(at[c] for c in unsafe),
+        sheet.dialect,
+    )
 
 
 def to_fix(t: Table, width: int) -> Table | None:
@@ -145,23 +165,76 @@ def to_fix(t: Table, width: int) -> Table | None:
     frame = bad.select(
         *[bad.columns[i] for i in keep], pl.col(message).alias(f"{message} as {REASON}")
     )
-    numeric = {keep.index(i) for i in t.numeric if i in keep}
-    return Table(t.title, [t.headers[i] for i in keep] + [REASON], frame, numeric, plain=True)
+    return Table(
+        t.title,
+        [t.headers[i] for i in keep] + [REASON],
+        frame,
+        {keep.index(i): typed for i, typed in t.typed.items() if i in keep},
+        unsafe=frozenset(keep.index(i) for i in t.unsafe if i in keep),
+        dialect=t.dialect,
+        plain=True,
+    )
 
 
-def write_csv(path: Path, headers: list[str], frame: pl.DataFrame) -> None:
-    """CSV with a BOM (so Excel reads UTF-8) and the user's headers, duplicates and all."""
-    if len(set(headers)) == len(headers):  # Polars writes by path: about twice as fast
-        with atomic(path) as tmp:
-            frame.rename(dict(zip(frame.columns, headers, strict=True))).write_csv(
-                tmp, include_bom=True
-            )
-        return
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow(headers)
-    with atomic(path) as tmp, tmp.open("wb") as handle:
-        handle.write(b"\xef\xbb\xbf" + line.getvalue().encode())
-        frame.write_csv(handle, include_header=False)
+def _input_types(sheet: Sheet) -> dict[int, Typed]:
+    """How a workbook writes the input columns back: as the input workbook stored them; for a
+    CSV, catalog numbers as numbers, catalog dates as dates where a cell is an ISO date
+    (`2026-12-31`, as Excel itself reads it), and note columns by their cells (`auto`)."""
+    if sheet.typed:
+        return {
+            i: sheet.typed[c.name] for i, c in enumerate(sheet.columns) if c.name in sheet.typed
+        }
+    found = {}
+    for i, c in enumerate(sheet.columns):
+        if c.field is None:
+            found[i] = Typed("auto")
+        elif c.field.type in NUMERIC_TYPES:
+            found[i] = Typed("number")
+        elif c.field.type == "datetime":
+            found[i] = DATE
+    return found
+
+
+def _our_types(frame: pl.DataFrame) -> list[Typed | None]:
+    """Our columns by their Polars type: numbers, booleans and dates as such, the rest text."""
+    return [
+        Typed("number")
+        if d.is_numeric()
+        else Typed("boolean")
+        if d == pl.Boolean
+        else DATE
+        if d == pl.Date
+        else DATETIME
+        if d == pl.Datetime
+        else None
+        for d in frame.dtypes
+    ]
+
+
+def write_csv(
+    path: Path, headers: list[str], frame: pl.DataFrame, dialect: Dialect | None = None
+) -> None:
+    """CSV with the user's headers, duplicates and all, in the input's separator; UTF-8 with a
+    BOM (Excel reads UTF-8 only with it: a cp1252 input comes back lossless in it), or UTF-16
+    for a UTF-16 input. With semicolons, decimals take a comma, as that Excel reads them."""
+    dialect = dialect or Dialect()
+    headers = [neutralise_text(h) for h in headers]
+    options = {"separator": dialect.separator, "decimal_comma": dialect.separator == ";"}
+    utf16 = dialect.encoding == "utf-16"
+    with atomic(path) as tmp:
+        if len(set(headers)) == len(headers) and not utf16:  # Polars writes by path: faster
+            renamed = frame.rename(dict(zip(frame.columns, headers, strict=True)))
+            renamed.write_csv(tmp, include_bom=True, **options)
+            return
+        line = io.StringIO()
+        csv.writer(line, delimiter=dialect.separator, lineterminator="\n").writerow(headers)
+        if utf16:  # Polars writes UTF-8 only
+            body = frame.write_csv(include_header=False, **options)
+            tmp.write_bytes((line.getvalue() + body).encode("utf-16"))
+            return
+        with tmp.open("wb") as handle:
+            handle.write(codecs.BOM_UTF8 + line.getvalue().encode())
+            frame.write_csv(handle, include_header=False, **options)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -175,8 +248,9 @@ def write_workbook(
     summary: Summary | None,
     extra: list[tuple[str, pl.DataFrame]] = (),
 ) -> bool:
-    """Data sheets, a Summary (its stamp, then counts, the first charted), and plain extra
-    sheets.
+    """A Summary first (its stamp, rows by outcome with their meaning and a chart, other
+    counts, small tables), then the data sheets and plain extra sheets; every sheet set up to
+    print. No Summary for a sheet to send again.
 
     Returns False (and writes nothing) when a sheet has more rows than Excel can open.
     """
@@ -192,58 +266,15 @@ def write_workbook(
     }
     with atomic(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), options)
-        styles = _styles(book)
+        styles = workbook.styles(book)
         if summary:
             _write_summary(book, styles, summary)  # first: what the report is, before its rows
         for t in tables:
-            _write_table(book, styles, t)
+            workbook.write_table(book, styles, t, _sheet_title(t.title, book))
         for title, frame in extra:
-            _write_plain(book, styles, title, frame)
+            workbook.write_plain(book, styles, _sheet_title(title, book), frame)
         book.close()
     return True
-
-
-def _styles(book: xlsxwriter.Workbook) -> dict[str, Any]:
-    styles = {
-        name: book.add_format({"bg_color": fill, "font_color": font})
-        for name, (fill, font) in STYLE.items()
-    }
-    styles["header"] = book.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
-    styles["bad"] = book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
-    styles["title"] = book.add_format({"bold": True, "font_size": 12})
-    return styles
-
-
-def _write_table(book: xlsxwriter.Workbook, styles: dict[str, Any], t: Table) -> None:
-    ws = book.add_worksheet(_sheet_title(t.title, book))
-    last = len(t.headers) - 1
-    ws.write_row(0, 0, t.headers, styles["header"])
-    ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, max(t.frame.height, 1), last)
-    ws.set_column(0, last, 16)
-    ws.set_column(last, last, 50)
-    row_at = t.headers.index("row") if not t.plain else 0
-    outcome_at = t.headers.index("outcome", row_at) if not t.plain else -1
-    rows = t.frame.iter_rows()
-    if t.frame.height > 50_000 and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        rows = tqdm(rows, total=t.frame.height, desc=t.title, unit="row", leave=False)
-    for r, values in enumerate(rows, start=1):
-        sheet_row = values[row_at]
-        for col, value in enumerate(values):
-            notes = t.marks.get((sheet_row, col))
-            style = styles.get(value) if col == outcome_at else (styles["bad"] if notes else None)
-            if value is None or value == "":
-                ws.write_blank(r, col, None, style)
-            elif col in t.numeric and (
-                not isinstance(value, str) or re.fullmatch(NUMBER[1:-1], value)
-            ):
-                ws.write_number(r, col, float(value), style)
-            else:
-                ws.write_string(r, col, str(value), style)
-            if notes and any(notes):
-                ws.write_comment(r, col, "\n".join(n for n in notes if n))
 
 
 @dataclass
@@ -259,24 +290,27 @@ class Summary:
 def _write_summary(book: xlsxwriter.Workbook, styles: dict[str, Any], summary: Summary) -> None:
     ws = book.add_worksheet("Summary")
     ws.set_column(0, 0, 38)
-    ws.set_column(1, 1, 44)
+    ws.set_column(1, 1, 36)
     ws.set_column(2, 7, 13)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-    row = _write_stamp(book, ws, summary.stamp) if summary.stamp else 0
+    workbook.print_setup(ws)
+    row = _write_stamp(book, ws, summary.stamp, styles) if summary.stamp else 0
     for n, (title, values) in enumerate(summary.counts):
-        ws.write_row(row, 0, [title, "Rows" if n == 0 else "Count"], styles["header"])
-        first = row + 1
+        first = n == 0
+        header = [title, "Rows", "What it means"] if first else [title, "Count"]
+        ws.write_row(row, 0, header, styles["header"])
+        top = row + 1
         if not values:
             row += 1
             ws.write_string(row, 0, "none")
         for key, value in values.items():
             row += 1
-            ws.write_string(row, 0, neutralise_text(str(key)))
+            _text(ws, row, 0, str(key), styles, styles.get(key) if first else None)
             ws.write(row, 1, value)
-        if n == 0 and values:
-            ws.insert_chart(first - 1, 3, _chart(book, title, values, first, row))
-            row = max(row, first + 14)  # the chart's height: the next section starts below it
+            if first and key in MEANING:  # the legend: each outcome in its colour, its meaning
+                ws.write_string(row, 2, MEANING[key])
+        if first and values:
+            ws.insert_chart(row + 2, 0, _chart(book, title, values, top, row))
+            row += CHART_ROWS
         row += 2
     for title, frame in summary.tables:
         ws.write_string(row, 0, title, styles["title"])
@@ -284,13 +318,21 @@ def _write_summary(book: xlsxwriter.Workbook, styles: dict[str, Any], summary: S
         for r, values in enumerate(frame.iter_rows(), start=row + 2):
             for c, value in enumerate(values):
                 if isinstance(value, str):
-                    ws.write_string(r, c, neutralise_text(value))
+                    _text(ws, r, c, value, styles)
                 elif value is not None:
                     ws.write(r, c, value)
         row += frame.height + 4
 
 
-def _write_stamp(book: xlsxwriter.Workbook, ws: Any, stamp: Stamp) -> int:
+def _text(
+    ws: Any, row: int, col: int, text: str, styles: dict[str, Any], style: Any = None
+) -> None:
+    """A text cell of the Summary; formula-like text keeps Excel's quote prefix."""
+    risky = re.match(FORMULA_START, text) and not re.match(NUMBER, text)
+    ws.write_string(row, col, text, styles["quoted"] if risky else style)
+
+
+def _write_stamp(book: xlsxwriter.Workbook, ws: Any, stamp: Stamp, styles: dict[str, Any]) -> int:
     """The banner (where the changes went, in its colour) and the report's identity; returns
     the next free row."""
     fill, font = COLOURS[stamp.where]
@@ -298,11 +340,11 @@ def _write_stamp(book: xlsxwriter.Workbook, ws: Any, stamp: Stamp) -> int:
         {"bold": True, "font_size": 14, "bg_color": fill, "font_color": font, "border": 1}
     )
     ws.set_row(0, 24)
-    ws.merge_range(0, 0, 0, 7, neutralise_text(stamp.target), banner)
+    ws.merge_range(0, 0, 0, 7, stamp.target, banner)
     label = book.add_format({"bold": True})
     for row, (key, value) in enumerate(stamp.lines().items(), start=1):
         ws.write_string(row, 0, key, label)
-        ws.write_string(row, 1, neutralise_text(value))
+        _text(ws, row, 1, value, styles)
     return len(stamp.lines()) + 2
 
 
@@ -321,21 +363,6 @@ def _chart(book: xlsxwriter.Workbook, title: str, values: dict[str, Any], first:
     chart.set_title({"name": f"Rows by {title.lower()}"})
     chart.set_legend({"none": True})
     return chart
-
-
-def _write_plain(
-    book: xlsxwriter.Workbook, styles: dict[str, Any], title: str, frame: pl.DataFrame
-) -> None:
-    ws = book.add_worksheet(_sheet_title(title, book))
-    ws.write_row(0, 0, frame.columns, styles["header"])
-    ws.freeze_panes(1, 0)
-    ws.set_column(0, max(frame.width - 1, 0), 18)
-    for r, values in enumerate(frame.iter_rows(), start=1):
-        for c, value in enumerate(values):
-            if isinstance(value, str):
-                ws.write_string(r, c, neutralise_text(value))
-            elif value is not None:
-                ws.write(r, c, value)
 
 
 def _sheet_title(name: str, book: xlsxwriter.Workbook) -> str:

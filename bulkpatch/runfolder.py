@@ -31,6 +31,7 @@ from bulkpatch.assess import pinned
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.journal import Journal, Replay, replay
 from bulkpatch.plan import Change
+from bulkpatch.sheet import Dialect
 from bulkpatch.stamp import file_sha256
 
 MANIFEST, PLAN, JOURNAL = "run.json", "plan.jsonl", "journal.jsonl"
@@ -60,6 +61,7 @@ class RunFolder:
     path: Path
     manifest: dict[str, Any]
     _lock: IO[str] | None = field(default=None, repr=False)
+    dialect: Dialect = field(default_factory=Dialect)  # how the input CSV was written: so are ours
 
     # --- the three ways to start ----------------------------------------------------------------
 
@@ -265,7 +267,7 @@ class RunFolder:
         written = []
         for kind, t in tables:
             path = self.path / (f"{stem}.csv" if len(tables) == 1 else f"{stem}-{kind}.csv")
-            report.write_csv(path, t.headers, t.frame)
+            report.write_csv(path, t.headers, t.for_csv(), t.dialect)
             written.append(path)
         return written
 
@@ -289,7 +291,7 @@ class RunFolder:
             return []
         path = self.path / ("to-fix.xlsx" if excel else "to-fix.csv")
         if not excel:
-            report.write_csv(path, tables[0].headers, tables[0].frame)
+            report.write_csv(path, tables[0].headers, tables[0].for_csv(), tables[0].dialect)
         elif not report.write_workbook(path, tables, None):
             return []
         return [path]
@@ -300,7 +302,7 @@ class RunFolder:
         if not frame.height:
             return []
         path = self.path / f"{name}.csv"
-        report.write_csv(path, frame.columns, frame)
+        report.write_csv(path, frame.columns, frame, self.dialect)
         return [path]
 
     @_writes
@@ -313,7 +315,7 @@ class RunFolder:
         """`undo.csv` (subscriptions) and `undo-orders.csv`, for what was applied."""
         written = []
         for kind, frame in frames.items():
-            report.write_csv(self.path / UNDO[kind], frame.columns, frame)
+            report.write_csv(self.path / UNDO[kind], frame.columns, frame, self.dialect)
             written.append(self.path / UNDO[kind])
         return written
 

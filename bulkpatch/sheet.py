@@ -39,6 +39,25 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Typed:
+    """How a workbook stored an input column's cells, so reports write them back the same way:
+    `kind` is number, date, datetime, boolean or text; `num_format` is the column's Excel number
+    format (a format code, or the id of a built-in one such as 14; 0 is General)."""
+
+    kind: str
+    num_format: str | int = 0
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a CSV input was written: the reports a run writes from it use the same separator and
+    encoding family (`utf-8`, `utf-8-sig`, `cp1252` or `utf-16`)."""
+
+    separator: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
 class Mapped:
     """How one header was read: the line the mapping shows before anything is sent."""
 
@@ -65,6 +84,9 @@ class Sheet:
     formulas: frozenset[str]  # the columns with a cell a spreadsheet would run (see report)
     issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
     notes: list[str] = field(default_factory=list)  # what load skipped, for the user to see
+    typed: dict[str, Typed] = field(default_factory=dict)  # workbook input: column -> its type
+    dialect: Dialect = field(default_factory=Dialect)  # CSV input: separator and encoding
+    positions: list[int] = field(default_factory=list)  # each column's place in the file's grid
 
     @property
     def label(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date, datetime, time, timedelta
 
 import openpyxl
 import polars as pl
@@ -39,14 +40,16 @@ def test_csv_report_keeps_input_columns_then_row_outcome_errors(write_csv, tmp_p
     assert files == ["check.csv", "check.xlsx", "to-fix.csv"]
 
 
-def test_formula_text_is_neutralised_in_csv_and_xlsx_and_numbers_stay(quirk, tmp_path):
+def test_formula_text_is_quoted_in_csv_and_quote_prefixed_in_xlsx_and_numbers_stay(quirk, tmp_path):
     check_file(quirk("formula-text.csv"), out=tmp_path)
     rows = read_csv_report(tmp_path / "check.csv")
     assert [r[2:4] for r in rows[1:]] == [["'=1+1", "'@SUM(A1)"], ["-5", "'+cmd|' /C calc'!A0"]]
     sheet = openpyxl.load_workbook(tmp_path / "check.xlsx")["Subscriptions"]
-    assert [sheet.cell(2, 3).value, sheet.cell(2, 4).value] == ["'=1+1", "'@SUM(A1)"]
-    assert sheet.cell(2, 3).data_type == "s"  # text, never a live formula
-    assert sheet.cell(3, 3).value == "-5"
+    # in a workbook: the text as typed, no visible `'`, kept text by Excel's quote prefix
+    formula, at_sign = sheet.cell(2, 3), sheet.cell(2, 4)
+    assert [formula.value, at_sign.value] == ["=1+1", "@SUM(A1)"]
+    assert formula.data_type == "s" and formula.quotePrefix and at_sign.quotePrefix
+    assert sheet.cell(3, 3).value == "-5" and not sheet.cell(3, 3).quotePrefix
 
 
 def test_xlsx_report_marks_bad_cells_and_summarises(write_csv, tmp_path):
@@ -143,3 +146,158 @@ def test_a_workbook_gets_its_rows_to_fix_as_a_workbook_with_the_same_sheets(writ
     assert len(subs) == 2
     again = check_file(run.folder / "to-fix.xlsx", out=tmp_path / "s")
     assert again.counts() == {"valid": 0, "invalid": 2, "no_change": 0}  # read as it was
+
+
+LONG_NOTE = "checked with the customer's finance team on the phone; " * 6
+
+
+def typed_workbook(path):
+    """A workbook as finance keeps it: dates, money, a share, a flag, seats, formula-like notes."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Subscriptions"
+    ws.append(["Customer ID", "Subscription ID", "Quantity", "Signed on", "Unit price"])
+    ws["F1"], ws["G1"], ws["H1"], ws["I1"] = "Discount", "Reviewed", "Notes", "Comment"
+    rows = [
+        [CUSTOMER, SUB1, 12, date(2026, 12, 31), 12.5, 0.25, True, "=SUM(A1)", LONG_NOTE],
+        [CUSTOMER, SUB2, 7, date(2026, 1, 5), 1234.5, 1, False, "-5 EUR", "ok"],
+    ]
+    for r, values in enumerate(rows, start=2):
+        for c, value in enumerate(values, start=1):
+            ws.cell(r, c, value)
+        ws.cell(r, 4).number_format = "dd/mm/yyyy"
+        ws.cell(r, 5).number_format = '#,##0.00\\ "€"'
+        ws.cell(r, 6).number_format = "0%"
+    ws["H2"].data_type = "s"  # text that looks like a formula, as Excel keeps '=SUM(A1)
+    book.save(path)
+    return path
+
+
+def test_apply_results_workbook_gives_back_the_users_types_and_formats(cli, tmp_path):
+    sheet = typed_workbook(tmp_path / "month-end.xlsx")
+    done = cli("apply", sheet, "--target", "sandbox", "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    data = openpyxl.load_workbook(tmp_path / "run" / "results.xlsx")["Subscriptions"]
+    header = [c.value for c in data[1]]
+    cell = {name: data.cell(2, header.index(name) + 1) for name in header}
+    assert cell["Signed on"].is_date and cell["Signed on"].value == datetime(2026, 12, 31)
+    assert cell["Signed on"].number_format == "dd/mm/yyyy"
+    assert cell["Unit price"].value == 12.5
+    assert cell["Unit price"].number_format == '#,##0.00\\ "€"'
+    assert (cell["Discount"].value, cell["Discount"].number_format) == (0.25, "0%")
+    assert cell["Reviewed"].value is True and data.cell(3, 7).value is False
+    assert cell["Quantity"].value == 12 and cell["Quantity"].data_type == "n"
+    assert cell["http_status"].value == 200 and cell["outcome"].value == "ok"
+    # formula-like text: shown as typed, kept text by the quote prefix, no visible '
+    assert cell["Notes"].value == "=SUM(A1)" and cell["Notes"].data_type == "s"
+    assert cell["Notes"].quotePrefix and data.cell(3, 8).value == "-5 EUR"
+    assert data.cell(3, 8).quotePrefix
+
+
+def test_apply_results_workbook_fits_columns_prints_and_explains_colours(cli, tmp_path):
+    sheet = typed_workbook(tmp_path / "month-end.xlsx")
+    assert cli("apply", sheet, "--target", "sandbox", "--out", tmp_path / "run").returncode == 0
+    book = openpyxl.load_workbook(tmp_path / "run" / "results.xlsx")
+    data = book["Subscriptions"]
+    header = {c.value: c.column_letter for c in data[1]}
+    by_column = {  # openpyxl groups neighbours of one width into one entry
+        n: d.width for d in data.column_dimensions.values() for n in range(d.min, d.max + 1)
+    }
+    width = {c.value: by_column[c.column] for c in data[1]}
+    assert width["Subscription ID"] > 36 > width["Quantity"]  # a GUID is 36 characters
+    assert 50 <= width["Comment"] <= 51  # a long note is capped
+    assert 10 < width["changes"] <= 61 and data.cell(2, 1).value == CUSTOMER
+    changes = data[f"{header['changes']}2"]
+    assert changes.alignment.wrap_text  # messages wrap in their capped width
+    for ws in book.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        assert ws.page_setup.paperSize == 9 and "&F" in ws.oddFooter.left.text
+    assert data.print_title_rows == "$1:$1" and data.freeze_panes == "A2"
+    legend = {  # the outcome counts are the legend: each word in its colour, and its meaning
+        r[0].value: (r[0].fill.fgColor.rgb, r[1].value, r[2].value)
+        for r in book["Summary"].iter_rows(max_col=3)
+        if r[0].value
+    }
+    assert legend["Outcome"][1:] == ("Rows", "What it means")
+    assert legend["ok"][0].endswith("C6EFCE") and legend["ok"][1] == 2  # its two rows
+    assert "Partner Center now shows" in legend["ok"][2]
+    assert legend["invalid"][0].endswith("FFC7CE") and "problem to fix" in legend["invalid"][2]
+
+
+def test_semicolon_cp1252_csv_gives_semicolon_utf8_bom_results(cli, tmp_path):
+    sheet = tmp_path / "true-up.csv"
+    sheet.write_bytes(
+        "Customer ID;Subscription ID;Quantity;Notes\n"
+        f"{CUSTOMER};{SUB1};12;Café 12,50 €\n"
+        f"{CUSTOMER};{SUB2};abc;=1+1\n".encode("cp1252")
+    )
+    done = cli("apply", sheet, "--target", "sandbox", "--out", tmp_path / "run")
+    assert done.returncode == 1, done.stderr  # one row is invalid
+    raw = (tmp_path / "run" / "results.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[0][:6] == ["Customer ID", "Subscription ID", "Quantity", "Notes", "row", "outcome"]
+    assert rows[1][3] == "Café 12,50 €" and rows[1][5] == "ok"
+    assert rows[2][3] == "'=1+1" and rows[2][5] == "invalid"  # the visible ' is for CSV
+    undo = (tmp_path / "run" / "undo.csv").read_bytes().decode("utf-8-sig")
+    assert undo.splitlines()[0].startswith("Customer ID;Subscription ID;")
+
+
+def test_utf16_tab_csv_gives_utf16_tab_results(quirk, tmp_path):
+    run = check_file(quirk("utf16.csv"), out=tmp_path)
+    raw = (run.folder / "check.csv").read_bytes()
+    assert raw.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 with its BOM
+    given = quirk("utf16.csv").read_bytes().decode("utf-16").splitlines()
+    rows = raw.decode("utf-16").splitlines()
+    assert rows[0].split("\t") == [*given[0].split("\t"), "row", "outcome", "errors"]
+    assert [r.split("\t")[:3] for r in rows[1:]] == [g.split("\t")[:3] for g in given[1:]]
+
+
+def test_csv_note_columns_of_numbers_or_iso_dates_are_typed_in_the_workbook(write_csv, tmp_path):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity", "Budget", "Due", "Code", "Mixed"],
+            [CUSTOMER, SUB1, "5", "1250.5", "2026-12-31", "007", "12"],
+            [CUSTOMER, SUB2, "7", "", "2027-01-31", "12", "n/a"],
+        ]
+    )
+    check_file(path, out=tmp_path)
+    data = openpyxl.load_workbook(tmp_path / "check.xlsx")["Subscriptions"]
+    assert data["D2"].value == 1250.5 and data["D3"].value is None
+    assert data["E2"].is_date and data["E2"].value == datetime(2026, 12, 31)
+    assert data["E2"].number_format == "yyyy-mm-dd"
+    assert data["F2"].value == "007" and data["F3"].value == "12"  # an id-like code stays text
+    assert data["G2"].value == "12"  # a column with text in it stays text
+    assert data["C2"].value == 5 and data["E2"].value != "2026-12-31"
+
+
+def test_times_and_durations_come_back_as_excel_keeps_them(tmp_path):
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Subscriptions"
+    ws.append(["Customer ID", "Subscription ID", "Quantity", "Call at", "Time spent"])
+    ws.append([CUSTOMER, SUB1, 5, time(12, 30), timedelta(hours=30)])
+    ws["D2"].number_format, ws["E2"].number_format = "hh:mm", "[h]:mm"
+    book.save(tmp_path / "times.xlsx")
+    check_file(tmp_path / "times.xlsx", out=tmp_path / "out")
+    data = openpyxl.load_workbook(tmp_path / "out" / "check.xlsx")["Subscriptions"]
+    assert (data["D2"].value, data["D2"].number_format) == (time(12, 30), "hh:mm")
+    assert (data["E2"].value, data["E2"].number_format) == (timedelta(hours=30), "[h]:mm")
+
+
+def test_a_long_message_wraps_and_its_row_grows_to_show_it(write_csv, tmp_path):
+    path = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity", "Auto renew", "Status"],
+            [CUSTOMER, SUB1, "5.5", "maybe", "paused"],
+            [CUSTOMER, SUB2, "7", "yes", "active"],
+        ]
+    )
+    check_file(path, out=tmp_path)
+    data = openpyxl.load_workbook(tmp_path / "check.xlsx")["Subscriptions"]
+    errors = data["H2"]
+    assert data["H1"].value == "errors" and len(errors.value) > 100
+    assert errors.alignment.wrap_text
+    assert data.row_dimensions[2].height >= 3 * 15  # every line of the message shows
+    assert data.row_dimensions[3].height is None  # a short row keeps Excel's height
