@@ -165,7 +165,7 @@ def _client(target: Target, settings: Settings) -> Any:
     """The run's HTTP client; the built-in sandbox holds what `bulkpatch sandbox` holds."""
     seed = None
     if target.embedded:
-        from bulkpatch.sandbox.seed import SeedSpec
+        from bulkpatch.sandbox.config import SeedSpec
 
         seed = SeedSpec.samples().sheets
     return client(target, seed=seed, connections=settings.concurrency)

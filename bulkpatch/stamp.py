@@ -146,10 +146,12 @@ def place(target: Target | None) -> tuple[str, str]:
 
 def partner_tenant(target: Target | None) -> str | None:
     """The partner tenant from the signed-in token's claims or the profile, when known."""
+    if target is None or target.embedded:  # check calls nothing; the sandbox has no tenant
+        return None
     from bulkpatch.auth import BearerAuth
     from bulkpatch.errors import BulkpatchError
 
-    if target is None or not isinstance(target.auth, BearerAuth):
+    if not isinstance(target.auth, BearerAuth):
         return None
     try:
         return target.auth.provider.status().get("tenant")

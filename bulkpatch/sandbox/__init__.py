@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bulkpatch.sandbox.app import Sandbox
-    from bulkpatch.sandbox.config import SandboxConfig
+    from bulkpatch.sandbox.config import SandboxConfig, SeedSpec
     from bulkpatch.sandbox.faults import DroppedConnection
-    from bulkpatch.sandbox.seed import SeedSpec
     from bulkpatch.sandbox.transport import SandboxTransport
 
 __all__ = ["DroppedConnection", "Sandbox", "SandboxConfig", "SandboxTransport", "SeedSpec"]
@@ -22,7 +21,7 @@ _HOMES = {
     "Sandbox": "app",
     "SandboxConfig": "config",
     "DroppedConnection": "faults",
-    "SeedSpec": "seed",
+    "SeedSpec": "config",
     "SandboxTransport": "transport",
 }
 

@@ -5,11 +5,25 @@ text is read, so the command's options are generated from here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from bulkpatch.sandbox.seed import SeedSpec
-
 Limit = tuple[int, float]  # requests per window of seconds
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"  # package data: a wheel has them
+
+
+@dataclass
+class SeedSpec:
+    """Where the sandbox's first state comes from: sheets, a synthetic size, or both."""
+
+    sheets: list[Path] = field(default_factory=list)
+    synthetic: tuple[int, int] | None = None
+
+    @classmethod
+    def samples(cls) -> SeedSpec:
+        """The default: everything the sample sheets (`bulkpatch/samples/`) name."""
+        found = sorted(p for p in SAMPLES.glob("*") if p.suffix in (".csv", ".xlsx"))
+        return cls(sheets=found)
 
 
 def _knob(default: Any, help: str, **cli: Any) -> Any:

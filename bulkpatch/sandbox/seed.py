@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -28,30 +27,16 @@ from bulkpatch.catalog import header_index, normalize_header
 from bulkpatch.errors import InputError
 from bulkpatch.load import load
 from bulkpatch.sandbox import resources, semantics
+from bulkpatch.sandbox.config import SeedSpec
 from bulkpatch.sheet import Column, Sheet
 from bulkpatch.values import typed
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"  # package data: a wheel has them
 SYNTHETIC_NS = uuid.UUID("0b7c2d4e-5f60-4a1b-8c9d-0e1f2a3b4c5d")
 Seeded = dict[str, list[tuple[str, dict[str, Any]]]]  # kind -> (customer id, body)
 OPPOSITE_STATUS = {"suspended": "active", "active": "suspended", "deleted": "active"}
 OTHER_CYCLE = {"annual": "monthly", "monthly": "annual"}
 GUID = re.compile(r"^\{?[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\}?$", re.IGNORECASE)
 NCE_OFFER = re.compile(r"^[A-Z0-9]{12}:[A-Z0-9]{4}(:[A-Z0-9]+)?$", re.IGNORECASE)
-
-
-@dataclass
-class SeedSpec:
-    """Where the sandbox's first state comes from: sheets, a synthetic size, or both."""
-
-    sheets: list[Path] = field(default_factory=list)
-    synthetic: tuple[int, int] | None = None
-
-    @classmethod
-    def samples(cls) -> SeedSpec:
-        """The default: everything the sample sheets (`bulkpatch/samples/`) name."""
-        found = sorted(p for p in SAMPLES.glob("*") if p.suffix in (".csv", ".xlsx"))
-        return cls(sheets=found)
 
 
 def build(spec: SeedSpec, now: datetime) -> Seeded:

@@ -12,8 +12,7 @@ import uvicorn
 
 from bulkpatch.errors import InputError
 from bulkpatch.sandbox.app import Sandbox
-from bulkpatch.sandbox.config import SandboxConfig
-from bulkpatch.sandbox.seed import SeedSpec
+from bulkpatch.sandbox.config import SandboxConfig, SeedSpec
 
 
 def configure(
