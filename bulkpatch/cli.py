@@ -8,40 +8,35 @@ several commands share are declared once, in `cli_options`.
 
 from __future__ import annotations
 
-import json
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bulkpatch.cli_groups import auth_app, sandbox_app
 from bulkpatch.cli_options import (
-    JSON,
     OUTPUT_OPTIONS,
     PRECEDENCE_HELP,
-    PROFILE,
     RUN_OPTIONS,
     SETTING_OPTIONS,
     SHEET,
     SHEET_OPTIONS,
     TARGET_OPTIONS,
-    VERBOSE,
     Output,
     SheetKind,
-    sandbox_options,
     with_options,
 )
+from bulkpatch.cli_run import STOPPED, as_run, run_job
 from bulkpatch.cli_words import (
-    describe,
     print_apply,
     print_check,
     print_export,
     print_mapping,
     print_plan,
 )
-from bulkpatch.errors import BulkpatchError, StoppedError
+from bulkpatch.errors import BulkpatchError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
     from bulkpatch.results import Prepared
@@ -53,8 +48,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Push spreadsheet changes to Microsoft Partner Center: check, plan, apply.",
 )
-T = TypeVar("T")
-STOPPED = 3  # a fault outside the sheet stopped the run; it may have sent something
 
 
 def _version(shown: bool) -> None:
@@ -77,37 +70,6 @@ def _commands(
     """Check a sheet, then apply it: see each command's --help."""
 
 
-def _run(verbose: bool, job: Callable[[], T], as_json: bool = False) -> T:
-    """Run `job`; our errors become one line and exit 2 (3 for a stopped run), anything else
-    is a bug report. With `as_json` the failure is also one JSON object on stdout."""
-    try:
-        return job()
-    except BulkpatchError as exc:
-        _fail(
-            f"bulkpatch: {exc}", STOPPED if isinstance(exc, StoppedError) else 2, verbose, as_json
-        )
-    except KeyboardInterrupt:
-        _fail("bulkpatch: interrupted.", 130, False, as_json)
-    except BaseException as exc:  # also a panic inside Polars, which is not an Exception
-        if isinstance(exc, SystemExit | GeneratorExit):
-            raise
-        line = (
-            f"bulkpatch: unexpected error: {exc!r}. Run again with --verbose for details "
-            "and report it."
-        )
-        _fail(line, 2, verbose, as_json)
-    raise AssertionError("unreachable")  # _fail always exits
-
-
-def _fail(line: str, code: int, verbose: bool, as_json: bool) -> None:
-    if verbose:
-        traceback.print_exc()
-    typer.echo(line, err=True)
-    if as_json:
-        typer.echo(json.dumps({"error": line.removeprefix("bulkpatch: "), "exit_code": code}))
-    raise typer.Exit(code) from None
-
-
 # --- check, plan, apply --------------------------------------------------------------------------
 
 
@@ -127,22 +89,15 @@ def check(
     from bulkpatch.commands import check_file
 
     out = Output.of(options)
-    run = _run(
+    run = run_job(
         out.verbose,
-        lambda: check_file(sheet_path, xlsx=xlsx, command=_as_run(), **options),
+        lambda: check_file(sheet_path, xlsx=xlsx, command=as_run(), **options),
         out.as_json,
     )
     if not (out.as_json or out.quiet):
         print_mapping(run.parts)
     out.show(run, print_check)
     raise typer.Exit(1 if run.counts()["invalid"] else 0)
-
-
-def _as_run() -> str:
-    """The command line as typed, secrets hidden: the reports say how they were made."""
-    from bulkpatch.stamp import command_line
-
-    return command_line(sys.argv[1:])
 
 
 def _announce(prepared: Prepared) -> None:
@@ -176,10 +131,10 @@ def plan(sheet_path: SHEET, options: dict[str, Any]) -> None:
 
     out = Output.of(options)
     announce = _announce if not out.quiet else _sandbox_line
-    run = _run(
+    run = run_job(
         out.verbose,
         lambda: plan_file(
-            sheet_path, progress=out.progress, announce=announce, command=_as_run(), **options
+            sheet_path, progress=out.progress, announce=announce, command=as_run(), **options
         ),
         out.as_json,
     )
@@ -213,7 +168,7 @@ def apply(
     from bulkpatch.commands import apply_file
 
     out = Output.of(options)
-    run = _run(
+    run = run_job(
         out.verbose,
         lambda: apply_file(
             sheet_path,
@@ -222,7 +177,7 @@ def apply(
             progress=out.progress,
             announce=_announce if not out.quiet else _sandbox_line,
             confirm=lambda prepared, preview: _confirm(prepared, preview, yes),
-            command=_as_run(),
+            command=as_run(),
             **options,
         ),
         out.as_json,
@@ -300,7 +255,7 @@ def export(
     from bulkpatch.commands import export_file
 
     out_ = Output.of(options)
-    run = _run(
+    run = run_job(
         out_.verbose,
         lambda: export_file(
             all_customers=all_customers,
@@ -320,117 +275,8 @@ def export(
     raise typer.Exit(1 if run.failed else 0)
 
 
-# --- auth ----------------------------------------------------------------------------------------
-
-auth_app = typer.Typer(
-    help="Sign in to Partner Center, see who is signed in, sign out.", no_args_is_help=True
-)
 app.add_typer(auth_app, name="auth")
-
-
-def _provider(profile: str | None):
-    from bulkpatch.auth import Credentials, TokenProvider
-    from bulkpatch.config import load_profile
-
-    return TokenProvider(Credentials.of(load_profile(profile)))
-
-
-@auth_app.command("login")
-def auth_login(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
-    """Sign in with the profile's method (device code shows a code to enter in a browser)."""
-    status = _run(
-        verbose, lambda: _provider(profile).login(lambda message: typer.echo(message, err=True))
-    )
-    typer.echo(describe(status))
-
-
-@auth_app.command("status")
-def auth_status(profile: PROFILE = None, as_json: JSON = False, verbose: VERBOSE = False) -> None:
-    """Who is signed in, to which tenant, and until when (never the token)."""
-    status = _run(verbose, lambda: _provider(profile).status(), as_json)
-    typer.echo(json.dumps(status) if as_json else describe(status))
-    raise typer.Exit(0 if status["signed_in"] else 1)
-
-
-@auth_app.command("logout")
-def auth_logout(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
-    """Forget the cached tokens of the profile."""
-    removed = _run(verbose, lambda: _provider(profile).logout())
-    typer.echo("Signed out: cached tokens removed." if removed else "No cached tokens to remove.")
-
-
-# --- sandbox -------------------------------------------------------------------------------------
-
-
-sandbox_app = typer.Typer(
-    help="Serve the Partner Center sandbox over HTTP, or reset the built-in one "
-    "(`bulkpatch sandbox reset`)."
-)
 app.add_typer(sandbox_app, name="sandbox")
-
-
-@sandbox_app.callback(invoke_without_command=True)
-@with_options(sandbox_options())
-def sandbox(
-    ctx: typer.Context,
-    options: dict[str, Any],
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8765,
-    db: Annotated[Path, typer.Option(help="SQLite file holding the state across restarts.")] = Path(
-        "bulkpatch-sandbox.db"
-    ),
-    seed_from: Annotated[
-        list[Path] | None,
-        typer.Option("--seed-from", help="Seed every id this sheet names (repeatable)."),
-    ] = None,
-    seed: Annotated[
-        str | None,
-        typer.Option(
-            "--seed", metavar="N,M", help="Seed N synthetic customers with M subscriptions each."
-        ),
-    ] = None,
-    verbose: VERBOSE = False,
-) -> None:
-    """Serve the built-in Partner Center sandbox over HTTP (on 127.0.0.1 by default)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from bulkpatch.sandbox.serve import configure, serve
-
-    def job() -> None:
-        config, reseed = configure(options, db, seed_from or [], seed)
-        serve(config, host, port, reseed=reseed, announce=_serving(db))
-
-    _run(verbose, job)
-
-
-@sandbox_app.command("reset")
-def sandbox_reset(as_json: JSON = False, verbose: VERBOSE = False) -> None:
-    """Forget the built-in sandbox's state: the next run seeds it afresh from its sheet."""
-    from bulkpatch.commands import reset_sandbox
-
-    done = _run(verbose, reset_sandbox, as_json)
-    if as_json:
-        typer.echo(json.dumps(done))
-    elif done["existed"]:
-        typer.echo(
-            f"Reset the built-in sandbox: removed {done['state']}; the next run seeds it "
-            "afresh from its sheet."
-        )
-    else:
-        typer.echo(
-            f"The built-in sandbox holds no state yet ({done['state']}); the next run seeds "
-            "it from its sheet."
-        )
-
-
-def _serving(db: Path) -> Callable[[str], None]:
-    def announce(url: str) -> None:
-        typer.echo(
-            f"Sandbox serving on {url} (state in {db}). Nothing here reaches Partner Center."
-        )
-        typer.echo(f"Use it with: bulkpatch apply SHEET --target {url}   (Ctrl-C stops it)")
-
-    return announce
 
 
 def main() -> None:
