@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bulkpatch import config, report, tables
-from bulkpatch.assess import assess
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
 from bulkpatch.config import Settings
@@ -46,7 +45,6 @@ from bulkpatch.stamp import Digest, now, stamp
 # The network side (asyncio, httpx, msal) is imported by the functions that call out: `check`
 # never does, and these imports cost it a tenth of its run time.
 if TYPE_CHECKING:
-    from bulkpatch.calls import Reply
     from bulkpatch.outcome import Result
     from bulkpatch.session import Sent, Session
     from bulkpatch.target import Target
@@ -204,36 +202,11 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
 
 def _plan(prepared: Prepared, settings: Settings, progress: str | bool) -> list[dict[str, Any]]:
     """One plan entry per change: what was read, the assessment, and the body to send."""
+    from bulkpatch.outcome import planned
+
     currents = prepared.session(settings, progress).read(prepared.changes)
     now = datetime.now(UTC)
-    return [_entry(change, currents[change.key], now) for change in prepared.changes]
-
-
-def _entry(change: Change, current: dict | Reply, now: datetime) -> dict[str, Any]:
-    from bulkpatch.calls import Reply
-    from bulkpatch.outcome import READ_FAILED
-
-    entry: dict[str, Any] = {"change": change.to_json(), "method": "PATCH", "path": change.path}
-    if isinstance(current, Reply):
-        return {
-            **entry,
-            "outcome": "would_fail",
-            "error": READ_FAILED + current.message,
-            "error_code": current.code,
-        }
-    assessment = assess(change, current, now)
-    merged = assessment.merged
-    entry.update(
-        body=merged.body,
-        before=current,
-        diffs={k: list(v) for k, v in merged.diffs.items()},
-        outcome=assessment.verdict,
-    )
-    if assessment.reason:
-        entry.update(error=assessment.reason, error_code=assessment.code)
-    if assessment.warnings:
-        entry.update(warnings=assessment.warnings)
-    return entry
+    return [planned(change, currents[change.key], now) for change in prepared.changes]
 
 
 # --- apply ---------------------------------------------------------------------------------------

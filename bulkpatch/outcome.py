@@ -6,11 +6,12 @@ assessment, refused or unanswered by Partner Center, or found landed after an in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from bulkpatch.assess import Assessment
+from bulkpatch.assess import Assessment, assess
 from bulkpatch.calls import Reply
-from bulkpatch.plan import copied, describe
+from bulkpatch.plan import Change, copied, describe
 
 READ_FAILED = "reading it failed: "  # a change whose resource could not be read first
 
@@ -99,3 +100,29 @@ def failed(reply: Reply, prefix: str = "") -> Result:
         correlation_id=reply.correlation_id,
         attempts=reply.attempts,
     )
+
+
+def planned(change: Change, current: dict | Reply, now: datetime) -> dict[str, Any]:
+    """A plan entry: the change, what was read, the assessment's verdict, the body to send,
+    before and after of every field it changes, and why it would not go or what it removes."""
+    entry: dict[str, Any] = {"change": change.to_json(), "method": "PATCH", "path": change.path}
+    if isinstance(current, Reply):
+        return {
+            **entry,
+            "outcome": "would_fail",
+            "error": READ_FAILED + current.message,
+            "error_code": current.code,
+        }
+    assessment = assess(change, current, now)
+    merged = assessment.merged
+    entry.update(
+        body=merged.body,
+        before=current,
+        diffs={k: list(v) for k, v in merged.diffs.items()},
+        outcome=assessment.verdict,
+    )
+    if assessment.reason:
+        entry.update(error=assessment.reason, error_code=assessment.code)
+    if assessment.warnings:
+        entry.update(warnings=assessment.warnings)
+    return entry
