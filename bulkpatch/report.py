@@ -37,7 +37,7 @@ EXCEL_MAX_ROWS = 1_048_576
 FIX_OUTCOMES = ("invalid", "conflict", "would_fail", "failed", "not_sent")  # rows to send again
 REASON = "Reason"
 NUMERIC_TYPES = ("integer", "number")
-CHART_ROWS = 16  # rows a Summary chart covers (xlsxwriter's default 480 x 288 pixels)
+CHART_ROWS = 12  # rows a Summary chart covers (480 x 220 pixels)
 CHART_COLOURS = {
     k: v[0].replace("C6EFCE", "63BE7B").replace("FFC7CE", "F8696B") for k, v in STYLE.items()
 }
@@ -285,43 +285,56 @@ class Summary:
     stamp: Stamp | None
     counts: list[tuple[str, dict[str, Any]]]
     tables: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
+    details: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # for support, last
 
 
 def _write_summary(book: xlsxwriter.Workbook, styles: dict[str, Any], summary: Summary) -> None:
+    """What the report is, rows by outcome with their meaning (the legend) and a chart, the
+    other counts, small tables, then the figures a support ticket needs."""
     ws = book.add_worksheet("Summary")
     ws.set_column(0, 0, 38)
     ws.set_column(1, 1, 36)
     ws.set_column(2, 7, 13)
     workbook.print_setup(ws)
     row = _write_stamp(book, ws, summary.stamp, styles) if summary.stamp else 0
-    for n, (title, values) in enumerate(summary.counts):
-        first = n == 0
-        header = [title, "Rows", "What it means"] if first else [title, "Count"]
-        ws.write_row(row, 0, header, styles["header"])
-        top = row + 1
-        if not values:
-            row += 1
-            ws.write_string(row, 0, "none")
-        for key, value in values.items():
-            row += 1
-            _text(ws, row, 0, str(key), styles, styles.get(key) if first else None)
-            ws.write(row, 1, value)
-            if first and key in MEANING:  # the legend: each outcome in its colour, its meaning
-                ws.write_string(row, 2, MEANING[key])
-        if first and values:
-            ws.insert_chart(row + 2, 0, _chart(book, title, values, top, row))
-            row += CHART_ROWS
-        row += 2
+    (title, values), *others = summary.counts
+    row = _write_counts(ws, styles, row, title, values, legend=True)
+    if values:
+        ws.insert_chart(row, 0, _chart(book, title, values, row - len(values) - 1, row - 2))
+        row += CHART_ROWS + 1
+    for title, values in others:
+        row = _write_counts(ws, styles, row, title, values)
     for title, frame in summary.tables:
         ws.write_string(row, 0, title, styles["title"])
         ws.write_row(row + 1, 0, [c.replace("_", " ") for c in frame.columns], styles["header"])
-        for r, values in enumerate(frame.iter_rows(), start=row + 2):
-            for c, value in enumerate(values):
+        for r, cells in enumerate(frame.iter_rows(), start=row + 2):
+            for c, value in enumerate(cells):
                 if isinstance(value, str):
                     _text(ws, r, c, value, styles)
                 elif value is not None:
                     ws.write(r, c, value)
-        row += frame.height + 4
+        row += frame.height + 3
+    for title, values in summary.details:
+        row = _write_counts(ws, styles, row, title, values)
+
+
+def _write_counts(
+    ws: Any, styles: dict[str, Any], row: int, title: str, values: dict[str, Any], legend=False
+) -> int:
+    """One section of counts from `row`; with `legend`, each outcome in its colour and what it
+    means beside it. Returns the next free row, after a blank one."""
+    header = [title, "Rows", "What it means"] if legend else [title, "Count"]
+    ws.write_row(row, 0, header, styles["header"])
+    if not values:
+        row += 1
+        ws.write_string(row, 0, "none")
+    for key, value in values.items():
+        row += 1
+        _text(ws, row, 0, str(key), styles, styles.get(key) if legend else None)
+        ws.write(row, 1, value)
+        if legend and key in MEANING:
+            ws.write_string(row, 2, MEANING[key])
+    return row + 2
 
 
 def _text(
@@ -361,6 +374,7 @@ def _chart(book: xlsxwriter.Workbook, title: str, values: dict[str, Any], first:
         }
     )
     chart.set_title({"name": f"Rows by {title.lower()}"})
+    chart.set_size({"width": 480, "height": 220})
     chart.set_legend({"none": True})
     return chart
 

@@ -333,8 +333,10 @@ def apply_summary(
         [
             ("Outcome", figures["outcomes"]),
             ("Problem (rule)", add_counts([p.rule_counts() for p in prepared.parts])),
+        ],
+        [("Seats added and removed per customer and offer", seats)] if seats.height else [],
+        [  # for a support ticket, last
             ("HTTP status", figures["http_statuses"]),
             ("Calls", {f"{k} {op}": n for k, ops in calls.items() for op, n in ops.items()}),
         ],
-        [("Seats added and removed per customer and offer", seats)] if seats.height else [],
     )

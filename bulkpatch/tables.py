@@ -92,8 +92,8 @@ def plan_rows(part: Checked, entries: list[dict[str, Any]], held: Held) -> pl.Da
                 .then(pl.lit("would_fail"))
                 .otherwise("outcome"),
             ).alias("outcome"),
-            pl.col("changes").fill_null(""),
             pl.coalesce("errors", "reason", "reason_held", pl.lit("")).alias("errors"),
+            pl.col("changes").fill_null(""),
             pl.col("request_id").fill_null(""),
         )
     )
@@ -128,12 +128,14 @@ def result_rows(
             "outcome_sent",
             pl.when(pl.col("outcome") == "valid").then(pl.lit("not_sent")).otherwise("outcome"),
         ).alias("outcome"),
+        pl.coalesce("errors", "error_message", pl.lit("")).alias("error_message"),
+        pl.col("changes").fill_null(""),
+        # then what a support ticket needs (a printed report stops before these)
         "http_status",
         "error_code",
-        pl.coalesce("errors", "error_message", pl.lit("")).alias("error_message"),
         *[
             pl.col(c).fill_null("") if RESULT_SCHEMA[c] == pl.String else pl.col(c)
-            for c in ("changes", "request_id", "correlation_id", "attempts", "elapsed_ms")
+            for c in ("request_id", "correlation_id", "attempts", "elapsed_ms")
         ],
     )
     shown = [(c, r["outcome"], r.get("diffs") or {}) for c, r in results]

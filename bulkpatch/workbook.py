@@ -233,6 +233,8 @@ def write_table(book: xlsxwriter.Workbook, made: dict[str, Any], t: Table, title
     write_header(ws, made, t.headers, fitted)
     ws.autofilter(0, 0, max(frame.height, 1), len(t.headers) - 1)
     row_at = t.headers.index("row") if not t.plain else None  # a sheet to send again: neither
+    if row_at is not None and (cut := _printed(t.headers, row_at)):
+        ws.print_area(0, 0, max(frame.height, 1), cut - 1)
     outcome_at = t.headers.index("outcome", row_at) if row_at is not None else -1
     rows = frame.iter_rows()
     if frame.height > 50_000 and sys.stderr.isatty():
@@ -270,6 +272,16 @@ def write_table(book: xlsxwriter.Workbook, made: dict[str, Any], t: Table, title
                 boolean(r, col, value, style)
             else:
                 number(r, col, value, style)
+
+
+def _printed(headers: list[str], row_at: int) -> int | None:
+    """How many columns a printed report shows: up to `changes` (which tells before and
+    after in words); the before and after numbers (for sums) and what a support ticket needs
+    (ids, HTTP status, timings) stay on screen, so what a manager reads prints larger."""
+    if "changes" not in headers[row_at:]:
+        return None
+    cut = headers.index("changes", row_at) + 1
+    return cut if cut < len(headers) else None
 
 
 def _plan(

@@ -214,6 +214,8 @@ def test_apply_results_workbook_fits_columns_prints_and_explains_colours(cli, tm
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
         assert ws.page_setup.paperSize == 9 and "&F" in ws.oddFooter.left.text
     assert data.print_title_rows == "$1:$1" and data.freeze_panes == "A2"
+    changes_at = header["changes"]  # printed up to it: before/after numbers, ids stay on screen
+    assert data.print_area.endswith(f"$A$1:${changes_at}$3")
     legend = {  # the outcome counts are the legend: each word in its colour, and its meaning
         r[0].value: (r[0].fill.fgColor.rgb, r[1].value, r[2].value)
         for r in book["Summary"].iter_rows(max_col=3)
