@@ -156,6 +156,13 @@ def test_version_and_json_on_failure(cli, tmp_path):
             "error": f"{tmp_path / 'missing.csv'}: no such file.",
             "exit_code": 2,
         }
+    unknown = cli("auth", "status", "--json", "--profile", "nope")
+    assert unknown.returncode == 2 and json.loads(unknown.stdout)["exit_code"] == 2
+    assert "--profile nope" in json.loads(unknown.stdout)["error"]
+    nobody = cli("auth", "status", "--json")
+    assert nobody.returncode == 1 and json.loads(nobody.stdout)["signed_in"] is False
+    reset = cli("sandbox", "reset", "--json")
+    assert reset.returncode == 0 and json.loads(reset.stdout)["reset"] is True
 
 
 def test_plan_tells_the_whole_story_and_exits_1_when_rows_would_not_go(cli, tmp_path):
