@@ -141,6 +141,7 @@ def _build(
     problems = [_ragged_issues(ragged)] if ragged else []
     if defects:
         problems += _defect_issues(sheet, defects, dict(zip(keep, columns, strict=True)), top)
+        _note_hidden(sheet, defects.hidden)
     if problems:
         sheet.issues = pl.concat(problems, how="vertical")
     return sheet
@@ -218,6 +219,24 @@ def _skip_totals(sheet: Sheet) -> None:
     sheet.frame = sheet.frame.filter(~pl.col(ROW).is_in(totals.get_column(ROW).implode()))
     for row, text in totals.select(ROW, first).iter_rows():
         sheet.notes.append(f"Skipped row {row} ({text!r}): a totals row, not a change.")
+
+
+def _note_hidden(sheet: Sheet, rows: list[int]) -> None:
+    """Rows a filter (or a hand) hid in the workbook are still rows: say so, since a reader who
+    filtered the sheet down may think only what shows is sent."""
+    if not rows:
+        return
+    hidden = sheet.frame.filter(pl.col(ROW).is_in(rows)).get_column(ROW).to_list()
+    if not hidden:
+        return
+    shown = ", ".join(map(str, hidden[:10])) + (
+        f" and {len(hidden) - 10} more" if len(hidden) > 10 else ""
+    )
+    which = f"Row {shown} is" if len(hidden) == 1 else f"Rows {shown} are"
+    sheet.notes.append(
+        f"{which} hidden in the workbook (by a filter or by hand): read, checked and sent like "
+        "every other row; delete a row to leave it out."
+    )
 
 
 def _defect_issues(

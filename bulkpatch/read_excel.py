@@ -30,6 +30,7 @@ class Defects:
 
     formulas: list[tuple[int, int, str]] = field(default_factory=list)
     merges: list[tuple[int, int, int, int, str]] = field(default_factory=list)
+    hidden: list[int] = field(default_factory=list)  # rows hidden by a filter or by hand
 
 
 Sample = dict[int, list[tuple[int, Typed]]]  # grid column -> (Excel row, how it is stored)
@@ -126,6 +127,8 @@ def _hidden(book: fastexcel.ExcelReader, name: str, parts: dict[str, tuple[str, 
 _CELL_WITH_FORMULA = re.compile(
     rb"<c ([^>]*)>\s*<f([^>]*?)(?:/>|>([^<]*)</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>"
 )
+# a `<row>` element with hidden="1": its `r` attribute may come before or after `hidden`
+_HIDDEN_ROW = re.compile(rb'<row (?=[^>]*\bhidden="(?:1|true)")[^>]*?\br="(\d+)"')
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
@@ -145,6 +148,8 @@ def _defects(xml: bytes, offset: int) -> Defects:
     """Formula cells with no saved value and merged ranges (the values fastexcel gives cannot
     tell a never-calculated formula from an empty cell)."""
     found = Defects()
+    if b"hidden=" in xml:
+        found.hidden = [int(r) for r in _HIDDEN_ROW.findall(xml) if r]
     if b"<f" not in xml and b"<mergeCell " not in xml:
         return found
     for cell in _CELL_WITH_FORMULA.finditer(xml):

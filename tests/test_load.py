@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import openpyxl
 import pytest
 import xlsxwriter
 from conftest import CUSTOMER, SUB1, SUB2
@@ -397,3 +398,22 @@ def test_merged_cells_over_data_rows_are_reported_on_those_rows(tmp_path):
         "write the value on every row"
     )
     assert checked.outcomes.get_column("outcome").to_list() == ["invalid", "invalid"]
+
+
+def test_rows_hidden_by_a_filter_are_read_and_said_so(tmp_path):
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Subscriptions"
+    ws.append(["Customer ID", "Subscription ID", "Quantity"])
+    for n in range(4):
+        ws.append([CUSTOMER, f"a1b2c3d4-0000-4000-8000-00000000000{n}", n + 1])
+    ws.auto_filter.ref = "A1:C5"
+    ws.row_dimensions[3].hidden = True  # filtered out in Excel
+    ws.row_dimensions[5].hidden = True
+    book.save(tmp_path / "filtered.xlsx")
+    (sheet,) = load(tmp_path / "filtered.xlsx")
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3, 4, 5]  # every row is still a row
+    assert sheet.notes == [
+        "Rows 3, 5 are hidden in the workbook (by a filter or by hand): read, checked and sent "
+        "like every other row; delete a row to leave it out."
+    ]
