@@ -8,11 +8,13 @@ not what Partner Center holds), `would_fail` (Partner Center would certainly ref
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from bulkpatch import catalog
+from bulkpatch.field import plain
 from bulkpatch.plan import LINE, Change, Merged, merge, show
 from bulkpatch.values import same_value
 
@@ -120,7 +122,7 @@ def expectations(change: Change, current: dict[str, Any]) -> list[str]:
 def _expects(name: str, want: Any, have: Any) -> str:
     if name in SEATS:
         return f"the sheet expects {show(want)} {SEATS[name]} but Partner Center holds {show(have)}"
-    return f"the sheet expects {name} {show(want)} but Partner Center holds {show(have)}"
+    return f"the sheet expects {plain(name)} {show(want)} but Partner Center holds {show(have)}"
 
 
 def _names(line: dict[str, Any], item: dict[str, Any]) -> bool:
@@ -165,8 +167,19 @@ def renewal_day(current: dict[str, Any]) -> str:
 
 
 def scheduled_words(scheduled: dict[str, Any]) -> str:
-    """Renewal instructions in words: `quantity 37, billingCycle monthly, termDuration P1Y`."""
-    plans = [f"quantity {scheduled['quantity']}"] if scheduled.get("quantity") else []
+    """Renewal instructions in words: `37 seats, billed monthly, a 1-year term`."""
+    plans = [f"{scheduled['quantity']} seats"] if scheduled.get("quantity") else []
     product = scheduled.get("product") or {}
-    plans += [f"{k} {product[k]}" for k in ("billingCycle", "termDuration") if product.get(k)]
+    if product.get("billingCycle"):
+        plans.append(f"billed {product['billingCycle']}")
+    if product.get("termDuration"):
+        plans.append(f"a {term_words(product['termDuration'])} term")
     return ", ".join(plans) or "as scheduled"
+
+
+def term_words(duration: str) -> str:
+    """An ISO 8601 term as people say it: `P1Y` -> `1-year`, `P3M` -> `3-month`."""
+    found = re.fullmatch(r"P(\d+)([YMD])", duration)
+    if not found:
+        return duration
+    return f"{found.group(1)}-{ {'Y': 'year', 'M': 'month', 'D': 'day'}[found.group(2)] }"

@@ -5,6 +5,7 @@ The catalog (`catalog.py`) is a table of these; every stage reads fields through
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,6 +83,26 @@ class Field:
     def shown_role(self) -> str:
         """The role as the mapping shows it to the user."""
         return SHOWN_ROLE[self.role]
+
+
+# API names as a finance user says them, where a message has no sheet header to use.
+PLAIN = {
+    "quantity": "seats",
+    "autoRenewEnabled": "auto renew",
+    "friendlyName": "friendly name",
+    "billingCycle": "billing cycle",
+    "termDuration": "term",
+    "offerName": "offer",
+    "offerId": "offer id",
+    "commitmentEndDate": "commitment end date",
+    "scheduledNextTermInstructions": "renewal changes",
+}
+
+
+def plain(name: str) -> str:
+    """`autoRenewEnabled` -> `auto renew`; an unknown name split into words."""
+    last = name.split(".")[-1]
+    return PLAIN.get(name) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", last).lower()
 
 
 SHOWN_ROLE: dict[Role, str] = {

@@ -17,6 +17,7 @@ import polars as pl
 from bulkpatch.assess import scheduled_words
 from bulkpatch.catalog import field as catalog_field
 from bulkpatch.check import Checked
+from bulkpatch.field import PLAIN, plain
 from bulkpatch.sheet import ROW, Sheet
 
 RESULT_SCHEMA = {
@@ -40,16 +41,6 @@ PLAN_SCHEMA = {
 }
 Held = dict[tuple[str, int], str]  # (kind, row) -> why a valid row is kept back
 SHOWN = ("change", "ok", "accepted")  # the rows whose before and after columns are filled
-# Fields as a finance user names them, where the sheet has no column of its own for one (a seat
-# change sets `quantity`; a mid-term change removes the renewal changes).
-PLAIN = {
-    "quantity": "Seats",
-    "autoRenewEnabled": "Auto renew",
-    "friendlyName": "Friendly name",
-    "status": "Status",
-    "billingCycle": "Billing cycle",
-    "scheduledNextTermInstructions": "Renewal changes",
-}
 LINE = re.compile(r"^lineItems\[(\d+)\]\.(.+)$")
 
 
@@ -150,22 +141,24 @@ def spelled(sheet: Sheet) -> Callable[[str], str]:
     def name(key: str) -> str:
         line = LINE.match(key)
         base = f"lineItems.{line.group(2)}" if line else key
-        return (
-            headers.get(base) or PLAIN.get(base.removeprefix("lineItems.")) or _words(sheet, base)
-        )
+        own = PLAIN.get(base.removeprefix("lineItems."))
+        return headers.get(base) or (_capital(own) if own else _words(sheet, base))
 
     return name
 
 
 def _words(sheet: Sheet, name: str) -> str:
     """A catalog field in the words its first spelling gives (`next term quantity`), or its
-    API name split into words."""
+    API name in plain words."""
     try:
         aliases = catalog_field(sheet.kind, name).aliases
     except KeyError:
         aliases = ()
-    words = aliases[0] if aliases else re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.split(".")[-1])
-    return words[:1].upper() + words[1:].lower()
+    return _capital(aliases[0] if aliases else plain(name))
+
+
+def _capital(words: str) -> str:
+    return words[:1].upper() + words[1:]
 
 
 def shown(value: Any) -> str:

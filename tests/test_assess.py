@@ -152,8 +152,8 @@ def test_a_seat_change_that_removes_renewal_changes_is_named_before_and_after(tm
         after = current(url, CUSTOMER, one)
         renamed = current(url, CUSTOMER, two)
     warning = (
-        "this seat change removes the renewal changes scheduled for 2027-03-01: quantity 37, "
-        "billingCycle monthly, termDuration P1Y at renewal"
+        "this seat change removes the renewal changes scheduled for 2027-03-01: 37 seats, "
+        "billed monthly, a 1-year term at renewal"
     )
     plan = {r["Subscription ID"]: r for r in results(tmp_path / "plan", "plan.csv").to_dicts()}
     assert plan[one]["errors"] == warning and not plan[two]["errors"]
@@ -186,7 +186,7 @@ def test_keep_renewal_changes_schedules_them_again_with_their_own_request_id(tmp
     assert len(mine) == 2 and len(set(mine)) == 2  # the second PATCH has an id of its own
     assert row["error_message"] == (
         "the renewal changes for 2027-03-01 were removed and scheduled again as they were "
-        f"(quantity 37, billingCycle monthly, termDuration P1Y at renewal; MS-RequestId {mine[1]})"
+        f"(37 seats, billed monthly, a 1-year term at renewal; MS-RequestId {mine[1]})"
     )
 
 
