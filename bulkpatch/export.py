@@ -300,7 +300,7 @@ def export(
     found = asyncio.run(read(target, settings, kind, chosen, page_size or PAGE_SIZE, o.progress))
     frame = export_rows.frame(kind, found, filters, today)
     try:
-        export_book.write(path, kind, export_rows.headers(kind), frame)
+        export_book.write(path, kind, export_rows.headers(kind), frame, today.isoformat())
     except OSError as exc:
         raise FolderFault(path.parent, exc) from None
     return ExportRun(

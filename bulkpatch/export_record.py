@@ -1,0 +1,91 @@
+"""What an export read, read back: the three-way round trip (PRODUCT.md, "Export and the
+round trip").
+
+An exported workbook carries a very hidden sheet (`RECORD_SHEET`): per row, the keys, the value
+read of each settable field (under its `Current ...` header) and the export's date. An exported
+CSV carries the same as visible columns: its `Current ...` columns and `Exported on`. Loading
+either gives each row of the export its date (`Sheet.exported`), and in a workbook the record's
+values replace the visible `Current ...` cells, matched by the row's keys: what was read is
+what the export wrote, however the visible sheet was sorted or edited since. Plan then treats
+an exported row three-way: a cell equal to what was read asks for nothing (and its field is not
+compared), an edited cell whose field moved in Partner Center since is a conflict that names
+the export's date. Only a sheet that carries a record pays for any of this.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from bulkpatch.catalog import header_index, normalize_header
+from bulkpatch.sheet import ROW, Sheet, clean
+
+RECORD_SHEET = "bulkpatch-read"
+EXPORTED_ON = "Exported on"
+_READ = "__read__"  # prefix of the record's value columns while joined
+
+
+def exported_column(sheet: Sheet) -> str | None:
+    """The frame column holding each row's export date (a CSV export's `Exported on`)."""
+    wanted = normalize_header(EXPORTED_ON)
+    return next(
+        (c.name for c in sheet.columns if c.field is None and normalize_header(c.header) == wanted),
+        None,
+    )
+
+
+def use_csv_record(sheet: Sheet) -> None:
+    """A CSV export: its `Exported on` column dates its rows; the `Current ...` columns are
+    already what was read."""
+    name = exported_column(sheet)
+    if name is None:
+        return
+    days = sheet.frame.select(ROW, clean(name).alias("day")).drop_nulls("day")
+    sheet.exported = dict(days.iter_rows())
+
+
+def use_record(sheet: Sheet, record: pl.DataFrame) -> None:
+    """An exported workbook: its record (header row first, text cells) replaces the visible
+    `Current ...` cells of the rows its keys name, and dates those rows."""
+    index = header_index(sheet.kind)
+    by_field = {c.field.name: c.name for c in sheet.columns if c.field}
+    keys, values = {}, {}
+    day = normalize_header(EXPORTED_ON)
+    days = [h for h in record.columns if normalize_header(h) == day]
+    for header in record.columns:
+        f = index.get(normalize_header(header))
+        if header in days:
+            continue
+        if f is None:  # another kind's record (an orders export's under a Subscriptions sheet)
+            return
+        if f.name not in by_field:  # a column deleted from the visible sheet
+            if f.shown_role == "key":
+                return  # rows can no longer be matched: the visible columns stand alone
+            continue
+        if f.shown_role == "key":
+            keys[header] = by_field[f.name]
+        elif f.of:
+            values[header] = by_field[f.name]
+    if not days or not keys:
+        return
+    day = days[0]
+    read = record.select(
+        *(clean(h).alias(n) for h, n in keys.items()),
+        *(pl.col(h).alias(_READ + n) for h, n in values.items()),
+        clean(day).alias(_READ + "day"),
+    ).unique(list(keys.values()), keep="first", maintain_order=True)
+    joined = sheet.frame.with_columns(clean(n).alias(_READ + "key" + n) for n in keys.values())
+    joined = joined.join(
+        read.rename({n: _READ + "key" + n for n in keys.values()}),
+        on=[_READ + "key" + n for n in keys.values()],
+        how="left",
+        maintain_order="left",
+    )
+    matched = pl.col(_READ + "day").is_not_null()
+    sheet.frame = joined.select(
+        pl.when(matched).then(pl.col(_READ + c)).otherwise(pl.col(c)).alias(c)
+        if _READ + c in joined.columns
+        else pl.col(c)
+        for c in sheet.frame.columns
+    )
+    days = joined.select(ROW, pl.col(_READ + "day")).drop_nulls(_READ + "day")
+    sheet.exported = dict(days.iter_rows())
