@@ -320,6 +320,24 @@ def export(
     raise typer.Exit(1 if run.failed else 0)
 
 
+@app.command()
+@with_options(OUTPUT_OPTIONS)
+def template(
+    options: dict[str, Any],
+    kind: Annotated[SheetKind, typer.Argument(help="subscriptions or orders.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="FILE.xlsx (default: reports/<timestamp>-template-<kind>.xlsx)."),
+    ] = None,
+) -> None:
+    """Write the export's workbook with no rows, to fill from other sources."""
+    from bulkpatch.commands import template_file
+
+    out_ = Output.of(options)
+    run = _run(out_.verbose, lambda: template_file(kind.value, out=out), out_.as_json)
+    out_.show(run, print_export)
+
+
 # --- auth ----------------------------------------------------------------------------------------
 
 auth_app = typer.Typer(

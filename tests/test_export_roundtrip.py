@@ -1,7 +1,7 @@
 """export, phase 2: a workbook made for editing (validations, protection, Instructions, the
 hidden record of what was read), the three-way round trip (only edited cells are sent; an
 edited field that moved in Partner Center since the export is a conflict naming the export's
-date; unedited cells never revert a newer value), for a workbook and a CSV."""
+date; unedited cells never revert a newer value), for a workbook and a CSV; and `template`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 from conftest import stats, uvicorn_server
 
+from bulkpatch import template_file
 from bulkpatch.export_record import RECORD_SHEET
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 
@@ -208,3 +209,44 @@ def test_the_record_wins_over_an_edited_current_cell(tmp_path, cli):
         served = stats(url)
     assert json.loads(applied.stdout)["outcomes"].get("conflict", 0) == 0, applied.stdout
     assert "PATCH" not in served["calls"]
+
+
+@pytest.mark.parametrize("kind", ["subscriptions", "orders"])
+def test_a_template_is_the_workbook_without_rows_and_checks_clean_once_filled(tmp_path, cli, kind):
+    done = cli("template", kind, "--out", "t.xlsx")
+    assert done.returncode == 0, done.stderr
+    assert f"Wrote an empty {kind} workbook to t.xlsx" in done.stdout
+    book = openpyxl.load_workbook(tmp_path / "t.xlsx")
+    assert book.sheetnames == [kind.title(), "Instructions"]
+    ws = book[kind.title()]
+    assert ws.max_row == 1 and ws.protection.sheet
+    found = validations(ws)
+    assert found["Quantity"][:3] == ("whole", "greaterThanOrEqual", "1")
+    assert found["Status"][0] == "list" and found["Billing cycle"][0] == "list"
+    head = {c.value: c.column for c in ws[1]}
+    # ids come from elsewhere: a template's columns are unlocked below the header
+    letter = ws.cell(1, head["Customer ID"]).column_letter
+    assert not ws.column_dimensions[letter].protection.locked and ws["B1"].protection.locked
+    example = [r for r in book["Instructions"].values if r[0] == "Customer ID"]
+    assert example, "the Instructions sheet shows an example row"
+    cells = dict(
+        zip(
+            example[0],
+            next(r for r in book["Instructions"].values if r[0] and str(r[0]).startswith("3f2a")),
+            strict=False,
+        )
+    )
+    for header, value in cells.items():
+        if header:
+            ws.cell(2, head[header]).value = value
+    book.save(tmp_path / "t.xlsx")
+    checked = cli("check", "t.xlsx", "--json")
+    summary = json.loads(checked.stdout)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert summary["invalid"] == 0 and summary["valid"] == 1
+
+
+def test_template_file_returns_the_export_result_shape(tmp_path):
+    run = template_file("orders", out=tmp_path / "o.xlsx")
+    assert run.template and run.rows == 0 and run.output == tmp_path / "o.xlsx"
+    assert run.summary()["kind"] == "orders" and run.reports == [tmp_path / "o.xlsx"]
