@@ -250,3 +250,27 @@ def test_template_file_returns_the_export_result_shape(tmp_path):
     run = template_file("orders", out=tmp_path / "o.xlsx")
     assert run.template and run.rows == 0 and run.output == tmp_path / "o.xlsx"
     assert run.summary()["kind"] == "orders" and run.reports == [tmp_path / "o.xlsx"]
+
+
+def test_an_orders_export_sends_the_edited_order_only(tmp_path, cli):
+    out = tmp_path / "o.xlsx"
+    with samples() as (url, _):
+        done = cli("export", "--all", "--kind", "orders", "--target", url, "--out", out)
+        assert done.returncode == 0, done.stderr
+        book = openpyxl.load_workbook(out)
+        ws = book["Orders"]
+        head = {c.value: c.column for c in ws[1]}
+        rows = list(ws.iter_rows(min_row=2, values_only=True))
+        monthly = [r for r in rows if r[head["Current billing cycle"] - 1] == "monthly"]
+        order = monthly[0][head["Order ID"] - 1]
+        lines = sum(r[head["Order ID"] - 1] == order for r in rows)
+        for i, r in enumerate(rows, start=2):
+            if r[head["Order ID"] - 1] == order:
+                ws.cell(i, head["Billing cycle"]).value = "annual"
+        book.save(out)
+        applied = cli("apply", out, "--target", url, "--json")
+        served = stats(url)
+    outcomes = json.loads(applied.stdout)["outcomes"]
+    assert outcomes["ok"] + outcomes["accepted"] == lines, applied.stdout  # a row per line
+    assert outcomes["no_change"] == len(rows) - lines and outcomes["conflict"] == 0
+    assert served["calls"]["PATCH"] == {"order": 1}
