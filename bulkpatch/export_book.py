@@ -14,6 +14,7 @@ memory stays flat however many rows.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,18 +154,17 @@ def _rows(ws: Any, known: list[Field | None], frame: pl.DataFrame) -> None:
 def _record(
     book: xlsxwriter.Workbook, kind: Kind, headers: list[str], frame: pl.DataFrame, day: str
 ) -> None:
-    """The very hidden record of what was read: per row its keys, the value read of each
-    settable field (its `Current ...` column) and the export's date. `load` reads it back by
-    name, so sorting, filtering or editing the visible sheet cannot change what was read."""
+    """The very hidden record of what was read: the export's date, then per row its keys and
+    the value read of each settable field (its `Current ...` column), as one JSON list per row
+    under a JSON list of headers (one cell per row: a cell per value cost as much as the whole
+    visible sheet). `load` reads it back by name, so sorting, filtering or editing the visible
+    sheet cannot change what was read."""
     known = fields(kind, headers)
     kept = [h for h, f in zip(headers, known, strict=True) if f and (f.shown_role == "key" or f.of)]
     ws = book.add_worksheet(RECORD_SHEET)
     ws.very_hidden()
-    for col, header in enumerate([*kept, EXPORTED_ON]):
-        ws.write_string(0, col, header)
-    at = len(kept)
-    for r, values in enumerate(frame.select(kept).iter_rows(), start=1):
-        for col, value in enumerate(values):
-            if value is not None:
-                ws.write_string(r, col, value)
-        ws.write_string(r, at, day)
+    ws.write_row(0, 0, [EXPORTED_ON, day])
+    ws.write_string(1, 0, json.dumps(kept, ensure_ascii=False))
+    write_string, dumps = ws.write_string, json.dumps
+    for r, values in enumerate(frame.select(kept).iter_rows(), start=2):
+        write_string(r, 0, dumps(values, ensure_ascii=False))

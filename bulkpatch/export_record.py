@@ -1,8 +1,8 @@
 """What an export read, read back: the three-way round trip (PRODUCT.md, "Export and the
 round trip").
 
-An exported workbook carries a very hidden sheet (`RECORD_SHEET`): per row, the keys, the value
-read of each settable field (under its `Current ...` header) and the export's date. An exported
+An exported workbook carries a very hidden sheet (`RECORD_SHEET`): the export's date, and per
+row the keys and the value read of each settable field (under its `Current ...` header). An exported
 CSV carries the same as visible columns: its `Current ...` columns and `Exported on`. Loading
 either gives each row of the export its date (`Sheet.exported`), and in a workbook the record's
 values replace the visible `Current ...` cells, matched by the row's keys: what was read is
@@ -13,6 +13,9 @@ the export's date. Only a sheet that carries a record pays for any of this.
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -43,18 +46,39 @@ def use_csv_record(sheet: Sheet) -> None:
     sheet.exported = dict(days.iter_rows())
 
 
-def use_record(sheet: Sheet, record: pl.DataFrame) -> None:
-    """An exported workbook: its record (header row first, text cells) replaces the visible
-    `Current ...` cells of the rows its keys name, and dates those rows."""
+@dataclass
+class Record:
+    """A workbook's record: the export's date, and per row the keys and the values read, under
+    the visible sheet's headers."""
+
+    day: str
+    frame: pl.DataFrame
+
+
+def parse(grid: pl.DataFrame) -> Record:
+    """The record sheet as `export_book` writes it (text cells, no header row): `Exported on`
+    and the date, a JSON list of headers, then a JSON list of values per row. Raises
+    ValueError when the sheet is not that."""
+    first = grid.get_column(grid.columns[0]) if grid.width >= 2 else pl.Series([], dtype=pl.String)
+    if first.len() < 2 or first[0] != EXPORTED_ON:
+        raise ValueError("it is not the record an export writes")
+    headers = json.loads(first[1])
+    rows = first.slice(2).drop_nulls().str.json_decode(pl.List(pl.String))
+    frame = pl.DataFrame(
+        [rows.list.get(i, null_on_oob=True).alias(h) for i, h in enumerate(headers)],
+        schema={h: pl.String for h in headers},
+    )
+    return Record(str(grid.get_column(grid.columns[1])[0] or ""), frame)
+
+
+def use_record(sheet: Sheet, record: Record) -> None:
+    """An exported workbook: its record replaces the visible `Current ...` cells of the rows
+    its keys name, and dates those rows."""
     index = header_index(sheet.kind)
     by_field = {c.field.name: c.name for c in sheet.columns if c.field}
     keys, values = {}, {}
-    day = normalize_header(EXPORTED_ON)
-    days = [h for h in record.columns if normalize_header(h) == day]
-    for header in record.columns:
+    for header in record.frame.columns:
         f = index.get(normalize_header(header))
-        if header in days:
-            continue
         if f is None:  # another kind's record (an orders export's under a Subscriptions sheet)
             return
         if f.name not in by_field:  # a column deleted from the visible sheet
@@ -65,27 +89,22 @@ def use_record(sheet: Sheet, record: pl.DataFrame) -> None:
             keys[header] = by_field[f.name]
         elif f.of:
             values[header] = by_field[f.name]
-    if not days or not keys:
+    if not keys or not record.day:
         return
-    day = days[0]
-    read = record.select(
-        *(clean(h).alias(n) for h, n in keys.items()),
+    on = [_READ + "key" + n for n in keys.values()]
+    read = record.frame.select(
+        *(clean(h).alias(_READ + "key" + n) for h, n in keys.items()),
         *(pl.col(h).alias(_READ + n) for h, n in values.items()),
-        clean(day).alias(_READ + "day"),
-    ).unique(list(keys.values()), keep="first", maintain_order=True)
+        pl.lit(True).alias(_READ + "hit"),
+    ).unique(on, keep="first", maintain_order=True)
     joined = sheet.frame.with_columns(clean(n).alias(_READ + "key" + n) for n in keys.values())
-    joined = joined.join(
-        read.rename({n: _READ + "key" + n for n in keys.values()}),
-        on=[_READ + "key" + n for n in keys.values()],
-        how="left",
-        maintain_order="left",
-    )
-    matched = pl.col(_READ + "day").is_not_null()
+    joined = joined.join(read, on=on, how="left", maintain_order="left")
+    hit = pl.col(_READ + "hit").fill_null(False)
     sheet.frame = joined.select(
-        pl.when(matched).then(pl.col(_READ + c)).otherwise(pl.col(c)).alias(c)
+        pl.when(hit).then(pl.col(_READ + c)).otherwise(pl.col(c)).alias(c)
         if _READ + c in joined.columns
         else pl.col(c)
         for c in sheet.frame.columns
     )
-    days = joined.select(ROW, pl.col(_READ + "day")).drop_nulls(_READ + "day")
-    sheet.exported = dict(days.iter_rows())
+    rows = joined.filter(hit).get_column(ROW)
+    sheet.exported = dict.fromkeys(rows.to_list(), record.day)

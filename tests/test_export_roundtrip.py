@@ -82,11 +82,15 @@ def test_the_workbook_is_made_for_editing(tmp_path, cli):
     words = " ".join(str(c.value) for c in book["Instructions"]["A"] if c.value)
     assert "bulkpatch check FILE" in words and "bulkpatch apply FILE" in words
     assert "conflict" in words and "no password" in words
-    record = list(book[RECORD_SHEET].values)
-    assert record[0][:4] == ("Customer ID", "Subscription ID", "Current status", "Current seats")
-    assert record[0][-1] == "Exported on" and len(record) == ws.max_row
+    record = [r[:2] for r in book[RECORD_SHEET].values]
     today = datetime.now(UTC).date().isoformat()
-    assert {r[-1] for r in record[1:]} == {today}
+    assert record[0] == ("Exported on", today)
+    kept = json.loads(record[1][0])
+    assert kept[:4] == ["Customer ID", "Subscription ID", "Current status", "Current seats"]
+    assert len(record) - 2 == ws.max_row - 1  # a row of values read per exported row
+    first = dict(zip(kept, json.loads(record[2][0]), strict=True))
+    assert first["Current seats"] == str(ws[f"{head['Current seats']}2"].value)
+    assert first["Subscription ID"] == ws[f"{head['Subscription ID']}2"].value
 
 
 def _active(rows: list[dict]) -> list[int]:
@@ -274,3 +278,16 @@ def test_an_orders_export_sends_the_edited_order_only(tmp_path, cli):
     assert outcomes["ok"] + outcomes["accepted"] == lines, applied.stdout  # a row per line
     assert outcomes["no_change"] == len(rows) - lines and outcomes["conflict"] == 0
     assert served["calls"]["PATCH"] == {"order": 1}
+
+
+def test_a_broken_record_is_named_with_what_to_do(tmp_path, cli):
+    out = tmp_path / "e.xlsx"
+    with samples() as (url, _):
+        assert cli("export", "--all", "--target", url, "--out", out).returncode == 0
+    book = openpyxl.load_workbook(out)
+    book[RECORD_SHEET]["A2"] = "Customer ID, Subscription ID"  # someone typed over it
+    book.save(out)
+    checked = cli("check", out)
+    assert checked.returncode == 2
+    assert f"e.xlsx [{RECORD_SHEET}]: cannot be read as the export's record" in checked.stderr
+    assert "delete that sheet" in checked.stderr
