@@ -44,6 +44,7 @@ def use_csv_record(sheet: Sheet) -> None:
         return
     days = sheet.frame.select(ROW, clean(name).alias("day")).drop_nulls("day")
     sheet.exported = dict(days.iter_rows())
+    _say(sheet, f"its {EXPORTED_ON} column")
 
 
 @dataclass
@@ -108,3 +109,16 @@ def use_record(sheet: Sheet, record: Record) -> None:
     )
     rows = joined.filter(hit).get_column(ROW)
     sheet.exported = dict.fromkeys(rows.to_list(), record.day)
+    _say(sheet, f"the hidden sheet {RECORD_SHEET!r}")
+
+
+def _say(sheet: Sheet, where: str) -> None:
+    """Tell the user the sheet is read three-way, and from what."""
+    if not sheet.exported:
+        return
+    days = sorted(set(sheet.exported.values()))
+    sheet.notes.append(
+        f"{len(sheet.exported)} rows come from the export of {', '.join(days)} ({where}): a "
+        "cell left as exported asks for nothing; a changed cell whose value moved in Partner "
+        "Center since is a conflict."
+    )

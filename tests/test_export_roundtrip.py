@@ -193,6 +193,9 @@ def test_an_unchanged_export_sends_nothing_even_when_partner_center_moved(tmp_pa
         applied = cli("apply", out, "--target", url, "--json")
         served = stats(url)
         held = _held(url, one)
+    where = f"the hidden sheet '{RECORD_SHEET}'" if suffix == "xlsx" else "its Exported on column"
+    today = datetime.now(UTC).date().isoformat()
+    assert f"rows come from the export of {today} ({where})" in cli("check", out).stderr
     summary = json.loads(applied.stdout)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert summary["outcomes"].get("conflict", 0) == 0 and summary["outcomes"].get("ok", 0) == 0
