@@ -15,6 +15,7 @@ memory stays flat however many rows.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +127,7 @@ def _validate(ws: Any, kind: Kind, col: int, last: int, header: str, f: Field) -
         rule = {"validate": "integer", "criteria": ">=", "value": least}
         rule["error_message"] = f"{header}: write a whole number of at least {least}."
     elif f.type == "datetime":
-        rule = {"validate": "date", "criteria": ">", "value": "1900-01-01"}
+        rule = {"validate": "date", "criteria": ">", "value": date(1900, 1, 1)}
         rule["error_message"] = f"{header}: write a date, such as 2026-12-31."
     if rule:
         rule.setdefault("error_message", f"{header}: pick a value from the list.")

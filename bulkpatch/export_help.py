@@ -28,6 +28,8 @@ MESSAGES = {
     "P3Y (three years); auto renew must be TRUE.",
     "Next term billing cycle": "The billing cycle from the next renewal: pick from the list "
     "(auto renew must be TRUE).",
+    "Next term end date": "A custom end date for the next term, such as 2027-12-31, to align "
+    "it with the customer's other subscriptions (auto renew must be TRUE).",
 }
 ORDER_MESSAGES = {
     "Status": "Write cancelled to cancel this line item of the order (within the cancellation "

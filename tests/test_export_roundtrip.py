@@ -71,6 +71,7 @@ def test_the_workbook_is_made_for_editing(tmp_path, cli):
     assert found["Quantity"][:3] == ("whole", "greaterThanOrEqual", "1")
     assert found["Quantity"][3] == f"{head['Quantity']}2:{head['Quantity']}1001"
     assert found["Billing cycle"][2] == '"unknown,monthly,annual,none,one_time,triennial"'
+    assert found["Next term end date"][:3] == ("date", "greaterThan", "1")  # after 1900-01-01
     assert "number of seats" in found["Quantity@1"][4]
     assert "Current seats" not in found and "Customer ID" not in found
     assert ws.protection.sheet and ws.protection.password is None
