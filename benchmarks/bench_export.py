@@ -46,7 +46,9 @@ def watch():
         peak = max(peak, rss())
 watcher = threading.Thread(target=watch)
 watcher.start()
-export_book.write(Path(sys.argv[2]), "subscriptions", export_rows.headers("subscriptions"), frame)
+export_book.write(
+    Path(sys.argv[2]), "subscriptions", export_rows.headers("subscriptions"), frame, "2026-11-21"
+)
 seconds = time.perf_counter() - started
 done.set()
 watcher.join()

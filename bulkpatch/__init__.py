@@ -17,6 +17,7 @@ _EXPORTS = {
     "apply_file": "bulkpatch.commands",
     "check_file": "bulkpatch.commands",
     "export_file": "bulkpatch.commands",
+    "template_file": "bulkpatch.commands",
     "plan_file": "bulkpatch.commands",
     "Settings": "bulkpatch.config",
     "BulkpatchError": "bulkpatch.errors",

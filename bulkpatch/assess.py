@@ -48,7 +48,10 @@ def assess(change: Change, current: dict[str, Any], now: datetime) -> Assessment
     change = with_total(change, current)
     merged = merge(change, current, now)
     if conflicts := expectations(change, current):
-        reason = "; ".join(conflicts) + ": the sheet may be out of date"
+        after = (
+            "export again to start from it" if change.exported else "the sheet may be out of date"
+        )
+        reason = "; ".join(conflicts) + ": " + after
         return Assessment("conflict", merged, change, reason)
     if merged.refusal:  # before "no change": a line the order lacks hides the lines it has
         why = f"Partner Center would refuse it ({merged.refusal.description})"
@@ -104,7 +107,8 @@ def expectations(change: Change, current: dict[str, Any]) -> list[str]:
             continue
         have = _dotted(current, name)
         if not same_value(catalog.field(change.kind, name), want, have):
-            found.append(_expects(name, want, have))
+            asks = change.values.get(name)
+            found.append(_moved(change, name, want, have, asks) or _expects(name, want, have))
     items = current.get("lineItems") or []
     for line in change.expected_lines:
         item = next((i for i in items if _names(line, i)), {})
@@ -112,9 +116,11 @@ def expectations(change: Change, current: dict[str, Any]) -> list[str]:
             if name in ("lineItemNumber", "subscriptionId"):
                 continue
             if not same_value(catalog.field("orders", LINE + name), want, item.get(name)):
+                asks = next((x.get(name) for x in change.lines if _names(line, x)), None)
+                words = _moved(change, name, want, item.get(name), asks)
                 found.append(
                     f"line item {item.get('lineItemNumber')}: "
-                    + _expects(name, want, item.get(name))
+                    + (words or _expects(name, want, item.get(name)))
                 )
     return found
 
@@ -123,6 +129,17 @@ def _expects(name: str, want: Any, have: Any) -> str:
     if name in SEATS:
         return f"the sheet expects {show(want)} {SEATS[name]} but Partner Center holds {show(have)}"
     return f"the sheet expects {plain(name)} {show(want)} but Partner Center holds {show(have)}"
+
+
+def _moved(change: Change, name: str, was: Any, now: Any, asks: Any) -> str:
+    """An exported row's edited field that moved in Partner Center since the export, in
+    words (empty for any other difference)."""
+    if not change.exported or asks is None:
+        return ""
+    return (
+        f"{SEATS.get(name, name)} changed in Partner Center since the export on "
+        f"{change.exported}: was {show(was)}, now {show(now)}; the sheet asks {show(asks)}"
+    )
 
 
 def _names(line: dict[str, Any], item: dict[str, Any]) -> bool:

@@ -275,6 +275,24 @@ def export(
     raise typer.Exit(1 if run.failed else 0)
 
 
+@app.command()
+@with_options(OUTPUT_OPTIONS)
+def template(
+    options: dict[str, Any],
+    kind: Annotated[SheetKind, typer.Argument(help="subscriptions or orders.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="FILE.xlsx (default: reports/<timestamp>-template-<kind>.xlsx)."),
+    ] = None,
+) -> None:
+    """Write the export's workbook with no rows, to fill from other sources."""
+    from bulkpatch.commands import template_file
+
+    out_ = Output.of(options)
+    run = run_job(out_.verbose, lambda: template_file(kind.value, out=out), out_.as_json)
+    out_.show(run, print_export)
+
+
 app.add_typer(auth_app, name="auth")
 app.add_typer(sandbox_app, name="sandbox")
 

@@ -89,6 +89,13 @@ def print_apply(run: ApplyRun) -> None:
 
 def print_export(run: ExportRun) -> None:
     """What was exported, from where, to which file, and what to do next."""
+    if run.template:
+        typer.echo(f"Wrote an empty {run.kind} workbook to {run.output}.")
+        typer.echo(
+            f"Next: fill a row per {run.kind[:-1]} (the Instructions sheet shows one), then "
+            f"`bulkpatch check {run.output}` and `bulkpatch apply {run.output}`."
+        )
+        return
     rows = plural(run.rows, "subscription" if run.kind == "subscriptions" else "order line")
     calls = plural(sum(run.calls.values()), "call")
     typer.echo(

@@ -389,3 +389,11 @@ def export_file(**options: Any) -> ExportRun:
     from bulkpatch.export import export
 
     return export(**options)
+
+
+def template_file(kind: str = "subscriptions", **options: Any) -> ExportRun:
+    """`bulkpatch template`: the export's workbook with no rows; `out=`, `reports_base=` as
+    `export_file`'s."""
+    from bulkpatch.export import template
+
+    return template(kind, **options)  # type: ignore[arg-type]

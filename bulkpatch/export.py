@@ -300,7 +300,7 @@ def export(
     found = asyncio.run(read(target, settings, kind, chosen, page_size or PAGE_SIZE, o.progress))
     frame = export_rows.frame(kind, found, filters, today)
     try:
-        export_book.write(path, kind, export_rows.headers(kind), frame)
+        export_book.write(path, kind, export_rows.headers(kind), frame, today.isoformat())
     except OSError as exc:
         raise FolderFault(path.parent, exc) from None
     return ExportRun(
@@ -320,6 +320,44 @@ def export(
     )
 
 
+def template(
+    kind: Kind = "subscriptions",
+    out: str | Path | None = None,
+    reports_base: str | Path = "reports",
+) -> ExportRun:
+    """The export's workbook with no rows (an example row on its Instructions sheet): for a
+    sheet built from other sources, with the same columns, dropdowns and checks."""
+    import polars as pl
+
+    from bulkpatch import export_book, export_rows
+    from bulkpatch.results import ExportRun
+
+    if kind not in ("subscriptions", "orders"):
+        raise InputError(f"template {kind!r}: write subscriptions or orders.")
+    path = _export_path(out, reports_base, f"template-{kind}")
+    headers = export_rows.headers(kind)
+    empty = pl.DataFrame(schema={h: pl.String for h in headers})
+    try:
+        export_book.write(path, kind, headers, empty, "")
+    except OSError as exc:
+        raise FolderFault(path.parent, exc) from None
+    return ExportRun(
+        folder=path.parent,
+        reports=[path],
+        target="",
+        kind=kind,
+        output=path,
+        customers=0,
+        rows=0,
+        failed={},
+        calls={},
+        throttled=0,
+        elapsed=0.0,
+        filters={},
+        template=True,
+    )
+
+
 def _chosen(
     customers: list[str] | None, sheet: str | Path | None, every: bool
 ) -> list[Customer] | None:
@@ -333,14 +371,14 @@ def _chosen(
     return customer_ids(customers) if customers else customers_in(sheet)
 
 
-def _export_path(out: str | Path | None, base: str | Path) -> Path:
-    """`out` (.xlsx or .csv), or a new `<base>/<timestamp>-export.xlsx`; its folder made."""
+def _export_path(out: str | Path | None, base: str | Path, name: str = "export") -> Path:
+    """`out` (.xlsx or .csv), or a new `<base>/<timestamp>-<name>.xlsx`; its folder made."""
     if out is not None:
         path = Path(out)
         if path.suffix.lower() not in (".xlsx", ".csv"):
             raise InputError(f"--out {path}: name an .xlsx or a .csv file.")
     else:
-        stem = Path(base) / f"{datetime.now():%Y%m%d-%H%M%S}-export"
+        stem = Path(base) / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
         path, n = stem.with_suffix(".xlsx"), 2
         while path.exists():
             path, n = stem.with_name(f"{stem.name}-{n}.xlsx"), n + 1

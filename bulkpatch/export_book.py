@@ -1,24 +1,30 @@
 """The export's file: a workbook made for editing (or a CSV), written in one go at the end.
 
-Each column is shown by its role as `load` will read it: settable columns white (the ones to
-edit), key, expected and note columns grey, the header and the id columns frozen. Numbers and
-yes/no cells are Excel numbers and booleans, so the sheet reads back as it was written. The
-file appears atomically (`report.atomic`): an export stopped half-way leaves no file that could
-be taken for a whole one. Streamed with xlsxwriter's constant-memory mode: memory stays flat
-however many rows. (Dropdowns, validations, protection and an Instructions sheet build on
-`ROLE_STYLE` later.)
+Each column is shown by its role as `load` will read it: settable columns white, unlocked and
+validated (a list for choices and yes/no, a whole number from the field's minimum for seats, a
+date for dates), with an input message; key, expected and note columns grey and locked. The
+sheet is protected without a password: it guards against a slip, and anyone who means to can
+unprotect it. The header and the id columns are frozen; an Instructions sheet says what to do,
+and a hidden sheet (`export_record`) records what was read, so the round trip is three-way.
+Numbers and yes/no cells are Excel numbers and booleans, so the sheet reads back as it was
+written. The file appears atomically (`report.atomic`): an export stopped half-way leaves no
+file that could be taken for a whole one. Streamed with xlsxwriter's constant-memory mode:
+memory stays flat however many rows.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch import report
+from bulkpatch import export_help, report
 from bulkpatch.catalog import Field, Kind, header_index, normalize_header
 from bulkpatch.errors import InputError
+from bulkpatch.export_record import EXPORTED_ON, RECORD_SHEET
 
 if TYPE_CHECKING:
     import xlsxwriter
@@ -29,7 +35,11 @@ ROLE_STYLE = {  # the role as the mapping shows it -> (header fill, cell fill)
     "expected": ("#D9D9D9", "#F2F2F2"),
     "note": ("#D9D9D9", "#F2F2F2"),
 }
-FROZEN_COLUMNS = 3  # Customer, Customer ID and the resource id stay in view
+FROZEN = {"subscriptions": 3, "orders": 4}  # Customer and the ids stay in view
+TEMPLATE_ROWS = 1000  # rows a template (or a small export) validates: room to add rows
+BOOLEANS = ["TRUE", "FALSE"]  # what `check` reads as yes/no and Excel stores as a boolean
+# What a protected sheet still lets the user do (xlsxwriter's `protect` options).
+ALLOWED = {"autofilter": True, "sort": True, "format_columns": True, "format_rows": True}
 
 
 def fields(kind: Kind, headers: list[str]) -> list[Field | None]:
@@ -38,11 +48,14 @@ def fields(kind: Kind, headers: list[str]) -> list[Field | None]:
     return [index.get(normalize_header(h)) for h in headers]
 
 
-def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame) -> None:
+def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame, exported: str) -> None:
     """Write the rows to `path` (.csv, else a workbook), text a spreadsheet would run
-    neutralised."""
+    neutralised. `exported` is the export's date (a template: empty)."""
     frame = frame.with_columns(report.neutralise(frame.get_column(c)) for c in frame.columns)
     if path.suffix.lower() == ".csv":
+        if exported:
+            frame = frame.with_columns(pl.lit(exported).alias(EXPORTED_ON))
+            headers = [*headers, EXPORTED_ON]
         report.write_csv(path, headers, frame)
         return
     if frame.height >= report.EXCEL_MAX_ROWS:
@@ -59,24 +72,71 @@ def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame) -> No
     }
     with report.atomic(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), options)
-        _sheet(book, kind, headers, frame)
+        _sheet(book, kind, headers, frame, template=not exported)
+        export_help.write_instructions(book, kind, kind.title(), not exported, exported)
+        if exported:
+            _record(book, kind, headers, frame, exported)
         book.close()
 
 
-def _sheet(book: xlsxwriter.Workbook, kind: Kind, headers: list[str], frame: pl.DataFrame) -> None:
-    """The one data sheet. Fills are column formats and an empty cell is not written at all:
-    xlsxwriter's own work per written cell is what a large export costs."""
+def _sheet(
+    book: xlsxwriter.Workbook,
+    kind: Kind,
+    headers: list[str],
+    frame: pl.DataFrame,
+    template: bool,
+) -> None:
+    """The one data sheet. Fills and locks are column formats and an empty cell is not
+    written at all: xlsxwriter's own work per written cell is what a large export costs."""
     ws = book.add_worksheet(kind.title())
     known = fields(kind, headers)
-    roles = [f.shown_role if f else "note" for f in known]
-    for col, (header, role) in enumerate(zip(headers, roles, strict=True)):
+    last = max(frame.height, TEMPLATE_ROWS)
+    for col, (header, f) in enumerate(zip(headers, known, strict=True)):
+        role = f.shown_role if f else "note"
         head, fill = ROLE_STYLE[role]
+        # A template's ids and current values come from elsewhere: only its header is locked.
+        look = {"bg_color": fill} if fill else {}
+        look["locked"] = role != "set" and not template
         ws.write_string(
             0, col, header, book.add_format({"bold": True, "border": 1, "bg_color": head})
         )
-        ws.set_column(col, col, 18, book.add_format({"bg_color": fill}) if fill else None)
-    ws.freeze_panes(1, FROZEN_COLUMNS)
+        ws.set_column(col, col, 18, book.add_format(look))
+        if role == "set" and f:
+            _validate(ws, kind, col, last, header, f)
+    ws.freeze_panes(1, FROZEN[kind])
     ws.autofilter(0, 0, max(frame.height, 1), len(headers) - 1)
+    ws.protect("", ALLOWED)
+    _rows(ws, known, frame)
+
+
+def _validate(ws: Any, kind: Kind, col: int, last: int, header: str, f: Field) -> None:
+    """The settable column's input message on its header, and its check on rows 1..last: one
+    validation per column range, never per cell."""
+    words = export_help.message(kind, header)
+    if words:
+        ws.data_validation(
+            0, col, 0, col, {"validate": "any", "input_title": header, "input_message": words}
+        )
+    rule: dict[str, Any] | None = None
+    if f.type == "enum" and f.enum:
+        rule = {"validate": "list", "source": list(f.enum)}
+    elif f.type == "boolean":
+        rule = {"validate": "list", "source": BOOLEANS}
+    elif f.type == "integer":
+        least = f.minimum if f.minimum is not None else 0
+        rule = {"validate": "integer", "criteria": ">=", "value": least}
+        rule["error_message"] = f"{header}: write a whole number of at least {least}."
+    elif f.type == "datetime":
+        rule = {"validate": "date", "criteria": ">", "value": date(1900, 1, 1)}
+        rule["error_message"] = f"{header}: write a date, such as 2026-12-31."
+    if rule:
+        rule.setdefault("error_message", f"{header}: pick a value from the list.")
+        rule["error_title"] = header
+        ws.data_validation(1, col, last, col, rule)
+
+
+def _rows(ws: Any, known: list[Field | None], frame: pl.DataFrame) -> None:
+    """The data rows: numbers and yes/no typed, empty cells not written."""
     numbers = {i for i, f in enumerate(known) if f and f.type == "integer"}
     flags = {i for i, f in enumerate(known) if f and f.type == "boolean"}
     write_number, write_boolean, write_string = ws.write_number, ws.write_boolean, ws.write_string
@@ -90,3 +150,22 @@ def _sheet(book: xlsxwriter.Workbook, kind: Kind, headers: list[str], frame: pl.
                 write_boolean(r, col, value == "TRUE")
             else:
                 write_string(r, col, value)
+
+
+def _record(
+    book: xlsxwriter.Workbook, kind: Kind, headers: list[str], frame: pl.DataFrame, day: str
+) -> None:
+    """The very hidden record of what was read: the export's date, then per row its keys and
+    the value read of each settable field (its `Current ...` column), as one JSON list per row
+    under a JSON list of headers (one cell per row: a cell per value cost as much as the whole
+    visible sheet). `load` reads it back by name, so sorting, filtering or editing the visible
+    sheet cannot change what was read."""
+    known = fields(kind, headers)
+    kept = [h for h, f in zip(headers, known, strict=True) if f and (f.shown_role == "key" or f.of)]
+    ws = book.add_worksheet(RECORD_SHEET)
+    ws.very_hidden()
+    ws.write_row(0, 0, [EXPORTED_ON, day])
+    ws.write_string(1, 0, json.dumps(kept, ensure_ascii=False))
+    write_string, dumps = ws.write_string, json.dumps
+    for r, values in enumerate(frame.select(kept).iter_rows(), start=2):
+        write_string(r, 0, dumps(values, ensure_ascii=False))

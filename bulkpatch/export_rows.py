@@ -54,6 +54,7 @@ SUBSCRIPTION_PAIRS: tuple[Pair, ...] = (
         "Current next term billing cycle",
         f"{NEXT}.product.billingCycle",
     ),
+    ("Next term end date", "Current next term end date", f"{NEXT}.customTermEndDate"),
 )
 ORDER_KEYS: tuple[Column, ...] = (
     ("Customer", "customer:name"),
@@ -71,7 +72,8 @@ ORDER_PAIRS: tuple[Pair, ...] = (
     ("Billing cycle", "Current billing cycle", "order:billingCycle"),
     ("Quantity", "Current seats", "line:quantity"),
 )
-DAYS = {"commitmentEndDate", "order:creationDate"}  # written as the day: compared by day
+# written as the day: compared by day
+DAYS = {"commitmentEndDate", "order:creationDate", f"{NEXT}.customTermEndDate"}
 
 
 @dataclass(frozen=True)

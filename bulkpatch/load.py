@@ -19,6 +19,7 @@ import polars as pl
 
 from bulkpatch.catalog import Kind, normalize_header
 from bulkpatch.errors import InputError
+from bulkpatch.export_record import use_csv_record, use_record
 from bulkpatch.headers import (
     cell_text,
     detect_kind,
@@ -60,6 +61,9 @@ def load(
         for g, built in zip(book.grids, loaded, strict=True):
             built.typed = _typed(built, g.sample)
         loaded[0].notes[:0] = book.notes
+        if book.record is not None:
+            for built in loaded:
+                use_record(built, book.record)
     else:
         if sheet is not None:
             raise InputError(
@@ -68,6 +72,7 @@ def load(
         grid, ragged, first_row, titled, dialect = csv_grid(path)
         loaded = [_build(path, None, grid, kind, ragged, first_row, declared, titled=titled)]
         loaded[0].dialect = dialect
+        use_csv_record(loaded[0])
     headers = {normalize_header(c.header) for s in loaded for c in s.columns}
     unknown = [n for n in notes if normalize_header(n) not in headers]
     if unknown:

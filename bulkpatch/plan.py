@@ -44,6 +44,9 @@ class Change:
     # Orders: the expected values of line items, each with the keys that name its line.
     expected_lines: list[dict[str, Any]] = field(default_factory=list)
     delta: int | None = None  # a `Seat change` (+2, -1): plan turns it into a total
+    # An exported row's export date (`export_record`): its expected values are what the export
+    # read, and a conflict says so.
+    exported: str = ""
 
     @property
     def key(self) -> str:
@@ -102,9 +105,10 @@ def changes(checked: Checked, run_id: str) -> tuple[list[Change], dict[int, str]
         # Center to hold: `Current seats 30, Quantity 30` is no change only if 30 is there.
         asking = frame.filter(pl.col("outcome").is_in(["valid", "no_change"]))
         for row in asking.to_dicts():
-            values, expected, delta = _split(row, roles)
-            if row["outcome"] == "no_change" and not expected:
-                continue
+            day = sheet.exported.get(row[ROW], "")
+            values, expected, delta = _split(row, roles, edited_only=bool(day))
+            if row["outcome"] == "no_change" and (day or not expected):
+                continue  # an exported row left as it was asks nothing, whatever moved since
             made.append(
                 Change(
                     "subscriptions",
@@ -114,17 +118,23 @@ def changes(checked: Checked, run_id: str) -> tuple[list[Change], dict[int, str]
                     values,
                     expected=expected,
                     delta=delta,
+                    exported=day,
                 )
             )
     else:
-        made, held = _order_changes(frame, roles)
+        made, held = _order_changes(frame, roles, sheet.exported)
     for change in made:
         change.request_id = str(uuid.uuid5(REQUEST_NS, f"{run_id}:{change.key}"))
     return made, held
 
 
-def _split(row: dict[str, Any], fields: dict[str, Field]) -> tuple[dict, dict, int | None]:
-    """A row's non-empty cells as (settable values, expected values, seat change)."""
+def _split(
+    row: dict[str, Any], fields: dict[str, Field], edited_only: bool = False
+) -> tuple[dict, dict, int | None]:
+    """A row's non-empty cells as (settable values, expected values, seat change).
+
+    `edited_only` (an exported row): a `Current ...` value is expected only for a field the
+    row edits; a field left as exported is neither sent nor compared (three-way)."""
     values, expected, delta = {}, {}, None
     for name, value in row.items():
         f = fields.get(name)
@@ -136,11 +146,15 @@ def _split(row: dict[str, Any], fields: dict[str, Field]) -> tuple[dict, dict, i
             expected[f.of or name] = value
         elif f.role == "delta":
             delta = value
+    if edited_only:
+        edited = set(values) | ({"quantity"} if delta is not None else set())
+        current = {f.of for f in fields.values() if f.of}
+        expected = {k: v for k, v in expected.items() if k not in current or k in edited}
     return values, expected, delta
 
 
 def _order_changes(
-    frame: pl.DataFrame, fields: dict[str, Field]
+    frame: pl.DataFrame, fields: dict[str, Field], exported: dict[int, str]
 ) -> tuple[list[Change], dict[int, str]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in frame.to_dicts():
@@ -163,8 +177,9 @@ def _order_changes(
         values: dict[str, Any] = {}
         expected: dict[str, Any] = {}
         lines, expected_lines = [], []
+        day = next((exported[r[ROW]] for r in rows if r[ROW] in exported), "")
         for r in rows:
-            settable, believed, _ = _split(r, fields)
+            settable, believed, _ = _split(r, fields, edited_only=bool(day))
             values.update({k: v for k, v in settable.items() if not k.startswith(LINE)})
             expected.update({k: v for k, v in believed.items() if not k.startswith(LINE)})
             keys = {
@@ -193,6 +208,7 @@ def _order_changes(
                 lines,
                 expected=expected,
                 expected_lines=expected_lines,
+                exported=day,
             )
         )
     return made, held

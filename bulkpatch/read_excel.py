@@ -17,6 +17,7 @@ import polars as pl
 
 from bulkpatch.catalog import KINDS, Kind
 from bulkpatch.errors import InputError, first_line
+from bulkpatch.export_record import RECORD_SHEET, Record, parse
 from bulkpatch.headers import HEADER_SEARCH, column_letter, listing
 from bulkpatch.sheet import Typed
 
@@ -50,6 +51,7 @@ class Book:
     grids: list[Grid]
     notes: list[str]
     chosen_by_user: bool
+    record: Record | None = None  # an export's hidden record of what it read
 
 
 def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
@@ -94,7 +96,23 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
         except Exception as exc:
             raise InputError(f"{path} [{name}]: cannot be read ({first_line(exc)}).") from None
         grids.append(Grid(name, grid, *_inspect(path, parts[name][0] if name in parts else None)))
-    return Book(visible, grids, notes, sheet is not None)
+    return Book(visible, grids, notes, sheet is not None, _record(book, names, path))
+
+
+def _record(book: fastexcel.ExcelReader, names: list[str], path: Path) -> Record | None:
+    """An export's record (`export_record`), read by its exact name: hidden on purpose, and
+    never mistaken for a sheet of changes."""
+    if RECORD_SHEET not in names:
+        return None
+    try:
+        grid = book.load_sheet_by_name(RECORD_SHEET, header_row=None, dtypes="string").to_polars()
+        return parse(grid)
+    except Exception as exc:  # fastexcel's and Polars' own error types, or a hand-made sheet
+        raise InputError(
+            f"{path} [{RECORD_SHEET}]: cannot be read as the export's record of what it read "
+            f"({first_line(exc)}); delete that sheet to compare with the visible Current "
+            "columns instead."
+        ) from None
 
 
 def _sheet_parts(path: Path) -> dict[str, tuple[str, bool]]:

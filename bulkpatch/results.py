@@ -259,6 +259,7 @@ class ExportRun(Run):
     throttled: int
     elapsed: float
     filters: dict[str, Any]
+    template: bool = False  # `bulkpatch template`: the workbook with no rows, nothing read
 
     def counts(self) -> dict[str, int]:
         return {
@@ -272,6 +273,7 @@ class ExportRun(Run):
         return {
             "target": self.target,
             "kind": self.kind,
+            "template": self.template,
             "output": str(self.output),
             **super().summary(),
             "failed_customers": self.failed,

@@ -87,6 +87,8 @@ class Sheet:
     typed: dict[str, Typed] = field(default_factory=dict)  # workbook input: column -> its type
     dialect: Dialect = field(default_factory=Dialect)  # CSV input: separator and encoding
     positions: list[int] = field(default_factory=list)  # each column's place in the file's grid
+    # An export's rows: ROW -> the export's date (`export_record`); empty for any other sheet.
+    exported: dict[int, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
