@@ -19,14 +19,18 @@ import typer
 
 from bulkpatch.cli_options import (
     JSON,
+    NO_BROWSER,
     OUTPUT_OPTIONS,
     PRECEDENCE_HELP,
     PROFILE,
+    REPORTS,
     RUN_OPTIONS,
     SETTING_OPTIONS,
     SHEET,
     SHEET_OPTIONS,
     TARGET_OPTIONS,
+    UI_HOST,
+    UI_PORT,
     VERBOSE,
     Output,
     SheetKind,
@@ -431,6 +435,20 @@ def _serving(db: Path) -> Callable[[str], None]:
         typer.echo(f"Use it with: bulkpatch apply SHEET --target {url}   (Ctrl-C stops it)")
 
     return announce
+
+
+@app.command()
+def ui(
+    port: UI_PORT = 0,
+    host: UI_HOST = "127.0.0.1",
+    no_browser: NO_BROWSER = False,
+    reports: REPORTS = Path("reports"),
+    verbose: VERBOSE = False,
+) -> None:
+    """Open bulkpatch's page in your browser: check, plan and apply a sheet without a terminal."""
+    from bulkpatch.ui import serve
+
+    _run(verbose, lambda: serve(host, port, not no_browser, reports, say=typer.echo))
 
 
 def main() -> None:
