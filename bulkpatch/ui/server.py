@@ -3,6 +3,7 @@ address with its one-time token, open the browser, serve until Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -47,7 +48,9 @@ def serve(
     )
     if browser:
         threading.Thread(target=_open_when_up, args=(server, url), daemon=True).start()
-    server.run(sockets=[sock])
+    # uvicorn stops on Ctrl-C, then raises it again for the caller: here that is the end.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
     say("bulkpatch ui stopped.")
 
 
