@@ -206,9 +206,8 @@ def test_plan_confirm_and_run_against_the_sandbox(page):
     assert counts(done.text)["ok"] == 26 and counts(done.text)["invalid"] == 8
     book = page.client.get(f"/jobs/{job}/files/results/results.xlsx")
     assert openpyxl.load_workbook(io.BytesIO(book.content))["Summary"] is not None
-    states = dict(
-        re.findall(r"<td>([\w-]+)</td><td class=\"state-\w+\">(\w+)", page.client.get("/").text)
-    )
+    listed = page.client.get("/").text
+    states = dict(re.findall(r">([\w-]+)</a></td><td class=\"state-\w+\">(\w+)", listed))
     assert sorted(states.values()) == ["applied", "checked", "planned"]
 
 
@@ -235,3 +234,48 @@ def test_a_run_needs_a_plan_first(page):
     job = job_of(page.upload())
     assert page.post(f"/jobs/{job}/apply").status_code == 409
     assert page.client.get(f"/jobs/{job}/results").url.path == f"/jobs/{job}/check"
+
+
+def test_a_workbook_with_two_sheets_goes_through_sheet_by_sheet(page):
+    checked = page.upload(SAMPLES / "month-end.xlsx")
+    assert 'class="here">Subscriptions</a>' in checked.text and ">Orders</a>" in checked.text
+    orders = page.client.get(f"{checked.url}?sheet=1")
+    assert "Order ID" in orders.text.split('id="rows"')[1]
+    job = job_of(checked)
+    page.post(f"/jobs/{job}/plan", target="sandbox")
+    done = page.post(f"/jobs/{job}/apply")
+    assert counts(done.text)["ok"] > 0 and counts(done.text)["failed"] == 0
+    assert "undo.csv" in done.text
+
+
+def test_the_command_says_when_its_port_is_taken(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli("ui", "--no-browser", "--port", str(port))
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_recent_run_folders_open_with_their_state_and_reports_only(page):
+    job = job_of(page.upload())
+    page.post(f"/jobs/{job}/plan", target="sandbox")
+    start = page.client.get("/").text
+    (planned,) = re.findall(r'href="/runs/([\w-]+-plan)"', start)
+    shown = page.client.get(f"/runs/{planned}")
+    assert '<b class="state-planned" id="state">planned</b>' in shown.text
+    assert f'href="/runs/{planned}/files/plan.xlsx"' in shown.text
+    plan_csv = page.client.get(f"/runs/{planned}/files/plan.csv").text
+    assert plan_csv.lstrip("\ufeff").startswith("Customer,")
+    upload = next(page.reports.glob("*/upload-*")).name
+    for bad in (
+        f"/runs/{planned}/files/run.json",
+        f"/runs/{planned}/files/{upload}",
+        f"/runs/{planned}/files/..%2F..%2Fpyproject.toml",
+        "/runs/..%2F..%2Fetc/files/passwd",
+        "/runs/nosuchrun",
+    ):
+        assert page.client.get(bad).status_code == 404, bad

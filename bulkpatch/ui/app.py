@@ -23,7 +23,16 @@ from starlette.staticfiles import StaticFiles
 from bulkpatch.commands import apply_file, check_file, plan_file
 from bulkpatch.errors import BulkpatchError
 from bulkpatch.ui.guard import Guard, Refused, Session
-from bulkpatch.ui.jobs import SHEETS, Job, Jobs, page, recent
+from bulkpatch.ui.jobs import (
+    SHEETS,
+    Job,
+    Jobs,
+    folder_reports,
+    folder_state,
+    page,
+    recent,
+    run_folder,
+)
 
 TARGETS = ("sandbox", "production")
 FORM_ROOM = 64 * 1024  # what a multipart form adds around the file
@@ -46,6 +55,8 @@ def make_app(session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024
         Route("/jobs/{job}/apply", web.apply, methods=["POST"]),
         Route("/jobs/{job}/results", web.results),
         Route("/jobs/{job}/files/{stage}/{name}", web.download),
+        Route("/runs/{run}", web.run_folder),
+        Route("/runs/{run}/files/{name}", web.run_file),
         Mount("/static", StaticFiles(packages=[("bulkpatch.ui", "static")]), name="static"),
     ]
     app = Starlette(
@@ -199,6 +210,27 @@ class _Web:
         if found is None or not found.is_file():
             raise Refused(404, "This run wrote no such file.")
         return FileResponse(found, filename=found.name)
+
+    async def run_folder(self, request: Request) -> Response:
+        """A run folder from the Start page's list: its state and its reports."""
+        folder = self._folder(request)
+        return self.render(
+            "run.html", folder=folder, state=folder_state(folder), files=folder_reports(folder)
+        )
+
+    async def run_file(self, request: Request) -> Response:
+        folder = self._folder(request)
+        name = request.path_params["name"]
+        found = next((p for p in folder_reports(folder) if p.name == name), None)
+        if found is None:
+            raise Refused(404, "This run folder holds no such report.")
+        return FileResponse(found, filename=found.name)
+
+    def _folder(self, request: Request) -> Path:
+        folder = run_folder(self.jobs.base, request.path_params["run"])
+        if folder is None:
+            raise Refused(404, "No such run folder.")
+        return folder
 
     # --- shared ---------------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from bulkpatch.sheet import Dialect
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 STEMS = {"check": "check", "plan": "plan", "results": "results"}  # stage -> its reports' stem
 PAGE = 50  # rows on one page
+# The files of a run folder the page offers (reports, not the journal, the lock or the input).
+REPORT = re.compile(r"^(check|plan|results|to-fix|undo|summary)[\w-]*\.(csv|xlsx|jsonl?)$")
 
 
 @dataclass
@@ -142,3 +144,20 @@ def _state(folder: Path) -> str:
     if (folder / "check.csv").is_file() or any(folder.glob("check-*.csv")):
         return "checked"
     return "started"
+
+
+def run_folder(base: Path, name: str) -> Path | None:
+    """The run folder `name` among those under `base` (a name from the list, never a path)."""
+    if not base.is_dir():
+        return None
+    return next((p for p in base.iterdir() if p.is_dir() and p.name == name), None)
+
+
+def folder_reports(folder: Path) -> list[Path]:
+    """The reports a run folder holds, by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and REPORT.match(p.name))
+
+
+def folder_state(folder: Path) -> str:
+    """What a run folder's files say it got to: checked, planned, applied or interrupted."""
+    return _state(folder)
