@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import openpyxl
@@ -12,6 +13,7 @@ import pytest
 from conftest import SAMPLES
 from starlette.testclient import TestClient
 
+from bulkpatch.errors import BulkpatchError
 from bulkpatch.ui.app import make_app
 from bulkpatch.ui.guard import Session
 from bulkpatch.ui.server import allowed_hosts
@@ -55,6 +57,18 @@ def counts(html: str) -> dict[str, int]:
 def shown_rows(html: str) -> int:
     """Rows in the page's table of sheet rows (its header row left out)."""
     return html.split('id="rows"')[1].count("<tr>") - 1
+
+
+def sent(page: Page, job: str):
+    """Send the job's plan, follow the progress page until the run ends: its last page."""
+    shown = page.post(f"/jobs/{job}/apply")
+    for _ in range(1200):  # a bound, not a timing: the run ends long before
+        if 'id="progress"' not in shown.text:
+            return shown
+        assert "changes done" in shown.text
+        time.sleep(0.05)
+        shown = page.client.get(f"/jobs/{job}/run")
+    raise AssertionError("the run did not end")
 
 
 def job_of(response) -> str:
@@ -201,7 +215,7 @@ def test_plan_confirm_and_run_against_the_sandbox(page):
     assert "SANDBOX (built-in)" in planned.text and "banner-sandbox" in planned.text
     confirm = page.client.get(f"/jobs/{job}/confirm")
     assert "26 changes will be sent to" in confirm.text and 'id="typed"' not in confirm.text
-    done = page.post(f"/jobs/{job}/apply")
+    done = sent(page, job)
     assert done.url.path == f"/jobs/{job}/results"
     assert counts(done.text)["ok"] == 26 and counts(done.text)["invalid"] == 8
     book = page.client.get(f"/jobs/{job}/files/results/results.xlsx")
@@ -243,7 +257,7 @@ def test_a_workbook_with_two_sheets_goes_through_sheet_by_sheet(page):
     assert "Order ID" in orders.text.split('id="rows"')[1]
     job = job_of(checked)
     page.post(f"/jobs/{job}/plan", target="sandbox")
-    done = page.post(f"/jobs/{job}/apply")
+    done = sent(page, job)
     assert counts(done.text)["ok"] > 0 and counts(done.text)["failed"] == 0
     assert "undo.csv" in done.text
 
@@ -279,3 +293,48 @@ def test_recent_run_folders_open_with_their_state_and_reports_only(page):
         "/runs/nosuchrun",
     ):
         assert page.client.get(bad).status_code == 404, bad
+
+
+def test_a_run_that_cannot_start_says_why_instead_of_spinning(page):
+    import shutil
+
+    job = job_of(page.upload())
+    planned = page.post(f"/jobs/{job}/plan", target="sandbox")
+    shutil.rmtree(re.search(r"<code>([^<]+-plan)</code>", planned.text).group(1))
+    stopped = sent(page, job)
+    assert stopped.status_code == 400 and "Not done" in stopped.text
+    assert page.client.get(f"/jobs/{job}/results").url.path == f"/jobs/{job}/confirm"
+
+
+def test_the_progress_page_follows_a_run_and_one_run_goes_at_a_time(page):
+    import threading
+
+    job_id = job_of(page.upload())
+    page.post(f"/jobs/{job_id}/plan", target="sandbox")
+    job = page.client.app.state.jobs.get(job_id)
+    release, finished = threading.Event(), threading.Event()
+
+    def held_run(**options):  # an apply that waits to be let go
+        release.wait(60)
+        finished.set()
+        raise BulkpatchError("stopped on purpose")
+
+    assert job.send(held_run)
+    shown = page.client.get(f"/jobs/{job_id}/results")  # not yet: the run's progress
+    assert shown.url.path == f"/jobs/{job_id}/run" and "0 of 26 changes done" in shown.text
+    assert '<meta http-equiv="refresh" content="1">' in shown.text
+    assert page.post(f"/jobs/{job_id}/apply").status_code == 409
+    assert page.post(f"/jobs/{job_id}/plan", target="sandbox").status_code == 409
+    release.set()
+    finished.wait(60)
+    stopped = sent_page(page, job_id)
+    assert "stopped on purpose" in stopped.text
+
+
+def sent_page(page: Page, job: str):
+    """The run page once the run in the background has let go of the sheet."""
+    for _ in range(6000):  # a bound, not a timing
+        if not page.client.app.state.jobs.get(job).running:
+            return page.client.get(f"/jobs/{job}/run")
+        time.sleep(0.01)
+    raise AssertionError("the run did not let go")

@@ -85,8 +85,9 @@ def test_check_plan_apply_and_download_the_results_in_a_browser(page: Page, tmp_
     page.click("#to-confirm")
     expect(page.locator(".big")).to_contain_text("26 changes will be sent to")
     shot(page, "4-confirm")
-    page.click("#run")
-    expect(page.locator(".outcome-ok")).to_have_text("26 ok")
+    page.click("#run")  # a progress page that reloads itself until the run ends
+    expect(page.locator(".outcome-ok")).to_have_text("26 ok", timeout=60_000)
+    expect(page.locator("h1")).to_contain_text("Results")
     shot(page, "5-results")
 
     with page.expect_download() as download:

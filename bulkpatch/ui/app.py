@@ -53,6 +53,7 @@ def make_app(session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024
         Route("/jobs/{job}/plan", web.plan, methods=["GET", "POST"]),
         Route("/jobs/{job}/confirm", web.confirm),
         Route("/jobs/{job}/apply", web.apply, methods=["POST"]),
+        Route("/jobs/{job}/run", web.running),
         Route("/jobs/{job}/results", web.results),
         Route("/jobs/{job}/files/{stage}/{name}", web.download),
         Route("/runs/{run}", web.run_folder),
@@ -165,8 +166,7 @@ class _Web:
             target = form.get("target")
             if target not in TARGETS:
                 raise Refused(400, "Choose where to plan: the sandbox or production.")
-            job.target = str(target)
-            await self._run(job, "plan", plan_file, job.sheet, target=job.target)
+            await self._plan(job, str(target))
             return RedirectResponse(f"/jobs/{job.id}/plan", status_code=303)
         if "plan" not in job.stages:
             return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
@@ -195,11 +195,26 @@ class _Web:
         changes = plan.counts().get("change", 0)
         if plan.stamp.where == "production" and form.get("typed", "").strip() != str(changes):
             return await self.confirm(request, f"Type {changes} to send to production.")
-        await self._run(job, "results", apply_file, plan_dir=plan.folder, target=job.target)
+        base = self.jobs.base
+        if not job.send(apply_file, plan_dir=plan.folder, target=job.target, reports_base=base):
+            raise Refused(409, "This sheet is being planned or sent already: wait for it.")
+        return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+
+    async def running(self, request: Request) -> Response:
+        """The run under way: changes finished so far (the page reloads itself each second),
+        then its results, or why it stopped."""
+        job = self._job(request)
+        if job.running:
+            changes = job.stages["plan"].counts().get("change", 0)
+            return self.render("progress.html", job=job, changes=changes, **job.progress())
+        if job.failure:
+            return self.render("error.html", 400, job=job, message=job.failure)
         return RedirectResponse(f"/jobs/{job.id}/results", status_code=303)
 
     async def results(self, request: Request) -> Response:
         job = self._job(request)
+        if job.running:
+            return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         if "results" not in job.stages:
             return RedirectResponse(f"/jobs/{job.id}/confirm", status_code=303)
         return self._rows_page(job, "results", request)
@@ -234,17 +249,17 @@ class _Web:
 
     # --- shared ---------------------------------------------------------------------------------
 
-    async def _run(self, job: Job, stage: str, command, *args: Any, **options: Any) -> None:
-        """Run a command for `job` into a new folder beside its check; one at a time."""
+    async def _plan(self, job: Job, target: str) -> None:
+        """Plan `job` into a new folder beside its check (not while it is planned or sent)."""
         if not job.busy.acquire(blocking=False):
             raise Refused(409, "This sheet is being planned or sent already: wait for it.")
         try:
-            out = job.next_folder(stage)
-            job.stages[stage] = await run_in_threadpool(
-                command, *args, out=out, reports_base=self.jobs.base, **options
+            out = job.next_folder("plan")
+            job.stages["plan"] = await run_in_threadpool(
+                plan_file, job.sheet, target=target, out=out, reports_base=self.jobs.base
             )
-            if stage == "plan":  # a new plan: the run of an older one is not this one's
-                job.stages.pop("results", None)
+            job.target = target  # where this plan read: its run sends there
+            job.stages.pop("results", None)  # a new plan: an older plan's run is not its run
         finally:
             job.busy.release()
 

@@ -12,6 +12,8 @@ import json
 import re
 import secrets
 import threading
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +21,10 @@ from typing import Any
 
 import polars as pl
 
+from bulkpatch.errors import BulkpatchError
+from bulkpatch.journal import replay
 from bulkpatch.results import CheckRun, Run
+from bulkpatch.runfolder import JOURNAL
 from bulkpatch.sheet import Dialect
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
@@ -40,6 +45,9 @@ class Job:
     stages: dict[str, Run] = field(default_factory=dict)  # check, plan, results
     target: str = "sandbox"  # where the plan read, and so where the run sends
     busy: threading.Lock = field(default_factory=threading.Lock)  # one run at a time
+    sending: Path | None = None  # the folder of the latest run (its journal is its progress)
+    running: bool = False
+    failure: str = ""  # why the latest run stopped without results
     _frames: dict[Path, pl.DataFrame] = field(default_factory=dict)
 
     def file(self, stage: str, name: str) -> Path | None:
@@ -66,6 +74,33 @@ class Job:
             at = frame.columns.index("row")  # ours first: the verdict is what the page is for
             self._frames[path] = frame.select(frame.columns[at:] + frame.columns[:at])
         return self._frames[path]
+
+    def send(self, command: Callable[..., Run], **options: Any) -> bool:
+        """Start `command` (apply) in a thread of its own, into a new folder, so the page can
+        show its progress; False when a plan or a run of this sheet is under way."""
+        if not self.busy.acquire(blocking=False):
+            return False
+        self.sending, self.running, self.failure = self.next_folder("results"), True, ""
+        self.stages.pop("results", None)
+        thread = threading.Thread(target=self._send, args=(command, options), daemon=True)
+        thread.start()
+        return True
+
+    def _send(self, command: Callable[..., Run], options: dict[str, Any]) -> None:
+        try:
+            self.stages["results"] = command(out=self.sending, **options)
+        except BulkpatchError as exc:  # the one line the CLI would print
+            self.failure = str(exc)
+        except BaseException as exc:  # a bug (or a panic inside Polars): say it, never spin
+            self.failure = f"unexpected error: {exc!r}; its run folder is {self.sending}"
+        finally:
+            self.running = False
+            self.busy.release()
+
+    def progress(self) -> dict[str, Any]:
+        """The latest run so far, from its journal: changes finished, by outcome."""
+        finished = replay(self.sending / JOURNAL).finished if self.sending else {}
+        return {"done": len(finished), "outcomes": Counter(e["outcome"] for e in finished.values())}
 
     @property
     def check(self) -> CheckRun:
