@@ -338,3 +338,9 @@ def sent_page(page: Page, job: str):
             return page.client.get(f"/jobs/{job}/run")
         time.sleep(0.01)
     raise AssertionError("the run did not let go")
+
+
+def test_a_sheet_the_check_cannot_use_gets_the_clis_one_line(page, write_csv):
+    unusable = write_csv([["Customer ID", "Quantity"], ["x", "1"]])
+    refused = page.upload(unusable)
+    assert refused.status_code == 400 and "Subscription ID" in refused.text
