@@ -344,3 +344,32 @@ def test_a_sheet_the_check_cannot_use_gets_the_clis_one_line(page, write_csv):
     unusable = write_csv([["Customer ID", "Quantity"], ["x", "1"]])
     refused = page.upload(unusable)
     assert refused.status_code == 400 and "Subscription ID" in refused.text
+
+
+def test_a_runs_progress_is_pushed_until_it_ends(page):
+    import json
+    import threading
+
+    job_id = job_of(page.upload())
+    page.post(f"/jobs/{job_id}/plan", target="sandbox")
+    job = page.client.app.state.jobs.get(job_id)
+    release = threading.Event()
+
+    def held_run(**options):  # an apply that ends once its progress has been pushed
+        release.wait(60)
+        raise BulkpatchError("stopped on purpose")
+
+    read = job.progress
+
+    def read_then_let_go() -> dict:
+        shown = read()
+        release.set()
+        return shown
+
+    job.progress = read_then_let_go
+    assert job.send(held_run)
+    with page.client.stream("GET", f"/jobs/{job_id}/events") as events:
+        assert events.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in events.iter_lines() if line]
+    assert json.loads(lines[0].removeprefix("data: ")) == {"done": 0, "outcomes": {}}
+    assert lines[-2:] == ["event: done", "data: {}"]

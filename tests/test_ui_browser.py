@@ -24,7 +24,8 @@ SAMPLE = SAMPLES / "subscriptions-true-up.csv"
 @pytest.fixture
 def ui_address(tmp_path: Path) -> Iterator[str]:
     """`bulkpatch ui --no-browser` started for real; stopped with Ctrl-C, as a user would."""
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
+    # 10 calls a second: the run lasts a few seconds, long enough to watch its progress.
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "BULKPATCH_RATE": "600"}
     process = subprocess.Popen(
         [sys.executable, "-m", "bulkpatch", "ui", "--no-browser"],
         cwd=tmp_path,
@@ -85,10 +86,14 @@ def test_check_plan_apply_and_download_the_results_in_a_browser(page: Page, tmp_
     page.click("#to-confirm")
     expect(page.locator(".big")).to_contain_text("26 changes will be sent to")
     shot(page, "4-confirm")
-    page.click("#run")  # a progress page that reloads itself until the run ends
+    page.click("#run")
+    expect(page.locator("h1")).to_contain_text("Sending")
+    # Only the events the server pushes change this line (with script on, nothing reloads).
+    expect(page.locator("#progress")).to_have_text(re.compile(r"^[1-9]\d* of 26 changes done"))
+    shot(page, "5-run")
     expect(page.locator(".outcome-ok")).to_have_text("26 ok", timeout=60_000)
     expect(page.locator("h1")).to_contain_text("Results")
-    shot(page, "5-results")
+    shot(page, "6-results")
 
     with page.expect_download() as download:
         page.click("a[href$='/results.xlsx']")

@@ -7,6 +7,9 @@ the command line. The page only shows what those runs returned and wrote.
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -54,6 +63,7 @@ def make_app(session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024
         Route("/jobs/{job}/confirm", web.confirm),
         Route("/jobs/{job}/apply", web.apply, methods=["POST"]),
         Route("/jobs/{job}/run", web.running),
+        Route("/jobs/{job}/events", web.events),
         Route("/jobs/{job}/results", web.results),
         Route("/jobs/{job}/files/{stage}/{name}", web.download),
         Route("/runs/{run}", web.run_folder),
@@ -211,6 +221,11 @@ class _Web:
             return self.render("error.html", 400, job=job, message=job.failure)
         return RedirectResponse(f"/jobs/{job.id}/results", status_code=303)
 
+    async def events(self, request: Request) -> Response:
+        """The run's progress pushed to its page (server-sent events): changes done by outcome
+        every half second while it runs, then `done`."""
+        return StreamingResponse(_pushed(self._job(request)), media_type="text/event-stream")
+
     async def results(self, request: Request) -> Response:
         job = self._job(request)
         if job.running:
@@ -268,6 +283,14 @@ class _Web:
         rows = _rows(job, stage, request, part)
         rows["cells"] = [[(v, None) for v in r] for r in rows["rows"]]
         return self.render(f"{stage}.html", job=job, run=job.stages[stage], part=part, rows=rows)
+
+
+async def _pushed(job: Job) -> AsyncIterator[str]:
+    while job.running:
+        shown = await run_in_threadpool(job.progress)  # reads the journal: off the loop
+        yield f"data: {json.dumps(shown)}\n\n"
+        await asyncio.sleep(0.5)
+    yield "event: done\ndata: {}\n\n"
 
 
 def _rows(job: Job, stage: str, request: Request, part: int) -> dict[str, Any]:

@@ -100,7 +100,8 @@ class Job:
     def progress(self) -> dict[str, Any]:
         """The latest run so far, from its journal: changes finished, by outcome."""
         finished = replay(self.sending / JOURNAL).finished if self.sending else {}
-        return {"done": len(finished), "outcomes": Counter(e["outcome"] for e in finished.values())}
+        outcomes = Counter(e["outcome"] for e in finished.values())
+        return {"done": len(finished), "outcomes": dict(outcomes)}
 
     @property
     def check(self) -> CheckRun:
