@@ -28,7 +28,6 @@ from bulkpatch.runfolder import JOURNAL
 from bulkpatch.sheet import Dialect
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
-STEMS = {"check": "check", "plan": "plan", "results": "results"}  # stage -> its reports' stem
 PAGE = 50  # rows on one page
 # The files of a run folder the page offers (reports, not the journal, the lock or the input).
 REPORT = re.compile(r"^(check|plan|results|to-fix|undo|summary)[\w-]*\.(csv|xlsx|jsonl?)$")
@@ -65,9 +64,9 @@ class Job:
 
     def rows(self, stage: str, part: int) -> pl.DataFrame:
         """The per-row report of the stage's `part`-th sheet (the user's columns, `row`, and
-        ours), read once."""
+        ours), read once; a stage's reports are named for it (`check.csv`, `plan-orders.csv`)."""
         run = self.stages[stage]
-        tables = [p for p in run.reports if p.suffix == ".csv" and _is_table(p, STEMS[stage])]
+        tables = [p for p in run.reports if p.suffix == ".csv" and _is_table(p, stage)]
         path = tables[min(part, len(tables) - 1)]
         if path not in self._frames:
             frame = read_report(path, self.check.parts[0].sheet.dialect)
@@ -166,10 +165,11 @@ def recent(base: Path, limit: int = 15) -> list[dict[str, str]]:
     if not base.is_dir():
         return []
     folders = sorted((p for p in base.iterdir() if p.is_dir()), reverse=True)[:limit]
-    return [{"name": f.name, "state": _state(f)} for f in folders]
+    return [{"name": f.name, "state": folder_state(f)} for f in folders]
 
 
-def _state(folder: Path) -> str:
+def folder_state(folder: Path) -> str:
+    """What a run folder's files say it got to: checked, planned, applied or interrupted."""
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         return "interrupted" if summary.get("interrupted") else "applied"
@@ -192,8 +192,3 @@ def run_folder(base: Path, name: str) -> Path | None:
 def folder_reports(folder: Path) -> list[Path]:
     """The reports a run folder holds, by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and REPORT.match(p.name))
-
-
-def folder_state(folder: Path) -> str:
-    """What a run folder's files say it got to: checked, planned, applied or interrupted."""
-    return _state(folder)
