@@ -17,13 +17,18 @@ import typer
 
 from bulkpatch.cli_groups import auth_app, sandbox_app
 from bulkpatch.cli_options import (
+    NO_BROWSER,
     OUTPUT_OPTIONS,
     PRECEDENCE_HELP,
+    REPORTS,
     RUN_OPTIONS,
     SETTING_OPTIONS,
     SHEET,
     SHEET_OPTIONS,
     TARGET_OPTIONS,
+    UI_HOST,
+    UI_PORT,
+    VERBOSE,
     Output,
     SheetKind,
     with_options,
@@ -295,6 +300,20 @@ def template(
 
 app.add_typer(auth_app, name="auth")
 app.add_typer(sandbox_app, name="sandbox")
+
+
+@app.command()
+def ui(
+    port: UI_PORT = 0,
+    host: UI_HOST = "127.0.0.1",
+    no_browser: NO_BROWSER = False,
+    reports: REPORTS = Path("reports"),
+    verbose: VERBOSE = False,
+) -> None:
+    """Open bulkpatch's page in your browser: check, plan and apply a sheet without a terminal."""
+    from bulkpatch.ui import serve
+
+    run_job(verbose, lambda: serve(host, port, not no_browser, reports, say=typer.echo))
 
 
 def main() -> None:

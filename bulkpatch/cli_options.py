@@ -226,3 +226,16 @@ class Output:
     def show(self, run: Any, words: Callable[[Any], None]) -> None:
         """The run's summary as JSON, or in words."""
         typer.echo(json.dumps(run.summary())) if self.as_json else words(run)
+
+
+# --- ui --------------------------------------------------------------------------------------
+
+UI_HOST = Annotated[
+    str,
+    typer.Option(help="Address to listen on; anything but 127.0.0.1 opens the page to others."),
+]
+UI_PORT = Annotated[int, typer.Option(help="Port (0, the default, picks a free one).")]
+NO_BROWSER = Annotated[
+    bool, typer.Option("--no-browser", help="Print the address; do not open a browser.")
+]
+REPORTS = Annotated[Path, typer.Option("--reports", help="Folder the page's runs are written to.")]

@@ -244,3 +244,48 @@ def results(folder: Path, name: str = "results.csv") -> pl.DataFrame:
 def journal_calls(folder: Path) -> list[dict]:
     lines = (folder / "journal.jsonl").read_text().splitlines()
     return [e for e in map(json.loads, lines) if e["event"] == "call"]
+
+
+# --- a real Chromium for the web page's tests ---
+
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+APT_INSTALL = "apt-get update && apt-get install -y chromium"
+
+
+def _installed_chromium() -> str | None:
+    """The OS package's Chromium, or the one `playwright install chromium` downloaded."""
+    found = next((p for p in CHROMIUM_PATHS if Path(p).is_file()), None)
+    if found:
+        return found
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        own = p.chromium.executable_path
+    return own if Path(own).is_file() else None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A Chromium's path; on a fresh Debian machine run as root, installed from the OS
+    packages once (Playwright's own download host may be out of reach). Never a skip: a
+    browser test without a browser fails with what to do."""
+    found = _installed_chromium()
+    if found:
+        return found
+    if os.name == "posix" and os.geteuid() == 0 and Path("/etc/debian_version").is_file():
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            done = subprocess.run(
+                ["sh", "-c", APT_INSTALL], capture_output=True, text=True, timeout=900, env=env
+            )
+        except subprocess.TimeoutExpired:
+            done = None
+        found = _installed_chromium()
+        if found:
+            return found
+        why = done.stderr.strip().splitlines()[-1:] if done else ["it took over 15 minutes"]
+        pytest.fail(f"`{APT_INSTALL}` did not install Chromium: {' '.join(why)}")
+    pytest.fail(
+        "no Chromium found for the browser tests: run `playwright install chromium` "
+        f"(or, on Debian as root, `{APT_INSTALL}`), then run the tests again."
+    )

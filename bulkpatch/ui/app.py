@@ -1,0 +1,319 @@
+"""The page's routes: Start (upload, recent runs) -> Check -> Plan -> Confirm -> Results.
+
+Each step calls the command-layer function the CLI calls (`check_file`, `plan_file`,
+`apply_file`) into run folders of its own, so what the page did can be resumed or read from
+the command line. The page only shows what those runs returned and wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bulkpatch.commands import apply_file, check_file, plan_file
+from bulkpatch.errors import BulkpatchError
+from bulkpatch.ui.guard import Guard, Refused, Session
+from bulkpatch.ui.jobs import (
+    SHEETS,
+    Job,
+    Jobs,
+    folder_reports,
+    folder_state,
+    page,
+    recent,
+    run_folder,
+)
+
+TARGETS = ("sandbox", "production")
+FORM_ROOM = 64 * 1024  # what a multipart form adds around the file
+_env = Environment(
+    loader=PackageLoader("bulkpatch.ui", "templates"), autoescape=select_autoescape()
+)
+
+
+def make_app(session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024) -> Starlette:
+    """The page's application: `session` holds its secrets and allowed hosts; runs are
+    written under `reports`; a sheet larger than `max_upload` bytes is refused."""
+    jobs = Jobs(reports)
+    web = _Web(session, jobs, max_upload)
+    routes = [
+        Route("/", web.start),
+        Route("/upload", web.upload, methods=["POST"]),
+        Route("/jobs/{job}/check", web.check),
+        Route("/jobs/{job}/plan", web.plan, methods=["GET", "POST"]),
+        Route("/jobs/{job}/confirm", web.confirm),
+        Route("/jobs/{job}/apply", web.apply, methods=["POST"]),
+        Route("/jobs/{job}/run", web.running),
+        Route("/jobs/{job}/events", web.events),
+        Route("/jobs/{job}/results", web.results),
+        Route("/jobs/{job}/files/{stage}/{name}", web.download),
+        Route("/runs/{run}", web.run_folder),
+        Route("/runs/{run}/files/{name}", web.run_file),
+        Mount("/static", StaticFiles(packages=[("bulkpatch.ui", "static")]), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, session=session)],
+        exception_handlers={Refused: web.refused, BulkpatchError: web.failed},
+    )
+    app.state.jobs = jobs
+    return app
+
+
+class _Web:
+    """The endpoints, sharing the session, the jobs and the upload limit."""
+
+    def __init__(self, session: Session, jobs: Jobs, max_upload: int) -> None:
+        self.session, self.jobs, self.max_upload = session, jobs, max_upload
+
+    def render(self, name: str, status: int = 200, job: Job | None = None, **context) -> Response:
+        context.update(csrf=self.session.csrf, job=job, banner=_banner(job))
+        return HTMLResponse(_env.get_template(name).render(**context), status_code=status)
+
+    # --- errors ---------------------------------------------------------------------------------
+
+    async def refused(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return self.render("error.html", exc.status, message=exc.line)
+
+    async def failed(self, request: Request, exc: Exception) -> Response:
+        """A run the command layer refused: the same one line the CLI prints."""
+        return self.render("error.html", 400, message=str(exc), job=self._job(request, False))
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _job(self, request: Request, needed: bool = True) -> Job | None:
+        job = self.jobs.get(request.path_params.get("job", ""))
+        if job is None and needed:
+            raise Refused(404, "This page does not know that sheet: upload it again.")
+        return job
+
+    async def _form(self, request: Request) -> FormData:
+        """The POSTed form, only when its size is declared and within the upload limit and it
+        carries this session's CSRF token."""
+        size = request.headers.get("content-length", "")
+        if not size.isdigit():
+            raise Refused(411, "The browser did not say how large the upload is.")
+        if int(size) > self.max_upload + FORM_ROOM:
+            raise Refused(413, f"The sheet is larger than {_mb(self.max_upload)}: split it.")
+        form = await request.form(max_files=1, max_fields=8)
+        self.session.check_form(request, form)
+        return form
+
+    # --- pages ----------------------------------------------------------------------------------
+
+    async def start(self, request: Request) -> Response:
+        runs = await run_in_threadpool(recent, self.jobs.base)
+        return self.render("start.html", runs=runs, limit=_mb(self.max_upload), sheets=SHEETS)
+
+    async def upload(self, request: Request) -> Response:
+        form = await self._form(request)
+        item = form.get("sheet")
+        if not isinstance(item, UploadFile) or not item.filename:
+            raise Refused(400, "Choose a sheet (CSV or Excel) first.")
+        if Path(item.filename).suffix.lower() not in SHEETS:
+            raise Refused(
+                400, f"{item.filename}: choose a CSV or Excel file ({', '.join(SHEETS)})."
+            )
+        data = await item.read(self.max_upload + 1)
+        if len(data) > self.max_upload:
+            raise Refused(413, f"The sheet is larger than {_mb(self.max_upload)}: split it.")
+        job = self.jobs.new(item.filename, data)
+        job.stages["check"] = await run_in_threadpool(
+            check_file, job.sheet, out=job.folder, reports_base=self.jobs.base
+        )
+        return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
+
+    async def check(self, request: Request) -> Response:
+        job = self._job(request)
+        part = _int(request.query_params.get("sheet"), 0, len(job.check.parts) - 1)
+        checked = job.check.parts[part]
+        marks = {
+            (str(r), c): m
+            for r, c, m in checked.issues.select("row", "column", "message").iter_rows()
+        }
+        rows = _rows(job, "check", request, part)
+        rows["cells"] = [
+            [
+                (v, marks.get((r[rows["headers"].index("row")], h)))
+                for h, v in zip(rows["headers"], r, strict=True)
+            ]
+            for r in rows["rows"]
+        ]
+        return self.render(
+            "check.html",
+            job=job,
+            run=job.check,
+            mapping=checked.sheet.mapping(),
+            part=part,
+            rows=rows,
+            targets=TARGETS,
+        )
+
+    async def plan(self, request: Request) -> Response:
+        job = self._job(request)
+        if request.method == "POST":
+            form = await self._form(request)
+            target = form.get("target")
+            if target not in TARGETS:
+                raise Refused(400, "Choose where to plan: the sandbox or production.")
+            await self._plan(job, str(target))
+            return RedirectResponse(f"/jobs/{job.id}/plan", status_code=303)
+        if "plan" not in job.stages:
+            return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
+        return self._rows_page(job, "plan", request)
+
+    async def confirm(self, request: Request, wrong: str = "") -> Response:
+        job = self._job(request)
+        if "plan" not in job.stages:
+            return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
+        plan = job.stages["plan"]
+        return self.render(
+            "confirm.html",
+            400 if wrong else 200,
+            job=job,
+            changes=plan.counts().get("change", 0),
+            production=plan.stamp.where == "production",
+            wrong=wrong,
+        )
+
+    async def apply(self, request: Request) -> Response:
+        job = self._job(request)
+        form = await self._form(request)
+        plan = job.stages.get("plan")
+        if plan is None:
+            raise Refused(409, "Plan the sheet before running it.")
+        changes = plan.counts().get("change", 0)
+        if plan.stamp.where == "production" and form.get("typed", "").strip() != str(changes):
+            return await self.confirm(request, f"Type {changes} to send to production.")
+        base = self.jobs.base
+        if not job.send(apply_file, plan_dir=plan.folder, target=job.target, reports_base=base):
+            raise Refused(409, "This sheet is being planned or sent already: wait for it.")
+        return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+
+    async def running(self, request: Request) -> Response:
+        """The run under way: changes finished so far (the page reloads itself each second),
+        then its results, or why it stopped."""
+        job = self._job(request)
+        if job.running:
+            changes = job.stages["plan"].counts().get("change", 0)
+            return self.render("progress.html", job=job, changes=changes, **job.progress())
+        if job.failure:
+            return self.render("error.html", 400, job=job, message=job.failure)
+        return RedirectResponse(f"/jobs/{job.id}/results", status_code=303)
+
+    async def events(self, request: Request) -> Response:
+        """The run's progress pushed to its page (server-sent events): changes done by outcome
+        every half second while it runs, then `done`."""
+        return StreamingResponse(_pushed(self._job(request)), media_type="text/event-stream")
+
+    async def results(self, request: Request) -> Response:
+        job = self._job(request)
+        if job.running:
+            return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+        if "results" not in job.stages:
+            return RedirectResponse(f"/jobs/{job.id}/confirm", status_code=303)
+        return self._rows_page(job, "results", request)
+
+    async def download(self, request: Request) -> Response:
+        job = self._job(request)
+        found = job.file(request.path_params["stage"], request.path_params["name"])
+        if found is None or not found.is_file():
+            raise Refused(404, "This run wrote no such file.")
+        return FileResponse(found, filename=found.name)
+
+    async def run_folder(self, request: Request) -> Response:
+        """A run folder from the Start page's list: its state and its reports."""
+        folder = self._folder(request)
+        return self.render(
+            "run.html", folder=folder, state=folder_state(folder), files=folder_reports(folder)
+        )
+
+    async def run_file(self, request: Request) -> Response:
+        folder = self._folder(request)
+        name = request.path_params["name"]
+        found = next((p for p in folder_reports(folder) if p.name == name), None)
+        if found is None:
+            raise Refused(404, "This run folder holds no such report.")
+        return FileResponse(found, filename=found.name)
+
+    def _folder(self, request: Request) -> Path:
+        folder = run_folder(self.jobs.base, request.path_params["run"])
+        if folder is None:
+            raise Refused(404, "No such run folder.")
+        return folder
+
+    # --- shared ---------------------------------------------------------------------------------
+
+    async def _plan(self, job: Job, target: str) -> None:
+        """Plan `job` into a new folder beside its check (not while it is planned or sent)."""
+        if not job.busy.acquire(blocking=False):
+            raise Refused(409, "This sheet is being planned or sent already: wait for it.")
+        try:
+            out = job.next_folder("plan")
+            job.stages["plan"] = await run_in_threadpool(
+                plan_file, job.sheet, target=target, out=out, reports_base=self.jobs.base
+            )
+            job.target = target  # where this plan read: its run sends there
+            job.stages.pop("results", None)  # a new plan: an older plan's run is not its run
+        finally:
+            job.busy.release()
+
+    def _rows_page(self, job: Job, stage: str, request: Request) -> Response:
+        part = _int(request.query_params.get("sheet"), 0, len(job.check.parts) - 1)
+        rows = _rows(job, stage, request, part)
+        rows["cells"] = [[(v, None) for v in r] for r in rows["rows"]]
+        return self.render(f"{stage}.html", job=job, run=job.stages[stage], part=part, rows=rows)
+
+
+async def _pushed(job: Job) -> AsyncIterator[str]:
+    while job.running:
+        shown = await run_in_threadpool(job.progress)  # reads the journal: off the loop
+        yield f"data: {json.dumps(shown)}\n\n"
+        await asyncio.sleep(0.5)
+    yield "event: done\ndata: {}\n\n"
+
+
+def _rows(job: Job, stage: str, request: Request, part: int) -> dict[str, Any]:
+    outcome = request.query_params.get("outcome") or None
+    shown = page(job.rows(stage, part), outcome, _int(request.query_params.get("page"), 1))
+    return {**shown, "outcome": outcome or "", "stage": stage}
+
+
+def _banner(job: Job | None) -> dict[str, str] | None:
+    """Where the job's latest run points, in words (as its reports say it); the style sheet
+    colours it as the reports' Summary banner is coloured."""
+    run = next(
+        (job.stages[s] for s in ("results", "plan", "check") if job and s in job.stages), None
+    )
+    if run is None or run.stamp is None:
+        return None
+    return {"where": run.stamp.where, "words": run.stamp.target}
+
+
+def _int(text: str | None, low: int, high: int | None = None) -> int:
+    value = int(text) if text and text.isdigit() else low
+    return max(low, value if high is None else min(value, high))
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:g} MB"

@@ -1,0 +1,44 @@
+// bulkpatch ui: the little the pages need beyond HTML (loaded as a file: the page allows no
+// inline script). A filter applies as soon as it is chosen; a button that starts work says so
+// and cannot be pressed twice; a run's page shows the progress the server pushes, then its
+// results.
+document.addEventListener("DOMContentLoaded", () => {
+  const progress = document.getElementById("progress");
+  if (progress && progress.dataset.events) {
+    follow(progress);
+  }
+  for (const select of document.querySelectorAll("select.autosubmit")) {
+    select.addEventListener("change", () => select.form.submit());
+  }
+  for (const form of document.querySelectorAll("form[method=post]")) {
+    form.addEventListener("submit", () => {
+      for (const button of form.querySelectorAll("button")) {
+        button.disabled = true;
+        button.textContent = "Working…";
+      }
+    });
+  }
+});
+
+function follow(progress) {
+  const source = new EventSource(progress.dataset.events);
+  source.onmessage = (event) => {
+    const shown = JSON.parse(event.data);
+    progress.textContent = `${shown.done} of ${progress.dataset.total} changes done`;
+    document.getElementById("bar").value = shown.done;
+    const list = document.getElementById("so-far");
+    list.replaceChildren();
+    for (const [name, n] of Object.entries(shown.outcomes)) {
+      const item = document.createElement("li");
+      item.className = `outcome-${name}`;
+      const count = document.createElement("b");
+      count.textContent = n;
+      item.append(count, ` ${name}`);
+      list.append(item);
+    }
+  };
+  source.addEventListener("done", () => {
+    source.close();
+    window.location.assign(progress.dataset.next);
+  });
+}

@@ -1,0 +1,105 @@
+"""The web page in a real Chromium, driven by Playwright: the real `bulkpatch ui` command,
+the sample with mistakes checked, planned and applied to the built-in sandbox, the results
+downloaded and read back. Each page is photographed into `tests/screenshots/`."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import SAMPLES
+from playwright.sync_api import Page, expect, sync_playwright
+
+SHOTS = Path(__file__).parent / "screenshots"
+SAMPLE = SAMPLES / "subscriptions-true-up.csv"
+
+
+@pytest.fixture
+def ui_address(tmp_path: Path) -> Iterator[str]:
+    """`bulkpatch ui --no-browser` started for real; stopped with Ctrl-C, as a user would."""
+    # 10 calls a second: the run lasts a few seconds, long enough to watch its progress.
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "BULKPATCH_RATE": "600"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulkpatch", "ui", "--no-browser"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines = [process.stdout.readline() for _ in range(2)]
+    found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", lines[0])
+    assert found, lines
+    try:
+        yield found.group(0)
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=30)[0]
+    assert process.returncode == 0 and "bulkpatch ui stopped." in rest, rest
+
+
+@pytest.fixture
+def page(chromium: str, ui_address: str) -> Iterator[Page]:
+    """A Chromium tab on the page; any error in its console (a script the page's
+    Content-Security-Policy blocked, say) fails the test."""
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        tab = browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 800})
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.goto(ui_address)
+        yield tab
+        browser.close()
+    assert errors == []
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def test_check_plan_apply_and_download_the_results_in_a_browser(page: Page, tmp_path: Path):
+    assert "token=" not in page.url  # traded for the cookie, gone from the address bar
+    expect(page.locator("h1")).to_have_text("Check a sheet")
+    shot(page, "1-start")
+
+    page.set_input_files("#sheet", SAMPLE)
+    page.click("#check")
+    expect(page.locator(".outcome-invalid")).to_have_text("8 invalid")
+    page.select_option("select[name=outcome]", "invalid")  # filters as soon as it is chosen
+    expect(page.locator("#rows tbody tr")).to_have_count(8)
+    expect(page.locator("#rows td.bad").first).to_be_visible()
+    shot(page, "2-check")
+
+    page.click("#plan")
+    expect(page.locator(".outcome-change")).to_have_text("26 change")
+    expect(page.locator("#target")).to_contain_text("SANDBOX")
+    shot(page, "3-plan")
+
+    page.click("#to-confirm")
+    expect(page.locator(".big")).to_contain_text("26 changes will be sent to")
+    shot(page, "4-confirm")
+    page.click("#run")
+    expect(page.locator("h1")).to_contain_text("Sending")
+    # Only the events the server pushes change this line (with script on, nothing reloads).
+    expect(page.locator("#progress")).to_have_text(re.compile(r"^[1-9]\d* of 26 changes done"))
+    shot(page, "5-run")
+    expect(page.locator(".outcome-ok")).to_have_text("26 ok", timeout=60_000)
+    expect(page.locator("h1")).to_contain_text("Results")
+    shot(page, "6-results")
+
+    with page.expect_download() as download:
+        page.click("a[href$='/results.xlsx']")
+    saved = tmp_path / "downloaded.xlsx"
+    download.value.save_as(saved)
+    rows = openpyxl.load_workbook(saved)["Subscriptions"].iter_rows(values_only=True)
+    header = next(rows)
+    outcomes = [row[header.index("outcome")] for row in rows]
+    assert outcomes.count("ok") == 26 and outcomes.count("invalid") == 8
