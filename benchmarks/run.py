@@ -244,7 +244,7 @@ from bulkpatch.load import load
 
 part = check(load(sys.argv[1])[0])
 table = report.table(part.sheet, part.outcomes, part.issues)
-summary = [("Outcome", part.counts())]
+summary = report.Summary(None, [("Outcome", part.counts())])
 rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 before = peak = rss()
 done = threading.Event()
@@ -252,7 +252,7 @@ def watch():
     global peak
     while not done.wait(0.005):
         peak = max(peak, rss())
-watcher = threading.Thread(target=watch)
+watcher = threading.Thread(target=watch, daemon=True)  # a failed write must not hang the run
 watcher.start()
 started = time.perf_counter()
 report.write_workbook(Path(sys.argv[2]), [table], summary)
