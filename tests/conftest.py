@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -249,7 +250,6 @@ def journal_calls(folder: Path) -> list[dict]:
 # --- a real Chromium for the web page's tests ---
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-APT_INSTALL = "apt-get update && apt-get install -y chromium"
 
 
 def _installed_chromium() -> str | None:
@@ -269,23 +269,41 @@ def chromium() -> str:
     """A Chromium's path; on a fresh Debian machine run as root, installed from the OS
     packages once (Playwright's own download host may be out of reach). Never a skip: a
     browser test without a browser fails with what to do."""
-    found = _installed_chromium()
-    if found:
-        return found
+    return os_tool(
+        _installed_chromium, "chromium", "Chromium", "or run `playwright install chromium`"
+    )
+
+
+@pytest.fixture(scope="session")
+def libreoffice() -> str:
+    """LibreOffice's `soffice`, to render a workbook as it prints (with poppler's pdftotext to
+    read the pages back); installed from the OS packages once, like Chromium."""
+    return os_tool(
+        lambda: shutil.which("soffice") if shutil.which("pdftotext") else None,
+        "libreoffice-calc-nogui poppler-utils",
+        "LibreOffice",
+        "or install LibreOffice and poppler-utils",
+    )
+
+
+def os_tool(found: Callable[[], str | None], packages: str, what: str, otherwise: str) -> str:
+    """A tool from `found`, else installed with apt-get on Debian as root (once, within 15
+    minutes); else a failure that says what to do. Never a skip."""
+    path = found()
+    if path:
+        return path
+    install = f"apt-get update && apt-get install -y {packages}"
     if os.name == "posix" and os.geteuid() == 0 and Path("/etc/debian_version").is_file():
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         try:
             done = subprocess.run(
-                ["sh", "-c", APT_INSTALL], capture_output=True, text=True, timeout=900, env=env
+                ["sh", "-c", install], capture_output=True, text=True, timeout=900, env=env
             )
         except subprocess.TimeoutExpired:
             done = None
-        found = _installed_chromium()
-        if found:
-            return found
+        path = found()
+        if path:
+            return path
         why = done.stderr.strip().splitlines()[-1:] if done else ["it took over 15 minutes"]
-        pytest.fail(f"`{APT_INSTALL}` did not install Chromium: {' '.join(why)}")
-    pytest.fail(
-        "no Chromium found for the browser tests: run `playwright install chromium` "
-        f"(or, on Debian as root, `{APT_INSTALL}`), then run the tests again."
-    )
+        pytest.fail(f"`{install}` did not install {what}: {' '.join(why)}")
+    pytest.fail(f"no {what} found for these tests: `{install}` ({otherwise}), then run again.")

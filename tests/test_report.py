@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 from datetime import date, datetime, time, timedelta
 
 import openpyxl
 import polars as pl
-from conftest import CUSTOMER, SUB1, SUB2
+from conftest import CUSTOMER, SAMPLES, SUB1, SUB2
 
 from bulkpatch.commands import check_file
 
@@ -303,3 +305,35 @@ def test_a_long_message_wraps_and_its_row_grows_to_show_it(write_csv, tmp_path):
     assert errors.alignment.wrap_text
     assert data.row_dimensions[2].height >= 3 * 15  # every line of the message shows
     assert data.row_dimensions[3].height is None  # a short row keeps Excel's height
+
+
+def test_the_month_end_results_print_summary_first_and_one_page_wide(cli, tmp_path, libreoffice):
+    run = tmp_path / "run"
+    assert cli("apply", SAMPLES / "month-end.xlsx", "--out", run, "--quiet").returncode == 0
+    rendered = subprocess.run(
+        [
+            libreoffice,
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            tmp_path,
+            run / "results.xlsx",
+        ],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "HOME": str(tmp_path)},  # LibreOffice keeps its profile there
+    )
+    assert rendered.returncode == 0 and (tmp_path / "results.pdf").is_file()
+    pages = subprocess.run(
+        ["pdftotext", "-layout", tmp_path / "results.pdf", "-"], capture_output=True, text=True
+    ).stdout.split("\f")
+    pages = [p for p in pages if p.strip()]
+    first = pages[0]
+    assert "SANDBOX (built-in): nothing in Partner Center changed" in first
+    assert "Input SHA-256" in first and "Rows by outcome" in first
+    # each data sheet fits one page: its footer (the sheet's name) is on exactly one page
+    footers = [p.strip().splitlines()[-1] for p in pages]
+    assert sum("Subscriptions" in f for f in footers) == 1
+    assert sum("Orders" in f for f in footers) == 1
+    assert all("Page" in f and "of" in f for f in footers)
