@@ -91,6 +91,9 @@ def check(
     ] = True,
 ) -> None:
     """Check a sheet against Partner Center's field rules and write a report; send nothing."""
+    from bulkpatch.stamp import Digest
+
+    Digest.of(sheet_path)  # its SHA-256 for the report, hashed while the rest loads
     from bulkpatch.commands import check_file
 
     out = Output.of(options)

@@ -72,7 +72,7 @@ def check_file(
     `command`: the command as run, for the reports.
     """
     source, started = Path(path), now()
-    digest = Digest(source) if source.is_file() else None
+    digest = Digest.of(source)
     parts = _checked(source, {"sheet": sheet, "kind": kind, "notes": notes or []})
     folder = RunFolder(make_folder(out, reports_base, source), {})
     stamped = stamp(None, source, digest.result() if digest else "", folder.path, started, command)

@@ -31,13 +31,29 @@ LOOKS_SECRET = re.compile(r"^eyJ[\w-]+\.[\w-]+\.")  # a JWT, wherever it was typ
 
 
 class Digest:
-    """The SHA-256 of a file, computed in a thread while the sheet loads (hashlib lets go of
-    the interpreter while it hashes, so a big sheet costs no wall time for it)."""
+    """The SHA-256 of a file, computed in a thread while bulkpatch loads and reads the sheet
+    (hashlib lets go of the interpreter while it hashes, so a big sheet costs little wall time
+    for it). `of` starts one, or finds the one already started for the same file: the CLI starts
+    it before the command layer is imported, when the machine has a core to spare."""
+
+    _started: dict[tuple[Path, int, int], Digest] = {}  # noqa: RUF012 (this process's digests)
 
     def __init__(self, path: Path) -> None:
         self.hex = ""
         self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
         self._thread.start()
+
+    @classmethod
+    def of(cls, path: Path) -> Digest | None:
+        """The digest of `path` as it is now (None for what is not a file)."""
+        try:
+            found = path.resolve().stat()
+        except OSError:
+            return None
+        key = (path.resolve(), found.st_size, found.st_mtime_ns)
+        if key not in cls._started:
+            cls._started[key] = cls(path)
+        return cls._started[key]
 
     def _run(self, path: Path) -> None:
         self.hex = file_sha256(path)
