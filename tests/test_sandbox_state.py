@@ -5,6 +5,7 @@ folder, shared by every run (check, plan, apply, resume); it seeds only ids it h
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -204,3 +205,23 @@ def test_a_state_file_that_cannot_be_opened_stops_with_one_line(cli, tmp_path, m
         "/sandbox.db cannot be opened (Not a directory); nothing was sent by this command. "
         "Set BULKPATCH_CACHE_DIR to a folder you can write."
     )
+
+
+def _open_store(path: str, answers: multiprocessing.Queue) -> None:
+    try:
+        Store(path)
+        answers.put("opened")
+    except Exception as exc:  # the answer is what the test looks at
+        answers.put(repr(exc))
+
+
+def test_processes_opening_a_new_state_file_at_once_all_get_it(tmp_path):
+    forked = multiprocessing.get_context("fork")
+    for attempt in range(40):  # the race is narrow: 40 new files, 4 processes each
+        path, answers = str(tmp_path / f"state-{attempt}.db"), forked.Queue()
+        openers = [forked.Process(target=_open_store, args=(path, answers)) for _ in range(4)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(60)
+        assert [answers.get(timeout=5) for _ in openers] == ["opened"] * 4

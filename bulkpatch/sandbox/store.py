@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from typing import Any
 
 BUSY_SECONDS = 60.0  # how long a write waits for another process's write to finish
@@ -30,10 +31,24 @@ class Store:
             path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None
         )
         self.db.execute(f"pragma busy_timeout={int(BUSY_SECONDS * 1000)}")
-        self.db.execute("pragma journal_mode=wal")
+        self._prepare()
         self.db.execute("pragma synchronous=normal")
-        self.db.executescript(SCHEMA)
         self.lock = threading.Lock()
+
+    def _prepare(self) -> None:
+        """WAL and the tables. Two processes opening a new file at once can meet SQLite's
+        "database is locked" without its busy wait (switching the journal mode takes the file
+        alone), so the first steps are tried again for a while, then the error stands."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                self.db.execute("pragma journal_mode=wal")
+                self.db.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def clear(self) -> None:
         with self.lock:
