@@ -44,7 +44,7 @@ def watch():
     global peak
     while not done.wait(0.005):
         peak = max(peak, rss())
-watcher = threading.Thread(target=watch)
+watcher = threading.Thread(target=watch, daemon=True)  # a failed write must not hang the run
 watcher.start()
 export_book.write(
     Path(sys.argv[2]), "subscriptions", export_rows.headers("subscriptions"), frame, "2026-11-21"

@@ -46,7 +46,7 @@ MEANING = {  # outcome -> what it means: the legend beside the Summary's counts
     "conflict": "Partner Center holds something other than the sheet expects; not sent.",
     "not_sent": "Not sent: the run stopped before it; a resume sends it.",
     "accepted": "Partner Center accepted the change and had not shown it yet (202 Accepted).",
-    "no_change": "Partner Center already holds what the row asks for; nothing to send.",
+    "no_change": "Nothing to send: Partner Center holds what the row asks, or it asks nothing.",
 }
 MESSAGES = ("errors", "error_message", "changes", "warnings", "reason")  # wrapped, wide
 SAMPLE_ROWS = 1_000  # rows measured for column widths
