@@ -1,10 +1,9 @@
 """The library API: one function per command, each reading as the pipeline.
 
-`check_file` loads and checks a sheet; `plan_file` also reads Partner Center and writes what
-would change; `apply_file` sends it; `export_file` writes what Partner Center holds as a sheet
-to edit and apply. Each returns a result of one shape (see `results`); the
-CLI prints its `summary()` as it is for `--json`. Settings are merged here (flag or keyword,
-environment, profile, default), so a script gets what the command line gets.
+`check_file` checks a sheet; `plan_file` also reads Partner Center and writes what would
+change; `apply_file` sends it; `export_file` writes what Partner Center holds as a sheet to
+edit. Each returns a result of one shape (`results`), which the CLI and the web page show.
+Settings merge here (keyword, environment, profile, default): a script gets what the CLI gets.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ from bulkpatch.stamp import Digest, now, stamp
 # never does, and these imports cost it a tenth of its run time.
 if TYPE_CHECKING:
     from bulkpatch.outcome import Result
-    from bulkpatch.session import Sent, Session
+    from bulkpatch.session import Sent, Session, Shown
     from bulkpatch.target import Target
 
 PLAN_OUTCOMES = ("change", "no_change", "conflict", "would_fail")
@@ -197,10 +196,11 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
         prepared=prepared,
         outcomes=counts,
         entries=entries,
+        seats=seats,
     )
 
 
-def _plan(prepared: Prepared, settings: Settings, progress: str | bool) -> list[dict[str, Any]]:
+def _plan(prepared: Prepared, settings: Settings, progress: Shown) -> list[dict[str, Any]]:
     """One plan entry per change: what was read, the assessment, and the body to send."""
     from bulkpatch.outcome import planned
 
@@ -313,7 +313,7 @@ def _start(
     return prepared, done
 
 
-def preview(prepared: Prepared, settings: Settings, progress: str | bool = False) -> tables.Preview:
+def preview(prepared: Prepared, settings: Settings, progress: Shown = False) -> tables.Preview:
     """Read the current state (as `plan` does) and count what the run would change."""
     return tables.preview(prepared.rows(), _plan(prepared, settings, progress))
 

@@ -26,7 +26,7 @@ from bulkpatch.catalog import Kind, header_index, normalize_header
 from bulkpatch.config import Settings
 from bulkpatch.errors import FolderFault, InputError, StoppedError
 from bulkpatch.headers import HEADER_SEARCH, cell_text
-from bulkpatch.session import Progress
+from bulkpatch.session import Progress, Shown
 from bulkpatch.target import Target, client
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ async def read(
     kind: Kind,
     chosen: list[Customer] | None,
     page_size: int = PAGE_SIZE,
-    progress: str | bool = False,
+    progress: Shown = False,
 ) -> Read:
     """Read every chosen customer's subscriptions (or orders); `chosen` None: every customer
     of the partner, page by page. Raises StoppedError when the export cannot be complete."""

@@ -24,7 +24,7 @@ from bulkpatch.stamp import Stamp, now, stamp
 
 if TYPE_CHECKING:  # the network side: imported when a run calls out (see `Prepared.session`)
     from bulkpatch.outcome import Result
-    from bulkpatch.session import Sent, Session
+    from bulkpatch.session import Sent, Session, Shown, Watch
     from bulkpatch.target import Target
 
 
@@ -50,7 +50,7 @@ class Options:
     accept_differences: bool = False  # send even when expected values differ from the live ones
     add_again: bool = False  # apply seat changes a finished run of the same sheet already added
     keep_renewal_changes: bool = False  # schedule again what a mid-term change removes
-    progress: str | bool = False  # True or "bar": a progress bar; "lines": a line every 10 s
+    progress: str | bool | Watch = False  # "bar", "lines" (one every 10 s), or a page's Watch
     announce: Callable[[Prepared], None] | None = None  # hears the run before reads or writes
     command: str | None = None  # the command as run, for the reports (the CLI's, secrets hidden)
 
@@ -154,7 +154,7 @@ class Prepared:
         f = self.folder
         return stamp(self.target, f.source, f.sha256, f.path, self.started, command)
 
-    def session(self, settings: Settings, progress: str | bool) -> Session:
+    def session(self, settings: Settings, progress: Shown) -> Session:
         """Calls to this run's target with `settings`."""
         from bulkpatch.session import Session
 
@@ -172,6 +172,7 @@ class PlanRun(Run):
     prepared: Prepared
     outcomes: dict[str, int]
     entries: list[dict[str, Any]] = field(default_factory=list)  # one per change, as planned
+    seats: pl.DataFrame = field(default_factory=pl.DataFrame)  # per customer and offer
 
     def counts(self) -> dict[str, int]:
         return self.outcomes

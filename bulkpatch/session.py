@@ -2,8 +2,8 @@
 
 The commands call `Session.read` (what plan and the live-run preview show) and
 `Session.send` (what apply does); both drive `apply.Engine` in an event loop of their own.
-Ctrl-C during `send` stops sending new calls, lets calls in flight finish, and returns what
-finished.
+Ctrl-C during `send` (or `Watch.stop` from another thread: the web page's Stop button) stops
+sending new calls, lets calls in flight finish, and returns what finished.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,7 +41,7 @@ class Session:
     target: Target
     seed: Path
     settings: Settings
-    progress: str | bool = False  # "bar", "lines" (unattended), or nothing
+    progress: Shown = False  # "bar", "lines" (unattended), a Watch, or nothing
 
     def client(self) -> httpx.AsyncClient:
         return client(self.target, seed=[self.seed], connections=self.settings.concurrency)
@@ -83,7 +84,7 @@ class Session:
             journal.on_fault = lambda exc: engine.stop(
                 f"the run folder could not be written ({os_cause(exc)})"
             )
-            with _ctrl_c(engine) as interrupted:
+            with _stoppable(engine, self.progress) as interrupted:
                 results = await engine.run(changes)
         return Sent(results, engine, interrupted())
 
@@ -98,13 +99,40 @@ class Sent:
     interrupted: bool
 
 
+NOT_STARTED = dict(done=0, total=0, unit="", ok=0, failed=0, outcomes={}, calls_per_minute=0)
+
+
+class Watch:
+    """A run followed from another thread (the web page): its progress as it goes, and a stop
+    request with Ctrl-C's meaning (calls in flight finish, the journal is kept, the run can be
+    resumed). Given as a command's `progress=`."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None  # set when the run starts reading or sending
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def figures(self) -> dict[str, Any]:
+        """The run so far (`Progress.figures`); nothing done before it starts."""
+        if self.progress is None:
+            return {**NOT_STARTED, "outcomes": {}, "eta": "not started yet"}
+        return self.progress.figures()
+
+
+Shown = str | bool | Watch  # how a run shows its progress: see Progress
+
+
 class Progress:
     """How a long run shows itself: a bar in a terminal (`bar`), or, unattended (`lines`), a
     line on stderr every `every` seconds: done of total, ok, failed, calls per minute, time
-    left. Anything else shows nothing."""
+    left; a `Watch` is handed this object to read. Anything else shows nothing."""
 
-    def __init__(self, total: int, unit: str, mode: str | bool, every: float) -> None:
+    def __init__(self, total: int, unit: str, mode: Shown, every: float) -> None:
         self.total, self.unit, self.every = total, unit, every
+        if isinstance(mode, Watch):
+            mode.progress, mode = self, "watch"
         self.mode = "bar" if mode is True else mode
         self.counts: Counter[str] = Counter()
         self.started = time.monotonic()
@@ -155,20 +183,34 @@ class Progress:
             )
             self.bar.update()
 
-    def line(self) -> str:
-        """`Progress: 120 of 5000 changes done (118 ok, 2 failed), 492 calls/min, about 9
-        min left`."""
-        done, elapsed = self.counts["done"], time.monotonic() - self.started
-        ok = self.counts["ok"] + self.counts["accepted"]
-        per_minute = self.calls() / elapsed * 60 if elapsed else 0.0
+    def figures(self) -> dict[str, Any]:
+        """Done of total, ok, failed, by outcome, calls per minute and the time left in
+        words: what the progress line says, as data (the web page shows it)."""
+        counts = dict(self.counts)  # one copy: a reader in another thread sees one moment
+        done, elapsed = counts.get("done", 0), time.monotonic() - self.started
         left = (self.total - done) * elapsed / done / 60 if done else None
         if left is None:
             eta = "time left not known yet"
         else:  # "about 0 min left" with work still to do would not be true
             eta = f"about {left:.0f} min left" if left >= 1 else "under a minute left"
+        return {
+            "done": done,
+            "total": self.total,
+            "unit": self.unit,
+            "ok": counts.get("ok", 0) + counts.get("accepted", 0),
+            "failed": counts.get("failed", 0),
+            "outcomes": {k: n for k, n in counts.items() if k != "done"},
+            "calls_per_minute": round(self.calls() / elapsed * 60) if elapsed else 0,
+            "eta": eta,
+        }
+
+    def line(self) -> str:
+        """`Progress: 120 of 5000 changes done (118 ok, 2 failed), 492 calls/min, about 9
+        min left`."""
+        f = self.figures()
         return (
-            f"Progress: {done} of {self.total} {self.unit}s done ({ok} ok, "
-            f"{self.counts['failed']} failed), {per_minute:.0f} calls/min, {eta}"
+            f"Progress: {f['done']} of {f['total']} {self.unit}s done ({f['ok']} ok, "
+            f"{f['failed']} failed), {f['calls_per_minute']} calls/min, {f['eta']}"
         )
 
     async def _lines(self) -> None:
@@ -179,23 +221,36 @@ class Progress:
 
 
 @contextlib.contextmanager
-def _ctrl_c(engine: Engine):
-    """While inside, Ctrl-C stops the engine (calls in flight finish); yields a function
-    that says whether it was pressed."""
+def _stoppable(engine: Engine, progress: Shown):
+    """While inside, Ctrl-C (or a `Watch`'s stop) stops the engine (calls in flight finish);
+    yields a function that says whether the run was stopped so."""
     pressed: list[bool] = []
 
-    def interrupt() -> None:
+    def interrupt(why: str = "interrupted (Ctrl-C)") -> None:
         pressed.append(True)
-        engine.stop("interrupted (Ctrl-C)")
+        engine.stop(why)
 
     loop = asyncio.get_running_loop()
     with contextlib.suppress(RuntimeError, ValueError):  # only the main thread gets Ctrl-C
         loop.add_signal_handler(signal.SIGINT, interrupt)
+    watched = (
+        asyncio.create_task(_until_stopped(progress, interrupt))
+        if isinstance(progress, Watch)
+        else None
+    )
     try:
         yield lambda: bool(pressed)
     finally:
+        if watched:
+            watched.cancel()
         with contextlib.suppress(RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _until_stopped(watch: Watch, interrupt: Callable[[str], None]) -> None:
+    while not watch.stopping.is_set():
+        await asyncio.sleep(0.1)
+    interrupt("stopped from the page (Stop)")
 
 
 def _unreadable(reply: Reply) -> str:

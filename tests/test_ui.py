@@ -13,7 +13,6 @@ import pytest
 from conftest import SAMPLES
 from starlette.testclient import TestClient
 
-from bulkpatch.errors import BulkpatchError
 from bulkpatch.ui.app import make_app
 from bulkpatch.ui.guard import Session
 from bulkpatch.ui.server import allowed_hosts
@@ -59,16 +58,25 @@ def shown_rows(html: str) -> int:
     return html.split('id="rows"')[1].count("<tr>") - 1
 
 
-def sent(page: Page, job: str):
-    """Send the job's plan, follow the progress page until the run ends: its last page."""
-    shown = page.post(f"/jobs/{job}/apply")
-    for _ in range(1200):  # a bound, not a timing: the run ends long before
+def followed(page: Page, shown):
+    """Follow a progress page (a plan, a run, an export) until its work ends: the page it
+    ends on."""
+    for _ in range(2400):  # a bound, not a timing: the work ends long before
         if 'id="progress"' not in shown.text:
             return shown
-        assert "changes done" in shown.text
         time.sleep(0.05)
-        shown = page.client.get(f"/jobs/{job}/run")
-    raise AssertionError("the run did not end")
+        shown = page.client.get(shown.url)
+    raise AssertionError("the work did not end")
+
+
+def planned(page: Page, job: str, target: str = "sandbox"):
+    """Plan the job: the Plan page (or the page saying why it could not)."""
+    return followed(page, page.post(f"/jobs/{job}/plan", target=target))
+
+
+def sent(page: Page, job: str):
+    """Send the job's plan, follow the progress page until the run ends: its last page."""
+    return followed(page, page.post(f"/jobs/{job}/apply"))
 
 
 def job_of(response) -> str:
@@ -152,8 +160,8 @@ def test_an_upload_is_kept_under_a_generated_name_and_shown_by_its_own(page):
     assert checked.status_code == 200 and "My sheet.csv" in checked.text
     (folder,) = page.reports.iterdir()
     assert folder.name.endswith("-My-sheet")
-    assert [p.name for p in folder.glob("upload-*.csv")] != []
-    assert not list(folder.glob("My*"))
+    kept = [p.name for p in folder.iterdir() if p.name.startswith("My")]
+    assert len(kept) == 1 and re.fullmatch(r"My-sheet-[0-9a-f]{8}\.csv", kept[0]), kept
 
 
 def test_only_csv_or_excel_is_taken(page, tmp_path):
@@ -175,7 +183,7 @@ def test_only_files_a_known_run_wrote_can_be_downloaded(page):
     for bad in (
         f"/jobs/{job}/files/check/..%2F..%2Fpyproject.toml",
         f"/jobs/{job}/files/check/run.json",
-        f"/jobs/{job}/files/check/{next(page.reports.glob('*/upload-*')).name}",
+        f"/jobs/{job}/files/check/{next(page.reports.glob('*/subscriptions-true-up-*.csv')).name}",
         f"/jobs/{job}/files/../../../etc/passwd",
         f"/jobs/{job}/files/results/results.csv",
         "/jobs/nosuchjob/files/check/check.csv",
@@ -209,10 +217,10 @@ def test_rows_come_a_page_at_a_time(page, tmp_path):
 
 def test_plan_confirm_and_run_against_the_sandbox(page):
     job = job_of(page.upload())
-    planned = page.post(f"/jobs/{job}/plan", target="sandbox")
-    assert planned.url.path == f"/jobs/{job}/plan"
-    assert counts(planned.text)["change"] == 26
-    assert "SANDBOX (built-in)" in planned.text and "banner-sandbox" in planned.text
+    plan = planned(page, job)
+    assert plan.url.path == f"/jobs/{job}/plan"
+    assert counts(plan.text)["change"] == 26
+    assert "SANDBOX (built-in)" in plan.text and "banner-sandbox" in plan.text
     confirm = page.client.get(f"/jobs/{job}/confirm")
     assert "26 changes will be sent to" in confirm.text and 'id="typed"' not in confirm.text
     done = sent(page, job)
@@ -228,13 +236,13 @@ def test_plan_confirm_and_run_against_the_sandbox(page):
 def test_production_without_credentials_says_so_in_the_clis_words(page, monkeypatch):
     monkeypatch.delenv("BULKPATCH_TOKEN", raising=False)
     job = job_of(page.upload())
-    refused = page.post(f"/jobs/{job}/plan", target="production")
+    refused = planned(page, job, "production")
     assert refused.status_code == 400 and "needs Partner Center credentials" in refused.text
 
 
 def test_production_asks_for_the_number_of_changes_typed(page):
     job = job_of(page.upload())
-    page.post(f"/jobs/{job}/plan", target="sandbox")
+    planned(page, job)
     plan = page.client.app.state.jobs.get(job).stages["plan"]
     plan.stamp.where = "production"  # what a plan read from production says of itself
     confirm = page.client.get(f"/jobs/{job}/confirm")
@@ -256,7 +264,7 @@ def test_a_workbook_with_two_sheets_goes_through_sheet_by_sheet(page):
     orders = page.client.get(f"{checked.url}?sheet=1")
     assert "Order ID" in orders.text.split('id="rows"')[1]
     job = job_of(checked)
-    page.post(f"/jobs/{job}/plan", target="sandbox")
+    planned(page, job)
     done = sent(page, job)
     assert counts(done.text)["ok"] > 0 and counts(done.text)["failed"] == 0
     assert "undo.csv" in done.text
@@ -276,19 +284,19 @@ def test_the_command_says_when_its_port_is_taken(cli):
 
 def test_recent_run_folders_open_with_their_state_and_reports_only(page):
     job = job_of(page.upload())
-    page.post(f"/jobs/{job}/plan", target="sandbox")
+    planned(page, job)
     start = page.client.get("/").text
-    (planned,) = re.findall(r'href="/runs/([\w-]+-plan)"', start)
-    shown = page.client.get(f"/runs/{planned}")
+    (plan,) = re.findall(r'href="/runs/([\w-]+-plan)"', start)
+    shown = page.client.get(f"/runs/{plan}")
     assert '<b class="state-planned" id="state">planned</b>' in shown.text
-    assert f'href="/runs/{planned}/files/plan.xlsx"' in shown.text
-    plan_csv = page.client.get(f"/runs/{planned}/files/plan.csv").text
+    assert f'href="/runs/{plan}/files/plan.xlsx"' in shown.text
+    plan_csv = page.client.get(f"/runs/{plan}/files/plan.csv").text
     assert plan_csv.lstrip("\ufeff").startswith("Customer,")
-    upload = next(page.reports.glob("*/upload-*")).name
+    upload = next(page.reports.glob("*/subscriptions-true-up-*.csv")).name
     for bad in (
-        f"/runs/{planned}/files/run.json",
-        f"/runs/{planned}/files/{upload}",
-        f"/runs/{planned}/files/..%2F..%2Fpyproject.toml",
+        f"/runs/{plan}/files/run.json",
+        f"/runs/{plan}/files/{upload}",
+        f"/runs/{plan}/files/..%2F..%2Fpyproject.toml",
         "/runs/..%2F..%2Fetc/files/passwd",
         "/runs/nosuchrun",
     ):
@@ -299,45 +307,67 @@ def test_a_run_that_cannot_start_says_why_instead_of_spinning(page):
     import shutil
 
     job = job_of(page.upload())
-    planned = page.post(f"/jobs/{job}/plan", target="sandbox")
-    shutil.rmtree(re.search(r"<code>([^<]+-plan)</code>", planned.text).group(1))
+    plan = planned(page, job)
+    shutil.rmtree(re.search(r"<code>([^<]+-plan)</code>", plan.text).group(1))
     stopped = sent(page, job)
     assert stopped.status_code == 400 and "Not done" in stopped.text
     assert page.client.get(f"/jobs/{job}/results").url.path == f"/jobs/{job}/confirm"
 
 
-def test_the_progress_page_follows_a_run_and_one_run_goes_at_a_time(page):
-    import threading
-
-    job_id = job_of(page.upload())
-    page.post(f"/jobs/{job_id}/plan", target="sandbox")
-    job = page.client.app.state.jobs.get(job_id)
-    release, finished = threading.Event(), threading.Event()
-
-    def held_run(**options):  # an apply that waits to be let go
-        release.wait(60)
-        finished.set()
-        raise BulkpatchError("stopped on purpose")
-
-    assert job.send(held_run)
-    shown = page.client.get(f"/jobs/{job_id}/results")  # not yet: the run's progress
-    assert shown.url.path == f"/jobs/{job_id}/run" and "0 of 26 changes done" in shown.text
-    assert '<meta http-equiv="refresh" content="1">' in shown.text
-    assert page.post(f"/jobs/{job_id}/apply").status_code == 409
-    assert page.post(f"/jobs/{job_id}/plan", target="sandbox").status_code == 409
-    release.set()
-    finished.wait(60)
-    stopped = sent_page(page, job_id)
-    assert "stopped on purpose" in stopped.text
+def slow_run(page: Page, monkeypatch) -> str:
+    """A job planned at full speed whose run then goes at 2 calls a second (a minute for the
+    sample), so it is under way while the test looks at it."""
+    job = job_of(page.upload())
+    planned(page, job)
+    monkeypatch.setenv("BULKPATCH_RATE", "120")
+    assert page.post(f"/jobs/{job}/apply").url.path == f"/jobs/{job}/run"
+    return job
 
 
-def sent_page(page: Page, job: str):
-    """The run page once the run in the background has let go of the sheet."""
-    for _ in range(6000):  # a bound, not a timing
-        if not page.client.app.state.jobs.get(job).running:
-            return page.client.get(f"/jobs/{job}/run")
-        time.sleep(0.01)
-    raise AssertionError("the run did not let go")
+def stopped(page: Page, job: str):
+    """Press Stop once a change is done; the page the run ends on."""
+    for _ in range(600):  # a bound, not a timing
+        if page.client.app.state.jobs.get(job).work.shown()["done"]:
+            break
+        time.sleep(0.05)
+    return followed(page, page.post(f"/jobs/{job}/stop"))
+
+
+def test_one_run_goes_at_a_time_and_its_page_says_how_far_it_is(page, monkeypatch):
+    job = slow_run(page, monkeypatch)
+    shown = page.client.get(f"/jobs/{job}/results")  # not yet: the run's progress
+    assert shown.url.path == f"/jobs/{job}/run" and 'id="stop"' in shown.text
+    assert re.search(r"(\d+ of 26 changes done|Starting)", shown.text)
+    assert '<meta http-equiv="refresh" content="1">' in shown.text  # without script
+    assert page.post(f"/jobs/{job}/apply").status_code == 409
+    assert page.post(f"/jobs/{job}/plan", target="sandbox").status_code == 409
+    stopped(page, job)
+
+
+def test_stop_means_ctrl_c_and_resume_sends_the_rest_once(page, monkeypatch):
+    job = slow_run(page, monkeypatch)
+    ended = stopped(page, job)
+    assert ended.url.path == f"/jobs/{job}/results" and 'id="resume"' in ended.text
+    first = counts(ended.text)
+    assert first["ok"] >= 1 and first["not_sent"] >= 1 and first["ok"] + first["not_sent"] == 26
+    assert "stopped from the page" in page.client.get(f"/jobs/{job}/files/results/results.csv").text
+    monkeypatch.setenv("BULKPATCH_RATE", "6000")
+    resumed = followed(page, page.post(f"/jobs/{job}/resume"))
+    assert counts(resumed.text)["ok"] == 26 and 'id="resume"' not in resumed.text
+    folders = [p.name for p in page.reports.iterdir() if p.name.endswith("-results")]
+    assert len(folders) == 1  # the same folder, as `apply --resume`
+
+
+def test_an_interrupted_folder_from_the_list_is_resumed_on_the_page(page, monkeypatch):
+    job = slow_run(page, monkeypatch)
+    stopped(page, job)
+    (folder,) = [p.name for p in page.reports.iterdir() if p.name.endswith("-results")]
+    listed = page.client.get(f"/runs/{folder}")
+    assert 'id="state">interrupted' in listed.text and 'id="resume"' in listed.text
+    monkeypatch.setenv("BULKPATCH_RATE", "6000")
+    resumed = followed(page, page.post(f"/runs/{folder}/resume"))
+    assert resumed.url.path.endswith("/results") and counts(resumed.text)["ok"] == 26
+    assert 'id="state">applied' in page.client.get(f"/runs/{folder}").text
 
 
 def test_a_sheet_the_check_cannot_use_gets_the_clis_one_line(page, write_csv):
@@ -346,30 +376,120 @@ def test_a_sheet_the_check_cannot_use_gets_the_clis_one_line(page, write_csv):
     assert refused.status_code == 400 and "Subscription ID" in refused.text
 
 
-def test_a_runs_progress_is_pushed_until_it_ends(page):
+def test_a_runs_progress_is_pushed_until_it_ends(page, monkeypatch):
     import json
-    import threading
 
-    job_id = job_of(page.upload())
-    page.post(f"/jobs/{job_id}/plan", target="sandbox")
-    job = page.client.app.state.jobs.get(job_id)
-    release = threading.Event()
-
-    def held_run(**options):  # an apply that ends once its progress has been pushed
-        release.wait(60)
-        raise BulkpatchError("stopped on purpose")
-
-    read = job.progress
-
-    def read_then_let_go() -> dict:
-        shown = read()
-        release.set()
-        return shown
-
-    job.progress = read_then_let_go
-    assert job.send(held_run)
-    with page.client.stream("GET", f"/jobs/{job_id}/events") as events:
+    job = slow_run(page, monkeypatch)
+    with page.client.stream("GET", f"/jobs/{job}/events") as events:
         assert events.headers["content-type"].startswith("text/event-stream")
-        lines = [line for line in events.iter_lines() if line]
-    assert json.loads(lines[0].removeprefix("data: ")) == {"done": 0, "outcomes": {}}
-    assert lines[-2:] == ["event: done", "data: {}"]
+        lines = events.iter_lines()
+        first = json.loads(next(line for line in lines if line).removeprefix("data: "))
+        assert first["total"] in (0, 26) and first["stopping"] is False
+        assert {"done", "ok", "failed", "calls_per_minute", "eta", "outcomes"} <= set(first)
+        page.post(f"/jobs/{job}/stop")
+        rest = [line for line in lines if line]
+    assert rest[-2:] == ["event: done", "data: {}"]  # then the page moves on to the results
+    assert counts(page.client.get(f"/jobs/{job}/results").text)["not_sent"] >= 1
+
+
+def test_the_plan_page_shows_seat_totals_and_what_needs_attention(page):
+    job = job_of(page.upload())
+    plan = planned(page, job).text
+    seats = plan.split('id="seats"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>([\w-]+)</td><td>([^<]*)</td>((?:<td>-?\d+</td>){5})</tr>", seats)
+    assert rows, seats
+    figures = [[int(n) for n in re.findall(r"-?\d+", r[2])] for r in rows]
+    assert all(after - before == added - removed for _, before, after, added, removed in figures)
+    assert "8 invalid rows are left out" in plan
+
+
+def test_the_page_says_who_is_signed_in_and_never_shows_the_token(page, monkeypatch):
+    import base64
+    import json
+
+    monkeypatch.delenv("BULKPATCH_TOKEN", raising=False)
+    assert "Not signed in" in page.client.get("/").text
+    claims = {"upn": "ada@contoso.example", "tid": "5f1c7a52-0000-4000-8000-00000000c0de"}
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    token = f"eyJhbGciOiJub25lIn0.{body}.signature"
+    monkeypatch.setenv("BULKPATCH_TOKEN", token)
+    shown = page.client.get("/").text
+    who = re.search(r'id="who"[^>]*>([^<]+)<', shown).group(1)
+    assert "ada@contoso.example" in who and claims["tid"] in who
+    assert body not in shown and "signature" not in shown
+
+
+def test_export_from_the_start_page_gives_a_workbook_that_round_trips(page):
+    start = page.client.get("/").text
+    assert 'action="/export"' in start
+    done = followed(page, page.post("/export", scope="all", kind="subscriptions", target="sandbox"))
+    assert done.url.path.endswith("/export"), done.text
+    rows = int(re.search(r'id="exported">(\d+) rows? from', done.text).group(1))
+    link = re.search(r'id="download" href="([^"]+)"', done.text).group(1)
+    book = page.client.get(link)
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content))["Subscriptions"]
+    assert sheet.max_row - 1 == rows > 0
+    saved = page.reports / "edited.xlsx"
+    saved.write_bytes(book.content)
+    checked = page.upload(saved, name="export.xlsx")
+    assert checked.status_code == 200 and counts(checked.text).get("invalid", 0) == 0
+    plan = planned(page, job_of(checked)).text
+    assert counts(plan).get("change", 0) == 0  # an export applied as it is sends nothing
+
+
+def test_an_export_needs_customers_when_it_is_not_every_customer(page):
+    refused = page.post("/export", scope="listed", customers=" ", target="sandbox")
+    assert refused.status_code == 400 and "type the customers&#39; tenant ids" in refused.text
+    wrong = followed(page, page.post("/export", scope="listed", customers="x", target="sandbox"))
+    assert wrong.status_code == 400 and "is not a customer id" in wrong.text
+
+
+def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "BULKPATCH_RATE": "240"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bulkpatch", "ui", "--no-browser"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        address = re.search(r"http://\S+", server.stdout.readline()).group(0)
+        with httpx.Client(follow_redirects=True, timeout=60) as browser:
+            start = browser.get(address).text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', start).group(1)
+            base = address.split("/?")[0]
+            files = {"sheet": (SAMPLE.name, SAMPLE.read_bytes(), "text/csv")}
+            checked = browser.post(f"{base}/upload", data={"csrf": csrf}, files=files)
+            job = job_of(checked)
+            browser.post(f"{base}/jobs/{job}/plan", data={"csrf": csrf, "target": "sandbox"})
+            for _ in range(1200):  # a bound, not a timing: until the plan is done
+                if "/plan" in str(browser.get(f"{base}/jobs/{job}/run").url):
+                    break
+                time.sleep(0.05)
+            browser.post(f"{base}/jobs/{job}/apply", data={"csrf": csrf})
+        (folder,) = (tmp_path / "reports").glob("*-results")
+        for _ in range(1200):  # until a change is journaled as finished
+            journal = folder / "journal.jsonl"
+            if journal.is_file() and '"event": "result"' in journal.read_text():
+                break
+            time.sleep(0.05)
+    finally:
+        server.send_signal(signal.SIGINT)
+        said = server.communicate(timeout=150)[0]
+    assert server.returncode == 0, said
+    assert f"Stopping the run in {folder}" in said and "bulkpatch ui stopped." in said
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["interrupted"] and 0 < summary["outcomes"]["ok"] < 26
+    resumed = cli("apply", "--resume", folder, "--json")
+    assert resumed.returncode == 1  # the sample's invalid rows: nothing else failed
+    assert json.loads(resumed.stdout)["outcomes"]["ok"] == 26

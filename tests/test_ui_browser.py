@@ -103,3 +103,40 @@ def test_check_plan_apply_and_download_the_results_in_a_browser(page: Page, tmp_
     header = next(rows)
     outcomes = [row[header.index("outcome")] for row in rows]
     assert outcomes.count("ok") == 26 and outcomes.count("invalid") == 8
+
+
+def test_stop_a_run_and_resume_it_in_a_browser(page: Page):
+    page.set_input_files("#sheet", SAMPLE)
+    page.click("#check")
+    page.click("#plan")
+    expect(page.locator(".outcome-change")).to_have_text("26 change")
+    expect(page.locator("#seats tbody tr").first).to_be_visible()
+    page.click("#to-confirm")
+    page.click("#run")
+    expect(page.locator("#progress")).to_have_text(re.compile(r"^[1-9]\d* of 26 changes done"))
+    expect(page.locator("#pace")).to_contain_text("calls per minute")
+    page.click("#stop")
+    expect(page.locator("h1")).to_contain_text("Results")
+    expect(page.locator(".outcome-not_sent")).to_be_visible()
+    shot(page, "7-stopped")
+    page.click("#resume")
+    expect(page.locator(".outcome-ok")).to_have_text("26 ok", timeout=60_000)
+    expect(page.locator("#resume")).to_have_count(0)
+
+
+def test_export_from_the_start_page_in_a_browser(page: Page, tmp_path: Path):
+    expect(page.locator("#export")).to_be_visible()  # open while there are no runs yet
+    shot(page, "8-export-form")
+    page.click("#export")
+    expect(page.locator("h1")).to_have_text("Export ready", timeout=60_000)
+    expect(page.locator("#exported")).to_contain_text(re.compile(r"^\d+ rows from \d+ customers"))
+    shot(page, "9-exported")
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "export.xlsx"
+    download.value.save_as(saved)
+    book = openpyxl.load_workbook(saved)
+    assert (
+        book.sheetnames[:2] == ["Subscriptions", "Instructions"]
+        and book["Subscriptions"].max_row > 1
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +29,25 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bulkpatch.commands import apply_file, check_file, plan_file
+from bulkpatch.commands import apply_file, check_file, export_file, plan_file
 from bulkpatch.errors import BulkpatchError
+from bulkpatch.results import PlanRun
 from bulkpatch.ui.guard import Guard, Refused, Session
 from bulkpatch.ui.jobs import (
     SHEETS,
     Job,
     Jobs,
+    export_options,
     folder_reports,
     folder_state,
     page,
     recent,
     run_folder,
 )
+from bulkpatch.workbook import MEANING
 
 TARGETS = ("sandbox", "production")
+NEXT = {"plan": "plan", "results": "results", "export": "export"}  # the page a stage ends on
 FORM_ROOM = 64 * 1024  # what a multipart form adds around the file
 _env = Environment(
     loader=PackageLoader("bulkpatch.ui", "templates"), autoescape=select_autoescape()
@@ -64,9 +68,14 @@ def make_app(session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024
         Route("/jobs/{job}/apply", web.apply, methods=["POST"]),
         Route("/jobs/{job}/run", web.running),
         Route("/jobs/{job}/events", web.events),
+        Route("/jobs/{job}/stop", web.stop, methods=["POST"]),
+        Route("/jobs/{job}/resume", web.resume, methods=["POST"]),
         Route("/jobs/{job}/results", web.results),
+        Route("/jobs/{job}/export", web.exported),
         Route("/jobs/{job}/files/{stage}/{name}", web.download),
+        Route("/export", web.export, methods=["POST"]),
         Route("/runs/{run}", web.run_folder),
+        Route("/runs/{run}/resume", web.resume_folder, methods=["POST"]),
         Route("/runs/{run}/files/{name}", web.run_file),
         Mount("/static", StaticFiles(packages=[("bulkpatch.ui", "static")]), name="static"),
     ]
@@ -86,7 +95,7 @@ class _Web:
         self.session, self.jobs, self.max_upload = session, jobs, max_upload
 
     def render(self, name: str, status: int = 200, job: Job | None = None, **context) -> Response:
-        context.update(csrf=self.session.csrf, job=job, banner=_banner(job))
+        context.update(csrf=self.session.csrf, job=job, banner=_banner(job), who=signed_in())
         return HTMLResponse(_env.get_template(name).render(**context), status_code=status)
 
     # --- errors ---------------------------------------------------------------------------------
@@ -123,7 +132,9 @@ class _Web:
 
     async def start(self, request: Request) -> Response:
         runs = await run_in_threadpool(recent, self.jobs.base)
-        return self.render("start.html", runs=runs, limit=_mb(self.max_upload), sheets=SHEETS)
+        return self.render(
+            "start.html", runs=runs, limit=_mb(self.max_upload), sheets=SHEETS, targets=TARGETS
+        )
 
     async def upload(self, request: Request) -> Response:
         form = await self._form(request)
@@ -145,8 +156,8 @@ class _Web:
 
     async def check(self, request: Request) -> Response:
         job = self._job(request)
-        part = _int(request.query_params.get("sheet"), 0, len(job.check.parts) - 1)
-        checked = job.check.parts[part]
+        part = _int(request.query_params.get("sheet"), 0, len(job.parts) - 1)
+        checked = job.parts[part]
         marks = {
             (str(r), c): m
             for r, c, m in checked.issues.select("row", "column", "message").iter_rows()
@@ -162,7 +173,7 @@ class _Web:
         return self.render(
             "check.html",
             job=job,
-            run=job.check,
+            run=job.stages["check"],
             mapping=checked.sheet.mapping(),
             part=part,
             rows=rows,
@@ -176,11 +187,21 @@ class _Web:
             target = form.get("target")
             if target not in TARGETS:
                 raise Refused(400, "Choose where to plan: the sandbox or production.")
-            await self._plan(job, str(target))
-            return RedirectResponse(f"/jobs/{job.id}/plan", status_code=303)
+            out = job.next_folder("plan")
+            self._start(job, "plan", out, plan_file, path=job.sheet, out=out, target=target)
+            return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         if "plan" not in job.stages:
             return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
-        return self._rows_page(job, "plan", request)
+        plan = job.stages["plan"]
+        assert isinstance(plan, PlanRun)
+        return self._rows_page(
+            job,
+            "plan",
+            request,
+            seats=plan.seats.rows(named=True),
+            warned=sum(bool(e.get("warnings")) for e in plan.entries),
+            meaning=MEANING,
+        )
 
     async def confirm(self, request: Request, wrong: str = "") -> Response:
         job = self._job(request)
@@ -205,26 +226,70 @@ class _Web:
         changes = plan.counts().get("change", 0)
         if plan.stamp.where == "production" and form.get("typed", "").strip() != str(changes):
             return await self.confirm(request, f"Type {changes} to send to production.")
-        base = self.jobs.base
-        if not job.send(apply_file, plan_dir=plan.folder, target=job.target, reports_base=base):
-            raise Refused(409, "This sheet is being planned or sent already: wait for it.")
+        out = job.next_folder("results")
+        target = job.target
+        self._start(job, "results", out, apply_file, plan_dir=plan.folder, out=out, target=target)
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
 
     async def running(self, request: Request) -> Response:
-        """The run under way: changes finished so far (the page reloads itself each second),
-        then its results, or why it stopped."""
+        """The plan or run under way (its figures pushed by the server; without script the
+        page reloads itself each second), then its page, or why it stopped."""
         job = self._job(request)
-        if job.running:
-            changes = job.stages["plan"].counts().get("change", 0)
-            return self.render("progress.html", job=job, changes=changes, **job.progress())
-        if job.failure:
-            return self.render("error.html", 400, job=job, message=job.failure)
-        return RedirectResponse(f"/jobs/{job.id}/results", status_code=303)
+        work = job.work
+        if work is None:
+            return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
+        if work.running:
+            return self.render("progress.html", job=job, work=work, shown=work.shown())
+        if work.failure:
+            return self.render("error.html", 400, job=job, message=work.failure)
+        return RedirectResponse(f"/jobs/{job.id}/{NEXT[work.stage]}", status_code=303)
 
     async def events(self, request: Request) -> Response:
-        """The run's progress pushed to its page (server-sent events): changes done by outcome
-        every half second while it runs, then `done`."""
+        """The progress pushed to its page (server-sent events): done, by outcome, calls per
+        minute and time left every half second while it runs, then `done`."""
         return StreamingResponse(_pushed(self._job(request)), media_type="text/event-stream")
+
+    async def stop(self, request: Request) -> Response:
+        """Stop the run as Ctrl-C stops `apply`: calls in flight finish, the rest is not sent,
+        and the Results page offers to resume it."""
+        job = self._job(request)
+        await self._form(request)
+        if job.work and job.work.running and job.work.stage == "results":
+            job.work.watch.stop()
+        return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+
+    async def resume(self, request: Request) -> Response:
+        """Send what an interrupted run did not send, in its own folder (as `--resume`)."""
+        job = self._job(request)
+        await self._form(request)
+        run = job.stages.get("results")
+        if run is None:
+            raise Refused(409, "There is no run of this sheet to resume.")
+        folder = run.folder
+        self._start(job, "results", folder, apply_file, resume_dir=folder, target=job.target)
+        return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+
+    async def resume_folder(self, request: Request) -> Response:
+        """Resume a run folder from the Start page's list (begun here, or by the CLI)."""
+        folder = self._folder(request)
+        await self._form(request)
+        job = await run_in_threadpool(self.jobs.reopened, folder)
+        self._start(job, "results", folder, apply_file, resume_dir=folder)
+        return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+
+    async def export(self, request: Request) -> Response:
+        """Export what Partner Center holds (the Start page's form) into a workbook to edit."""
+        form = await self._form(request)
+        options = export_options(form, TARGETS)
+        job = self.jobs.export()
+        self._start(job, "export", job.folder, export_file, out=job.sheet, **options)
+        return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+
+    async def exported(self, request: Request) -> Response:
+        job = self._job(request)
+        if "export" not in job.stages:
+            return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
+        return self.render("export.html", job=job, run=job.stages["export"])
 
     async def results(self, request: Request) -> Response:
         job = self._job(request)
@@ -264,31 +329,24 @@ class _Web:
 
     # --- shared ---------------------------------------------------------------------------------
 
-    async def _plan(self, job: Job, target: str) -> None:
-        """Plan `job` into a new folder beside its check (not while it is planned or sent)."""
-        if not job.busy.acquire(blocking=False):
+    def _start(self, job: Job, stage: str, folder: Path, command: Callable, **options) -> None:
+        """Start a plan, a run or an export of `job` (one at a time), writing under the
+        page's reports folder."""
+        if not job.start(stage, folder, command, reports_base=self.jobs.base, **options):
             raise Refused(409, "This sheet is being planned or sent already: wait for it.")
-        try:
-            out = job.next_folder("plan")
-            job.stages["plan"] = await run_in_threadpool(
-                plan_file, job.sheet, target=target, out=out, reports_base=self.jobs.base
-            )
-            job.target = target  # where this plan read: its run sends there
-            job.stages.pop("results", None)  # a new plan: an older plan's run is not its run
-        finally:
-            job.busy.release()
 
-    def _rows_page(self, job: Job, stage: str, request: Request) -> Response:
-        part = _int(request.query_params.get("sheet"), 0, len(job.check.parts) - 1)
+    def _rows_page(self, job: Job, stage: str, request: Request, **context) -> Response:
+        part = _int(request.query_params.get("sheet"), 0, len(job.parts) - 1)
         rows = _rows(job, stage, request, part)
         rows["cells"] = [[(v, None) for v in r] for r in rows["rows"]]
-        return self.render(f"{stage}.html", job=job, run=job.stages[stage], part=part, rows=rows)
+        run = job.stages[stage]
+        return self.render(f"{stage}.html", job=job, run=run, part=part, rows=rows, **context)
 
 
 async def _pushed(job: Job) -> AsyncIterator[str]:
-    while job.running:
-        shown = await run_in_threadpool(job.progress)  # reads the journal: off the loop
-        yield f"data: {json.dumps(shown)}\n\n"
+    work = job.work
+    while work is not None and work.running:
+        yield f"data: {json.dumps(work.shown())}\n\n"
         await asyncio.sleep(0.5)
     yield "event: done\ndata: {}\n\n"
 
@@ -307,7 +365,23 @@ def _banner(job: Job | None) -> dict[str, str] | None:
     )
     if run is None or run.stamp is None:
         return None
-    return {"where": run.stamp.where, "words": run.stamp.target}
+    return {"where": run.stamp.where, "words": run.stamp.target, "tenant": run.stamp.tenant}
+
+
+def signed_in() -> str:
+    """Who production calls go out as, in the words of `bulkpatch auth status` (never a
+    token): read again on every page, so a sign-in in a terminal shows at once."""
+    from bulkpatch.auth import Credentials, TokenProvider
+    from bulkpatch.cli_words import describe
+    from bulkpatch.config import load_profile
+
+    try:
+        status = TokenProvider(Credentials.of(load_profile(None))).status()
+    except BulkpatchError as exc:
+        return f"Not signed in: {exc}"
+    if status["method"] == "token" and not status["set"]:
+        return "Not signed in to Partner Center (the sandbox needs no sign-in)."
+    return describe(status)
 
 
 def _int(text: str | None, low: int, high: int | None = None) -> int:

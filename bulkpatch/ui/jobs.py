@@ -12,8 +12,7 @@ import json
 import re
 import secrets
 import threading
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +20,11 @@ from typing import Any
 
 import polars as pl
 
-from bulkpatch.errors import BulkpatchError
-from bulkpatch.journal import replay
+from bulkpatch.check import Checked
+from bulkpatch.errors import BulkpatchError, InputError
 from bulkpatch.results import CheckRun, Run
-from bulkpatch.runfolder import JOURNAL
+from bulkpatch.runfolder import RunFolder
+from bulkpatch.session import Watch
 from bulkpatch.sheet import Dialect
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
@@ -34,8 +34,24 @@ REPORT = re.compile(r"^(check|plan|results|to-fix|undo|summary)[\w-]*\.(csv|xlsx
 
 
 @dataclass
+class Work:
+    """A plan or a run the page started, in a thread of its own: its folder, the `Watch` it
+    reports its progress to (and hears Stop from), and how it ended."""
+
+    stage: str  # "plan" or "results"
+    folder: Path
+    watch: Watch = field(default_factory=Watch)
+    thread: threading.Thread | None = None
+    running: bool = True
+    failure: str = ""  # why it stopped without a result (the CLI's one line)
+
+    def shown(self) -> dict[str, Any]:
+        return {**self.watch.figures(), "stopping": self.watch.stopping.is_set()}
+
+
+@dataclass
 class Job:
-    """One uploaded sheet and the runs made from it."""
+    """One uploaded sheet (or a run folder opened again) and the runs made from it."""
 
     id: str
     name: str  # the file's name as the user had it: shown, never used as a path
@@ -44,9 +60,7 @@ class Job:
     stages: dict[str, Run] = field(default_factory=dict)  # check, plan, results
     target: str = "sandbox"  # where the plan read, and so where the run sends
     busy: threading.Lock = field(default_factory=threading.Lock)  # one run at a time
-    sending: Path | None = None  # the folder of the latest run (its journal is its progress)
-    running: bool = False
-    failure: str = ""  # why the latest run stopped without results
+    work: Work | None = None  # the latest plan or run started from the page
     _frames: dict[Path, pl.DataFrame] = field(default_factory=dict)
 
     def file(self, stage: str, name: str) -> Path | None:
@@ -62,6 +76,16 @@ class Job:
             folder, n = first.with_name(f"{first.name}-{n}"), n + 1
         return folder
 
+    @property
+    def parts(self) -> list[Checked]:
+        """The sheet's parts as checked (a workbook's sheets), from the earliest stage known."""
+        run = next(self.stages[s] for s in ("check", "plan", "results") if s in self.stages)
+        return run.parts if isinstance(run, CheckRun) else run.prepared.parts  # type: ignore[attr-defined]
+
+    @property
+    def running(self) -> bool:
+        return self.work is not None and self.work.running
+
     def rows(self, stage: str, part: int) -> pl.DataFrame:
         """The per-row report of the stage's `part`-th sheet (the user's columns, `row`, and
         ours), read once; a stage's reports are named for it (`check.csv`, `plan-orders.csv`)."""
@@ -69,42 +93,38 @@ class Job:
         tables = [p for p in run.reports if p.suffix == ".csv" and _is_table(p, stage)]
         path = tables[min(part, len(tables) - 1)]
         if path not in self._frames:
-            frame = read_report(path, self.check.parts[0].sheet.dialect)
+            frame = read_report(path, self.parts[0].sheet.dialect)
             at = frame.columns.index("row")  # ours first: the verdict is what the page is for
             self._frames[path] = frame.select(frame.columns[at:] + frame.columns[:at])
         return self._frames[path]
 
-    def send(self, command: Callable[..., Run], **options: Any) -> bool:
-        """Start `command` (apply) in a thread of its own, into a new folder, so the page can
-        show its progress; False when a plan or a run of this sheet is under way."""
+    def start(self, stage: str, folder: Path, command: Callable[..., Run], **options: Any) -> bool:
+        """Start `command` (plan or apply) in a thread of its own, writing `folder`, so the
+        page can show its progress; False when a plan or a run of this sheet is under way."""
         if not self.busy.acquire(blocking=False):
             return False
-        self.sending, self.running, self.failure = self.next_folder("results"), True, ""
-        self.stages.pop("results", None)
-        thread = threading.Thread(target=self._send, args=(command, options), daemon=True)
-        thread.start()
+        self.work = Work(stage, folder)
+        options["progress"] = self.work.watch
+        self.work.thread = threading.Thread(
+            target=self._run, args=(self.work, command, options), daemon=True
+        )
+        self.work.thread.start()
         return True
 
-    def _send(self, command: Callable[..., Run], options: dict[str, Any]) -> None:
+    def _run(self, work: Work, command: Callable[..., Run], options: dict[str, Any]) -> None:
         try:
-            self.stages["results"] = command(out=self.sending, **options)
+            run = command(**options)
+            self.stages[work.stage] = run
+            if work.stage == "plan":  # a new plan: an older plan's run is not its run
+                self.target = options["target"]  # where this plan read: its run sends there
+                self.stages.pop("results", None)
         except BulkpatchError as exc:  # the one line the CLI would print
-            self.failure = str(exc)
+            work.failure = str(exc)
         except BaseException as exc:  # a bug (or a panic inside Polars): say it, never spin
-            self.failure = f"unexpected error: {exc!r}; its run folder is {self.sending}"
+            work.failure = f"unexpected error: {exc!r}; its run folder is {work.folder}"
         finally:
-            self.running = False
+            work.running = False
             self.busy.release()
-
-    def progress(self) -> dict[str, Any]:
-        """The latest run so far, from its journal: changes finished, by outcome."""
-        finished = replay(self.sending / JOURNAL).finished if self.sending else {}
-        outcomes = Counter(e["outcome"] for e in finished.values())
-        return {"done": len(finished), "outcomes": dict(outcomes)}
-
-    @property
-    def check(self) -> CheckRun:
-        return self.stages["check"]  # type: ignore[return-value]
 
 
 def _is_table(path: Path, stem: str) -> bool:
@@ -129,19 +149,52 @@ class Jobs:
 
     def new(self, name: str, data: bytes) -> Job:
         """A job for an uploaded sheet: a new folder named for it (made safe), the file inside
-        under a generated name with the sheet's own extension."""
-        suffix = Path(name).suffix.lower()
+        under a generated name (the safe stem, a random part, the sheet's own extension)."""
         stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-")[:40] or "sheet"
+        folder = self._folder(stem)
+        sheet = folder / f"{stem}-{secrets.token_hex(4)}{Path(name).suffix.lower()}"
+        sheet.write_bytes(data)
+        return self._add(Job(secrets.token_urlsafe(12), Path(name).name, sheet, folder))
+
+    def export(self) -> Job:
+        """A job for an export from the page: its workbook is written into a new folder."""
+        folder = self._folder("export")
+        return self._add(
+            Job(secrets.token_urlsafe(12), "export.xlsx", folder / "export.xlsx", folder)
+        )
+
+    def _folder(self, stem: str) -> Path:
         first = self.base / f"{datetime.now():%Y%m%d-%H%M%S}-{stem}"
         folder, n = first, 2
         while folder.exists():
             folder, n = first.with_name(f"{first.name}-{n}"), n + 1
         folder.mkdir(parents=True)
-        sheet = folder / f"upload-{secrets.token_hex(4)}{suffix}"
-        sheet.write_bytes(data)
-        job = Job(secrets.token_urlsafe(12), Path(name).name, sheet, folder)
+        return folder
+
+    def reopened(self, folder: Path) -> Job:
+        """A job for a run folder from the list (to resume it), reading the folder's own copy
+        of its sheet; InputError when it is not a run folder."""
+        run = RunFolder.opened(folder, None)
+        return self._add(Job(secrets.token_urlsafe(12), run.source.name, run.sheet, folder))
+
+    def _add(self, job: Job) -> Job:
         self._jobs[job.id] = job
         return job
+
+    def stop_runs(self) -> list[Path]:
+        """Stop every run under way as Ctrl-C stops `apply` (calls in flight finish, the
+        journal is kept); the folders of those stopped, to resume."""
+        working = [j.work for j in self._jobs.values() if j.work and j.work.running]
+        for work in working:
+            work.watch.stop()
+        return [w.folder for w in working if w.stage == "results"]
+
+    def wait(self, timeout: float) -> None:
+        """Wait for the runs under way to end (a plan that outlives `timeout` is left: it
+        writes nothing Partner Center holds)."""
+        for job in list(self._jobs.values()):
+            if job.work and job.work.thread:
+                job.work.thread.join(timeout)
 
 
 def page(frame: pl.DataFrame, outcome: str | None, number: int) -> dict[str, Any]:
@@ -192,3 +245,23 @@ def run_folder(base: Path, name: str) -> Path | None:
 def folder_reports(folder: Path) -> list[Path]:
     """The reports a run folder holds, by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and REPORT.match(p.name))
+
+
+def export_options(form: Mapping[str, Any], targets: tuple[str, ...]) -> dict[str, Any]:
+    """The Start page's export form as `export_file`'s options: every customer, or the
+    tenant ids typed (one per line, or separated by commas); the kind; the renewal window."""
+    target = form.get("target")
+    if target not in targets:
+        raise InputError("choose where to export from: the sandbox or production.")
+    typed = [t for t in re.split(r"[\s,;]+", str(form.get("customers") or "")) if t]
+    every = form.get("scope") != "listed"
+    if not every and not typed:
+        raise InputError("type the customers' tenant ids, or choose every customer.")
+    window = str(form.get("renewing") or "").strip()
+    return {
+        "target": target,
+        "all_customers": every,
+        "customers": None if every else typed,
+        "kind": form.get("kind") or "subscriptions",
+        "renewing_within": window or None,
+    }

@@ -11,14 +11,17 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from bulkpatch.errors import InputError
 from bulkpatch.ui.app import make_app
 from bulkpatch.ui.guard import Session
+from bulkpatch.ui.jobs import Jobs
 
 LOOPBACK = "127.0.0.1"
+RUN_ENDS = 120  # seconds a stopped run may take to finish its calls in flight and its files
 
 
 def serve(
@@ -43,15 +46,32 @@ def serve(
         )
     say(f"bulkpatch ui: open {url}")
     say("The address works once, in one browser. Ctrl-C stops the page.")
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    server = _Server(config, app.state.jobs, say)
     if browser:
         threading.Thread(target=_open_when_up, args=(server, url), daemon=True).start()
     # uvicorn stops on Ctrl-C, then raises it again for the caller: here that is the end.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
+    app.state.jobs.wait(RUN_ENDS)
     say("bulkpatch ui stopped.")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, whose Ctrl-C first stops the runs under way as it stops `apply`:
+    their calls in flight finish and their journals are kept, to resume."""
+
+    def __init__(self, config: uvicorn.Config, jobs: Jobs, say: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self.jobs, self.say = jobs, say
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        for folder in map(Path.resolve, self.jobs.stop_runs()):
+            self.say(
+                f"Stopping the run in {folder}: calls on their way finish, the rest is not "
+                f"sent. Resume it on the page, or with `bulkpatch apply --resume {folder}`."
+            )
+        super().handle_exit(sig, frame)
 
 
 def allowed_hosts(host: str, port: int) -> frozenset[str]:

@@ -24,8 +24,19 @@ function follow(progress) {
   const source = new EventSource(progress.dataset.events);
   source.onmessage = (event) => {
     const shown = JSON.parse(event.data);
-    progress.textContent = `${shown.done} of ${progress.dataset.total} changes done`;
-    document.getElementById("bar").value = shown.done;
+    if (shown.total) {
+      progress.textContent = `${shown.done} of ${shown.total} ${shown.unit}s done`;
+      document.getElementById("pace").textContent =
+        `${shown.calls_per_minute} calls per minute; ${shown.eta}`;
+    }
+    const bar = document.getElementById("bar");
+    bar.max = shown.total || 1;
+    bar.value = shown.done;
+    const stop = document.getElementById("stop");
+    if (stop && shown.stopping) {
+      stop.disabled = true;
+      stop.textContent = "Stopping…";
+    }
     const list = document.getElementById("so-far");
     list.replaceChildren();
     for (const [name, n] of Object.entries(shown.outcomes)) {
