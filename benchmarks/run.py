@@ -40,6 +40,7 @@ class Sizes:
     peer_rows: int
     export_customers: int
     export_rows: int
+    page_rows: int
 
 
 FULL = Sizes(
@@ -50,6 +51,7 @@ FULL = Sizes(
     peer_rows=2_000,
     export_customers=200,
     export_rows=100_000,
+    page_rows=100_000,
 )
 QUICK = Sizes(
     check_rows=100_000,
@@ -59,6 +61,7 @@ QUICK = Sizes(
     peer_rows=60,
     export_customers=20,
     export_rows=10_000,
+    page_rows=10_000,
 )
 
 
@@ -409,6 +412,12 @@ def bench_export(work: Path, size: Sizes) -> dict:
     return bench_export(work, size.export_customers, size.export_rows)
 
 
+def bench_ui(work: Path, size: Sizes) -> dict:
+    from bench_ui import bench_ui  # beside this file, as bench_export
+
+    return bench_ui(work, size.page_rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
@@ -429,6 +438,7 @@ def main() -> None:
             ("economy_of_calls", bench_calls),
             ("client_overhead", bench_overhead),
             ("export", bench_export),
+            ("ui", bench_ui),
         ):
             started = time.perf_counter()
             figures[name] = bench(work, size)
