@@ -137,7 +137,20 @@ def test_a_post_without_the_csrf_token_does_nothing(page):
     assert refused.status_code == 403 and "expired" in refused.text
     wrong = page.client.post("/upload", data={"csrf": "guess"}, files=files)
     assert wrong.status_code == 403
+    exported = page.client.post("/export", data={"scope": "all", "target": "sandbox"})
+    assert exported.status_code == 403
     assert not page.reports.exists()
+
+
+def test_stop_and_resume_need_the_csrf_token_too(page, monkeypatch):
+    job = slow_run(page, monkeypatch)
+    assert page.client.post(f"/jobs/{job}/stop", data={}).status_code == 403
+    assert not page.client.app.state.jobs.get(job).work.watch.stopping.is_set()
+    ended = stopped(page, job)
+    assert page.client.post(f"/jobs/{job}/resume", data={}).status_code == 403
+    folder = re.search(r"/runs/([\w-]+-results)", page.client.get("/").text)[1]
+    assert page.client.post(f"/runs/{folder}/resume", data={}).status_code == 403
+    assert counts(page.client.get(ended.url).text)["not_sent"] >= 1  # nothing was resumed
 
 
 def test_a_post_from_another_site_is_refused(page):
@@ -223,6 +236,7 @@ def test_plan_confirm_and_run_against_the_sandbox(page):
     assert "SANDBOX (built-in)" in plan.text and "banner-sandbox" in plan.text
     confirm = page.client.get(f"/jobs/{job}/confirm")
     assert "26 changes will be sent to" in confirm.text and 'id="typed"' not in confirm.text
+    assert "nothing in Partner Center will change" in confirm.text
     done = sent(page, job)
     assert done.url.path == f"/jobs/{job}/results"
     assert counts(done.text)["ok"] == 26 and counts(done.text)["invalid"] == 8
