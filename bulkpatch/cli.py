@@ -20,6 +20,7 @@ from bulkpatch.cli_options import (
     NO_BROWSER,
     OUTPUT_OPTIONS,
     PRECEDENCE_HELP,
+    PROFILE,
     REPORTS,
     RUN_OPTIONS,
     SETTING_OPTIONS,
@@ -311,12 +312,14 @@ def ui(
     host: UI_HOST = "127.0.0.1",
     no_browser: NO_BROWSER = False,
     reports: REPORTS = Path("reports"),
+    profile: PROFILE = None,
     verbose: VERBOSE = False,
 ) -> None:
     """Open bulkpatch's page in your browser: check, plan and apply a sheet without a terminal."""
     from bulkpatch.ui import serve
 
-    run_job(verbose, lambda: serve(host, port, not no_browser, reports, say=typer.echo))
+    browser = not no_browser
+    run_job(verbose, lambda: serve(host, port, browser, reports, say=typer.echo, profile=profile))
 
 
 def main() -> None:

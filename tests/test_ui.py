@@ -24,11 +24,13 @@ HOST = "127.0.0.1:8765"
 class Page:
     """A signed-in browser session on a page whose runs go to `reports`."""
 
-    def __init__(self, reports: Path, max_upload: int = 50 * 1024 * 1024) -> None:
+    def __init__(
+        self, reports: Path, max_upload: int = 50 * 1024 * 1024, profile: str | None = None
+    ) -> None:
         self.reports = reports
         self.session = Session(hosts=allowed_hosts("127.0.0.1", 8765))
         self.client = TestClient(
-            make_app(self.session, reports, max_upload), base_url=f"http://{HOST}"
+            make_app(self.session, reports, max_upload, profile), base_url=f"http://{HOST}"
         )
 
     def sign_in(self) -> Page:
@@ -431,6 +433,18 @@ def test_the_page_says_who_is_signed_in_and_never_shows_the_token(page, monkeypa
     who = re.search(r'id="who"[^>]*>([^<]+)<', shown).group(1)
     assert "ada@contoso.example" in who and claims["tid"] in who
     assert body not in shown and "signature" not in shown
+
+
+def test_the_page_signs_in_with_the_profile_it_was_started_with(tmp_path, monkeypatch):
+    tenant = "7d2c1b0a-0000-4000-8000-0000000000aa"
+    (tmp_path / "bulkpatch.toml").write_text(
+        f'[profiles.contoso]\nauth = "device_code"\ntenant_id = "{tenant}"\n'
+        'client_id = "0f0e0d0c-0000-4000-8000-0000000000bb"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    page = Page(tmp_path / "reports", profile="contoso").sign_in()
+    who = re.search(r'id="who"[^>]*>([^<]+)<', page.client.get("/").text)[1]
+    assert who == f"Not signed in (device_code, tenant {tenant})."
 
 
 def test_export_from_the_start_page_gives_a_workbook_that_round_trips(page):

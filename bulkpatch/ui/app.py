@@ -54,10 +54,13 @@ _env = Environment(
 )
 
 
-def make_app(session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024) -> Starlette:
+def make_app(
+    session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024, profile: str | None = None
+) -> Starlette:
     """The page's application: `session` holds its secrets and allowed hosts; runs are
-    written under `reports`; a sheet larger than `max_upload` bytes is refused."""
-    jobs = Jobs(reports)
+    written under `reports`, signed in with `profile`; a sheet over `max_upload` bytes is
+    refused."""
+    jobs = Jobs(reports, profile)
     web = _Web(session, jobs, max_upload)
     routes = [
         Route("/", web.start),
@@ -95,7 +98,8 @@ class _Web:
         self.session, self.jobs, self.max_upload = session, jobs, max_upload
 
     def render(self, name: str, status: int = 200, job: Job | None = None, **context) -> Response:
-        context.update(csrf=self.session.csrf, job=job, banner=_banner(job), who=signed_in())
+        who = signed_in(self.jobs.profile)
+        context.update(csrf=self.session.csrf, job=job, banner=_banner(job), who=who)
         return HTMLResponse(_env.get_template(name).render(**context), status_code=status)
 
     # --- errors ---------------------------------------------------------------------------------
@@ -332,7 +336,8 @@ class _Web:
     def _start(self, job: Job, stage: str, folder: Path, command: Callable, **options) -> None:
         """Start a plan, a run or an export of `job` (one at a time), writing under the
         page's reports folder."""
-        if not job.start(stage, folder, command, reports_base=self.jobs.base, **options):
+        mine = {"reports_base": self.jobs.base, "profile": self.jobs.profile}
+        if not job.start(stage, folder, command, **mine, **options):
             raise Refused(409, "This sheet is being planned or sent already: wait for it.")
 
     def _rows_page(self, job: Job, stage: str, request: Request, **context) -> Response:
@@ -368,7 +373,7 @@ def _banner(job: Job | None) -> dict[str, str] | None:
     return {"where": run.stamp.where, "words": run.stamp.target, "tenant": run.stamp.tenant}
 
 
-def signed_in() -> str:
+def signed_in(profile: str | None) -> str:
     """Who production calls go out as, in the words of `bulkpatch auth status` (never a
     token): read again on every page, so a sign-in in a terminal shows at once."""
     from bulkpatch.auth import Credentials, TokenProvider
@@ -376,7 +381,7 @@ def signed_in() -> str:
     from bulkpatch.config import load_profile
 
     try:
-        status = TokenProvider(Credentials.of(load_profile(None))).status()
+        status = TokenProvider(Credentials.of(load_profile(profile))).status()
     except BulkpatchError as exc:
         return f"Not signed in: {exc}"
     if status["method"] == "token" and not status["set"]:

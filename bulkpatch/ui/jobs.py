@@ -138,10 +138,11 @@ def read_report(path: Path, dialect: Dialect) -> pl.DataFrame:
 
 
 class Jobs:
-    """The jobs of this server, by id; uploads are kept under `base`."""
+    """The jobs of this server, by id; uploads are kept under `base`; runs sign in with
+    `profile` (None: the default one)."""
 
-    def __init__(self, base: Path) -> None:
-        self.base = base
+    def __init__(self, base: Path, profile: str | None = None) -> None:
+        self.base, self.profile = base, profile
         self._jobs: dict[str, Job] = {}
 
     def get(self, job_id: str) -> Job | None:

@@ -31,12 +31,13 @@ def serve(
     reports: str | Path = "reports",
     max_upload_mb: float = 50,
     say: Callable[[str], None] = print,
+    profile: str | None = None,
 ) -> None:
     """Serve `bulkpatch ui` on `host:port` until interrupted; `say` hears the lines to print."""
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
     session = Session(hosts=allowed_hosts(host, bound))
-    app = make_app(session, Path(reports), int(max_upload_mb * 1024 * 1024))
+    app = make_app(session, Path(reports), int(max_upload_mb * 1024 * 1024), profile)
     shown = LOOPBACK if _loopback(host) else host
     url = f"http://{shown}:{bound}/?token={session.token}"
     if not _loopback(host):
