@@ -15,7 +15,7 @@ the export's date. Only a sheet that carries a record pays for any of this.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -44,6 +44,8 @@ def use_csv_record(sheet: Sheet) -> None:
         return
     days = sheet.frame.select(ROW, clean(name).alias("day")).drop_nulls("day")
     sheet.exported = dict(days.iter_rows())
+    dated = "the export's date: with it, a cell left as exported asks for nothing; never sent"
+    sheet.columns = [replace(c, remark=dated) if c.name == name else c for c in sheet.columns]
     _say(sheet, f"its {EXPORTED_ON} column")
 
 
