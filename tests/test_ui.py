@@ -521,3 +521,40 @@ def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_p
     resumed = cli("apply", "--resume", folder, "--json")
     assert resumed.returncode == 1  # the sample's invalid rows: nothing else failed
     assert json.loads(resumed.stdout)["outcomes"]["ok"] == 26
+
+
+def test_a_run_the_library_left_interrupted_is_resumed_on_the_page(page):
+    from bulkpatch.commands import apply_file
+    from bulkpatch.session import Watch
+
+    pressed = Watch()
+    pressed.stop()  # Stop before the first answer: what Ctrl-C does to `bulkpatch apply`
+    run = apply_file(SAMPLE, out=page.reports / "from-the-cli", progress=pressed)
+    assert run.interrupted and run.counts()["not_sent"] >= 1
+    listed = page.client.get("/runs/from-the-cli")
+    assert 'id="state">interrupted' in listed.text
+    resumed = followed(page, page.post("/runs/from-the-cli/resume"))
+    assert counts(resumed.text)["ok"] == 26 and "SANDBOX (built-in)" in resumed.text
+
+
+def test_resuming_a_production_run_asks_for_the_changes_left_typed(page):
+    import json
+
+    from bulkpatch.commands import apply_file
+    from bulkpatch.session import Watch
+
+    pressed = Watch()
+    pressed.stop()
+    run = apply_file(SAMPLE, out=page.reports / "live-run", progress=pressed)
+    left = run.counts()["not_sent"]
+    manifest = page.reports / "live-run" / "run.json"  # as a run against production says
+    saved = json.loads(manifest.read_text())
+    saved["settings"].update(target="production", embedded=False)
+    manifest.write_text(json.dumps(saved))
+    journal = (page.reports / "live-run" / "journal.jsonl").read_text()
+    shown = page.client.get("/runs/live-run").text
+    assert f"{left} left to send" in shown and 'id="typed"' in shown
+    for typed in ("", str(left + 1)):
+        refused = page.post("/runs/live-run/resume", typed=typed)
+        assert refused.status_code == 400 and f"Type {left} to send" in refused.text
+    assert (page.reports / "live-run" / "journal.jsonl").read_text() == journal  # nothing sent

@@ -7,9 +7,7 @@ the command line. The page only shows what those runs returned and wrote.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +38,12 @@ from bulkpatch.ui.jobs import (
     export_options,
     folder_reports,
     folder_state,
+    left_to_send,
     page,
     recent,
     run_folder,
 )
+from bulkpatch.ui.shown import banner, pushed, signed_in
 from bulkpatch.workbook import MEANING
 
 TARGETS = ("sandbox", "production")
@@ -99,7 +99,7 @@ class _Web:
 
     def render(self, name: str, status: int = 200, job: Job | None = None, **context) -> Response:
         who = signed_in(self.jobs.profile)
-        context.update(csrf=self.session.csrf, job=job, banner=_banner(job), who=who)
+        context.update(csrf=self.session.csrf, job=job, banner=banner(job), who=who)
         return HTMLResponse(_env.get_template(name).render(**context), status_code=status)
 
     # --- errors ---------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ class _Web:
     async def events(self, request: Request) -> Response:
         """The progress pushed to its page (server-sent events): done, by outcome, calls per
         minute and time left every half second while it runs, then `done`."""
-        return StreamingResponse(_pushed(self._job(request)), media_type="text/event-stream")
+        return StreamingResponse(pushed(self._job(request)), media_type="text/event-stream")
 
     async def stop(self, request: Request) -> Response:
         """Stop the run as Ctrl-C stops `apply`: calls in flight finish, the rest is not sent,
@@ -265,18 +265,19 @@ class _Web:
     async def resume(self, request: Request) -> Response:
         """Send what an interrupted run did not send, in its own folder (as `--resume`)."""
         job = self._job(request)
-        await self._form(request)
+        form = await self._form(request)
         run = job.stages.get("results")
         if run is None:
             raise Refused(409, "There is no run of this sheet to resume.")
         folder = run.folder
+        await _confirmed(folder, form)
         self._start(job, "results", folder, apply_file, resume_dir=folder, target=job.target)
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
 
     async def resume_folder(self, request: Request) -> Response:
         """Resume a run folder from the Start page's list (begun here, or by the CLI)."""
         folder = self._folder(request)
-        await self._form(request)
+        await _confirmed(folder, await self._form(request))
         job = await run_in_threadpool(self.jobs.reopened, folder)
         self._start(job, "results", folder, apply_file, resume_dir=folder)
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
@@ -301,7 +302,11 @@ class _Web:
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         if "results" not in job.stages:
             return RedirectResponse(f"/jobs/{job.id}/confirm", status_code=303)
-        return self._rows_page(job, "results", request)
+        run = job.stages["results"]
+        left = None
+        if run.interrupted:  # type: ignore[attr-defined]
+            left = await run_in_threadpool(left_to_send, run.folder)
+        return self._rows_page(job, "results", request, left=left)
 
     async def download(self, request: Request) -> Response:
         job = self._job(request)
@@ -313,9 +318,10 @@ class _Web:
     async def run_folder(self, request: Request) -> Response:
         """A run folder from the Start page's list: its state and its reports."""
         folder = self._folder(request)
-        return self.render(
-            "run.html", folder=folder, state=folder_state(folder), files=folder_reports(folder)
-        )
+        state = folder_state(folder)
+        left = await run_in_threadpool(left_to_send, folder) if state == "interrupted" else None
+        files = folder_reports(folder)
+        return self.render("run.html", folder=folder, state=state, files=files, left=left)
 
     async def run_file(self, request: Request) -> Response:
         folder = self._folder(request)
@@ -348,45 +354,18 @@ class _Web:
         return self.render(f"{stage}.html", job=job, run=run, part=part, rows=rows, **context)
 
 
-async def _pushed(job: Job) -> AsyncIterator[str]:
-    work = job.work
-    while work is not None and work.running:
-        yield f"data: {json.dumps(work.shown())}\n\n"
-        await asyncio.sleep(0.5)
-    yield "event: done\ndata: {}\n\n"
+async def _confirmed(folder: Path, form: FormData) -> None:
+    """A resume that sends to a real Partner Center needs the number of changes left typed,
+    as a first run does."""
+    left = await run_in_threadpool(left_to_send, folder)
+    if left["real"] and form.get("typed", "").strip() != str(left["pending"]):
+        raise Refused(400, f"Type {left['pending']} to send the changes left to production.")
 
 
 def _rows(job: Job, stage: str, request: Request, part: int) -> dict[str, Any]:
     outcome = request.query_params.get("outcome") or None
     shown = page(job.rows(stage, part), outcome, _int(request.query_params.get("page"), 1))
     return {**shown, "outcome": outcome or "", "stage": stage}
-
-
-def _banner(job: Job | None) -> dict[str, str] | None:
-    """Where the job's latest run points, in words (as its reports say it); the style sheet
-    colours it as the reports' Summary banner is coloured."""
-    run = next(
-        (job.stages[s] for s in ("results", "plan", "check") if job and s in job.stages), None
-    )
-    if run is None or run.stamp is None:
-        return None
-    return {"where": run.stamp.where, "words": run.stamp.target, "tenant": run.stamp.tenant}
-
-
-def signed_in(profile: str | None) -> str:
-    """Who production calls go out as, in the words of `bulkpatch auth status` (never a
-    token): read again on every page, so a sign-in in a terminal shows at once."""
-    from bulkpatch.auth import Credentials, TokenProvider
-    from bulkpatch.cli_words import describe
-    from bulkpatch.config import load_profile
-
-    try:
-        status = TokenProvider(Credentials.of(load_profile(profile))).status()
-    except BulkpatchError as exc:
-        return f"Not signed in: {exc}"
-    if status["method"] == "token" and not status["set"]:
-        return "Not signed in to Partner Center (the sandbox needs no sign-in)."
-    return describe(status)
 
 
 def _int(text: str | None, low: int, high: int | None = None) -> int:

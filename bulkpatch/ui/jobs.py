@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 
@@ -234,6 +235,20 @@ def folder_state(folder: Path) -> str:
     if (folder / "check.csv").is_file() or any(folder.glob("check-*.csv")):
         return "checked"
     return "started"
+
+
+def left_to_send(folder: Path) -> dict[str, Any]:
+    """What resuming a run folder would do: the changes not finished yet, and whether they go
+    to a real Partner Center (anything but a sandbox on this machine), which the page asks
+    the user to confirm by typing that number, as it asks before a first run."""
+    from bulkpatch.target import is_loopback
+
+    run = RunFolder.opened(folder, None)
+    target = run.settings["target"]
+    host = urlsplit(target).hostname or ""
+    real = not run.settings["embedded"] and target != "sandbox" and not is_loopback(host)
+    changes, done, _ = run.settled(resume=True)
+    return {"real": real, "pending": len(changes) - len(done)}
 
 
 def run_folder(base: Path, name: str) -> Path | None:

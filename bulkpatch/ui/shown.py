@@ -1,0 +1,47 @@
+"""What every page shows besides its rows: where its runs go and who is signed in (the top of
+the page), and the progress pushed to a plan's, a run's or an export's page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from bulkpatch.errors import BulkpatchError
+from bulkpatch.ui.jobs import Job
+
+
+async def pushed(job: Job) -> AsyncIterator[str]:
+    """Server-sent events: the work's figures every half second while it runs, then `done`."""
+    work = job.work
+    while work is not None and work.running:
+        yield f"data: {json.dumps(work.shown())}\n\n"
+        await asyncio.sleep(0.5)
+    yield "event: done\ndata: {}\n\n"
+
+
+def banner(job: Job | None) -> dict[str, str] | None:
+    """Where the job's latest run points, in words (as its reports say it); the style sheet
+    colours it as the reports' Summary banner is coloured."""
+    run = next(
+        (job.stages[s] for s in ("results", "plan", "check") if job and s in job.stages), None
+    )
+    if run is None or run.stamp is None:
+        return None
+    return {"where": run.stamp.where, "words": run.stamp.target, "tenant": run.stamp.tenant}
+
+
+def signed_in(profile: str | None) -> str:
+    """Who production calls go out as, in the words of `bulkpatch auth status` (never a
+    token): read again on every page, so a sign-in in a terminal shows at once."""
+    from bulkpatch.auth import Credentials, TokenProvider
+    from bulkpatch.cli_words import describe
+    from bulkpatch.config import load_profile
+
+    try:
+        status = TokenProvider(Credentials.of(load_profile(profile))).status()
+    except BulkpatchError as exc:
+        return f"Not signed in: {exc}"
+    if status["method"] == "token" and not status["set"]:
+        return "Not signed in to Partner Center (the sandbox needs no sign-in)."
+    return describe(status)
