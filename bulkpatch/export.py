@@ -141,7 +141,9 @@ async def read(
     gc.freeze()
     try:
         async with shown, _client(target, settings) as http:
-            await _warm()
+            import anyio  # httpx loads its asyncio backend on the first request: 20 ms
+
+            await anyio.sleep(0)  # loaded with the client, the first call's time is the call's
             caller = Caller(http, settings, None)
             shown.calls = lambda: sum(caller.calls.values())
             started = time.monotonic()
@@ -167,14 +169,6 @@ async def read(
     if caller.stopped:
         raise StoppedError(f"the export stopped: {caller.stopped}; no file was written.")
     return found
-
-
-async def _warm() -> None:
-    """Load what httpx loads on its first request (anyio's asyncio backend, about 20 ms) with
-    the client, so that the first call's time is the call's."""
-    import anyio
-
-    await anyio.sleep(0)
 
 
 def _client(target: Target, settings: Settings) -> Any:
