@@ -8,12 +8,13 @@ unprotect it. The header and the id columns are frozen; an Instructions sheet sa
 and a hidden sheet (`export_record`) records what was read, so the round trip is three-way.
 Numbers and yes/no cells are Excel numbers and booleans, so the sheet reads back as it was
 written. The file appears atomically (`report.atomic`): an export stopped half-way leaves no
-file that could be taken for a whole one. Streamed with xlsxwriter's constant-memory mode:
-memory stays flat however many rows.
+file that could be taken for a whole one. xlsxwriter writes all but the rows; `fast_sheet`
+streams the rows in, made by whole-column expressions: memory stays flat however many rows.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch import export_help, report
+from bulkpatch import export_help, fast_sheet, report
 from bulkpatch.catalog import Field, Kind, header_index, normalize_header
 from bulkpatch.errors import InputError
 from bulkpatch.export_record import EXPORTED_ON, RECORD_SHEET
@@ -70,27 +71,31 @@ def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame, expor
         "strings_to_urls": False,
         "strings_to_numbers": False,
     }
+    package = io.BytesIO()
+    book = xlsxwriter.Workbook(package, options)
+    known = fields(kind, headers)
+    _sheet(book, kind, headers, known, frame.height, template=not exported)
+    export_help.write_instructions(book, kind, kind.title(), not exported, exported)
+    rows = {kind.title(): fast_sheet.Rows(frame, _cells(known, frame), 1)}
+    if exported:
+        rows[RECORD_SHEET] = _record(book, headers, known, frame, exported)
+    book.close()
     with report.atomic(path) as tmp:
-        book = xlsxwriter.Workbook(str(tmp), options)
-        _sheet(book, kind, headers, frame, template=not exported)
-        export_help.write_instructions(book, kind, kind.title(), not exported, exported)
-        if exported:
-            _record(book, kind, headers, frame, exported)
-        book.close()
+        fast_sheet.write(package.getvalue(), tmp, rows)
 
 
 def _sheet(
     book: xlsxwriter.Workbook,
     kind: Kind,
     headers: list[str],
-    frame: pl.DataFrame,
+    known: list[Field | None],
+    height: int,
     template: bool,
 ) -> None:
-    """The one data sheet. Fills and locks are column formats and an empty cell is not
-    written at all: xlsxwriter's own work per written cell is what a large export costs."""
+    """The one data sheet but its rows (`fast_sheet` adds them). Fills and locks are column
+    formats, which the rows' cells take."""
     ws = book.add_worksheet(kind.title())
-    known = fields(kind, headers)
-    last = max(frame.height, TEMPLATE_ROWS)
+    last = max(height, TEMPLATE_ROWS)
     for col, (header, f) in enumerate(zip(headers, known, strict=True)):
         role = f.shown_role if f else "note"
         head, fill = ROLE_STYLE[role]
@@ -104,9 +109,8 @@ def _sheet(
         if role == "set" and f:
             _validate(ws, kind, col, last, header, f)
     ws.freeze_panes(1, FROZEN[kind])
-    ws.autofilter(0, 0, max(frame.height, 1), len(headers) - 1)
+    ws.autofilter(0, 0, max(height, 1), len(headers) - 1)
     ws.protect("", ALLOWED)
-    _rows(ws, known, frame)
 
 
 def _validate(ws: Any, kind: Kind, col: int, last: int, header: str, f: Field) -> None:
@@ -135,37 +139,46 @@ def _validate(ws: Any, kind: Kind, col: int, last: int, header: str, f: Field) -
         ws.data_validation(1, col, last, col, rule)
 
 
-def _rows(ws: Any, known: list[Field | None], frame: pl.DataFrame) -> None:
-    """The data rows: numbers and yes/no typed, empty cells not written."""
-    numbers = {i for i, f in enumerate(known) if f and f.type == "integer"}
-    flags = {i for i, f in enumerate(known) if f and f.type == "boolean"}
-    write_number, write_boolean, write_string = ws.write_number, ws.write_boolean, ws.write_string
-    for r, values in enumerate(frame.iter_rows(), start=1):
-        for col, value in enumerate(values):
-            if value is None:
-                continue
-            if col in numbers and value.isdigit():
-                write_number(r, col, int(value))
-            elif col in flags and value in ("TRUE", "FALSE"):
-                write_boolean(r, col, value == "TRUE")
-            else:
-                write_string(r, col, value)
+def _cells(known: list[Field | None], frame: pl.DataFrame) -> list[pl.Expr]:
+    """How each column's cells are written: whole numbers of integer fields as numbers, TRUE
+    and FALSE of yes/no fields as booleans, any other text as text; null cells not at all.
+    (Up to 15 digits: more than Excel keeps exactly stays text.)"""
+    made = []
+    for f, name in zip(known, frame.columns, strict=True):
+        value = pl.col(name)
+        cell = fast_sheet.text(value)
+        if f and f.type == "integer":
+            whole = value.str.contains(r"^[0-9]{1,15}$")
+            cell = (
+                pl.when(whole)
+                .then(fast_sheet.number(value.cast(pl.Int64, strict=False)))
+                .otherwise(cell)
+            )
+        elif f and f.type == "boolean":
+            flag = value.is_in(BOOLEANS)
+            cell = pl.when(flag).then(fast_sheet.boolean(value == "TRUE")).otherwise(cell)
+        made.append(cell)
+    return made
 
 
 def _record(
-    book: xlsxwriter.Workbook, kind: Kind, headers: list[str], frame: pl.DataFrame, day: str
-) -> None:
+    book: xlsxwriter.Workbook,
+    headers: list[str],
+    known: list[Field | None],
+    frame: pl.DataFrame,
+    day: str,
+) -> fast_sheet.Rows:
     """The very hidden record of what was read: the export's date, then per row its keys and
     the value read of each settable field (its `Current ...` column), as one JSON list per row
     under a JSON list of headers (one cell per row: a cell per value cost as much as the whole
     visible sheet). `load` reads it back by name, so sorting, filtering or editing the visible
-    sheet cannot change what was read."""
-    known = fields(kind, headers)
+    sheet cannot change what was read. Returns its rows, for `fast_sheet` to write."""
     kept = [h for h, f in zip(headers, known, strict=True) if f and (f.shown_role == "key" or f.of)]
     ws = book.add_worksheet(RECORD_SHEET)
     ws.very_hidden()
     ws.write_row(0, 0, [EXPORTED_ON, day])
     ws.write_string(1, 0, json.dumps(kept, ensure_ascii=False))
-    write_string, dumps = ws.write_string, json.dumps
-    for r, values in enumerate(frame.select(kept).iter_rows(), start=2):
-        write_string(r, 0, dumps(values, ensure_ascii=False))
+    # A struct of one list field encodes as {"v":[...]}: the list is what follows `{"v":`.
+    listed = pl.struct(pl.concat_list(kept).alias("v")).struct.json_encode()
+    values = listed.str.strip_prefix('{"v":').str.strip_suffix("}")
+    return fast_sheet.Rows(frame, [fast_sheet.text(values)], 2)
