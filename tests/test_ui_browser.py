@@ -140,3 +140,36 @@ def test_export_from_the_start_page_in_a_browser(page: Page, tmp_path: Path):
         book.sheetnames[:2] == ["Subscriptions", "Instructions"]
         and book["Subscriptions"].max_row > 1
     )
+
+
+def test_the_month_end_sample_dropped_on_the_page_goes_all_the_way(page: Page, tmp_path: Path):
+    workbook = SAMPLES / "month-end.xlsx"
+    # A file dropped on the form, as from the desktop: a DataTransfer carrying the workbook.
+    dropped = page.evaluate_handle(
+        """([name, bytes]) => {
+            const moved = new DataTransfer();
+            moved.items.add(new File([new Uint8Array(bytes)], name));
+            return moved;
+        }""",
+        [workbook.name, list(workbook.read_bytes())],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#drop .chosen")).to_have_text("month-end.xlsx")
+    page.click("#check")
+    expect(page.locator("h1")).to_have_text("Check: month-end.xlsx")
+    page.click("#plan")
+    expect(page.locator("#to-confirm")).to_be_visible(timeout=60_000)
+    page.click("#to-confirm")
+    page.click("#run")
+    expect(page.locator("h1")).to_contain_text("Results", timeout=60_000)
+    with page.expect_download() as download:
+        page.click("a[href$='/results.xlsx']")
+    saved = tmp_path / "month-end-results.xlsx"
+    download.value.save_as(saved)
+    book = openpyxl.load_workbook(saved)
+    assert {"Summary", "Subscriptions", "Orders"} <= set(book.sheetnames)
+    for name in ("Subscriptions", "Orders"):
+        rows = book[name].iter_rows(values_only=True)
+        header = next(rows)
+        outcomes = {row[header.index("outcome")] for row in rows}
+        assert "ok" in outcomes and "failed" not in outcomes, (name, outcomes)

@@ -1,8 +1,12 @@
 // bulkpatch ui: the little the pages need beyond HTML (loaded as a file: the page allows no
-// inline script). A filter applies as soon as it is chosen; a button that starts work says so
-// and cannot be pressed twice; a run's page shows the progress the server pushes, then its
-// results.
+// inline script). A sheet dropped on the upload form is chosen; a filter applies as soon as it
+// is chosen; a button that starts work says so and cannot be pressed twice; a progress page
+// shows what the server pushes, then the page its work ends on.
 document.addEventListener("DOMContentLoaded", () => {
+  const drop = document.getElementById("drop");
+  if (drop) {
+    droppable(drop, document.getElementById("sheet"));
+  }
   const progress = document.getElementById("progress");
   if (progress && progress.dataset.events) {
     follow(progress);
@@ -51,5 +55,26 @@ function follow(progress) {
   source.addEventListener("done", () => {
     source.close();
     window.location.assign(progress.dataset.next);
+  });
+}
+
+function droppable(zone, input) {
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    if (event.dataTransfer.files.length) {
+      input.files = event.dataTransfer.files;
+      zone.querySelector(".chosen").textContent = input.files[0].name;
+    }
+  });
+  input.addEventListener("change", () => {
+    zone.querySelector(".chosen").textContent = input.files.length ? input.files[0].name : "";
   });
 }
