@@ -220,6 +220,30 @@ def test_check_shows_the_mapping_the_counts_and_each_invalid_cell(page):
     assert 'class="bad"' in invalid.text and "is not a whole number" in invalid.text
 
 
+def test_cells_are_shown_as_the_sheet_had_them_formula_text_too(page, write_csv):
+    sheet = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity", "Notes"],
+            [
+                "05e2378a-d57e-57ef-9870-17ffaf155ec0",
+                "2ebfde47-3561-5913-91e8-fb08cb7e3cd1",
+                "5",
+                '"=HYPERLINK(""x"")"',
+            ],
+            [
+                "05e2378a-d57e-57ef-9870-17ffaf155ec0",
+                "1c7a8f1e-0c66-5a3c-9d55-1b9e77a4f6a2",
+                "6",
+                "'-5",
+            ],
+        ]
+    )
+    shown = page.upload(sheet).text
+    cells = re.findall(r"<td title=\"[^\"]*\">([^<]*)</td>", shown.split('id="rows"')[1])
+    assert "=HYPERLINK(&#34;x&#34;)" in cells  # no quote the user never typed
+    assert "&#39;-5" in cells  # a quote the user typed stays
+
+
 def test_rows_come_a_page_at_a_time(page, tmp_path):
     rows = SAMPLE.read_text().splitlines()
     many = tmp_path / "many.csv"

@@ -26,7 +26,8 @@ from bulkpatch.errors import BulkpatchError, InputError
 from bulkpatch.results import CheckRun, Run
 from bulkpatch.runfolder import RunFolder
 from bulkpatch.session import Watch
-from bulkpatch.sheet import Dialect
+from bulkpatch.sheet import FORMULA_START, Dialect
+from bulkpatch.values import NUMBER
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 PAGE = 50  # rows on one page
@@ -133,9 +134,16 @@ def _is_table(path: Path, stem: str) -> bool:
 
 
 def read_report(path: Path, dialect: Dialect) -> pl.DataFrame:
-    """A CSV report as text cells, in the separator and encoding it was written with."""
+    """A CSV report as text cells, in the separator and encoding it was written with, each as
+    the sheet had it: a page runs no formula, so the quote the CSV puts before formula-like
+    text (`'=HYPERLINK(...)`) is taken off again."""
     text = path.read_bytes().decode(dialect.encoding, errors="replace").lstrip("\ufeff")
-    return pl.read_csv(text.encode(), separator=dialect.separator, infer_schema=False)
+    frame = pl.read_csv(text.encode(), separator=dialect.separator, infer_schema=False)
+    rest = pl.col(pl.String).str.slice(1)
+    quoted = pl.col(pl.String).str.starts_with("'") & rest.str.contains(FORMULA_START)
+    return frame.with_columns(
+        pl.when(quoted & ~rest.str.contains(NUMBER)).then(rest).otherwise(pl.col(pl.String))
+    )
 
 
 class Jobs:
