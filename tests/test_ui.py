@@ -529,12 +529,12 @@ def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_p
                     break
                 time.sleep(0.05)
             browser.post(f"{base}/jobs/{job}/apply", data={"csrf": csrf})
-        (folder,) = (tmp_path / "reports").glob("*-results")
-        for _ in range(1200):  # until a change is journaled as finished
-            journal = folder / "journal.jsonl"
-            if journal.is_file() and '"event": "result"' in journal.read_text():
+        for _ in range(2400):  # until the run's folder has a change journaled as finished
+            journals = list((tmp_path / "reports").glob("*-results/journal.jsonl"))
+            if journals and '"event": "result"' in journals[0].read_text():
                 break
             time.sleep(0.05)
+        folder = journals[0].parent
     finally:
         server.send_signal(signal.SIGINT)
         said = server.communicate(timeout=150)[0]
