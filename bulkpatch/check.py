@@ -41,6 +41,7 @@ MISSING, READ_ONLY, BOOLEAN, ENUM = (
     "not an allowed value",
 )
 GROUPED_RULE, SIGNED_RULE = "number with a separator", "sign in a total"
+TOO_LARGE, TOO_LARGE_WORDS = "number too large", "is far too large: write a number such as 25"
 GROUPED_WORDS = (
     "is not a whole number as written (is that a thousands separator or a decimal point?): "
     "write digits only, such as 1000 or 1"
@@ -137,9 +138,16 @@ def _column_issues(text: pl.DataFrame, fields: list[Column]) -> pl.DataFrame:
         .alias("rule"),
         pl.when(pl.col("check") == "not_nullable")
         .then(pl.format("{}: is empty; {}", "header", "words"))
-        .otherwise(pl.format('{}: "{}" {}', "header", value, "words"))
+        .otherwise(pl.format('{}: "{}" {}', "header", _shortened(value), "words"))
         .alias("message"),
     )
+
+
+def _shortened(value: pl.Expr, most: int = 60) -> pl.Expr:
+    """A value as a message quotes it: a long one cut, so the message stays one line to read
+    (the `value` column keeps it whole)."""
+    cut = pl.concat_str(value.str.slice(0, most - 1), pl.lit("…"))
+    return pl.when(value.str.len_chars() > most).then(cut).otherwise(value)
 
 
 def _rule_words(f: Field) -> dict[str, str]:
@@ -154,6 +162,8 @@ def _rule_words(f: Field) -> dict[str, str]:
         words[BOOLEAN] = "is not yes or no (use TRUE, FALSE, yes, no, 1 or 0)"
     elif f.type == "enum":
         words[ENUM] = "is not one of " + ", ".join(f.enum)
+    if f.type in ("integer", "number") and f.role != "read_only":
+        words[TOO_LARGE] = TOO_LARGE_WORDS
     if f.type == "integer" and f.role != "read_only":
         words[GROUPED_RULE] = GROUPED_WORDS
         if f.role != "delta":  # only a subscription's quantity has a seat change column
@@ -212,6 +222,10 @@ def _checks(f: Field) -> list[pa.Check]:
             _expr_check(rule, lambda c: c.str.contains(pattern) | c.str.contains(GROUPED))
         )
         checks.append(_expr_check(GROUPED_RULE, lambda c: ~c.str.contains(GROUPED)))
+        # digits beyond what a 64-bit whole number holds would be read as no value at all
+        checks.append(
+            _expr_check(TOO_LARGE, lambda c: ~c.str.contains(pattern) | as_integer(c).is_not_null())
+        )
         if f.role != "delta":
             checks.append(_expr_check(SIGNED_RULE, lambda c: ~c.str.starts_with("+")))
     elif f.type in ("guid", "order_id"):  # an invisible character gets its own message
@@ -222,6 +236,9 @@ def _checks(f: Field) -> list[pa.Check]:
         checks.append(
             _expr_check(rule, lambda c: c.str.contains(pattern) | as_enum_key(c).is_in(hinted))
         )
+        if f.type == "number":  # 400 digits are infinity as a float: not a number to send
+            finite = lambda c: c.cast(pl.Float64, strict=False).is_finite().fill_null(True)  # noqa: E731
+            checks.append(_expr_check(TOO_LARGE, finite))
     elif f.type == "boolean":
         checks.append(_expr_check(BOOLEAN, lambda c: c.str.to_lowercase().is_in(BOOL_WORDS)))
     elif f.type == "enum":

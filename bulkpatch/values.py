@@ -85,7 +85,8 @@ def _typed(f: Field, c: pl.Expr) -> pl.Expr:
     if f.type == "integer":
         return as_integer(c)
     if f.type == "number":
-        return c.cast(pl.Float64, strict=False)
+        number = c.cast(pl.Float64, strict=False)
+        return pl.when(number.is_finite()).then(number)
     if f.type == "boolean":
         low = c.str.to_lowercase()
         return pl.when(low.is_in(BOOL_WORDS)).then(low.is_in(TRUE_WORDS))

@@ -136,8 +136,9 @@ def _converted(name: str, dtype: pl.DataType, typed: Typed) -> pl.Expr:
             return _excel_days(pl.col(name).cast(pl.Datetime("ms")))
         return pl.col(name).cast(pl.Boolean if typed.kind == "boolean" else pl.Float64)
     text = pl.col(name).str.strip_chars()
-    if typed.kind == "number":
-        return pl.when(text.str.contains(NUMBER)).then(text.cast(pl.Float64, strict=False))
+    if typed.kind == "number":  # 400 digits make infinity, which no cell holds: kept as text
+        number = text.cast(pl.Float64, strict=False)
+        return pl.when(text.str.contains(NUMBER) & number.is_finite()).then(number)
     if typed.kind == "boolean":
         return text.str.to_lowercase().replace_strict(
             {"true": True, "false": False}, default=None, return_dtype=pl.Boolean

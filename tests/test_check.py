@@ -415,3 +415,23 @@ def test_a_sign_in_another_total_says_only_to_drop_the_sign(write_csv):
         'Next term quantity: "+4" has a sign, but this column is the new total: write the total '
         "without a sign"
     ]
+
+
+def test_seats_too_large_to_hold_are_invalid_not_an_empty_cell(quirk, tmp_path):
+    """A number beyond a 64-bit whole number (or 400 digits, infinity as a float) once read
+    as no value: the row asked nothing and came back `no_change`, or the workbook failed."""
+    import openpyxl
+
+    from bulkpatch.commands import check_file
+
+    run = check_file(quirk("huge-quantity.csv"), out=tmp_path / "o")
+    (part,) = run.parts
+    assert part.outcomes.get_column("outcome").to_list() == ["invalid", "invalid", "valid"]
+    messages = part.issues.get_column("message").to_list()
+    assert (
+        messages[0]
+        == 'Quantity: "100000000000000000000" is far too large: write a number such as 25'
+    )
+    assert messages[1].startswith('Quantity: "' + "9" * 59 + '…" is far too large')
+    book = openpyxl.load_workbook(tmp_path / "o" / "check.xlsx")["Subscriptions"]
+    assert book.cell(3, 3).value == "9" * 400  # written as the text it was: no cell holds inf
