@@ -25,6 +25,7 @@ import httpx
 from bulkpatch.assess import NEXT_TERM, assess, renewal_day, scheduled_words
 from bulkpatch.calls import Caller, Reply, attempt_id, versioned
 from bulkpatch.config import Settings
+from bulkpatch.errors import Unsent
 from bulkpatch.journal import Journal
 from bulkpatch.outcome import READ_FAILED, Result, failed, landed, unsent
 from bulkpatch.plan import Change, Merged, merge
@@ -115,7 +116,10 @@ class Engine(Caller):
         while (item := await queue.get()) is not None:
             change, current = item
             if not self.stopped or isinstance(current, Reply):  # a refused read is a result
-                self._finish(change, await self._apply(change, current))
+                try:
+                    self._finish(change, await self._apply(change, current))
+                except Unsent:  # stopped while it waited for its turn: nothing went out
+                    continue
 
     def _finish(self, change: Change, result: Result) -> None:
         self.results[change.key] = result
@@ -176,13 +180,14 @@ class Engine(Caller):
         if not assessment.sendable:
             return unsent(assessment)
         change, merged = assessment.change, assessment.merged
+        first = not merged.reactivate_first  # a Stop may still keep this change from going out
         if merged.reactivate_first:  # Partner Center: a suspended subscription changes status alone
             current = await self._reactivate(change, current, now)
             if isinstance(current, Reply):
                 return failed(current, "reactivating it first failed: ")
             merged = merge(change, current, now)
         request_id = change.request_id
-        reply = await self._patch(change, current, merged, request_id)
+        reply = await self._patch(change, current, merged, request_id, stoppable=first)
         if reply.status == 400 and reply.code == STALE_ETAG:  # changed meanwhile: read, retry once
             fresh = await self._get(change)
             if isinstance(fresh, Reply):
@@ -235,15 +240,23 @@ class Engine(Caller):
             values={"status": "active"},
             request_id=str(uuid.uuid5(REACTIVATE, change.request_id)),
         )
-        reply = await self._patch(step, current, merge(step, current, now), step.request_id)
+        merged = merge(step, current, now)
+        reply = await self._patch(step, current, merged, step.request_id, stoppable=True)
         if reply.status not in (200, 202):
             return reply
         return await self._get(change)
 
-    async def _patch(self, change: Change, current: dict, merged: Merged, request_id: str) -> Reply:
+    async def _patch(
+        self,
+        change: Change,
+        current: dict,
+        merged: Merged,
+        request_id: str,
+        stoppable: bool = False,
+    ) -> Reply:
         """PATCH the full body, its intent journaled first: whatever moment the process dies,
         a change that may have landed is in the journal with the values read before it. When
-        the intent cannot be written, nothing is sent."""
+        the intent cannot be written, nothing is sent. `stoppable`: see `Caller.call`."""
         if self.journal and not self.journal.write(
             "intent",
             change=change.key,
@@ -262,6 +275,7 @@ class Engine(Caller):
             request_id,
             body=merged.body,
             etag=etag,
+            stoppable=stoppable,
         )
 
     async def _outcome(self, change: Change, merged: Merged, reply: Reply) -> Result:

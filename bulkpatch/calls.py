@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bulkpatch.config import Settings
+from bulkpatch.errors import Unsent
 from bulkpatch.journal import Journal
 
 RETRY_STATUSES = {500, 502, 503, 504}
@@ -144,8 +145,11 @@ class Caller:
         body: Any = None,
         etag: str | None = None,
         headers: dict[str, str] | None = None,
+        stoppable: bool = False,
     ) -> Reply:
-        """`headers`: more to send, such as the `MS-ContinuationToken` a next page asks for."""
+        """`headers`: more to send, such as the `MS-ContinuationToken` a next page asks for.
+        `stoppable`: a first write that nothing has landed before; if the run stops while it
+        waits for its slot, it raises Unsent instead of going out."""
         attempts = throttles = 0
         while True:
             attempts += 1
@@ -154,6 +158,8 @@ class Caller:
             # others: the bunches are what a per-second limit refuses with 429.)
             async with self.in_flight:
                 await self.budgets[kind].slot(customer)
+                if stoppable and self.stopped and attempts == 1:
+                    raise Unsent(request_id)
                 reply, retry_after = await self._send(
                     kind, op, method, path, request_id, body, etag, headers
                 )

@@ -84,3 +84,9 @@ class ApiError(TerminalError):
 
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class Unsent(Exception):
+    """Not an error but a signal inside a run: a write the run stopped before sending (it
+    waited for its slot, and Stop or Ctrl-C came first). Its change stays without a result,
+    so the run reports it not sent and a resume sends it."""

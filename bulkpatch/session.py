@@ -110,8 +110,11 @@ class Watch:
     def __init__(self) -> None:
         self.progress: Progress | None = None  # set when the run starts reading or sending
         self.stopping = threading.Event()
+        self.why = ""
 
-    def stop(self) -> None:
+    def stop(self, why: str = "stopped from the page (Stop)") -> None:
+        """Stop the run; `why` is what its unsent rows say."""
+        self.why = self.why or why
         self.stopping.set()
 
     def figures(self) -> dict[str, Any]:
@@ -250,7 +253,7 @@ def _stoppable(engine: Engine, progress: Shown):
 async def _until_stopped(watch: Watch, interrupt: Callable[[str], None]) -> None:
     while not watch.stopping.is_set():
         await asyncio.sleep(0.1)
-    interrupt("stopped from the page (Stop)")
+    interrupt(watch.why)
 
 
 def _unreadable(reply: Reply) -> str:

@@ -272,7 +272,9 @@ def test_rows_that_did_not_go_come_back_as_a_sheet_to_fix_and_apply_as_it_is(cli
     with server(sample) as (url, _):
         first = cli("apply", sample, "--target", url, "--out", tmp_path / "one", "--quiet")
         fix = tmp_path / "one" / "to-fix.csv"
-        assert f"10 rows did not go: fix them in {fix}" in first.stdout
+        assert (
+            f"10 rows did not go (2 failed, 8 invalid): they are in {fix}; fix the" in first.stdout
+        )
         rows = pl.read_csv(fix, infer_schema=False)
         source = pl.read_csv(sample, infer_schema=False)
         assert rows.columns == [*source.columns, "Reason"]  # the input's columns, no row/outcome
@@ -290,3 +292,38 @@ def test_rows_that_did_not_go_come_back_as_a_sheet_to_fix_and_apply_as_it_is(cli
     second = pl.read_csv(tmp_path / "two" / "to-fix.csv", infer_schema=False)
     assert second.columns == rows.columns  # its Reason replaced, not repeated
     assert second.height == 9
+
+
+def test_a_stop_sends_no_write_that_was_still_waiting_for_its_turn(tmp_path):
+    """Stop (the page's button, Ctrl-C) means nothing new goes out: writes that wait for
+    their slot in the pace are left for a resume, not sent over the next seconds."""
+    import threading
+    import time
+
+    from bulkpatch.session import Watch
+
+    watch, stopped_at = Watch(), []
+
+    def press_stop_after_the_first_change() -> None:
+        for _ in range(6000):  # a bound, not a timing
+            if watch.figures()["done"]:
+                stopped_at.append(datetime.now().astimezone())
+                watch.stop()
+                return
+            time.sleep(0.01)
+
+    pressing = threading.Thread(target=press_stop_after_the_first_change)
+    pressing.start()
+    sample = SAMPLES / "subscriptions-true-up.csv"
+    run = apply_file(sample, out=tmp_path / "run", progress=watch, rate=120, concurrency=8)
+    pressing.join()
+    lines = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").open()]
+    late = [
+        e
+        for e in lines
+        if e["event"] == "call"
+        and e["method"] == "PATCH"
+        and datetime.fromisoformat(e["at"]) > stopped_at[0]
+    ]
+    assert len(late) <= 1  # at most the one already on its way when Stop was pressed
+    assert run.interrupted and run.counts()["not_sent"] >= 20
