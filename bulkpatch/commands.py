@@ -107,11 +107,10 @@ def _reports(
     fixes = [report.to_fix(t, len(p.sheet.columns)) for p, t in zip(parts, made, strict=True)]
     fixes = [f for f in fixes if f]
     fixed = folder.write_fix(fixes, excel=parts[0].sheet.sheet_name is not None)
-    notes = [
-        f"{tables.plural(sum(f.frame.height for f in fixes), 'row')} did not go: fix them in "
-        f"{path} and apply that file as it is."
-        for path in fixed
-    ]
+    outcomes = pl.concat([t.frame.select("outcome") for t in made])
+    notes = [tables.fix_note(stem, outcomes, path) for path in fixed]
+    if outcomes.is_empty():  # a header row alone: said, so an empty export is not a surprise
+        notes.append(f"{parts[0].sheet.label} has headers and no rows below them: nothing to do.")
     if xlsx and not (book := folder.write_workbook(stem, made, summary, extra)):
         notes.append(f"{stem}.xlsx was not written: the sheet has more rows than Excel can open.")
     return written + (book if xlsx else []) + fixed, notes
@@ -174,15 +173,10 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
     ours = [tables.plan_rows(p, entries, prepared.held) for p in prepared.parts]
     seats = tables.seat_totals(entries)
     stamped = prepared.stamp(o.command)
-    summary = plan_summary(prepared, tables.outcome_counts(ours), seats, stamped)
-    written, notes = _reports(
-        prepared.folder,
-        "plan",
-        prepared.parts,
-        ours,
-        summary,
-        extra=[("Seats", seats)] if seats.height else [],
-    )
+    rows = tables.outcome_counts(ours)  # what the plan's tables show, row by row
+    summary = plan_summary(prepared, rows, seats, stamped)
+    extra = [("Seats", seats)] if seats.height else []
+    written, notes = _reports(prepared.folder, "plan", prepared.parts, ours, summary, extra=extra)
     written += prepared.folder.write_frame("plan-seats", seats)
     counts = tables.outcome_counts(
         [pl.DataFrame({"outcome": [e["outcome"] for e in entries]}, schema={"outcome": pl.String})],
@@ -197,6 +191,7 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
         outcomes=counts,
         entries=entries,
         seats=seats,
+        rows=rows,
     )
 
 

@@ -173,6 +173,7 @@ class PlanRun(Run):
     outcomes: dict[str, int]
     entries: list[dict[str, Any]] = field(default_factory=list)  # one per change, as planned
     seats: pl.DataFrame = field(default_factory=pl.DataFrame)  # per customer and offer
+    rows: dict[str, int] = field(default_factory=dict)  # rows by outcome, as its tables show
 
     def counts(self) -> dict[str, int]:
         return self.outcomes

@@ -287,6 +287,8 @@ class RunFolder:
     def write_fix(self, tables: list[report.Table], excel: bool) -> list[Path]:
         """The rows to fix and send again, in the input's own format: `to-fix.xlsx` (a sheet
         per input sheet, named as it was) or `to-fix.csv`; nothing when every row went."""
+        for stale in ("to-fix.xlsx", "to-fix.csv"):  # a resume's rows replace the stop's
+            (self.path / stale).unlink(missing_ok=True)
         if not tables:
             return []
         path = self.path / ("to-fix.xlsx" if excel else "to-fix.csv")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -18,6 +19,7 @@ from bulkpatch.assess import scheduled_words
 from bulkpatch.catalog import field as catalog_field
 from bulkpatch.check import Checked
 from bulkpatch.field import PLAIN, plain
+from bulkpatch.report import FIX_OUTCOMES
 from bulkpatch.sheet import ROW, Sheet
 
 RESULT_SCHEMA = {
@@ -337,6 +339,28 @@ class Preview:
 def plural(n: int, word: str) -> str:
     """`1 row`, `2 rows`: counts in words people write."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def fix_note(stem: str, outcomes: pl.DataFrame, path: Path) -> str:
+    """What to do with the rows in the to-fix file `path`, by why they did not go (`outcomes`:
+    the run's `outcome` column): each kind of row has its own next step."""
+    bad = outcomes.filter(pl.col("outcome").is_in(FIX_OUTCOMES))
+    counts: dict[str, int] = dict(bad.group_by("outcome").len().iter_rows())
+    rows = plural(sum(counts.values()), "row")
+    if stem == "check":
+        return f"{rows} to fix: they are in {path}, each with its reason; fix them and check again."
+    advice = []
+    if counts.keys() & {"invalid", "failed", "would_fail"}:
+        advice.append("fix the invalid or refused ones there and apply that file as it is")
+    if "conflict" in counts:
+        advice.append(
+            "rows in conflict expect values Partner Center no longer holds: export again (or "
+            "update their expected columns) before sending them"
+        )
+    if "not_sent" in counts:
+        advice.append("rows not sent go with a resume of this run, not with that file")
+    said = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+    return f"{rows} did not go ({said}): they are in {path}; " + "; ".join(advice) + "."
 
 
 def preview(rows: dict[str, int], entries: list[dict[str, Any]]) -> Preview:

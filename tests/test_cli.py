@@ -89,6 +89,7 @@ def test_header_only_sheet_checks_zero_rows(cli, quirk, tmp_path):
     result = cli("check", quirk("header-only.csv"), "--out", tmp_path / "o")
     assert result.returncode == 0
     assert "(subscriptions, 0 rows)" in result.stdout
+    assert "header-only.csv has headers and no rows below them: nothing to do." in result.stdout
 
 
 def test_python_dash_m_and_console_script_agree(tmp_path):

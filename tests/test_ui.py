@@ -259,6 +259,7 @@ def test_plan_confirm_and_run_against_the_sandbox(page):
     plan = planned(page, job)
     assert plan.url.path == f"/jobs/{job}/plan"
     assert counts(plan.text)["change"] == 26
+    assert sum(counts(plan.text).values()) == 37 and "37 rows; page 1 of 1" in plan.text
     assert "SANDBOX (built-in)" in plan.text and "banner-sandbox" in plan.text
     confirm = page.client.get(f"/jobs/{job}/confirm")
     assert "26 changes will be sent to" in confirm.text and 'id="typed"' not in confirm.text
@@ -492,8 +493,12 @@ def test_export_from_the_start_page_gives_a_workbook_that_round_trips(page):
 def test_an_export_needs_customers_when_it_is_not_every_customer(page):
     refused = page.post("/export", scope="listed", customers=" ", target="sandbox")
     assert refused.status_code == 400 and "type the customers&#39; tenant ids" in refused.text
-    wrong = followed(page, page.post("/export", scope="listed", customers="x", target="sandbox"))
-    assert wrong.status_code == 400 and "is not a customer id" in wrong.text
+    wrong = page.post("/export", scope="listed", customers="x" * 500, target="sandbox")
+    assert wrong.status_code == 400 and "is not a tenant id" in wrong.text
+    assert "x" * 39 + "…" in wrong.text and "x" * 41 not in wrong.text
+    orders = page.post("/export", scope="all", kind="orders", renewing="30d", target="sandbox")
+    assert orders.status_code == 400 and "the renewal window is for subscriptions" in orders.text
+    assert not page.reports.exists() or not any(page.reports.iterdir())  # no folder left
 
 
 def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_path):
@@ -542,6 +547,7 @@ def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_p
     assert f"Stopping the run in {folder}" in said and "bulkpatch ui stopped." in said
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["interrupted"] and 0 < summary["outcomes"]["ok"] < 26
+    assert "not sent: interrupted (Ctrl-C on bulkpatch ui)" in (folder / "results.csv").read_text()
     resumed = cli("apply", "--resume", folder, "--json")
     assert resumed.returncode == 1  # the sample's invalid rows: nothing else failed
     assert json.loads(resumed.stdout)["outcomes"]["ok"] == 26
@@ -582,3 +588,51 @@ def test_resuming_a_production_run_asks_for_the_changes_left_typed(page):
         refused = page.post("/runs/live-run/resume", typed=typed)
         assert refused.status_code == 400 and f"Type {left} to send" in refused.text
     assert (page.reports / "live-run" / "journal.jsonl").read_text() == journal  # nothing sent
+
+
+def test_a_sheet_in_the_windows_encoding_is_shown_in_its_own_letters(page, quirk):
+    shown = page.upload(quirk("cp1252.csv")).text
+    assert "Café Zürich" in shown and "Müller – 5€" in shown
+    assert "<th>Customer ID</th>" in shown  # no byte order mark read as letters
+
+
+def test_a_sheet_the_check_cannot_read_is_named_as_uploaded_and_not_kept(page, quirk):
+    refused = page.upload(quirk("not-a-sheet.pdf"), name="March seats.csv")
+    assert refused.status_code == 400 and "March seats.csv" in refused.text
+    assert "March-seats-" not in refused.text  # the name it was kept under is not the user's
+    assert not page.reports.exists() or not any(page.reports.iterdir())
+
+
+def test_a_header_only_sheet_says_there_is_nothing_to_do(page, quirk):
+    shown = page.upload(quirk("header-only.csv")).text
+    assert "has headers and no rows below them: nothing to do." in shown
+
+
+def test_a_plan_is_sent_once_and_a_plan_with_nothing_to_send_offers_nothing(page, tmp_path):
+    job = job_of(page.upload())
+    planned(page, job)
+    sent(page, job)
+    again = page.client.get(f"/jobs/{job}/confirm").text
+    assert 'id="nothing"' in again and "was sent already" in again and 'id="run"' not in again
+    assert page.post(f"/jobs/{job}/apply").status_code == 409
+    same = tmp_path / "again.csv"  # a row the run just applied: nothing left to change
+    same.write_text("\n".join(SAMPLE.read_text().splitlines()[:2]) + "\n")
+    quiet = job_of(page.upload(same))
+    planned(page, quiet)
+    nothing = page.client.get(f"/jobs/{quiet}/confirm").text
+    assert "Nothing to send" in nothing and 'id="run"' not in nothing
+
+
+def test_the_top_of_the_page_says_where_runs_go_in_the_present(page, monkeypatch):
+    job = job_of(page.upload())
+    plan = planned(page, job).text
+    banner = re.search(r'id="target">([^<]+)<', plan)[1]
+    assert banner == "SANDBOX (built-in): nothing in it changes"
+    job = slow_run(page, monkeypatch)
+    stopped(page, job)
+    (folder,) = [p.name for p in page.reports.iterdir() if p.name.endswith("-results")]
+    monkeypatch.setenv("BULKPATCH_RATE", "120")
+    running = page.post(f"/runs/{folder}/resume")  # its progress page, from the folder's files
+    assert re.search(r'id="target">SANDBOX \(built-in\)', running.text)
+    assert "Sending: subscriptions-true-up.csv" in running.text  # the name as uploaded
+    followed(page, page.post(f"/jobs/{job_of(running)}/stop"))

@@ -153,9 +153,14 @@ class _Web:
         if len(data) > self.max_upload:
             raise Refused(413, f"The sheet is larger than {_mb(self.max_upload)}: split it.")
         job = self.jobs.new(item.filename, data)
-        job.stages["check"] = await run_in_threadpool(
-            check_file, job.sheet, out=job.folder, reports_base=self.jobs.base
-        )
+        try:
+            job.stages["check"] = await run_in_threadpool(
+                check_file, job.sheet, out=job.folder, reports_base=self.jobs.base
+            )
+        except Exception as exc:  # the sheet is not kept: nothing was done with it
+            await run_in_threadpool(self.jobs.drop, job)
+            said = str(exc) if isinstance(exc, BulkpatchError) else f"unexpected error: {exc!r}"
+            raise Refused(400, said.replace(str(job.sheet), job.name)) from None
         return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
 
     async def check(self, request: Request) -> Response:
@@ -194,8 +199,8 @@ class _Web:
             out = job.next_folder("plan")
             self._start(job, "plan", out, plan_file, path=job.sheet, out=out, target=target)
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
-        if "plan" not in job.stages:
-            return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
+        if job.running or "plan" not in job.stages:  # a plan under way shows its progress
+            return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         plan = job.stages["plan"]
         assert isinstance(plan, PlanRun)
         return self._rows_page(
@@ -209,8 +214,8 @@ class _Web:
 
     async def confirm(self, request: Request, wrong: str = "") -> Response:
         job = self._job(request)
-        if "plan" not in job.stages:
-            return RedirectResponse(f"/jobs/{job.id}/check", status_code=303)
+        if job.running or "plan" not in job.stages:
+            return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         plan = job.stages["plan"]
         return self.render(
             "confirm.html",
@@ -218,6 +223,7 @@ class _Web:
             job=job,
             changes=plan.counts().get("change", 0),
             production=plan.stamp.where == "production",
+            sent="results" in job.stages,  # this plan's run: a new plan makes a new one
             wrong=wrong,
         )
 
@@ -228,6 +234,8 @@ class _Web:
         if plan is None:
             raise Refused(409, "Plan the sheet before running it.")
         changes = plan.counts().get("change", 0)
+        if "results" in job.stages or not changes:
+            raise Refused(409, "This plan has nothing (more) to send: plan the sheet again.")
         if plan.stamp.where == "production" and form.get("typed", "").strip() != str(changes):
             return await self.confirm(request, f"Type {changes} to send to production.")
         out = job.next_folder("results")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from bulkpatch.results import CheckRun, Run
 from bulkpatch.runfolder import RunFolder
 from bulkpatch.session import Watch
 from bulkpatch.sheet import FORMULA_START, Dialect
-from bulkpatch.values import NUMBER
+from bulkpatch.values import GUID, NUMBER
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 PAGE = 50  # rows on one page
@@ -63,6 +64,7 @@ class Job:
     target: str = "sandbox"  # where the plan read, and so where the run sends
     busy: threading.Lock = field(default_factory=threading.Lock)  # one run at a time
     work: Work | None = None  # the latest plan or run started from the page
+    where: dict[str, str | None] | None = None  # a reopened run folder's target, as its files say
     _frames: dict[Path, pl.DataFrame] = field(default_factory=dict)
 
     def file(self, stage: str, name: str) -> Path | None:
@@ -122,6 +124,8 @@ class Job:
                 self.stages.pop("results", None)
         except BulkpatchError as exc:  # the one line the CLI would print
             work.failure = str(exc)
+            if work.stage == "export" and not any(work.folder.iterdir()):
+                work.folder.rmdir()  # an export that wrote nothing leaves no folder behind
         except BaseException as exc:  # a bug (or a panic inside Polars): say it, never spin
             work.failure = f"unexpected error: {exc!r}; its run folder is {work.folder}"
         finally:
@@ -137,7 +141,8 @@ def read_report(path: Path, dialect: Dialect) -> pl.DataFrame:
     """A CSV report as text cells, in the separator and encoding it was written with, each as
     the sheet had it: a page runs no formula, so the quote the CSV puts before formula-like
     text (`'=HYPERLINK(...)`) is taken off again."""
-    text = path.read_bytes().decode(dialect.encoding, errors="replace").lstrip("\ufeff")
+    ours = "utf-16" if dialect.encoding == "utf-16" else "utf-8"  # as `report.write_csv` writes
+    text = path.read_bytes().decode(ours, errors="replace").lstrip("\ufeff")
     frame = pl.read_csv(text.encode(), separator=dialect.separator, infer_schema=False)
     rest = pl.col(pl.String).str.slice(1)
     quoted = pl.col(pl.String).str.starts_with("'") & rest.str.contains(FORMULA_START)
@@ -185,7 +190,14 @@ class Jobs:
         """A job for a run folder from the list (to resume it), reading the folder's own copy
         of its sheet; InputError when it is not a run folder."""
         run = RunFolder.opened(folder, None)
-        return self._add(Job(secrets.token_urlsafe(12), run.source.name, run.sheet, folder))
+        name = re.sub(r"-[0-9a-f]{8}(\.\w+)$", r"\1", run.source.name)  # as uploaded here
+        job = Job(secrets.token_urlsafe(12), name, run.sheet, folder, where=_where(run))
+        return self._add(job)
+
+    def drop(self, job: Job) -> None:
+        """Forget a job whose sheet could not be checked, and its folder."""
+        self._jobs.pop(job.id, None)
+        shutil.rmtree(job.folder, ignore_errors=True)
 
     def _add(self, job: Job) -> Job:
         self._jobs[job.id] = job
@@ -196,7 +208,7 @@ class Jobs:
         journal is kept); the folders of those stopped, to resume."""
         working = [j.work for j in self._jobs.values() if j.work and j.work.running]
         for work in working:
-            work.watch.stop()
+            work.watch.stop("interrupted (Ctrl-C on bulkpatch ui)")
         return [w.folder for w in working if w.stage == "results"]
 
     def wait(self, timeout: float) -> None:
@@ -271,6 +283,22 @@ def folder_reports(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and REPORT.match(p.name))
 
 
+def _where(run: RunFolder) -> dict[str, str | None]:
+    """Where a run folder's run sends, as its summary says (`report`), else its manifest."""
+    summary = run.path / "summary.json"
+    said = json.loads(summary.read_text("utf-8")).get("report") if summary.is_file() else None
+    if said:
+        return {"where": said["where"], "words": said["target"], "tenant": said["partner_tenant"]}
+    target = run.settings["target"]
+    if run.settings["embedded"]:
+        where, words = "sandbox", "SANDBOX (built-in): nothing in Partner Center changed"
+    elif target == "production" or (urlsplit(target).hostname or "").startswith("api.partner"):
+        where, words = "production", f"PRODUCTION: Partner Center itself ({target})"
+    else:
+        where, words = "url", target
+    return {"where": where, "words": words, "tenant": None}
+
+
 def export_options(form: Mapping[str, Any], targets: tuple[str, ...]) -> dict[str, Any]:
     """The Start page's export form as `export_file`'s options: every customer, or the
     tenant ids typed (one per line, or separated by commas); the kind; the renewal window."""
@@ -281,7 +309,16 @@ def export_options(form: Mapping[str, Any], targets: tuple[str, ...]) -> dict[st
     every = form.get("scope") != "listed"
     if not every and not typed:
         raise InputError("type the customers' tenant ids, or choose every customer.")
+    wrong = next((t for t in typed if not every and not re.match(GUID, t)), None)
+    if wrong is not None:
+        shown = wrong if len(wrong) <= 40 else wrong[:39] + "…"
+        raise InputError(
+            f'"{shown}" is not a tenant id: a customer\'s tenant id looks like '
+            "0f0e0d0c-1b2a-4c3d-8e9f-a0b1c2d3e4f5 (Partner Center shows it as Microsoft ID)."
+        )
     window = str(form.get("renewing") or "").strip()
+    if window and form.get("kind") == "orders":
+        raise InputError("the renewal window is for subscriptions: for orders, choose any time.")
     return {
         "target": target,
         "all_customers": every,

@@ -26,9 +26,15 @@ def banner(job: Job | None) -> dict[str, str] | None:
     run = next(
         (job.stages[s] for s in ("results", "plan", "check") if job and s in job.stages), None
     )
-    if run is None or run.stamp is None:
+    if run is not None and run.stamp is not None:
+        said = {"where": run.stamp.where, "words": run.stamp.target, "tenant": run.stamp.tenant}
+    elif job is not None and job.where:  # a run folder opened again, before its run ends
+        said = job.where
+    else:
         return None
-    return {"where": run.stamp.where, "words": run.stamp.target, "tenant": run.stamp.tenant}
+    # The reports say what a run did; the page says where its runs go, in the present.
+    words = said["words"].replace("nothing in Partner Center changed", "nothing in it changes")
+    return {**said, "words": words}
 
 
 def signed_in(profile: str | None) -> str:
