@@ -360,7 +360,8 @@ def fix_note(stem: str, outcomes: pl.DataFrame, path: Path) -> str:
     if "not_sent" in counts:
         advice.append("rows not sent go with a resume of this run, not with that file")
     said = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
-    return f"{rows} did not go ({said}): they are in {path}; " + "; ".join(advice) + "."
+    went = "would not go" if stem == "plan" else "did not go"  # a plan sends nothing
+    return f"{rows} {went} ({said}): they are in {path}; " + "; ".join(advice) + "."
 
 
 def preview(rows: dict[str, int], entries: list[dict[str, Any]]) -> Preview:
