@@ -415,3 +415,23 @@ def test_a_sign_in_another_total_says_only_to_drop_the_sign(write_csv):
         'Next term quantity: "+4" has a sign, but this column is the new total: write the total '
         "without a sign"
     ]
+
+
+def test_a_cell_equal_to_its_current_value_asks_nothing_and_is_not_judged(write_csv):
+    """Partner Center holds 0 seats on a cancelled line: a sheet that says so and leaves it
+    has nothing to fix; asking for 0 seats where there are 5 is still below 1, and a value
+    that cannot be read is judged even when it repeats the current cell."""
+    checked = run(
+        write_csv,
+        ["Current seats", "Quantity"],
+        ["0", "0"],
+        ["5", "0"],
+        ["5.5", "5.5"],
+        ["5", "6"],
+    )
+    assert outcomes(checked) == ["no_change", "invalid", "invalid", "valid"]
+    assert messages(checked) == [
+        'Quantity: "0" is below 1: write a total of at least 1',
+        'Current seats: "5.5" is not a whole number',
+        'Quantity: "5.5" is not a whole number',
+    ]
