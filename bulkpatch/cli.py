@@ -256,7 +256,9 @@ def export(
     renewing_within: Annotated[
         str | None,
         typer.Option(
-            help="Only subscriptions whose commitment ends between today and then: 30d, 8w, 3m."
+            help="Only subscriptions whose commitment ends between today and then: 30d, 8w, "
+            "3m; and, unless --status says otherwise, only active or suspended ones (those that "
+            "renew or can still be changed before renewal; expired, disabled and deleted do not)."
         ),
     ] = None,
 ) -> None:

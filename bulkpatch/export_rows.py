@@ -74,20 +74,32 @@ ORDER_PAIRS: tuple[Pair, ...] = (
 )
 # written as the day: compared by day
 DAYS = {"commitmentEndDate", "order:creationDate", f"{NEXT}.customTermEndDate"}
+# The subscriptions a renewal review lists: those that renew at the end of their term, or can
+# still be changed before it. "Subscription lifecycle states" (https://learn.microsoft.com/
+# partner-center/customers/subscription-lifecycle): an active subscription is the one partners
+# can change; a suspended one can be reactivated before the end of its term (else it moves on
+# to expired); an expired, disabled or deleted one has ended and does not renew.
+RENEWING = ("active", "suspended")
 
 
 @dataclass(frozen=True)
 class Filters:
     """Which rows to keep: statuses (any of them), an offer (a part of its name, or its id)
-    and a commitment end date from today to `days` days on."""
+    and a commitment end date from today to `days` days on. With `days` and no statuses, the
+    statuses are those that renew (`RENEWING`): a renewal review lists no ended subscription."""
 
     statuses: tuple[str, ...] = ()
     offer: str | None = None
     days: int | None = None
 
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The statuses kept (empty: any)."""
+        return self.statuses or (RENEWING if self.days is not None else ())
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": list(self.statuses),
+            "status": list(self.kept),
             "offer": self.offer,
             "renewing_within_days": self.days,
         }
@@ -184,7 +196,7 @@ def _cell(where: str, values: dict[str, Any]) -> str | None:
 
 def _keep(kind: Kind, values: dict[str, Any], filters: Filters, today: date) -> bool:
     status = _value("status" if kind == "subscriptions" else "order:status", values)
-    if filters.statuses and enum_key(str(status)) not in {enum_key(s) for s in filters.statuses}:
+    if filters.kept and enum_key(str(status)) not in {enum_key(s) for s in filters.kept}:
         return False
     if filters.offer:
         wanted = filters.offer.casefold()

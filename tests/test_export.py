@@ -355,3 +355,37 @@ def test_customers_from_a_workbook(tmp_path, write_xlsx):
     assert {(r["Customer"], r["Customer ID"]) for r in read_csv(tmp_path / "g.csv")} == {
         ("Gamma", chosen)
     }
+
+
+def test_a_renewal_review_lists_only_subscriptions_that_renew_or_can_still_change(tmp_path, cli):
+    """The built-in sandbox holds deleted, expired and disabled subscriptions whose commitment
+    end date is still ahead: `--renewing-within` leaves them out unless `--status` asks."""
+    today = datetime.now(UTC).date()
+    last = (today + timedelta(days=window_days("12m", today))).isoformat()
+    every = export_file(all_customers=True, target="sandbox", out=tmp_path / "all.csv")
+    held = [
+        r
+        for r in read_csv(tmp_path / "all.csv")
+        if today.isoformat() <= r["Commitment end date"] <= last
+    ]
+    ended = {r["Current status"] for r in held} - {"active", "suspended"}
+    assert every.rows and {"deleted", "expired", "disabled"} <= ended
+    review = export_file(
+        all_customers=True, target="sandbox", renewing_within="12m", out=tmp_path / "r.csv"
+    )
+    kept = read_csv(tmp_path / "r.csv")
+    assert {r["Subscription ID"] for r in kept} == {
+        r["Subscription ID"] for r in held if r["Current status"] in ("active", "suspended")
+    }
+    assert {r["Current status"] for r in kept} == {"active", "suspended"}
+    assert review.summary()["filters"]["status"] == ["active", "suspended"]
+    asked = export_file(
+        all_customers=True,
+        target="sandbox",
+        renewing_within="12m",
+        statuses=["deleted"],
+        out=tmp_path / "d.csv",
+    )
+    assert asked.rows == sum(r["Current status"] == "deleted" for r in held) > 0
+    words = " ".join(cli("export", "--help").stdout.replace("│", " ").split())
+    assert "only active or suspended ones" in words
