@@ -283,9 +283,24 @@ class ExportRun(Run):
             "calls_total": total,
             "throttled_429": self.throttled,
             "elapsed_seconds": round(self.elapsed, 3),
-            "next": f"edit the white columns, then `bulkpatch check {self.output}` and "
-            f"`bulkpatch apply {self.output}`",
+            "next": self.next_step(),
         }
+
+    def next_step(self) -> str:
+        """What to do with the file: edit it when it has rows; a file of no rows has nothing
+        to edit, and says why (customers that could not be read, or no row matched)."""
+        if self.rows:
+            return (
+                f"edit the white columns, then `bulkpatch check {self.output}` and "
+                f"`bulkpatch apply {self.output}`"
+            )
+        if self.failed:
+            return (
+                "nothing to edit: the file has no rows, and "
+                f"{tables.plural(len(self.failed), 'customer')} could not be read "
+                "(failed_customers says why)"
+            )
+        return "nothing to edit: the file has no rows (no row matched)"
 
 
 # --- the Summary sheet of each command -----------------------------------------------------------

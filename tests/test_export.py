@@ -293,15 +293,25 @@ def test_a_customer_partner_center_refuses_is_named_and_exits_1(tmp_path, cli):
     with synthetic(2, 3) as (url, sandbox):
         known = sandbox.store.customers()[0]
         done = cli("export", "--customer", known, "--customer", stranger, "--target", url)
+        alone = cli("export", "--customer", stranger, "--target", url, "--out", "a.csv")
         as_json = cli("export", "--customer", stranger, "--target", url, "--json", "--out", "j.csv")
     assert done.returncode == 1
-    assert f"Note: customer {stranger}: Partner Center refused the list" in done.stdout
-    assert (
-        "HTTP 403 20002" in done.stdout and "Exported 3 subscriptions of 2 customers" in done.stdout
-    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Exported 3 subscriptions of 1 customer from")
+    assert lines[1] == "Could not read 1 of 2 customers; the file has none of their rows:"
+    assert lines[2].startswith(f"  {stranger}: Partner Center refused the list of its")
+    assert "HTTP 403 20002" in lines[2] and lines[3].startswith("Next: edit the white columns")
+    assert alone.returncode == 1
+    assert alone.stdout.splitlines()[1:] == [
+        "Could not read any customer:",
+        alone.stdout.splitlines()[2],
+        "Nothing to edit: the file has no rows.",
+    ]
+    assert "Next" not in alone.stdout and "edit the white columns" not in alone.stdout
     summary = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and summary["customers_failed"] == 1 and summary["rows"] == 0
     assert list(summary["failed_customers"]) == [stranger]
+    assert summary["next"].startswith("nothing to edit: the file has no rows, and 1 customer")
 
 
 def test_round_trip_sends_exactly_the_edited_cell_and_a_moved_value_is_a_conflict(tmp_path, cli):
