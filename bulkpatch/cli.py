@@ -293,7 +293,10 @@ def template(
     kind: Annotated[SheetKind, typer.Argument(help="subscriptions or orders.")],
     out: Annotated[
         Path | None,
-        typer.Option(help="FILE.xlsx (default: reports/<timestamp>-template-<kind>.xlsx)."),
+        typer.Option(
+            help="FILE.xlsx, or FILE.csv for the headers only (default: "
+            "reports/<timestamp>-template-<kind>.xlsx)."
+        ),
     ] = None,
 ) -> None:
     """Write the export's workbook with no rows, to fill from other sources."""

@@ -90,11 +90,7 @@ def print_apply(run: ApplyRun) -> None:
 def print_export(run: ExportRun) -> None:
     """What was exported, from where, to which file, and what to do next."""
     if run.template:
-        typer.echo(f"Wrote an empty {run.kind} workbook to {run.output}.")
-        typer.echo(
-            f"Next: fill a row per {run.kind[:-1]} (the Instructions sheet shows one), then "
-            f"`bulkpatch check {run.output}` and `bulkpatch apply {run.output}`."
-        )
+        _template(run)
         return
     rows = plural(run.rows, "subscription" if run.kind == "subscriptions" else "order line")
     calls = plural(sum(run.calls.values()), "call")
@@ -109,6 +105,15 @@ def print_export(run: ExportRun) -> None:
         typer.echo(f"Next: {run.next_step()}.")
     else:
         typer.echo("Nothing to edit: the file has no rows.")
+
+
+def _template(run: ExportRun) -> None:
+    """Where the template went; `next_step` says where its example row is."""
+    if run.output.suffix.lower() == ".csv":
+        typer.echo(f"Wrote an empty {run.kind} CSV (the headers only) to {run.output}.")
+    else:
+        typer.echo(f"Wrote an empty {run.kind} workbook to {run.output}.")
+    typer.echo(f"Next: {run.next_step()}.")
 
 
 def _unread(run: ExportRun) -> None:

@@ -287,13 +287,20 @@ class ExportRun(Run):
         }
 
     def next_step(self) -> str:
-        """What to do with the file: edit it when it has rows; a file of no rows has nothing
-        to edit, and says why (customers that could not be read, or no row matched)."""
-        if self.rows:
-            return (
-                f"edit the white columns, then `bulkpatch check {self.output}` and "
-                f"`bulkpatch apply {self.output}`"
+        """What to do with the file: fill a template (its example row is on a workbook's
+        Instructions sheet; a CSV has none), edit an export that has rows; an export of no
+        rows has nothing to edit, and says why (customers not read, or no row matched)."""
+        then = f"`bulkpatch check {self.output}` and `bulkpatch apply {self.output}`"
+        if self.template:
+            example = (
+                f"a CSV has no example; `bulkpatch template {self.kind} --out FILE.xlsx` writes "
+                "the workbook, whose Instructions sheet shows one"
+                if self.output.suffix.lower() == ".csv"
+                else "the Instructions sheet shows one"
             )
+            return f"fill a row per {self.kind[:-1]} ({example}), then {then}"
+        if self.rows:
+            return f"edit the white columns, then {then}"
         if self.failed:
             return (
                 "nothing to edit: the file has no rows, and "

@@ -347,3 +347,17 @@ def test_an_orders_export_with_cancelled_lines_checks_clean_until_a_cell_is_edit
     edited = json.loads(cli("check", out, "--json").stdout)
     assert (edited["invalid"], edited["no_change"]) == (1, len(rows) - 1)
     assert 'Quantity: "0" is below 1' in cli("check", out).stdout
+
+
+@pytest.mark.parametrize("kind", ["subscriptions", "orders"])
+def test_a_csv_template_says_it_has_no_example_and_where_one_is(tmp_path, cli, kind):
+    done = cli("template", kind, "--out", "t.csv")
+    as_json = json.loads(cli("template", kind, "--out", "j.csv", "--json").stdout)
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "t.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert len(list(csv.reader(handle))) == 1  # the headers only
+    assert "(the Instructions sheet shows one)" not in done.stdout  # a CSV has no such sheet
+    assert f"Wrote an empty {kind} CSV (the headers only) to t.csv." in done.stdout
+    where = f"a CSV has no example; `bulkpatch template {kind} --out FILE.xlsx` writes the workbook"
+    assert where in " ".join(done.stdout.split())
+    assert where in as_json["next"] and "bulkpatch check j.csv" in as_json["next"]
