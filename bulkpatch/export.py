@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,26 +246,6 @@ def _why(reply: Reply, what: str) -> str:
     return f"{what} (HTTP {reply.status}{code}: {reply.message})"
 
 
-def window_days(text: str | None, today: date) -> int | None:
-    """`--renewing-within`: `30d`, `8w`, `3m` (calendar months from today) or a bare number of
-    days, as days from `today`; None when not given."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d{1,4})\s*([dwm]?)\s*", text.lower())
-    if not match:
-        raise InputError(
-            f"--renewing-within {text!r}: write a number of days, weeks or months, such as "
-            "30d, 8w or 3m."
-        )
-    n, unit = int(match[1]), match[2] or "d"
-    if unit != "m":
-        return n * (7 if unit == "w" else 1)
-    months = today.month - 1 + n
-    year, month = today.year + months // 12, months % 12 + 1
-    last = (date(year + month // 12, month % 12 + 1, 1) - date(year, month, 1)).days
-    return (date(year, month, min(today.day, last)) - today).days
-
-
 # --- the command ----------------------------------------------------------------------------
 
 
@@ -299,7 +279,9 @@ def export(
     if kind == "orders" and renewing_within is not None:
         raise InputError("--renewing-within applies to subscriptions (their commitment end date).")
     today = datetime.now(UTC).date()
-    filters = export_rows.Filters(tuple(statuses or ()), offer, window_days(renewing_within, today))
+    filters = export_rows.Filters(
+        tuple(statuses or ()), offer, export_rows.window_days(renewing_within, today)
+    )
     path = _export_path(out, reports_base)
     o = Options(**options)
     profile, settings = o.resolved()

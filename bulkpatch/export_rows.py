@@ -12,6 +12,7 @@ expected column; the company name is a note.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bulkpatch.catalog import Kind, enum_key
+from bulkpatch.errors import InputError
 
 if TYPE_CHECKING:
     from bulkpatch.export import Customer, Read
@@ -103,6 +105,26 @@ class Filters:
             "offer": self.offer,
             "renewing_within_days": self.days,
         }
+
+
+def window_days(text: str | None, today: date) -> int | None:
+    """`--renewing-within`: `30d`, `8w`, `3m` (calendar months from today) or a bare number of
+    days, as days from `today`; None when not given."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d{1,4})\s*([dwm]?)\s*", text.lower())
+    if not match:
+        raise InputError(
+            f"--renewing-within {text!r}: write a number of days, weeks or months, such as "
+            "30d, 8w or 3m."
+        )
+    n, unit = int(match[1]), match[2] or "d"
+    if unit != "m":
+        return n * (7 if unit == "w" else 1)
+    months = today.month - 1 + n
+    year, month = today.year + months // 12, months % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - date(year, month, 1)).days
+    return (date(year, month, min(today.day, last)) - today).days
 
 
 def headers(kind: Kind) -> list[str]:

@@ -22,8 +22,7 @@ from conftest import stats, uvicorn_server
 from bulkpatch import export_file
 from bulkpatch.config import Settings
 from bulkpatch.errors import InputError, StoppedError
-from bulkpatch.export import window_days
-from bulkpatch.export_rows import headers
+from bulkpatch.export_rows import headers, window_days
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 from bulkpatch.sandbox.customers import company_name
 
