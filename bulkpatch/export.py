@@ -295,7 +295,7 @@ def export(
     return ExportRun(
         folder=path.parent,
         reports=[path],
-        notes=[f"customer {c}: {why}" for c, why in found.failed.items()],
+        notes=_notes(found, kind, named=chosen is not None),
         target=target.name,
         kind=kind,
         output=path,
@@ -345,6 +345,25 @@ def template(
         filters={},
         template=True,
     )
+
+
+def _notes(found: Read, kind: Kind, named: bool) -> list[str]:
+    """The customers Partner Center refused, and why the Customer column is empty for those
+    named by id: the company name is on the customer list's pages ("Get a list of customers":
+    `companyProfile.companyName`), which a named customer skips, and not on a subscription or
+    an order ("Subscription resources", https://learn.microsoft.com/partner-center/developer/
+    subscription-resources, has no customer name); "Get a customer by ID" would cost one more
+    call per customer, which the export does not spend."""
+    notes = [f"customer {c}: {why}" for c, why in found.failed.items()]
+    blank = sum(named and not c.name and bool(found.items.get(c.id)) for c in found.customers)
+    if blank:
+        notes.append(
+            f"the Customer column is empty for {blank} customer{'s' * (blank != 1)} named by id: "
+            f"Partner Center's list of a customer's {kind} carries no company name, and reading "
+            "it would cost one more call per customer; a --customers sheet with a Customer "
+            "column names them, and --all reads them from its customer pages"
+        )
+    return notes
 
 
 def _chosen(

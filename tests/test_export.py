@@ -299,7 +299,7 @@ def test_a_customer_partner_center_refuses_is_named_and_exits_1(tmp_path, cli):
     assert lines[0].startswith("Exported 3 subscriptions of 1 customer from")
     assert lines[1] == "Could not read 1 of 2 customers; the file has none of their rows:"
     assert lines[2].startswith(f"  {stranger}: Partner Center refused the list of its")
-    assert "HTTP 403 20002" in lines[2] and lines[3].startswith("Next: edit the white columns")
+    assert "HTTP 403 20002" in lines[2] and lines[-1].startswith("Next: edit the white columns")
     assert alone.returncode == 1
     assert alone.stdout.splitlines()[1:] == [
         "Could not read any customer:",
@@ -398,3 +398,23 @@ def test_a_renewal_review_lists_only_subscriptions_that_renew_or_can_still_chang
     assert asked.rows == sum(r["Current status"] == "deleted" for r in held) > 0
     words = " ".join(cli("export", "--help").stdout.replace("│", " ").split())
     assert "only active or suspended ones" in words
+
+
+def test_customers_named_by_id_have_no_name_and_the_export_says_why(tmp_path, cli):
+    """A subscription list carries no company name: a `--customer` export costs one call per
+    customer and leaves the Customer column empty, saying why; --all fills it from its pages."""
+    with synthetic(3, 2) as (url, sandbox):
+        chosen = sandbox.store.customers()[:2]
+        named = cli("export", *(a for c in chosen for a in ("--customer", c)), "--target", url)
+        served = stats(url)
+        every = cli("export", "--all", "--target", url, "--out", "all.csv")
+    assert named.returncode == 0, named.stderr
+    assert served["calls"]["GET"] == {"subscriptions": 2}  # no call to read a name
+    assert (
+        "Note: the Customer column is empty for 2 customers named by id: Partner Center's list "
+        "of a customer's subscriptions carries no company name"
+    ) in " ".join(named.stdout.split())
+    made = next((tmp_path / "reports").glob("*-export.xlsx"))
+    assert {r["Customer"] for r in sheet(made)} == {None}
+    assert every.returncode == 0 and "Customer column is empty" not in every.stdout
+    assert all(r["Customer"] for r in read_csv(tmp_path / "all.csv"))
