@@ -28,6 +28,7 @@ from bulkpatch.values import (
     PATTERNS,
     as_enum_key,
     as_integer,
+    as_read,
     asks_change,
     date_part,
     has_invisible,
@@ -82,8 +83,14 @@ def check(sheet: Sheet) -> Checked:
     """Check every cell and every cross-row rule of `sheet`."""
     fields = [c for c in sheet.columns if c.field]
     text = cleaned(sheet, [c.name for c in fields])
+    # A cell left as read asks for nothing (the three-way rule): the value rules judge only
+    # what the user asks for, so an export checked as it is has nothing to fix.
+    judged = text.with_columns(
+        pl.when(same).then(None).otherwise(pl.col(name)).alias(name)
+        for name, same in as_read(sheet).items()
+    )
     issues = pl.concat(
-        [sheet.issues, _column_issues(text, fields), *cross_row_issues(sheet, text)],
+        [sheet.issues, _column_issues(judged, fields), *cross_row_issues(sheet, text)],
         how="vertical",
     )
     order = {c.header: i for i, c in enumerate(sheet.columns)}

@@ -256,7 +256,9 @@ def export(
     renewing_within: Annotated[
         str | None,
         typer.Option(
-            help="Only subscriptions whose commitment ends between today and then: 30d, 8w, 3m."
+            help="Only subscriptions whose commitment ends between today and then: 30d, 8w, "
+            "3m; and, unless --status says otherwise, only active or suspended ones (those that "
+            "renew or can still be changed before renewal; expired, disabled and deleted do not)."
         ),
     ] = None,
 ) -> None:
@@ -291,7 +293,10 @@ def template(
     kind: Annotated[SheetKind, typer.Argument(help="subscriptions or orders.")],
     out: Annotated[
         Path | None,
-        typer.Option(help="FILE.xlsx (default: reports/<timestamp>-template-<kind>.xlsx)."),
+        typer.Option(
+            help="FILE.xlsx, or FILE.csv for the headers only (default: "
+            "reports/<timestamp>-template-<kind>.xlsx)."
+        ),
     ] = None,
 ) -> None:
     """Write the export's workbook with no rows, to fill from other sources."""

@@ -90,24 +90,46 @@ def print_apply(run: ApplyRun) -> None:
 def print_export(run: ExportRun) -> None:
     """What was exported, from where, to which file, and what to do next."""
     if run.template:
-        typer.echo(f"Wrote an empty {run.kind} workbook to {run.output}.")
-        typer.echo(
-            f"Next: fill a row per {run.kind[:-1]} (the Instructions sheet shows one), then "
-            f"`bulkpatch check {run.output}` and `bulkpatch apply {run.output}`."
-        )
+        _template(run)
         return
     rows = plural(run.rows, "subscription" if run.kind == "subscriptions" else "order line")
     calls = plural(sum(run.calls.values()), "call")
-    typer.echo(
-        f"Exported {rows} of {plural(run.customers, 'customer')} from {run.target} to "
-        f"{run.output} ({calls})."
-    )
+    read = plural(run.customers - len(run.failed), "customer")
+    typer.echo(f"Exported {rows} of {read} from {run.target} to {run.output} ({calls}).")
+    _unread(run)
+    told = {f"customer {c}: {why}" for c, why in run.failed.items()}  # `_unread` said these
     for note in run.notes:
-        typer.echo(f"Note: {note}")
-    typer.echo(
-        f"Next: edit the white columns, then `bulkpatch check {run.output}` and "
-        f"`bulkpatch apply {run.output}`."
-    )
+        if note not in told:
+            typer.echo(f"Note: {note}")
+    if run.rows:
+        typer.echo(f"Next: {run.next_step()}.")
+    else:
+        typer.echo("Nothing to edit: the file has no rows.")
+
+
+def _template(run: ExportRun) -> None:
+    """Where the template went; `next_step` says where its example row is."""
+    if run.output.suffix.lower() == ".csv":
+        typer.echo(f"Wrote an empty {run.kind} CSV (the headers only) to {run.output}.")
+    else:
+        typer.echo(f"Wrote an empty {run.kind} workbook to {run.output}.")
+    typer.echo(f"Next: {run.next_step()}.")
+
+
+def _unread(run: ExportRun) -> None:
+    """The customers whose list Partner Center refused, each with why: plainly, since the
+    file looks whole without their rows."""
+    if not run.failed:
+        return
+    if len(run.failed) == run.customers:
+        typer.echo("Could not read any customer:")
+    else:
+        typer.echo(
+            f"Could not read {len(run.failed)} of {plural(run.customers, 'customer')}; the file "
+            "has none of their rows:"
+        )
+    for customer, why in run.failed.items():
+        typer.echo(f"  {customer}: {why}")
 
 
 def describe(status: dict) -> str:

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,26 +246,6 @@ def _why(reply: Reply, what: str) -> str:
     return f"{what} (HTTP {reply.status}{code}: {reply.message})"
 
 
-def window_days(text: str | None, today: date) -> int | None:
-    """`--renewing-within`: `30d`, `8w`, `3m` (calendar months from today) or a bare number of
-    days, as days from `today`; None when not given."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d{1,4})\s*([dwm]?)\s*", text.lower())
-    if not match:
-        raise InputError(
-            f"--renewing-within {text!r}: write a number of days, weeks or months, such as "
-            "30d, 8w or 3m."
-        )
-    n, unit = int(match[1]), match[2] or "d"
-    if unit != "m":
-        return n * (7 if unit == "w" else 1)
-    months = today.month - 1 + n
-    year, month = today.year + months // 12, months % 12 + 1
-    last = (date(year + month // 12, month % 12 + 1, 1) - date(year, month, 1)).days
-    return (date(year, month, min(today.day, last)) - today).days
-
-
 # --- the command ----------------------------------------------------------------------------
 
 
@@ -299,7 +279,9 @@ def export(
     if kind == "orders" and renewing_within is not None:
         raise InputError("--renewing-within applies to subscriptions (their commitment end date).")
     today = datetime.now(UTC).date()
-    filters = export_rows.Filters(tuple(statuses or ()), offer, window_days(renewing_within, today))
+    filters = export_rows.Filters(
+        tuple(statuses or ()), offer, export_rows.window_days(renewing_within, today)
+    )
     path = _export_path(out, reports_base)
     o = Options(**options)
     profile, settings = o.resolved()
@@ -313,7 +295,7 @@ def export(
     return ExportRun(
         folder=path.parent,
         reports=[path],
-        notes=[f"customer {c}: {why}" for c, why in found.failed.items()],
+        notes=_notes(found, kind, named=chosen is not None),
         target=target.name,
         kind=kind,
         output=path,
@@ -363,6 +345,25 @@ def template(
         filters={},
         template=True,
     )
+
+
+def _notes(found: Read, kind: Kind, named: bool) -> list[str]:
+    """The customers Partner Center refused, and why the Customer column is empty for those
+    named by id: the company name is on the customer list's pages ("Get a list of customers":
+    `companyProfile.companyName`), which a named customer skips, and not on a subscription or
+    an order ("Subscription resources", https://learn.microsoft.com/partner-center/developer/
+    subscription-resources, has no customer name); "Get a customer by ID" would cost one more
+    call per customer, which the export does not spend."""
+    notes = [f"customer {c}: {why}" for c, why in found.failed.items()]
+    blank = sum(named and not c.name and bool(found.items.get(c.id)) for c in found.customers)
+    if blank:
+        notes.append(
+            f"the Customer column is empty for {blank} customer{'s' * (blank != 1)} named by id: "
+            f"Partner Center's list of a customer's {kind} carries no company name, and reading "
+            "it would cost one more call per customer; a --customers sheet with a Customer "
+            "column names them, and --all reads them from its customer pages"
+        )
+    return notes
 
 
 def _chosen(

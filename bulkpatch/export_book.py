@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 from bulkpatch import export_help, fast_sheet, report
 from bulkpatch.catalog import Field, Kind, header_index, normalize_header
@@ -40,6 +41,7 @@ FROZEN = {"subscriptions": 3, "orders": 4}  # Customer and the ids stay in view
 TEMPLATE_ROWS = 1000  # rows a template (or a small export) validates: room to add rows
 BOOLEANS = ["TRUE", "FALSE"]  # what `check` reads as yes/no and Excel stores as a boolean
 # What a protected sheet still lets the user do (xlsxwriter's `protect` options).
+Current = tuple[int, str] | None  # a settable column's `Current ...` column: index, header
 ALLOWED = {"autofilter": True, "sort": True, "format_columns": True, "format_rows": True}
 
 
@@ -107,15 +109,23 @@ def _sheet(
         )
         ws.set_column(col, col, 18, book.add_format(look))
         if role == "set" and f:
-            _validate(ws, kind, col, last, header, f)
+            read = f"current:{f.name}"
+            current = next(
+                ((i, headers[i]) for i, g in enumerate(known) if g and g.name == read), None
+            )
+            _validate(ws, kind, (col, current), last, header, f)
     ws.freeze_panes(1, FROZEN[kind])
     ws.autofilter(0, 0, max(height, 1), len(headers) - 1)
     ws.protect("", ALLOWED)
 
 
-def _validate(ws: Any, kind: Kind, col: int, last: int, header: str, f: Field) -> None:
+def _validate(
+    ws: Any, kind: Kind, cols: tuple[int, Current], last: int, header: str, f: Field
+) -> None:
     """The settable column's input message on its header, and its check on rows 1..last: one
-    validation per column range, never per cell."""
+    validation per column range, never per cell. `cols`: the column, and its `Current ...`
+    column (index, header) if it has one."""
+    col, current = cols
     words = export_help.message(kind, header)
     if words:
         ws.data_validation(
@@ -127,9 +137,7 @@ def _validate(ws: Any, kind: Kind, col: int, last: int, header: str, f: Field) -
     elif f.type == "boolean":
         rule = {"validate": "list", "source": BOOLEANS}
     elif f.type == "integer":
-        least = f.minimum if f.minimum is not None else 0
-        rule = {"validate": "integer", "criteria": ">=", "value": least}
-        rule["error_message"] = f"{header}: write a whole number of at least {least}."
+        rule = _whole(header, f, col, current)
     elif f.type == "datetime":
         rule = {"validate": "date", "criteria": ">", "value": date(1900, 1, 1)}
         rule["error_message"] = f"{header}: write a date, such as 2026-12-31."
@@ -137,6 +145,25 @@ def _validate(ws: Any, kind: Kind, col: int, last: int, header: str, f: Field) -
         rule.setdefault("error_message", f"{header}: pick a value from the list.")
         rule["error_title"] = header
         ws.data_validation(1, col, last, col, rule)
+
+
+def _whole(header: str, f: Field, col: int, current: Current) -> dict[str, Any]:
+    """A whole number from the field's minimum, or, beside a `Current ...` column, also the
+    value that column holds: that value asks for nothing (`check` does not judge it), and
+    the export writes what Partner Center holds, such as 0 seats on a cancelled order's line
+    item, which the workbook must not then call wrong. One formula for the whole column, its
+    cells relative to the first row's."""
+    least = f.minimum if f.minimum is not None else 0
+    words = f"{header}: write a whole number of at least {least}."
+    if current is None:
+        return {"validate": "integer", "criteria": ">=", "value": least, "error_message": words}
+    cell, read = xl_rowcol_to_cell(1, col), xl_rowcol_to_cell(1, current[0])
+    whole = f"AND(ISNUMBER({cell}),{cell}=INT({cell}),{cell}>={least})"
+    return {
+        "validate": "custom",
+        "value": f'=OR({whole},AND({read}<>"",{cell}={read}))',
+        "error_message": words[:-1] + f", or leave it as {current[1]} says.",
+    }
 
 
 def _cells(known: list[Field | None], frame: pl.DataFrame) -> list[pl.Expr]:

@@ -12,6 +12,7 @@ expected column; the company name is a note.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bulkpatch.catalog import Kind, enum_key
+from bulkpatch.errors import InputError
 
 if TYPE_CHECKING:
     from bulkpatch.export import Customer, Read
@@ -74,23 +76,55 @@ ORDER_PAIRS: tuple[Pair, ...] = (
 )
 # written as the day: compared by day
 DAYS = {"commitmentEndDate", "order:creationDate", f"{NEXT}.customTermEndDate"}
+# The subscriptions a renewal review lists: those that renew at the end of their term, or can
+# still be changed before it. "Subscription lifecycle states" (https://learn.microsoft.com/
+# partner-center/customers/subscription-lifecycle): an active subscription is the one partners
+# can change; a suspended one can be reactivated before the end of its term (else it moves on
+# to expired); an expired, disabled or deleted one has ended and does not renew.
+RENEWING = ("active", "suspended")
 
 
 @dataclass(frozen=True)
 class Filters:
     """Which rows to keep: statuses (any of them), an offer (a part of its name, or its id)
-    and a commitment end date from today to `days` days on."""
+    and a commitment end date from today to `days` days on. With `days` and no statuses, the
+    statuses are those that renew (`RENEWING`): a renewal review lists no ended subscription."""
 
     statuses: tuple[str, ...] = ()
     offer: str | None = None
     days: int | None = None
 
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The statuses kept (empty: any)."""
+        return self.statuses or (RENEWING if self.days is not None else ())
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": list(self.statuses),
+            "status": list(self.kept),
             "offer": self.offer,
             "renewing_within_days": self.days,
         }
+
+
+def window_days(text: str | None, today: date) -> int | None:
+    """`--renewing-within`: `30d`, `8w`, `3m` (calendar months from today) or a bare number of
+    days, as days from `today`; None when not given."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d{1,4})\s*([dwm]?)\s*", text.lower())
+    if not match:
+        raise InputError(
+            f"--renewing-within {text!r}: write a number of days, weeks or months, such as "
+            "30d, 8w or 3m."
+        )
+    n, unit = int(match[1]), match[2] or "d"
+    if unit != "m":
+        return n * (7 if unit == "w" else 1)
+    months = today.month - 1 + n
+    year, month = today.year + months // 12, months % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - date(year, month, 1)).days
+    return (date(year, month, min(today.day, last)) - today).days
 
 
 def headers(kind: Kind) -> list[str]:
@@ -184,7 +218,7 @@ def _cell(where: str, values: dict[str, Any]) -> str | None:
 
 def _keep(kind: Kind, values: dict[str, Any], filters: Filters, today: date) -> bool:
     status = _value("status" if kind == "subscriptions" else "order:status", values)
-    if filters.statuses and enum_key(str(status)) not in {enum_key(s) for s in filters.statuses}:
+    if filters.kept and enum_key(str(status)) not in {enum_key(s) for s in filters.kept}:
         return False
     if filters.offer:
         wanted = filters.offer.casefold()

@@ -284,9 +284,31 @@ class ExportRun(Run):
             "calls_total": total,
             "throttled_429": self.throttled,
             "elapsed_seconds": round(self.elapsed, 3),
-            "next": f"edit the white columns, then `bulkpatch check {self.output}` and "
-            f"`bulkpatch apply {self.output}`",
+            "next": self.next_step(),
         }
+
+    def next_step(self) -> str:
+        """What to do with the file: fill a template (its example row is on a workbook's
+        Instructions sheet; a CSV has none), edit an export that has rows; an export of no
+        rows has nothing to edit, and says why (customers not read, or no row matched)."""
+        then = f"`bulkpatch check {self.output}` and `bulkpatch apply {self.output}`"
+        if self.template:
+            example = (
+                f"a CSV has no example; `bulkpatch template {self.kind} --out FILE.xlsx` writes "
+                "the workbook, whose Instructions sheet shows one"
+                if self.output.suffix.lower() == ".csv"
+                else "the Instructions sheet shows one"
+            )
+            return f"fill a row per {self.kind[:-1]} ({example}), then {then}"
+        if self.rows:
+            return f"edit the white columns, then {then}"
+        if self.failed:
+            return (
+                "nothing to edit: the file has no rows, and "
+                f"{tables.plural(len(self.failed), 'customer')} could not be read "
+                "(failed_customers says why)"
+            )
+        return "nothing to edit: the file has no rows (no row matched)"
 
 
 # --- the Summary sheet of each command -----------------------------------------------------------

@@ -132,6 +132,7 @@ def asks_change(sheet: Sheet) -> dict[str, pl.Expr]:
     """Column name -> whether its cell asks for a change, over the cleaned text, for every
     settable and delta column. A settable cell equal to the row's own current value for the
     field (`Current seats 30`, `Quantity 30`) asks nothing; nor does a seat change of 0."""
+    same = as_read(sheet)
     asking = {}
     for c in sheet.columns:
         f = c.field
@@ -140,11 +141,25 @@ def asks_change(sheet: Sheet) -> dict[str, pl.Expr]:
         cell = pl.col(c.name)
         if f.role == "delta":
             asking[c.name] = cell.is_not_null() & (as_integer(cell) != 0).fill_null(True)
+        else:
+            asking[c.name] = cell.is_not_null() & ~same.get(c.name, pl.lit(False))
+    return asking
+
+
+def as_read(sheet: Sheet) -> dict[str, pl.Expr]:
+    """Column name -> whether its cell holds the row's own current value for the field (what
+    an export read, or what the sheet says is there now), over the cleaned text, for each
+    settable column that has a `Current ...` column. Such a cell asks for nothing, so check
+    does not judge it either: a cancelled line item exported with 0 seats is not "below 1"."""
+    same = {}
+    for c in sheet.columns:
+        f = c.field
+        if f is None or not f.changes or f.role == "delta":
             continue
         current = sheet.column_for(f"current:{f.name}")
-        same = _same(f, cell, pl.col(current.name)) if current else pl.lit(False)
-        asking[c.name] = cell.is_not_null() & ~same.fill_null(False)
-    return asking
+        if current:
+            same[c.name] = _same(f, pl.col(c.name), pl.col(current.name)).fill_null(False)
+    return same
 
 
 def _same(f: Field, a: pl.Expr, b: pl.Expr) -> pl.Expr:

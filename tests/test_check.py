@@ -435,3 +435,23 @@ def test_seats_too_large_to_hold_are_invalid_not_an_empty_cell(quirk, tmp_path):
     assert messages[1].startswith('Quantity: "' + "9" * 59 + '…" is far too large')
     book = openpyxl.load_workbook(tmp_path / "o" / "check.xlsx")["Subscriptions"]
     assert book.cell(3, 3).value == "9" * 400  # written as the text it was: no cell holds inf
+
+
+def test_a_cell_equal_to_its_current_value_asks_nothing_and_is_not_judged(write_csv):
+    """Partner Center holds 0 seats on a cancelled line: a sheet that says so and leaves it
+    has nothing to fix; asking for 0 seats where there are 5 is still below 1, and a value
+    that cannot be read is judged even when it repeats the current cell."""
+    checked = run(
+        write_csv,
+        ["Current seats", "Quantity"],
+        ["0", "0"],
+        ["5", "0"],
+        ["5.5", "5.5"],
+        ["5", "6"],
+    )
+    assert outcomes(checked) == ["no_change", "invalid", "invalid", "valid"]
+    assert messages(checked) == [
+        'Quantity: "0" is below 1: write a total of at least 1',
+        'Current seats: "5.5" is not a whole number',
+        'Quantity: "5.5" is not a whole number',
+    ]

@@ -22,8 +22,7 @@ from conftest import stats, uvicorn_server
 from bulkpatch import export_file
 from bulkpatch.config import Settings
 from bulkpatch.errors import InputError, StoppedError
-from bulkpatch.export import window_days
-from bulkpatch.export_rows import headers
+from bulkpatch.export_rows import headers, window_days
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 from bulkpatch.sandbox.customers import company_name
 
@@ -293,15 +292,25 @@ def test_a_customer_partner_center_refuses_is_named_and_exits_1(tmp_path, cli):
     with synthetic(2, 3) as (url, sandbox):
         known = sandbox.store.customers()[0]
         done = cli("export", "--customer", known, "--customer", stranger, "--target", url)
+        alone = cli("export", "--customer", stranger, "--target", url, "--out", "a.csv")
         as_json = cli("export", "--customer", stranger, "--target", url, "--json", "--out", "j.csv")
     assert done.returncode == 1
-    assert f"Note: customer {stranger}: Partner Center refused the list" in done.stdout
-    assert (
-        "HTTP 403 20002" in done.stdout and "Exported 3 subscriptions of 2 customers" in done.stdout
-    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Exported 3 subscriptions of 1 customer from")
+    assert lines[1] == "Could not read 1 of 2 customers; the file has none of their rows:"
+    assert lines[2].startswith(f"  {stranger}: Partner Center refused the list of its")
+    assert "HTTP 403 20002" in lines[2] and lines[-1].startswith("Next: edit the white columns")
+    assert alone.returncode == 1
+    assert alone.stdout.splitlines()[1:] == [
+        "Could not read any customer:",
+        alone.stdout.splitlines()[2],
+        "Nothing to edit: the file has no rows.",
+    ]
+    assert "Next" not in alone.stdout and "edit the white columns" not in alone.stdout
     summary = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and summary["customers_failed"] == 1 and summary["rows"] == 0
     assert list(summary["failed_customers"]) == [stranger]
+    assert summary["next"].startswith("nothing to edit: the file has no rows, and 1 customer")
 
 
 def test_round_trip_sends_exactly_the_edited_cell_and_a_moved_value_is_a_conflict(tmp_path, cli):
@@ -355,3 +364,57 @@ def test_customers_from_a_workbook(tmp_path, write_xlsx):
     assert {(r["Customer"], r["Customer ID"]) for r in read_csv(tmp_path / "g.csv")} == {
         ("Gamma", chosen)
     }
+
+
+def test_a_renewal_review_lists_only_subscriptions_that_renew_or_can_still_change(tmp_path, cli):
+    """The built-in sandbox holds deleted, expired and disabled subscriptions whose commitment
+    end date is still ahead: `--renewing-within` leaves them out unless `--status` asks."""
+    today = datetime.now(UTC).date()
+    last = (today + timedelta(days=window_days("12m", today))).isoformat()
+    every = export_file(all_customers=True, target="sandbox", out=tmp_path / "all.csv")
+    held = [
+        r
+        for r in read_csv(tmp_path / "all.csv")
+        if today.isoformat() <= r["Commitment end date"] <= last
+    ]
+    ended = {r["Current status"] for r in held} - {"active", "suspended"}
+    assert every.rows and {"deleted", "expired", "disabled"} <= ended
+    review = export_file(
+        all_customers=True, target="sandbox", renewing_within="12m", out=tmp_path / "r.csv"
+    )
+    kept = read_csv(tmp_path / "r.csv")
+    assert {r["Subscription ID"] for r in kept} == {
+        r["Subscription ID"] for r in held if r["Current status"] in ("active", "suspended")
+    }
+    assert {r["Current status"] for r in kept} == {"active", "suspended"}
+    assert review.summary()["filters"]["status"] == ["active", "suspended"]
+    asked = export_file(
+        all_customers=True,
+        target="sandbox",
+        renewing_within="12m",
+        statuses=["deleted"],
+        out=tmp_path / "d.csv",
+    )
+    assert asked.rows == sum(r["Current status"] == "deleted" for r in held) > 0
+    words = " ".join(cli("export", "--help").stdout.replace("│", " ").split())
+    assert "only active or suspended ones" in words
+
+
+def test_customers_named_by_id_have_no_name_and_the_export_says_why(tmp_path, cli):
+    """A subscription list carries no company name: a `--customer` export costs one call per
+    customer and leaves the Customer column empty, saying why; --all fills it from its pages."""
+    with synthetic(3, 2) as (url, sandbox):
+        chosen = sandbox.store.customers()[:2]
+        named = cli("export", *(a for c in chosen for a in ("--customer", c)), "--target", url)
+        served = stats(url)
+        every = cli("export", "--all", "--target", url, "--out", "all.csv")
+    assert named.returncode == 0, named.stderr
+    assert served["calls"]["GET"] == {"subscriptions": 2}  # no call to read a name
+    assert (
+        "Note: the Customer column is empty for 2 customers named by id: Partner Center's list "
+        "of a customer's subscriptions carries no company name"
+    ) in " ".join(named.stdout.split())
+    made = next((tmp_path / "reports").glob("*-export.xlsx"))
+    assert {r["Customer"] for r in sheet(made)} == {None}
+    assert every.returncode == 0 and "Customer column is empty" not in every.stdout
+    assert all(r["Customer"] for r in read_csv(tmp_path / "all.csv"))

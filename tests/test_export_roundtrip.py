@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from conftest import stats, uvicorn_server
+from conftest import SAMPLES, stats, uvicorn_server
 
 from bulkpatch import template_file
 from bulkpatch.export_record import RECORD_SHEET
@@ -52,6 +52,17 @@ def validations(ws) -> dict[str, tuple]:
     return found
 
 
+def whole_or_as_read(column: str, current: str, least: int = 1) -> tuple:
+    """The check of a seats column: a whole number of at least `least`, or the value its
+    `Current ...` column holds (it asks for nothing)."""
+    q, c = f"{column}2", f"{current}2"
+    return (
+        "custom",
+        None,
+        f'OR(AND(ISNUMBER({q}),{q}=INT({q}),{q}>={least}),AND({c}<>"",{q}={c}))',
+    )
+
+
 def test_the_workbook_is_made_for_editing(tmp_path, cli):
     with samples() as (url, _):
         done = cli("export", "--all", "--target", url, "--out", "e.xlsx")
@@ -68,7 +79,7 @@ def test_the_workbook_is_made_for_editing(tmp_path, cli):
         '"none,active,suspended,deleted,expired,pending,disabled"',
     )
     assert found["Auto renew"][:3] == ("list", None, '"TRUE,FALSE"')
-    assert found["Quantity"][:3] == ("whole", "greaterThanOrEqual", "1")
+    assert found["Quantity"][:3] == whole_or_as_read(head["Quantity"], head["Current seats"])
     assert found["Quantity"][3] == f"{head['Quantity']}2:{head['Quantity']}1001"
     assert found["Billing cycle"][2] == '"unknown,monthly,annual,none,one_time,triennial"'
     assert found["Next term end date"][:3] == ("date", "greaterThan", "1")  # after 1900-01-01
@@ -229,7 +240,8 @@ def test_a_template_is_the_workbook_without_rows_and_checks_clean_once_filled(tm
     ws = book[kind.title()]
     assert ws.max_row == 1 and ws.protection.sheet
     found = validations(ws)
-    assert found["Quantity"][:3] == ("whole", "greaterThanOrEqual", "1")
+    letter = {c.value: c.column_letter for c in ws[1]}
+    assert found["Quantity"][:3] == whole_or_as_read(letter["Quantity"], letter["Current seats"])
     assert found["Status"][0] == "list" and found["Billing cycle"][0] == "list"
     head = {c.value: c.column for c in ws[1]}
     # ids come from elsewhere: a template's columns are unlocked below the header
@@ -295,3 +307,57 @@ def test_a_broken_record_is_named_with_what_to_do(tmp_path, cli):
     assert checked.returncode == 2
     assert f"e.xlsx [{RECORD_SHEET}]: cannot be read as the export's record" in checked.stderr
     assert "delete that sheet" in checked.stderr
+
+
+@pytest.mark.parametrize("suffix", ["xlsx", "csv"])
+def test_an_orders_export_with_cancelled_lines_checks_clean_until_a_cell_is_edited(
+    tmp_path, cli, suffix
+):
+    """Cancelled orders' line items are read with 0 seats: left as exported, they ask for
+    nothing, so neither `check` nor the workbook calls them wrong; 0 typed into an active line
+    item is still below 1."""
+    out = tmp_path / f"o.{suffix}"
+    with samples() as (url, _):
+        month_end = cli("apply", SAMPLES / "month-end.xlsx", "--target", url, "--yes")
+        # exit 1: some of the sample's rows are refused on purpose; its cancellations go
+        assert month_end.returncode == 1 and "Applied" in month_end.stdout, month_end.stderr
+        done = cli("export", "--all", "--kind", "orders", "--target", url, "--out", out)
+    assert done.returncode == 0, done.stderr
+    if suffix == "csv":
+        rows = list(csv.DictReader(out.open(encoding="utf-8-sig", newline="")))
+    else:
+        ws = openpyxl.load_workbook(out)["Orders"]
+        head = [c.value for c in ws[1]]
+        rows = [dict(zip(head, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
+    cancelled = [i for i, r in enumerate(rows) if str(r["Current seats"]) == "0"]
+    assert cancelled and all(str(rows[i]["Quantity"]) == "0" for i in cancelled)
+    checked = json.loads(cli("check", out, "--json").stdout)
+    assert (checked["valid"], checked["invalid"], checked["no_change"]) == (0, 0, len(rows))
+    if suffix == "xlsx":  # Excel accepts what the export wrote, as check does
+        letter = {c.value: c.column_letter for c in ws[1]}
+        q, current = letter["Quantity"], letter["Current seats"]
+        assert validations(ws)["Quantity"][:3] == whole_or_as_read(q, current)
+    active = next(i for i, r in enumerate(rows) if str(r["Current seats"]) != "0")
+    if suffix == "csv":
+        _edit_csv(out, {active: {"Quantity": 0}})
+    else:
+        book = openpyxl.load_workbook(out)
+        book["Orders"].cell(active + 2, head.index("Quantity") + 1).value = 0
+        book.save(out)
+    edited = json.loads(cli("check", out, "--json").stdout)
+    assert (edited["invalid"], edited["no_change"]) == (1, len(rows) - 1)
+    assert 'Quantity: "0" is below 1' in cli("check", out).stdout
+
+
+@pytest.mark.parametrize("kind", ["subscriptions", "orders"])
+def test_a_csv_template_says_it_has_no_example_and_where_one_is(tmp_path, cli, kind):
+    done = cli("template", kind, "--out", "t.csv")
+    as_json = json.loads(cli("template", kind, "--out", "j.csv", "--json").stdout)
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "t.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert len(list(csv.reader(handle))) == 1  # the headers only
+    assert "(the Instructions sheet shows one)" not in done.stdout  # a CSV has no such sheet
+    assert f"Wrote an empty {kind} CSV (the headers only) to t.csv." in done.stdout
+    where = f"a CSV has no example; `bulkpatch template {kind} --out FILE.xlsx` writes the workbook"
+    assert where in " ".join(done.stdout.split())
+    assert where in as_json["next"] and "bulkpatch check j.csv" in as_json["next"]
