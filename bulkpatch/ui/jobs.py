@@ -1,6 +1,7 @@
-"""What the page remembers: one job per uploaded sheet (its check, plan and run, each a run
-folder written by the command layer), the rows of their reports a page at a time, and the
-recent run folders found on disk.
+"""What the page remembers: one job per uploaded sheet, export or reopened run folder (its
+check, plan and run, each a run folder written by the command layer; a plan, run or export
+works in a thread of its own), the rows of their reports a page at a time, and the recent
+run folders found on disk.
 
 A job's id is random and its files are the `reports` its runs returned: a request names a
 job, a stage and a file name, and only a name found in that list is ever served.
