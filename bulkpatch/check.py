@@ -244,8 +244,7 @@ def _checks(f: Field) -> list[pa.Check]:
             _expr_check(rule, lambda c: c.str.contains(pattern) | as_enum_key(c).is_in(hinted))
         )
         if f.type == "number":  # 400 digits are infinity as a float: not a number to send
-            finite = lambda c: c.cast(pl.Float64, strict=False).is_finite().fill_null(True)  # noqa: E731
-            checks.append(_expr_check(TOO_LARGE, finite))
+            checks.append(_expr_check(TOO_LARGE, _finite))
     elif f.type == "boolean":
         checks.append(_expr_check(BOOLEAN, lambda c: c.str.to_lowercase().is_in(BOOL_WORDS)))
     elif f.type == "enum":
@@ -259,6 +258,10 @@ def _checks(f: Field) -> list[pa.Check]:
             _expr_check(f"below {minimum}", lambda c: (as_integer(c) >= minimum).fill_null(True))
         )
     return checks
+
+
+def _finite(c: pl.Expr) -> pl.Expr:
+    return c.cast(pl.Float64, strict=False).is_finite().fill_null(True)
 
 
 def _expr_check(name: str, test: Callable[[pl.Expr], pl.Expr]) -> pa.Check:

@@ -99,9 +99,6 @@ class Sent:
     interrupted: bool
 
 
-NOT_STARTED = dict(done=0, total=0, unit="", ok=0, failed=0, outcomes={}, calls_per_minute=0)
-
-
 class Watch:
     """A run followed from another thread (the web page): its progress as it goes, and a stop
     request with Ctrl-C's meaning (calls in flight finish, the journal is kept, the run can be
@@ -119,9 +116,7 @@ class Watch:
 
     def figures(self) -> dict[str, Any]:
         """The run so far (`Progress.figures`); nothing done before it starts."""
-        if self.progress is None:
-            return {**NOT_STARTED, "outcomes": {}, "eta": "not started yet"}
-        return self.progress.figures()
+        return (self.progress or Progress(0, "", False, 0)).figures()
 
 
 Shown = str | bool | Watch  # how a run shows its progress: see Progress

@@ -149,15 +149,33 @@ def place(target: Target | None) -> tuple[str, str]:
     """Where the calls went, as a word and as a sentence a manager reads."""
     if target is None:
         return "none", "Check only: nothing was read from or sent to Partner Center"
-    if target.embedded:
-        return "sandbox", "SANDBOX (built-in): nothing in Partner Center changed"
-    if target.live:
-        return "production", f"PRODUCTION: Partner Center itself ({target.base_url})"
+    return placed(target.embedded, target.live, target.base_url)
+
+
+# What a sandbox does to Partner Center, in the tense of who reads it: a report tells of a run
+# done, the web page of runs to come.
+TENSES = {"past": "changed", "present": "changes", "future": "will change"}
+
+
+def placed(embedded: bool, live: bool, url: str, tense: str = "past") -> tuple[str, str]:
+    """Where calls to `url` go: `sandbox`, `production` or `url`, and the sentence saying so."""
+    nothing = f"nothing in Partner Center {TENSES[tense]}"
+    if embedded:
+        return "sandbox", f"SANDBOX (built-in): {nothing}"
+    if live:
+        return "production", f"PRODUCTION: Partner Center itself ({url})"
     from bulkpatch.target import is_loopback
 
-    if is_loopback(urlsplit(target.base_url).hostname or ""):
-        return "sandbox", f"SANDBOX at {target.base_url}: nothing in Partner Center changed"
-    return "url", f"{target.base_url} (not Partner Center's production address)"
+    if is_loopback(urlsplit(url).hostname or ""):
+        return "sandbox", f"SANDBOX at {url}: {nothing}"
+    return "url", f"{url} (not Partner Center's production address)"
+
+
+def retold(words: str, tense: str) -> str:
+    """A stamp's sentence (`Stamp.target`) in another tense."""
+    return words.replace(
+        f"in Partner Center {TENSES['past']}", f"in Partner Center {TENSES[tense]}"
+    )
 
 
 def partner_tenant(target: Target | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -307,3 +308,23 @@ def os_tool(found: Callable[[], str | None], packages: str, what: str, otherwise
         why = done.stderr.strip().splitlines()[-1:] if done else ["it took over 15 minutes"]
         pytest.fail(f"`{install}` did not install {what}: {' '.join(why)}")
     pytest.fail(f"no {what} found for these tests: `{install}` ({otherwise}), then run again.")
+
+
+def start_ui(cwd: Path, calls_per_minute: int) -> tuple[subprocess.Popen[str], str]:
+    """The real `bulkpatch ui --no-browser`, its runs paced at `calls_per_minute`, writing
+    under `cwd`; the process and the address it printed (with its one-time token)."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "BULKPATCH_RATE": str(calls_per_minute)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulkpatch", "ui", "--no-browser"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    first = process.stdout.readline()
+    found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", first)
+    if found is None:
+        process.kill()
+        pytest.fail(f"bulkpatch ui printed no address: {first}{process.communicate()[0]}")
+    return process, found.group(0)

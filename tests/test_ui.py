@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, start_ui
 from starlette.testclient import TestClient
 
 from bulkpatch.ui.app import make_app
@@ -503,24 +503,12 @@ def test_an_export_needs_customers_when_it_is_not_every_customer(page):
 
 def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_path):
     import json
-    import os
     import signal
-    import subprocess
-    import sys
 
     import httpx
 
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "BULKPATCH_RATE": "240"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bulkpatch", "ui", "--no-browser"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    server, address = start_ui(tmp_path, calls_per_minute=240)
     try:
-        address = re.search(r"http://\S+", server.stdout.readline()).group(0)
         with httpx.Client(follow_redirects=True, timeout=60) as browser:
             start = browser.get(address).text
             csrf = re.search(r'name="csrf" value="([^"]+)"', start).group(1)
@@ -627,7 +615,7 @@ def test_the_top_of_the_page_says_where_runs_go_in_the_present(page, monkeypatch
     job = job_of(page.upload())
     plan = planned(page, job).text
     banner = re.search(r'id="target">([^<]+)<', plan)[1]
-    assert banner == "SANDBOX (built-in): nothing in it changes"
+    assert banner == "SANDBOX (built-in): nothing in Partner Center changes"
     job = slow_run(page, monkeypatch)
     stopped(page, job)
     (folder,) = [p.name for p in page.reports.iterdir() if p.name.endswith("-results")]

@@ -4,17 +4,14 @@ downloaded and read back. Each page is photographed into `tests/screenshots/`.""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, start_ui
 from playwright.sync_api import Page, expect, sync_playwright
 
 SHOTS = Path(__file__).parent / "screenshots"
@@ -25,20 +22,9 @@ SAMPLE = SAMPLES / "subscriptions-true-up.csv"
 def ui_address(tmp_path: Path) -> Iterator[str]:
     """`bulkpatch ui --no-browser` started for real; stopped with Ctrl-C, as a user would."""
     # 10 calls a second: the run lasts a few seconds, long enough to watch its progress.
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "BULKPATCH_RATE": "600"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bulkpatch", "ui", "--no-browser"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lines = [process.stdout.readline() for _ in range(2)]
-    found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", lines[0])
-    assert found, lines
+    process, address = start_ui(tmp_path, calls_per_minute=600)
     try:
-        yield found.group(0)
+        yield address
     finally:
         process.send_signal(signal.SIGINT)
         rest = process.communicate(timeout=30)[0]

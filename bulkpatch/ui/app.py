@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from bulkpatch.commands import apply_file, check_file, export_file, plan_file
 from bulkpatch.errors import BulkpatchError
 from bulkpatch.results import PlanRun
+from bulkpatch.stamp import retold
 from bulkpatch.ui.guard import Guard, Refused, Session
 from bulkpatch.ui.jobs import (
     SHEETS,
@@ -167,16 +169,13 @@ class _Web:
         job = self._job(request)
         part = _int(request.query_params.get("sheet"), 0, len(job.parts) - 1)
         checked = job.parts[part]
-        marks = {
-            (str(r), c): m
-            for r, c, m in checked.issues.select("row", "column", "message").iter_rows()
-        }
         rows = _rows(job, "check", request, part)
+        at = rows["headers"].index("row")
+        shown = {int(r[at]) for r in rows["rows"]}  # only this page's rows are marked
+        issues = checked.issues.filter(pl.col("row").is_in(shown))
+        marks = {(r, c): m for r, c, m in issues.select("row", "column", "message").iter_rows()}
         rows["cells"] = [
-            [
-                (v, marks.get((r[rows["headers"].index("row")], h)))
-                for h, v in zip(rows["headers"], r, strict=True)
-            ]
+            [(v, marks.get((int(r[at]), h))) for h, v in zip(rows["headers"], r, strict=True)]
             for r in rows["rows"]
         ]
         return self.render(
@@ -224,6 +223,7 @@ class _Web:
             changes=plan.counts().get("change", 0),
             production=plan.stamp.where == "production",
             sent="results" in job.stages,  # this plan's run: a new plan makes a new one
+            sending_to=retold(plan.stamp.target, "future"),
             wrong=wrong,
         )
 

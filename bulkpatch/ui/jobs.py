@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import polars as pl
 
@@ -29,6 +28,7 @@ from bulkpatch.results import CheckRun, Run
 from bulkpatch.runfolder import RunFolder
 from bulkpatch.session import Watch
 from bulkpatch.sheet import FORMULA_START, Dialect
+from bulkpatch.stamp import placed
 from bulkpatch.values import GUID, NUMBER
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
@@ -262,14 +262,9 @@ def left_to_send(folder: Path) -> dict[str, Any]:
     """What resuming a run folder would do: the changes not finished yet, and whether they go
     to a real Partner Center (anything but a sandbox on this machine), which the page asks
     the user to confirm by typing that number, as it asks before a first run."""
-    from bulkpatch.target import is_loopback
-
     run = RunFolder.opened(folder, None)
-    target = run.settings["target"]
-    host = urlsplit(target).hostname or ""
-    real = not run.settings["embedded"] and target != "sandbox" and not is_loopback(host)
     changes, done, _ = run.settled(resume=True)
-    return {"real": real, "pending": len(changes) - len(done)}
+    return {"real": _place(run)[0] != "sandbox", "pending": len(changes) - len(done)}
 
 
 def run_folder(base: Path, name: str) -> Path | None:
@@ -290,14 +285,17 @@ def _where(run: RunFolder) -> dict[str, str | None]:
     said = json.loads(summary.read_text("utf-8")).get("report") if summary.is_file() else None
     if said:
         return {"where": said["where"], "words": said["target"], "tenant": said["partner_tenant"]}
-    target = run.settings["target"]
-    if run.settings["embedded"]:
-        where, words = "sandbox", "SANDBOX (built-in): nothing in Partner Center changed"
-    elif target == "production" or (urlsplit(target).hostname or "").startswith("api.partner"):
-        where, words = "production", f"PRODUCTION: Partner Center itself ({target})"
-    else:
-        where, words = "url", target
+    where, words = _place(run)
     return {"where": where, "words": words, "tenant": None}
+
+
+def _place(run: RunFolder) -> tuple[str, str]:
+    """Where a run folder's run sends, from its manifest, as its reports' stamp says it."""
+    from bulkpatch.target import PRODUCTION
+
+    target = run.settings["target"]
+    url = PRODUCTION if target == "production" else target
+    return placed(run.settings["embedded"], url == PRODUCTION, url)
 
 
 def export_options(form: Mapping[str, Any], targets: tuple[str, ...]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 
 from bulkpatch.errors import BulkpatchError
+from bulkpatch.stamp import retold
 from bulkpatch.ui.jobs import Job
 
 
@@ -33,8 +34,7 @@ def banner(job: Job | None) -> dict[str, str] | None:
     else:
         return None
     # The reports say what a run did; the page says where its runs go, in the present.
-    words = said["words"].replace("nothing in Partner Center changed", "nothing in it changes")
-    return {**said, "words": words}
+    return {**said, "words": retold(said["words"], "present")}
 
 
 def signed_in(profile: str | None) -> str:
