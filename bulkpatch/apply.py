@@ -5,8 +5,9 @@ and tests plug in with an ASGI transport). Per customer: one read just before it
 call when it has several subscriptions), then each change merged into the fresh resource and
 the full object PATCHed. Calls are paced evenly per budget (subscriptions, orders); a 429
 pauses every worker; retries keep the change's MS-RequestId, a deliberate second attempt after
-a business answer gets its own; every response is journaled. What Partner Center answers is
-checked against what the sheet asked before a row is `ok`.
+a business answer gets its own; every response is journaled. An answer counts only when it is
+the resource asked for (`answer`), and what it shows is checked against what the sheet asked
+before a row is `ok`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any
 
 import httpx
 
+from bulkpatch.answer import collection, unproven
 from bulkpatch.assess import NEXT_TERM, assess, renewal_day, scheduled_words
-from bulkpatch.calls import Caller, Reply, attempt_id, versioned
+from bulkpatch.calls import Caller, Reply, attempt_id, same_origin, versioned
 from bulkpatch.config import Settings
 from bulkpatch.errors import Unsent
 from bulkpatch.journal import Journal
@@ -138,21 +140,31 @@ class Engine(Caller):
             )
             if reply.status != 200:
                 return [(c, reply) for c in group]
-            items = {str(i.get("id", "")).lower(): i for i in reply.body.get("items", [])}
+            listed, why = collection(reply.body, "subscription")
+            if why:
+                seen = f"Partner Center answered the list of customer {first.customer_id}'s "
+                return [(c, replace(reply, seen=f"{seen}subscriptions {why}")) for c in group]
+            items = {str(i.get("id", "")).lower(): i for i in listed}
             missing = Reply(
                 404,
                 {"code": 20003, "description": "The subscription was not found for this customer."},
                 reply.correlation_id,
                 1,
             )
-            return [(c, items.get(c.resource_id.lower(), missing)) for c in group]
+            return [
+                (c, _shown(c, reply, items[c.resource_id.lower()]))
+                if c.resource_id.lower() in items
+                else (c, missing)
+                for c in group
+            ]
         return [(c, await self._get(c)) for c in group]
 
-    async def _get(self, change: Change, op: str = "GET", path: str | None = None) -> dict | Reply:
+    async def _get(self, change: Change) -> dict | Reply:
+        """The resource as Partner Center holds it, or the Reply that does not show it."""
         reply = await self.call(
-            change.kind, op, "GET", path or change.path, change.customer_id, str(uuid.uuid4())
+            change.kind, "GET", "GET", change.path, change.customer_id, str(uuid.uuid4())
         )
-        return reply.body if reply.status == 200 and isinstance(reply.body, dict) else reply
+        return _shown(change, reply, reply.body) if reply.status == 200 else reply
 
     # --- one change ---------------------------------------------------------------------------
 
@@ -292,26 +304,48 @@ class Engine(Caller):
             before={k: b for k, (b, _) in merged.diffs.items()},
         )
         if reply.status == 202:
-            result.outcome = await self._poll(change, reply.location)
-        elif isinstance(reply.body, dict) and (missed := unmet(change, reply.body)):
-            # Verify what was written: a 200 whose resource does not show a target did not
-            # apply it (legacy subscriptions whose auto-renew cannot be changed answer 200 and
-            # keep it: Partner-Center-PowerShell issue 115,
-            # https://github.com/microsoft/Partner-Center-PowerShell/issues/115). After a 202
-            # the poll does the same: `ok` only once the resource shows every target.
+            result.outcome, result.error_message = await self._poll(change, reply.location)
+            return result
+        # Verify what was written: a 200 whose resource does not show a target did not apply
+        # it (legacy subscriptions whose auto-renew cannot be changed answer 200 and keep it:
+        # Partner-Center-PowerShell issue 115,
+        # https://github.com/microsoft/Partner-Center-PowerShell/issues/115). After a 202 the
+        # poll does the same: `ok` only once the resource shows every target. A 200 that is not
+        # the resource (empty, not JSON, another id) proves nothing: one more read decides.
+        answered, shown = "Partner Center answered 200", reply.body
+        if why := unproven(change, reply.body, lines=True):
+            answered = f"Partner Center answered 200 {why}; read again, "
+            shown = await self._get(change)
+            if isinstance(shown, Reply):
+                result.outcome = "failed"
+                result.error_message = f"{answered}it failed: {shown.message}"
+                return result
+        if missed := unmet(change, shown):
             result.outcome = "failed"
-            result.error_message = "Partner Center answered 200 but " + "; ".join(missed)
+            joined = " but " if not why else ""
+            result.error_message = answered + joined + "; ".join(missed)
+        elif why:
+            result.error_message = answered + "it shows every change"
         return result
 
-    async def _poll(self, change: Change, location: str | None) -> str:
-        """After 202: read the resource until the target values show, within the poll budget.
+    async def _poll(self, change: Change, location: str | None) -> tuple[str, str]:
+        """After 202: read the resource until the target values show, within the poll budget;
+        the outcome, and what a user should know when it stays `accepted`.
 
         `Location` is relative to the versioned base ("Change the quantity of a subscription":
-        `/customers/{c}/subscriptions/{s}` means `{base}/v1/customers/...`). A poll answered
-        404 or 400 stops using it and reads the resource at its own path instead.
+        `/customers/{c}/subscriptions/{s}` means `{base}/v1/customers/...`). One on another
+        host or scheme is never followed. A poll answered 404 or 400 stops using it and reads
+        the resource at its own path instead; an answer that is not the resource waits for
+        the next.
         """
+        if location and not same_origin(location, self.client.base_url):
+            return "accepted", (
+                f"Partner Center accepted it (202) but its Location points elsewhere "
+                f"({location[:200]}), which bulkpatch never follows: not confirmed; apply the "
+                "sheet again later to see whether it holds"
+            )
         path = versioned(location, change.path) if location else change.path
-        deadline, delay = time.monotonic() + self.settings.poll_timeout, 0.25
+        deadline, delay, note = time.monotonic() + self.settings.poll_timeout, 0.25, ""
         while time.monotonic() + delay < deadline and not self.stopped:
             await asyncio.sleep(delay)
             reply = await self.call(
@@ -320,11 +354,21 @@ class Engine(Caller):
             if reply.status in (400, 404) and path != change.path:
                 path = change.path
                 continue
-            shown = reply.body if reply.status == 200 else None
-            if isinstance(shown, dict) and not unmet(change, shown):
-                return "ok"
+            if reply.status == 200:
+                why = unproven(change, reply.body, lines=True)
+                if not why and not unmet(change, reply.body):
+                    return "ok", ""
+                note = f"not confirmed: its last poll was answered {why}" if why else ""
             delay = min(delay * 1.6, 5.0)
-        return "accepted"
+        return "accepted", note
+
+
+def _shown(change: Change, reply: Reply, body: Any) -> dict[str, Any] | Reply:
+    """`body` (a 200's, or an item of a list) when it is the resource `change` names; else the
+    Reply saying what Partner Center answered instead: the row fails, and nothing of that body
+    is ever sent back."""
+    why = unproven(change, body)
+    return replace(reply, seen=f"Partner Center answered {why}") if why else body
 
 
 def _by_customer(changes: list[Change]) -> Iterator[list[Change]]:

@@ -3,18 +3,22 @@
 `Caller.call` waits for its budget's slot (subscriptions and orders each have one), sends, and
 retries with backoff and the same MS-RequestId what is worth retrying (5xx, 429 after its
 Retry-After, 800082 "not ready", timeouts, dropped connections); a streak of refused tokens or
-of calls with no answer stops the caller. Every answer is journaled.
+of calls with no answer, or a call refused with 429 past a bounded wait, stops the caller.
+Every answer is read within bounds (time, size, JSON) and journaled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,11 +37,24 @@ NOT_READY_STATUSES = {400, 409}
 LATE = 0.005  # seconds: a call woken later than this (and a whole slot) takes a new slot
 ATTEMPT = uuid.UUID("7c1d9e2f-3a4b-4c5d-8e6f-a0b1c2d3e4f5")
 VERSIONED = re.compile(r"^/v\d+(/|$)")
+SECONDS = re.compile(r"^\d+(\.\d+)?$")
+MESSAGE = 500  # characters of a message kept for a result cell
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An answer that cannot be taken as JSON: empty, not JSON, or larger than bulkpatch reads;
+    `words` say which, `excerpt` what it began with."""
+
+    words: str
+    excerpt: str = ""
 
 
 @dataclass
 class Reply:
-    """One call's final answer after retries (status None: no answer at all)."""
+    """One call's final answer after retries (status None: no answer at all). `body` is the
+    JSON answered, or `Unreadable`; `seen` says, when set, that a 200 was not the resource
+    asked for and what it showed instead (`answer.unproven`)."""
 
     status: int | None
     body: Any
@@ -45,6 +62,7 @@ class Reply:
     attempts: int
     location: str | None = None
     error: str = ""
+    seen: str = ""
 
     @property
     def code(self) -> int | None:
@@ -67,10 +85,15 @@ class Reply:
 
     @property
     def message(self) -> str:
+        if self.seen:
+            return self.seen
         if self.status is None:
             return f"no answer after {self.attempts} attempts ({self.error})"
         if isinstance(self.body, dict):
-            return str(self.body.get("description") or self.body.get("message") or "")
+            said = self.body.get("description") or self.body.get("message") or ""
+            return str(said)[:MESSAGE]
+        if isinstance(self.body, Unreadable) and self.body.excerpt:
+            return self.body.excerpt  # an error page: its first words
         return f"HTTP {self.status}"
 
 
@@ -151,6 +174,7 @@ class Caller:
         `stoppable`: a first write that nothing has landed before; if the run stops while it
         waits for its slot, it raises Unsent instead of going out."""
         attempts = throttles = 0
+        waited = 0.0
         while True:
             attempts += 1
             # A permit before the slot: a call whose turn has come goes out at once. (A call
@@ -164,10 +188,13 @@ class Caller:
                     kind, op, method, path, request_id, body, etag, headers
                 )
             reply.attempts = attempts
-            if reply.status == 429 and throttles < self.settings.max_throttles:
-                throttles, attempts = throttles + 1, attempts - 1
+            if reply.status == 429:
+                wait = retry_wait(retry_after, throttles, self.settings.retry_after_max)
+                if self._throttled_out(throttles, waited + wait, retry_after):
+                    return reply
+                throttles, attempts, waited = throttles + 1, attempts - 1, waited + wait
                 self.throttled += 1
-                self.budgets[kind].throttled(retry_after)
+                self.budgets[kind].throttled(wait)
                 continue
             retry = (
                 reply.status is None
@@ -181,6 +208,23 @@ class Caller:
                 min(30.0, self.settings.backoff * 2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
             )
 
+    def _throttled_out(self, throttles: int, waited: float, retry_after: str | None) -> bool:
+        """Whether a call refused with 429 has waited enough: past `max_throttles` refusals or
+        `throttle_patience` seconds of waiting, the service keeps refusing and the run stops
+        (the call's change is not sent; a resume sends it). A run already stopping waits no
+        more either."""
+        s = self.settings
+        if not self.stopped and throttles < s.max_throttles and waited <= s.throttle_patience:
+            return False
+        header = f"Retry-After: {retry_after[:40]}" if retry_after is not None else "no Retry-After"
+        self.stop(
+            f"Partner Center kept refusing calls with 429 (too many requests): one call was "
+            f"refused {throttles + 1} times ({header}); bulkpatch waits at most "
+            f"{s.retry_after_max:g} s at a time and {s.throttle_patience:g} s per call. Wait a "
+            "while, then resume the run"
+        )
+        return True
+
     async def _send(
         self,
         kind: str,
@@ -191,27 +235,33 @@ class Caller:
         body: Any,
         etag: str | None,
         extra: dict[str, str] | None = None,
-    ) -> tuple[Reply, float]:
+    ) -> tuple[Reply, str | None]:
+        """One attempt, within `call_timeout` for the whole answer; the Retry-After header of a
+        429 comes back as sent."""
         correlation = str(uuid.uuid4())
         headers = {**(extra or {}), "MS-RequestId": request_id, "MS-CorrelationId": correlation}
         if etag:
             headers["If-Match"] = etag
         self.calls[(kind, op)] += 1
-        started = time.monotonic()
+        started, retry_after = time.monotonic(), None
+        limit = self.settings.max_answer_bytes
         try:
-            async with asyncio.timeout(self.settings.call_timeout):
-                response = await self.client.request(method, path, json=body, headers=headers)
+            async with (
+                asyncio.timeout(self.settings.call_timeout),
+                self.client.stream(method, path, json=body, headers=headers) as response,
+            ):
+                content = await _content(response, limit)
             reply = Reply(
                 response.status_code,
-                _json(response),
+                parsed(content, limit),
                 correlation,
                 0,
                 response.headers.get("location"),
             )
             self.budgets[kind].answered()
-            retry_after = float(response.headers.get("retry-after", "1") or 1)
+            retry_after = response.headers.get("retry-after")
         except (httpx.TransportError, TimeoutError) as exc:
-            reply, retry_after = Reply(None, None, correlation, 0, error=_describe(exc)), 0.0
+            reply = Reply(None, None, correlation, 0, error=_describe(exc))
         self.statuses[str(reply.status or "no answer")] += 1
         if self.journal:
             self.journal.write(
@@ -225,6 +275,11 @@ class Caller:
                 code=reply.code,
                 error=reply.error,
                 ms=round((time.monotonic() - started) * 1000),
+                **(
+                    {"retry_after": retry_after and retry_after[:100]}
+                    if reply.status == 429
+                    else {}
+                ),
             )
         return reply, retry_after
 
@@ -249,6 +304,19 @@ def attempt_id(request_id: str, attempt: int) -> str:
     return str(uuid.uuid5(ATTEMPT, f"{request_id}:attempt {attempt}"))
 
 
+def same_origin(link: str, base: httpx.URL) -> bool:
+    """Whether a link (a 202's `Location`) stays on the target: relative, or naming the
+    target's own scheme, host and port. Any other (or one that is no URL) is never followed."""
+    try:
+        url = httpx.URL(link)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return False
+    if not url.scheme and not url.host:
+        return True
+    ours = (base.scheme, base.host.rstrip("."), base.port)
+    return (url.scheme or base.scheme, url.host.rstrip("."), url.port) == ours
+
+
 def versioned(link: str, canonical: str) -> str:
     """A Partner Center link or Location as a path under the API version.
 
@@ -263,11 +331,57 @@ def versioned(link: str, canonical: str) -> str:
     return path + (f"?{parts.query}" if parts.query else "")
 
 
-def _json(response: httpx.Response) -> Any:
+def retry_wait(header: str | None, throttles: int, longest: float) -> float:
+    """Seconds a 429 waits: its Retry-After, in seconds or as an HTTP-date ("Retry-After",
+    RFC 9110 section 10.2.3, https://www.rfc-editor.org/rfc/rfc9110#field.retry-after), at
+    most `longest`. None or unreadable: 1 s, doubled for each earlier 429 of the same call,
+    at most `longest` too ("API throttling guidance for partners calling Partner Center APIs",
+    https://learn.microsoft.com/partner-center/developer/api-throttling-guidance, asks to wait
+    out the Retry-After it sends)."""
+    text = (header or "").strip()
+    seconds: float | None = None
+    if SECONDS.match(text):
+        seconds = float(text)
+    elif text:
+        try:
+            when = parsedate_to_datetime(text)
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            seconds = max(0.0, (when - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            seconds = None
+    if seconds is None:
+        seconds = 2.0 ** min(throttles, 30)
+    return min(seconds, longest)
+
+
+async def _content(response: httpx.Response, limit: int) -> bytes | None:
+    """The answer's bytes (decoded as sent: gzip and the like), or None past `limit`: a reply
+    is never held whole in memory beyond what bulkpatch reads."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parsed(content: bytes | None, limit: int) -> Any:
+    """The JSON an answer holds, or `Unreadable` saying why not (NaN and Infinity, nesting too
+    deep for the parser, numbers of thousands of digits are not JSON bulkpatch reads)."""
+    if content is None:
+        return Unreadable(f"a body larger than the {limit:,} bytes bulkpatch reads")
+    if not content.strip():
+        return Unreadable("an empty body")
     try:
-        return response.json() if response.content else None
-    except ValueError:
-        return {"description": response.text[:200]}
+        return json.loads(content, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        text = content[:120].decode("utf-8", "replace")
+        return Unreadable("text that is not JSON", " ".join(text.split())[:100])
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _describe(exc: BaseException) -> str:

@@ -68,8 +68,14 @@ class Settings:
         8, "BULKPATCH_CONCURRENCY", "Calls in flight at most (1 to 64).", maximum=64
     )
     attempts: int = 6  # per call, for 5xx, 800082, timeouts and dropped connections
-    max_throttles: int = 30  # 429s tolerated per call (each waits Retry-After)
-    call_timeout: float = 60.0
+    # A 429 waits its Retry-After (none or unreadable: 1 s, doubling), at most retry_after_max
+    # seconds; a call refused more than max_throttles times, or that would wait more than
+    # throttle_patience seconds in all, stops the run (exit 3; a resume sends the rest).
+    max_throttles: int = 30
+    retry_after_max: float = 60.0
+    throttle_patience: float = 300.0
+    call_timeout: float = 60.0  # seconds for one attempt's whole answer (connect to last byte)
+    max_answer_bytes: int = 64 * 1024 * 1024  # a larger answer is not read: it proves nothing
     poll_timeout: float = 60.0
     auth_streak: int = 5  # 401s (or 403s without a code) in a row that stop the run
     unreachable_streak: int = 5  # calls in a row with no answer at all (after their retries)

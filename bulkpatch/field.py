@@ -6,8 +6,9 @@ The catalog (`catalog.py`) is a table of these; every stage reads fields through
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["subscriptions", "orders"]
 KINDS: tuple[Kind, ...] = ("subscriptions", "orders")
@@ -48,6 +49,20 @@ JSON_TYPE: dict[FieldType, str] = {
     "string_list": "string[]",
     "object": "object",
 }
+# Whether a JSON value has a field type's JSON type (the types not named here are strings).
+JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "string_list": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def json_fits(type_: FieldType, value: Any) -> bool:
+    """Whether `value` (not None) has the JSON type of a field of `type_`."""
+    return JSON_CHECKS.get(type_, JSON_CHECKS["string"])(value)
 
 
 @dataclass(frozen=True)

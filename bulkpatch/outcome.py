@@ -72,8 +72,8 @@ def failed(reply: Reply, prefix: str = "") -> Result:
     """A call that ended without the change: `failed`, or `not_sent` when it never reached
     Partner Center's business logic.
 
-    A 401 (or a 403 without a code), or a read that got no answer at all: the row is `not_sent`
-    (journaled so), counts toward the streak that stops the run, and a resume sends it again.
+    A 401 (or a 403 without a code), a 429 the run stopped on, or a read that got no answer
+    at all: the row is `not_sent` (journaled so), and a resume sends it again.
     """
     if reply.token_refused:
         return Result(
@@ -82,6 +82,16 @@ def failed(reply: Reply, prefix: str = "") -> Result:
             reply.code,
             f"not sent: Partner Center refused the token (HTTP {reply.status}"
             + (f": {reply.message})" if reply.message else ")"),
+            correlation_id=reply.correlation_id,
+            attempts=reply.attempts,
+        )
+    if reply.status == 429:  # refused before any business logic ran, past a bounded wait
+        return Result(
+            "not_sent",
+            429,
+            reply.code,
+            "not sent: Partner Center kept answering 429 (too many requests) and the run "
+            "stopped; a resume sends it",
             correlation_id=reply.correlation_id,
             attempts=reply.attempts,
         )

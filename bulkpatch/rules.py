@@ -8,7 +8,7 @@ Partner Center uses. The sandbox enforces its own reading of the same documentat
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bulkpatch.errors import ApiError
@@ -35,8 +35,10 @@ DURATION = re.compile(r"^P(\d+)([MY])$")
 
 
 def parse_time(text: str) -> datetime:
-    """Partner Center's ISO date-times, `Z` included."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """Partner Center's ISO date-times, `Z` included; one without an offset is UTC (a day
+    such as `2026-12-31` too), so every moment compares with every other."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def refundable(current: dict[str, Any], now: datetime) -> int | None:

@@ -37,7 +37,7 @@ def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
     if change.kind == "orders":
         items = resource.get("lineItems") or []
         for line in change.lines:
-            item = _line(items, line)
+            item = line_item(items, line)
             if item is None:
                 missed.append(f"line item {line.get('lineItemNumber')} is not in the order")
                 continue
@@ -63,7 +63,8 @@ def _dotted(resource: dict[str, Any], name: str) -> Any:
     return node
 
 
-def _line(items: list[dict[str, Any]], line: dict[str, Any]) -> dict[str, Any] | None:
+def line_item(items: list[dict[str, Any]], line: dict[str, Any]) -> dict[str, Any] | None:
+    """The order's line item that a sheet's line names (by number, or by subscription)."""
     number, sub = line.get("lineItemNumber"), str(line.get("subscriptionId") or "").lower()
     for item in items:
         if number is not None and item.get("lineItemNumber") == number:

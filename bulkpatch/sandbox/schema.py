@@ -6,15 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bulkpatch.catalog import ARRAYS, FIELDS, Field, Kind
+from bulkpatch.field import json_fits
 
-JSON_CHECKS = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "string_list": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
-    "object": lambda v: isinstance(v, dict),
-}
 LINK_KEYS = {"uri": str, "method": str, "headers": list, "body": str}
 
 
@@ -59,7 +52,7 @@ def _check_value(f: Field, value: Any, found: list[str]) -> None:
     if f.type == "enum":
         if value not in f.enum:
             found.append(f"{f.name}: {value!r} is not one of {', '.join(f.enum)}")
-    elif not JSON_CHECKS.get(f.type, JSON_CHECKS["string"])(value):
+    elif not json_fits(f.type, value):
         found.append(f"{f.name}: {value!r} has the wrong type (expected {f.type})")
 
 
