@@ -111,6 +111,18 @@ def _microsoft(host: str) -> bool:
     return any(host == d or host.endswith(f".{d}") for d in PARTNER_CENTER_DOMAINS)
 
 
+def place_name(target: Target) -> str:
+    """One name for the place a target's changes land in, however it was chosen or spelled
+    (`production`, the default, any spelling of its URL): what the ledger of applied seat
+    changes is kept by."""
+    if target.embedded or target.live:
+        return target.where
+    found = address(target.base_url)
+    assert found is not None  # `resolve` checked it
+    host, port = found.server
+    return f"{host}:{port}"
+
+
 def production_url(profile: Profile) -> str:
     """What `production` means for `profile`: its `api_url`, else Partner Center's."""
     return (profile.get("api_url") or PRODUCTION).rstrip("/")

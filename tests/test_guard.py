@@ -19,10 +19,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import server, stats, true_up
+from conftest import FAST, ids, server, stats, true_up
 from test_production import live_profile, run_in_terminal
 
-from bulkpatch.config import Profile
+from bulkpatch.commands import apply_file
+from bulkpatch.config import Profile, load_profile
 from bulkpatch.errors import InputError
 from bulkpatch.stamp import place
 from bulkpatch.target import resolve
@@ -275,3 +276,34 @@ def test_a_user_name_in_the_profiles_address_is_refused_too(monkeypatch):
     with pytest.raises(InputError, match="api_url: a URL with a user name or password") as raised:
         resolve("production", profile)
     assert "pw@" not in str(raised.value)
+
+
+def test_seats_added_in_production_are_not_added_again_under_another_spelling(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BULKPATCH_TOKEN", "any")
+    customer, sub = ids(1, "guard-customer")[0], ids(1, "guard-sub")[0]
+    path = tmp_path / "delta.csv"
+    path.write_text(f"Customer ID,Subscription ID,Seat change\n{customer},{sub},+2\n")
+    with server(path) as (url, _):
+        live_profile(tmp_path, url)  # production is this sandbox
+        profile = load_profile(None, tmp_path)
+        port = url.rsplit(":", 1)[1]
+
+        def apply(target: str | None, out: str):
+            return apply_file(
+                path, target=target, out=tmp_path / out, settings=FAST, profile=profile, confirm=yes
+            )
+
+        def yes(prepared, preview):
+            return True
+
+        first = apply("production", "one")
+        for n, target in enumerate(
+            [None, f"HTTP://LOCALHOST:{port}/", url + "/"]
+        ):  # None: signed in
+            with pytest.raises(InputError, match="its seat changes were already applied"):
+                apply(target, f"again-{n}")
+        served = stats(url)
+    assert first.counts()["ok"] == 1
+    assert served["calls"]["PATCH"]["subscription"] == 1
