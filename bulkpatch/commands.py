@@ -146,14 +146,14 @@ def prepare(path: str | Path, **options: Any) -> Prepared:
 
 
 def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = False) -> Prepared:
-    from bulkpatch.target import resolve
+    from bulkpatch.target import place_name, resolve
 
     resolved = resolve(o.target, chosen)
     saved = o.saved(resolved)
     parts = _checked(source, saved)
     if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
         asked, _ = _asked(parts, "")
-        not_again(source, [c.to_json() for c in asked], saved["target"])
+        not_again(source, [c.to_json() for c in asked], place_name(resolved), saved["target"])
     folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
     return _changes(folder, resolved, parts)
 
@@ -285,20 +285,21 @@ def _start(
         prepared.folder.lock()
         prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
         return prepared, {}
+    from bulkpatch.target import place_name
+
     if plan_dir is not None:
         planned = RunFolder.opened(plan_dir, o.target)
         if not o.add_again:
             entries = [e["change"] for e in planned.read_plan()]
-            not_again(planned.source, entries, planned.settings["target"])
+            place = place_name(_resolved(planned.settings, chosen))
+            not_again(planned.source, entries, place, planned.settings["target"])
         folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
     else:
         folder = RunFolder.resumed(resume_dir, o.target)
     folder.lock()
     try:
-        from bulkpatch.target import resolve
-
         saved = folder.settings
-        resolved = resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
+        resolved = _resolved(saved, chosen)
         prepared = _changes(folder, resolved, _checked(folder.sheet, saved))
         prepared.changes, done, journaled = folder.settled(resume=resume_dir is not None)
         prepared.intents = journaled.intents
@@ -306,6 +307,13 @@ def _start(
         folder.unlock()
         raise
     return prepared, done
+
+
+def _resolved(saved: dict[str, Any], chosen: config.Profile) -> Target:
+    """The target a run folder's manifest names, resolved again with `chosen`."""
+    from bulkpatch.target import resolve
+
+    return resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
 
 
 def preview(prepared: Prepared, settings: Settings, progress: Shown = False) -> tables.Preview:
@@ -330,6 +338,7 @@ def _finish(
     """Write the results, the summary and the undo sheets of a run that sent what it could."""
     from bulkpatch import undo
     from bulkpatch.outcome import Result
+    from bulkpatch.target import place_name
 
     folder = prepared.folder
     unsent = f"not sent: {sent.engine.stopped or 'the run stopped before this change'}"
@@ -351,7 +360,7 @@ def _finish(
     written, notes = _reports(folder, "results", prepared.parts, ours, summary)
     written.append(folder.write_summary({"report": stamped.to_json(), **figures}))
     planned = [e["change"] for e in folder.read_plan()]  # as asked: seat changes, not totals
-    printed = seat_changes(planned, folder.settings["target"])
+    printed = seat_changes(planned, place_name(prepared.target))
     if printed and any(r.outcome in undo.APPLIED for r in results.values()):
         remember_applied(printed, folder.path)
     written += folder.write_undo(undo.frames(per_change))

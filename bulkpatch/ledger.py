@@ -41,18 +41,20 @@ def applied_before(printed: str) -> str | None:
     return found[-1]["folder"] if found else None
 
 
-def not_again(source: Path, changes: list[dict[str, Any]], target: str) -> None:
+def not_again(source: Path, changes: list[dict[str, Any]], target: str, spelled: str) -> None:
     """Seat changes add to what is there: the same seat changes already applied to the same
     target (from this sheet or a copy of it, from any folder) are not applied again unless
-    the user says so."""
-    printed = seat_changes(changes, target)
-    earlier = applied_before(printed) if printed else None
-    if earlier:
-        raise InputError(
-            f"{source}: its seat changes were already applied by the run in {earlier}; "
-            "applying them again would add those seats again. Pass --add-again if that is "
-            "what you want."
-        )
+    the user says so. `target` is the place's one name (`target.place_name`); `spelled` the
+    target as the run folder keeps it, by which the ledger knew runs before it used names."""
+    for name in dict.fromkeys((target, spelled)):
+        printed = seat_changes(changes, name)
+        earlier = applied_before(printed) if printed else None
+        if earlier:
+            raise InputError(
+                f"{source}: its seat changes were already applied by the run in {earlier}; "
+                "applying them again would add those seats again. Pass --add-again if that "
+                "is what you want."
+            )
 
 
 def remember_applied(printed: str, folder: Path) -> None:

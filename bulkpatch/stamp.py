@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from bulkpatch.target import Target
@@ -149,7 +148,7 @@ def place(target: Target | None) -> tuple[str, str]:
     """Where the calls went, as a word and as a sentence a manager reads."""
     if target is None:
         return "none", "Check only: nothing was read from or sent to Partner Center"
-    return placed(target.embedded, target.live, target.base_url)
+    return placed(target.where, target.base_url, embedded=target.embedded)
 
 
 # What a sandbox does to Partner Center, in the tense of who reads it: a report tells of a run
@@ -157,16 +156,15 @@ def place(target: Target | None) -> tuple[str, str]:
 TENSES = {"past": "changed", "present": "changes", "future": "will change"}
 
 
-def placed(embedded: bool, live: bool, url: str, tense: str = "past") -> tuple[str, str]:
-    """Where calls to `url` go: `sandbox`, `production` or `url`, and the sentence saying so."""
+def placed(where: str, url: str, tense: str = "past", embedded: bool = False) -> tuple[str, str]:
+    """`where` calls to `url` go (`sandbox`, `production` or `url`, as `target.where` decides
+    it), and the sentence saying so."""
     nothing = f"nothing in Partner Center {TENSES[tense]}"
     if embedded:
         return "sandbox", f"SANDBOX (built-in): {nothing}"
-    if live:
+    if where == "production":
         return "production", f"PRODUCTION: Partner Center itself ({url})"
-    from bulkpatch.target import is_loopback
-
-    if is_loopback(urlsplit(url).hostname or ""):
+    if where == "sandbox":
         return "sandbox", f"SANDBOX at {url}: {nothing}"
     return "url", f"{url} (not Partner Center's production address)"
 

@@ -278,14 +278,14 @@ class _Web:
         if run is None:
             raise Refused(409, "There is no run of this sheet to resume.")
         folder = run.folder
-        await _confirmed(folder, form)
+        await _confirmed(folder, form, self.jobs.profile)
         self._start(job, "results", folder, apply_file, resume_dir=folder, target=job.target)
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
 
     async def resume_folder(self, request: Request) -> Response:
         """Resume a run folder from the Start page's list (begun here, or by the CLI)."""
         folder = self._folder(request)
-        await _confirmed(folder, await self._form(request))
+        await _confirmed(folder, await self._form(request), self.jobs.profile)
         job = await run_in_threadpool(self.jobs.reopened, folder)
         self._start(job, "results", folder, apply_file, resume_dir=folder)
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
@@ -313,7 +313,7 @@ class _Web:
         run = job.stages["results"]
         left = None
         if run.interrupted:  # type: ignore[attr-defined]
-            left = await run_in_threadpool(left_to_send, run.folder)
+            left = await run_in_threadpool(left_to_send, run.folder, self.jobs.profile)
         return self._rows_page(job, "results", request, left=left)
 
     async def download(self, request: Request) -> Response:
@@ -327,7 +327,11 @@ class _Web:
         """A run folder from the Start page's list: its state and its reports."""
         folder = self._folder(request)
         state = folder_state(folder)
-        left = await run_in_threadpool(left_to_send, folder) if state == "interrupted" else None
+        left = (
+            await run_in_threadpool(left_to_send, folder, self.jobs.profile)
+            if state == "interrupted"
+            else None
+        )
         files = folder_reports(folder)
         return self.render("run.html", folder=folder, state=state, files=files, left=left)
 
@@ -362,10 +366,10 @@ class _Web:
         return self.render(f"{stage}.html", job=job, run=run, part=part, rows=rows, **context)
 
 
-async def _confirmed(folder: Path, form: FormData) -> None:
+async def _confirmed(folder: Path, form: FormData, profile: str | None) -> None:
     """A resume that sends to a real Partner Center needs the number of changes left typed,
     as a first run does."""
-    left = await run_in_threadpool(left_to_send, folder)
+    left = await run_in_threadpool(left_to_send, folder, profile)
     if left["real"] and form.get("typed", "").strip() != str(left["pending"]):
         raise Refused(400, f"Type {left['pending']} to send the changes left to production.")
 

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from bulkpatch.check import Checked
+from bulkpatch.config import load_profile
 from bulkpatch.errors import BulkpatchError, InputError
 from bulkpatch.results import CheckRun, Run
 from bulkpatch.runfolder import RunFolder
@@ -192,7 +193,9 @@ class Jobs:
         of its sheet; InputError when it is not a run folder."""
         run = RunFolder.opened(folder, None)
         name = re.sub(r"-[0-9a-f]{8}(\.\w+)$", r"\1", run.source.name)  # as uploaded here
-        job = Job(secrets.token_urlsafe(12), name, run.sheet, folder, where=_where(run))
+        job = Job(
+            secrets.token_urlsafe(12), name, run.sheet, folder, where=_where(run, self.profile)
+        )
         return self._add(job)
 
     def drop(self, job: Job) -> None:
@@ -258,13 +261,13 @@ def folder_state(folder: Path) -> str:
     return "started"
 
 
-def left_to_send(folder: Path) -> dict[str, Any]:
-    """What resuming a run folder would do: the changes not finished yet, and whether they go
-    to a real Partner Center (anything but a sandbox on this machine), which the page asks
-    the user to confirm by typing that number, as it asks before a first run."""
+def left_to_send(folder: Path, profile: str | None = None) -> dict[str, Any]:
+    """What resuming a run folder with `profile` would do: the changes not finished yet, and
+    whether they go to a real Partner Center (anything but a sandbox on this machine), which
+    the page asks the user to confirm by typing that number, as it asks before a first run."""
     run = RunFolder.opened(folder, None)
     changes, done, _ = run.settled(resume=True)
-    return {"real": _place(run)[0] != "sandbox", "pending": len(changes) - len(done)}
+    return {"real": _place(run, profile)[0] != "sandbox", "pending": len(changes) - len(done)}
 
 
 def run_folder(base: Path, name: str) -> Path | None:
@@ -279,23 +282,25 @@ def folder_reports(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and REPORT.match(p.name))
 
 
-def _where(run: RunFolder) -> dict[str, str | None]:
+def _where(run: RunFolder, profile: str | None) -> dict[str, str | None]:
     """Where a run folder's run sends, as its summary says (`report`), else its manifest."""
     summary = run.path / "summary.json"
     said = json.loads(summary.read_text("utf-8")).get("report") if summary.is_file() else None
     if said:
         return {"where": said["where"], "words": said["target"], "tenant": said["partner_tenant"]}
-    where, words = _place(run)
+    where, words = _place(run, profile)
     return {"where": where, "words": words, "tenant": None}
 
 
-def _place(run: RunFolder) -> tuple[str, str]:
-    """Where a run folder's run sends, from its manifest, as its reports' stamp says it."""
-    from bulkpatch.target import PRODUCTION
+def _place(run: RunFolder, profile: str | None) -> tuple[str, str]:
+    """Where a run folder's run sends, from its manifest and `profile` (what `production`
+    means), as its reports' stamp says it."""
+    from bulkpatch.target import production_url, where
 
+    production, embedded = production_url(load_profile(profile)), run.settings["embedded"]
     target = run.settings["target"]
-    url = PRODUCTION if target == "production" else target
-    return placed(run.settings["embedded"], url == PRODUCTION, url)
+    url = production if target == "production" else target.rstrip("/")  # as `resolve` has it
+    return placed(where(url, production, embedded), url, embedded=embedded)
 
 
 def export_options(form: Mapping[str, Any], targets: tuple[str, ...]) -> dict[str, Any]:
