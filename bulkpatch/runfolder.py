@@ -236,6 +236,8 @@ class RunFolder:
         entries = self.read_plan()
         changes = [Change(**e["change"]) for e in entries]
         journaled = replay(self.path / JOURNAL) if resume else Replay()
+        keys = {c.key.lower() for c in changes}
+        journaled.damaged = [d.among(keys) for d in journaled.damaged]
         done = dict(journaled.finished)
         changes = [
             pinned(c, e["before"], e["body"]) if e.get("outcome") == "change" else c
