@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch import config, report, tables
+from bulkpatch import config, recover, report, tables
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
 from bulkpatch.config import Settings
@@ -254,7 +254,11 @@ def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]])
     todo = [c for c in prepared.changes if c.key not in done]
     journal = prepared.folder.journal()
     journal.write(
-        "start", target=prepared.target.name, changes=len(prepared.changes), already_done=len(done)
+        "start",
+        target=prepared.target.name,
+        changes=len(prepared.changes),
+        already_done=len(done),
+        damaged_lines=[d.line for d in prepared.recovery.damaged],  # as this resume found them
     )
     try:
         sent = session.send(todo, journal, prepared.intents)
@@ -303,6 +307,10 @@ def _start(
         prepared = _changes(folder, resolved, _checked(folder.sheet, saved))
         prepared.changes, done, journaled = folder.settled(resume=resume_dir is not None)
         prepared.intents = journaled.intents
+        if resume_dir is not None:  # what the readable journal does not tell, and the undo sheet
+            earlier = folder.earlier_undo()
+            prepared.recovery, rebuilt = recover.prepare(prepared.changes, journaled, done, earlier)
+            prepared.intents = {**journaled.intents, **rebuilt}
     except BaseException:
         folder.unlock()
         raise
@@ -346,6 +354,7 @@ def _finish(
         (c, results.get(c.key) or Result("not_sent", error_message=unsent, request_id=c.request_id))
         for c in prepared.changes
     ]
+    per_change = recover.settle(prepared.recovery, per_change)
     ours = [
         tables.result_rows(
             part,
@@ -358,12 +367,13 @@ def _finish(
     stamped = prepared.stamp(command)
     summary = apply_summary(prepared, figures, per_change, stamped)
     written, notes = _reports(folder, "results", prepared.parts, ours, summary)
+    notes += recover.notes(prepared.recovery)
     written.append(folder.write_summary({"report": stamped.to_json(), **figures}))
     planned = [e["change"] for e in folder.read_plan()]  # as asked: seat changes, not totals
     printed = seat_changes(planned, place_name(prepared.target))
     if printed and any(r.outcome in undo.APPLIED for r in results.values()):
         remember_applied(printed, folder.path)
-    written += folder.write_undo(undo.frames(per_change))
+    written += folder.write_undo(undo.frames(per_change, recover.kept_rows(prepared.recovery)))
     return ApplyRun(
         folder=folder.path,
         reports=written,

@@ -19,6 +19,7 @@ from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked
 from bulkpatch.config import Settings
 from bulkpatch.plan import Change
+from bulkpatch.recover import Recovery
 from bulkpatch.runfolder import RunFolder
 from bulkpatch.stamp import Stamp, now, stamp
 
@@ -147,6 +148,7 @@ class Prepared:
     changes: list[Change]
     held: tables.Held
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # resuming: may have landed
+    recovery: Recovery = field(default_factory=Recovery)  # resuming: beyond the readable journal
     started: datetime = field(default_factory=now)
 
     def stamp(self, command: str | None) -> Stamp:
@@ -235,6 +237,7 @@ def apply_figures(
         "achieved_calls_per_minute": round(total_calls / elapsed * 60, 1) if elapsed else 0.0,
         "stopped": engine.stopped,
         "interrupted": sent.interrupted,
+        "journal": prepared.recovery.to_json(),
         "resume": f"bulkpatch apply --resume {folder.path}",
     }
 
@@ -354,13 +357,22 @@ def apply_summary(
         ]
     )
     calls = figures["calls"]
+    recovery = prepared.recovery
     return report.Summary(
         stamped,
         [
             ("Outcome", figures["outcomes"]),
             ("Problem (rule)", add_counts([p.rule_counts() for p in prepared.parts])),
+            *([("Journal (resume)", recovery.counts())] if recovery.counts() else []),
         ],
-        [("Seats added and removed per customer and offer", seats)] if seats.height else [],
+        [
+            *([("Seats added and removed per customer and offer", seats)] if seats.height else []),
+            *(
+                [("Journal lines that cannot be read", recovery.table())]
+                if recovery.damaged
+                else []
+            ),
+        ],
         [  # for a support ticket, last
             ("HTTP status", figures["http_statuses"]),
             ("Calls", {f"{k} {op}": n for k, ops in calls.items() for op, n in ops.items()}),

@@ -28,9 +28,10 @@ import polars as pl
 
 from bulkpatch import report
 from bulkpatch.assess import pinned
-from bulkpatch.errors import FolderFault, InputError
+from bulkpatch.errors import FolderFault, InputError, first_line
 from bulkpatch.journal import Journal, Replay, replay
 from bulkpatch.plan import Change
+from bulkpatch.read_csv import csv_grid
 from bulkpatch.sheet import Dialect
 from bulkpatch.stamp import file_sha256
 
@@ -236,6 +237,8 @@ class RunFolder:
         entries = self.read_plan()
         changes = [Change(**e["change"]) for e in entries]
         journaled = replay(self.path / JOURNAL) if resume else Replay()
+        keys = {c.key.lower() for c in changes}
+        journaled.damaged = [d.among(keys) for d in journaled.damaged]
         done = dict(journaled.finished)
         changes = [
             pinned(c, e["before"], e["body"]) if e.get("outcome") == "change" else c
@@ -311,6 +314,30 @@ class RunFolder:
     def write_summary(self, summary: dict[str, Any]) -> Path:
         report.write_json(self.path / "summary.json", summary)
         return self.path / "summary.json"
+
+    @_writes
+    def earlier_undo(self) -> tuple[dict[str, pl.DataFrame], list[str]]:
+        """The undo sheets an earlier attempt of this run wrote (a resume's replace them), every
+        cell as text, by kind; and those that could not be read, each copied aside first (as
+        `undo-unread.csv`) so that no byte of them is lost, with why."""
+        found, unread = {}, []
+        for kind, name in UNDO.items():
+            path = self.path / name
+            if not path.is_file():
+                continue
+            try:
+                grid = csv_grid(path)[0]
+                headers = [str(h) for h in grid.row(0)]
+                if len(set(headers)) != len(headers):
+                    raise InputError("its header row is not one bulkpatch writes")
+            except (InputError, pl.exceptions.PolarsError, IndexError) as exc:
+                aside = path.with_name(f"{path.stem}-unread{path.suffix}")
+                shutil.copy2(path, aside)
+                unread.append(f"{name} ({first_line(exc)}; it is kept as {aside.name})")
+                continue
+            named = grid.slice(1).rename(dict(zip(grid.columns, headers, strict=True)))
+            found[kind] = named.fill_null("")
+        return found, unread
 
     @_writes
     def write_undo(self, frames: dict[str, pl.DataFrame]) -> list[Path]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import FAST, current, ids, server, true_up
+import polars as pl
+from conftest import FAST, HEAD, current, ids, server, true_up
 
 from bulkpatch.commands import apply_file
 
@@ -42,3 +43,19 @@ def test_an_order_line_cancel_is_final_and_only_the_line_asked_is_cancelled(tmp_
         "Customer ID,Order ID,Notes",
         f"{customer},ORD-1,line item 1 cannot be undone (a cancellation is final)",
     ]
+
+
+def test_an_undo_sheet_keeps_a_column_first_seen_after_a_hundred_rows(tmp_path):
+    customer, subs = ids(1, "customer")[0], ids(102, "sub-0")
+    rows = [",".join(HEAD)] + [f"{customer},{s},20,,," for s in subs[:-1]]
+    rows.append(f"{customer},{subs[-1]},,,Renamed last,")
+    path = tmp_path / "many.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with server(path) as (url, _):
+        was = current(url, customer, subs[-1])["friendlyName"]
+        run = apply_file(path, target=url, out=tmp_path / "run", settings=FAST)
+        named = current(url, customer, subs[-1])["friendlyName"]
+    undo = pl.read_csv(tmp_path / "run" / "undo.csv", infer_schema=False)
+    assert run.counts()["ok"] == 102 and named == "Renamed last"
+    assert undo.height == 102
+    assert undo.filter(pl.col("Subscription ID") == subs[-1])["friendlyName"].to_list() == [was]
