@@ -3,9 +3,10 @@
 Every input column comes back as the user gave it, then our columns: in a workbook typed as
 the input workbook stored them (see `workbook.py`), in a CSV as the text given, in the input's
 separator and encoding family. Text a spreadsheet would run as a formula is neutralised in every
-file: a leading `'` in CSV, Excel's quote prefix in a workbook. Files appear atomically (written
-beside, then renamed), so a crash never leaves half a report that looks whole. The XLSX is
-streamed with xlsxwriter's constant-memory mode: memory stays flat however many rows there are.
+file: a leading `'` in CSV (with the record that has `load` take it off again: `quoting`),
+Excel's quote prefix in a workbook. Files appear atomically (written beside, then renamed), so
+a crash never leaves half a report that looks whole. The XLSX is streamed with xlsxwriter's
+constant-memory mode: memory stays flat however many rows there are.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch import workbook
+from bulkpatch import quoting, workbook
+from bulkpatch.quoting import neutralise_text
 from bulkpatch.sheet import FORMULA_START, ROW, Dialect, Sheet, Typed
 from bulkpatch.stamp import COLOURS, Stamp
 from bulkpatch.values import NUMBER
@@ -59,38 +61,21 @@ class Table:
     unsafe: frozenset[int] = frozenset()
     dialect: Dialect = field(default_factory=Dialect)
     plain: bool = False  # the user's columns alone (no row, no outcome): a sheet to send again
+    exact: bool = False  # the sheet's cells are Partner Center's values (an undo sheet's)
 
-    def for_csv(self) -> pl.DataFrame:
-        """The frame as a CSV carries it: a `'` before formula-like text, and a workbook's dates
-        as `2026-12-31` (fastexcel reads them `2026-12-31 00:00:00`)."""
+    def for_csv(self) -> tuple[list[str], pl.DataFrame]:
+        """The headers and frame as a CSV carries them: a `'` before formula-like text, with
+        its record (`quoting`), and a workbook's dates as `2026-12-31` (fastexcel reads them
+        `2026-12-31 00:00:00`)."""
         names = self.frame.columns
         dates = [
             names[i]
             for i, t in self.typed.items()
             if t.kind == "date" and self.frame.dtypes[i] == pl.String
         ]
-        return self.frame.with_columns(
-            *[neutralise(self.frame.get_column(names[i])) for i in self.unsafe],
-            *[pl.col(n).str.strip_suffix(" 00:00:00") for n in dates if n not in self.unsafe],
-        )
-
-
-def neutralise(column: pl.Series) -> pl.Series:
-    """Prefix `'` to text a spreadsheet would run (`=`, `+`, `-`, `@`, tab, CR); numbers stay.
-
-    Only those cells are rewritten (few are): a whole-column expression would copy every cell.
-    """
-    starts = column.str.contains(FORMULA_START).arg_true()
-    cells = column.gather(starts)
-    risky = ~cells.str.contains(NUMBER)
-    return column.clone().scatter(starts.filter(risky), "'" + cells.filter(risky))
-
-
-def neutralise_text(text: str) -> str:
-    """The same rule for one string (headers, labels)."""
-    if re.match(FORMULA_START, text) and not re.match(NUMBER, text):
-        return "'" + text
-    return text
+        frame = self.frame.with_columns(pl.col(n).str.strip_suffix(" 00:00:00") for n in dates)
+        frame, headers = quoting.quote(frame, self.headers, self.unsafe, self.exact)
+        return headers, frame
 
 
 @contextmanager
@@ -150,6 +135,7 @@ def table(
         marks,
         frozenset(at[c] for c in unsafe),
         sheet.dialect,
+        exact=sheet.exact,
     )
 
 
@@ -162,6 +148,7 @@ def to_fix(t: Table, width: int) -> Table | None:
     if bad.is_empty():
         return None
     keep = [i for i in range(width) if t.headers[i] != REASON]
+    given = {*keep, t.frame.columns.index(message)}  # the Reason is the message column
     frame = bad.select(
         *[bad.columns[i] for i in keep], pl.col(message).alias(f"{message} as {REASON}")
     )
@@ -170,9 +157,10 @@ def to_fix(t: Table, width: int) -> Table | None:
         [t.headers[i] for i in keep] + [REASON],
         frame,
         {keep.index(i): typed for i, typed in t.typed.items() if i in keep},
-        unsafe=frozenset(keep.index(i) for i in t.unsafe if i in keep),
+        unsafe=frozenset(keep.index(i) if i in keep else len(keep) for i in t.unsafe if i in given),
         dialect=t.dialect,
         plain=True,
+        exact=t.exact,
     )
 
 

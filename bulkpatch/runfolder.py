@@ -26,7 +26,7 @@ from typing import IO, Any, TypeVar
 
 import polars as pl
 
-from bulkpatch import report
+from bulkpatch import quoting, report
 from bulkpatch.assess import pinned
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.journal import Journal, Replay, replay
@@ -267,7 +267,7 @@ class RunFolder:
         written = []
         for kind, t in tables:
             path = self.path / (f"{stem}.csv" if len(tables) == 1 else f"{stem}-{kind}.csv")
-            report.write_csv(path, t.headers, t.for_csv(), t.dialect)
+            report.write_csv(path, *t.for_csv(), t.dialect)
             written.append(path)
         return written
 
@@ -293,18 +293,19 @@ class RunFolder:
             return []
         path = self.path / ("to-fix.xlsx" if excel else "to-fix.csv")
         if not excel:
-            report.write_csv(path, tables[0].headers, tables[0].for_csv(), tables[0].dialect)
+            report.write_csv(path, *tables[0].for_csv(), tables[0].dialect)
         elif not report.write_workbook(path, tables, None):
             return []
         return [path]
 
     @_writes
     def write_frame(self, name: str, frame: pl.DataFrame) -> list[Path]:
-        """A plain table such as `plan-seats`; nothing when it is empty."""
+        """A plain table such as `plan-seats`, formula-like text quoted; nothing when empty."""
         if not frame.height:
             return []
         path = self.path / f"{name}.csv"
-        report.write_csv(path, frame.columns, frame, self.dialect)
+        quoted, headers = quoting.quote(frame, frame.columns)
+        report.write_csv(path, headers, quoted, self.dialect)
         return [path]
 
     @_writes
@@ -314,7 +315,8 @@ class RunFolder:
 
     @_writes
     def write_undo(self, frames: dict[str, pl.DataFrame]) -> list[Path]:
-        """`undo.csv` (subscriptions) and `undo-orders.csv`, for what was applied."""
+        """`undo.csv` (subscriptions) and `undo-orders.csv`, for what was applied (`undo.frames`:
+        each frame's columns are its headers)."""
         written = []
         for kind, frame in frames.items():
             report.write_csv(self.path / UNDO[kind], frame.columns, frame, self.dialect)

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from bulkpatch import report
+from bulkpatch import quoting
 from bulkpatch.outcome import Result
 from bulkpatch.plan import Change
 
@@ -31,7 +31,8 @@ def cell(value: Any) -> str:
 
 def frames(applied: list[tuple[Change, Result]]) -> dict[str, pl.DataFrame]:
     """The undo sheet of each kind where something was applied: a subscriptions sheet and an
-    orders sheet, cells neutralised, ready to write."""
+    orders sheet, ready to write: formula-like text quoted, with the record that has it read
+    back exactly (`quoting`, `EXACT`): the values read before, tabs and all."""
     sheets: dict[str, list[dict[str, str]]] = {"subscriptions": [], "orders": []}
     for change, result in applied:
         if result.outcome in APPLIED and result.before:
@@ -40,7 +41,7 @@ def frames(applied: list[tuple[Change, Result]]) -> dict[str, pl.DataFrame]:
     for kind, rows in sheets.items():
         if rows:
             frame = pl.DataFrame(rows).select(pl.all().fill_null(""))
-            made[kind] = frame.with_columns(report.neutralise(c) for c in frame.iter_columns())
+            made[kind] = quoting.quote(frame, frame.columns, exact=True)[0]
     return made
 
 
