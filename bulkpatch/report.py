@@ -96,17 +96,15 @@ def table(
 
     Cells named in `issues` (row, column, message) and rows whose outcome failed are marked.
     """
-    names = [c.name for c in sheet.columns]
     extra = [c for c in ours.columns if c != ROW]
-    if ours.height == sheet.frame.height and ours.get_column(ROW).equals(
-        sheet.frame.get_column(ROW)
-    ):
-        joined = sheet.frame.hstack(ours.drop(ROW))  # same rows, same order: no copy, no join
+    given, names, formulas = _apart(sheet, {"row", *extra})
+    if ours.height == given.height and ours.get_column(ROW).equals(given.get_column(ROW)):
+        joined = given.hstack(ours.drop(ROW))  # same rows, same order: no copy, no join
     else:
-        joined = sheet.frame.join(ours, on=ROW, how="left", maintain_order="left")
+        joined = given.join(ours, on=ROW, how="left", maintain_order="left")
     text = [c for c in extra if joined.schema[c] == pl.String]  # load knows the sheet's own
     risky = joined.select(pl.col(text).str.contains(FORMULA_START).any()).row(0) if text else ()
-    unsafe = sheet.formulas | {c for c, found in zip(text, risky, strict=True) if found}
+    unsafe = formulas | {c for c, found in zip(text, risky, strict=True) if found}
     frame = joined.select(*names, pl.col(ROW).alias("row"), *extra)
     headers = [c.header for c in sheet.columns] + ["row", *extra]
     typed = _input_types(sheet) | {
@@ -137,6 +135,25 @@ def table(
         sheet.dialect,
         exact=sheet.exact,
     )
+
+
+def _apart(sheet: Sheet, ours: set[str]) -> tuple[pl.DataFrame, list[str], set[str]]:
+    """The sheet's frame, its column names and formula columns, a column named as one of
+    `ours` renamed (a results sheet applied again has its own `outcome` and `row`: both are
+    kept, the user's first, under the same header)."""
+    names = [c.name for c in sheet.columns]
+    taken = set(names) | ours
+    renamed = {}
+    for name in (n for n in names if n in ours):
+        free = f"{name} (given)"
+        while free in taken:
+            free += "_"
+        renamed[name] = free
+        taken.add(free)
+    if not renamed:
+        return sheet.frame, names, set(sheet.formulas)
+    formulas = {renamed.get(n, n) for n in sheet.formulas}
+    return sheet.frame.rename(renamed), [renamed.get(n, n) for n in names], formulas
 
 
 def to_fix(t: Table, width: int) -> Table | None:
