@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from bulkpatch import export_help, fast_sheet, report
+from bulkpatch import export_help, fast_sheet, quoting, report
 from bulkpatch.catalog import Field, Kind, header_index, normalize_header
 from bulkpatch.errors import InputError
 from bulkpatch.export_record import EXPORTED_ON, RECORD_SHEET
@@ -53,10 +53,12 @@ def fields(kind: Kind, headers: list[str]) -> list[Field | None]:
 
 def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame, exported: str) -> None:
     """Write the rows to `path` (.csv, else a workbook), text a spreadsheet would run
-    neutralised. `exported` is the export's date (a template: empty)."""
-    frame = frame.with_columns(report.neutralise(frame.get_column(c)) for c in frame.columns)
+    neutralised: in a CSV a `'` and its record (`quoting`), in a workbook Excel's quote prefix
+    on the columns holding such text (a style: the cells hold the text as read, and so does the
+    hidden record). `exported` is the export's date (a template: empty)."""
     if path.suffix.lower() == ".csv":
-        if exported:
+        frame, headers = quoting.quote(frame, headers)
+        if exported:  # before the record: `load` finds either by its header
             frame = frame.with_columns(pl.lit(exported).alias(EXPORTED_ON))
             headers = [*headers, EXPORTED_ON]
         report.write_csv(path, headers, frame)
@@ -76,7 +78,9 @@ def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame, expor
     package = io.BytesIO()
     book = xlsxwriter.Workbook(package, options)
     known = fields(kind, headers)
-    _sheet(book, kind, headers, known, frame.height, template=not exported)
+    quoted = quoting.formula_columns(frame)
+    prefixed = [n in quoted for n in frame.columns]
+    _sheet(book, kind, (headers, known, prefixed), frame.height, template=not exported)
     export_help.write_instructions(book, kind, kind.title(), not exported, exported)
     rows = {kind.title(): fast_sheet.Rows(frame, _cells(known, frame), 1)}
     if exported:
@@ -89,21 +93,24 @@ def write(path: Path, kind: Kind, headers: list[str], frame: pl.DataFrame, expor
 def _sheet(
     book: xlsxwriter.Workbook,
     kind: Kind,
-    headers: list[str],
-    known: list[Field | None],
+    columns: tuple[list[str], list[Field | None], list[bool]],
     height: int,
     template: bool,
 ) -> None:
-    """The one data sheet but its rows (`fast_sheet` adds them). Fills and locks are column
-    formats, which the rows' cells take."""
+    """The one data sheet but its rows (`fast_sheet` adds them). Fills, locks and the quote
+    prefix are column formats, which the rows' cells take. `columns`: the headers, their
+    fields, and whether a column holds text a spreadsheet would run."""
     ws = book.add_worksheet(kind.title())
     last = max(height, TEMPLATE_ROWS)
+    headers, known, prefixed = columns
     for col, (header, f) in enumerate(zip(headers, known, strict=True)):
         role = f.shown_role if f else "note"
         head, fill = ROLE_STYLE[role]
         # A template's ids and current values come from elsewhere: only its header is locked.
         look = {"bg_color": fill} if fill else {}
         look["locked"] = role != "set" and not template
+        if prefixed[col]:
+            look["quote_prefix"] = True
         ws.write_string(
             0, col, header, book.add_format({"bold": True, "border": 1, "bg_color": head})
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from bulkpatch import quoting
 from bulkpatch.catalog import Kind, normalize_header
 from bulkpatch.errors import InputError
 from bulkpatch.export_record import use_csv_record, use_record
@@ -127,15 +128,24 @@ def _build(
         for i, h in enumerate(headers)
         if h or body.get_column(body.columns[i]).is_not_null().any()
     ]
+    record = None
+    if (own := quoting.record_at([headers[i] for i in keep])) is not None:  # bulkpatch's file
+        at = keep.pop(own)
+        record = body.get_column(body.columns[at]).alias(headers[at])
     kind = kind or kind_from_name(sheet_name) or detect_kind([headers[i] for i in keep])
     others = book.names if book and not book.chosen_by_user and len(book.names) > 1 else []
     columns = match_columns(label, kind, [(i, headers[i]) for i in keep], declared, others)
     frame = body.select(
         [body.get_column(body.columns[i]).alias(c.name) for i, c in zip(keep, columns, strict=True)]
     )
+    if record is not None:
+        frame, taken, unread = quoting.unquote(frame, [c.header for c in columns], record)
     padded, formulas = profile(frame)
     frame = _numbered(frame, columns, padded, first_row + top + 1)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)
+    problems = [_ragged_issues(ragged)] if ragged else []
+    if record is not None:
+        problems += _own_quotes(sheet, record, taken, unread, first_row + top + 1)
     if skipped:
         rows = f"row {skipped[0]}" if len(skipped) == 1 else f"rows {skipped[0]}-{skipped[-1]}"
         sheet.notes.append(
@@ -143,7 +153,6 @@ def _build(
             f"{first_row + top}."
         )
     _skip_totals(sheet)
-    problems = [_ragged_issues(ragged)] if ragged else []
     if defects:
         problems += _defect_issues(sheet, defects, dict(zip(keep, columns, strict=True)), top)
         _note_hidden(sheet, defects.hidden)
@@ -171,6 +180,35 @@ def _numbered(
     if not filled.all():  # only copy the frame when there are empty rows to drop
         frame = frame.filter(filled)
     return frame
+
+
+def _own_quotes(
+    sheet: Sheet, record: pl.Series, taken: int, unread: pl.Series, first: int
+) -> list[pl.DataFrame]:
+    """A sheet bulkpatch wrote, read back as written (`quoting`): its record's kind (an undo
+    sheet's cells are read exactly), a note when quotes came off, and the rows whose record
+    cell is not one bulkpatch writes, as row issues (their quotes stay: sent, they would be
+    part of the value)."""
+    header = record.name
+    sheet.exact = header == quoting.EXACT
+    if taken:
+        cells = "1 cell" if taken == 1 else f"{taken} cells"
+        sheet.notes.append(
+            f"Read {cells} without the ' that bulkpatch put before text a spreadsheet would "
+            f"run (its column {header!r} says which): sent as they were read."
+        )
+    at = unread.arg_true()
+    rows = (at + first).cast(pl.Int64)
+    shown = rows.is_in(sheet.frame.get_column(ROW).implode())
+    rows, values = rows.filter(shown).to_list(), record.gather(at).filter(shown).to_list()
+    if not rows:
+        return []
+    message = (
+        f"{header}: this cell is not what bulkpatch wrote (a list of headers, such as "
+        '["Friendly name"]); put back what it held, or empty it to send the row\'s cells as '
+        "they are, a leading ' included"
+    )
+    return [_issues(rows, [header] * len(rows), values, "quote record", [message] * len(rows))]
 
 
 def _ragged_issues(ragged: list[int]) -> pl.DataFrame:

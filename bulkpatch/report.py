@@ -3,9 +3,10 @@
 Every input column comes back as the user gave it, then our columns: in a workbook typed as
 the input workbook stored them (see `workbook.py`), in a CSV as the text given, in the input's
 separator and encoding family. Text a spreadsheet would run as a formula is neutralised in every
-file: a leading `'` in CSV, Excel's quote prefix in a workbook. Files appear atomically (written
-beside, then renamed), so a crash never leaves half a report that looks whole. The XLSX is
-streamed with xlsxwriter's constant-memory mode: memory stays flat however many rows there are.
+file: a leading `'` in CSV (with the record that has `load` take it off again: `quoting`),
+Excel's quote prefix in a workbook. Files appear atomically (written beside, then renamed), so
+a crash never leaves half a report that looks whole. The XLSX is streamed with xlsxwriter's
+constant-memory mode: memory stays flat however many rows there are.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch import workbook
+from bulkpatch import quoting, workbook
+from bulkpatch.quoting import neutralise_text
 from bulkpatch.sheet import FORMULA_START, ROW, Dialect, Sheet, Typed
 from bulkpatch.stamp import COLOURS, Stamp
 from bulkpatch.values import NUMBER
@@ -59,38 +61,21 @@ class Table:
     unsafe: frozenset[int] = frozenset()
     dialect: Dialect = field(default_factory=Dialect)
     plain: bool = False  # the user's columns alone (no row, no outcome): a sheet to send again
+    exact: bool = False  # the sheet's cells are Partner Center's values (an undo sheet's)
 
-    def for_csv(self) -> pl.DataFrame:
-        """The frame as a CSV carries it: a `'` before formula-like text, and a workbook's dates
-        as `2026-12-31` (fastexcel reads them `2026-12-31 00:00:00`)."""
+    def for_csv(self) -> tuple[list[str], pl.DataFrame]:
+        """The headers and frame as a CSV carries them: a `'` before formula-like text, with
+        its record (`quoting`), and a workbook's dates as `2026-12-31` (fastexcel reads them
+        `2026-12-31 00:00:00`)."""
         names = self.frame.columns
         dates = [
             names[i]
             for i, t in self.typed.items()
             if t.kind == "date" and self.frame.dtypes[i] == pl.String
         ]
-        return self.frame.with_columns(
-            *[neutralise(self.frame.get_column(names[i])) for i in self.unsafe],
-            *[pl.col(n).str.strip_suffix(" 00:00:00") for n in dates if n not in self.unsafe],
-        )
-
-
-def neutralise(column: pl.Series) -> pl.Series:
-    """Prefix `'` to text a spreadsheet would run (`=`, `+`, `-`, `@`, tab, CR); numbers stay.
-
-    Only those cells are rewritten (few are): a whole-column expression would copy every cell.
-    """
-    starts = column.str.contains(FORMULA_START).arg_true()
-    cells = column.gather(starts)
-    risky = ~cells.str.contains(NUMBER)
-    return column.clone().scatter(starts.filter(risky), "'" + cells.filter(risky))
-
-
-def neutralise_text(text: str) -> str:
-    """The same rule for one string (headers, labels)."""
-    if re.match(FORMULA_START, text) and not re.match(NUMBER, text):
-        return "'" + text
-    return text
+        frame = self.frame.with_columns(pl.col(n).str.strip_suffix(" 00:00:00") for n in dates)
+        frame, headers = quoting.quote(frame, self.headers, self.unsafe, self.exact)
+        return headers, frame
 
 
 @contextmanager
@@ -111,17 +96,15 @@ def table(
 
     Cells named in `issues` (row, column, message) and rows whose outcome failed are marked.
     """
-    names = [c.name for c in sheet.columns]
     extra = [c for c in ours.columns if c != ROW]
-    if ours.height == sheet.frame.height and ours.get_column(ROW).equals(
-        sheet.frame.get_column(ROW)
-    ):
-        joined = sheet.frame.hstack(ours.drop(ROW))  # same rows, same order: no copy, no join
+    given, names, formulas = _apart(sheet, {"row", *extra})
+    if ours.height == given.height and ours.get_column(ROW).equals(given.get_column(ROW)):
+        joined = given.hstack(ours.drop(ROW))  # same rows, same order: no copy, no join
     else:
-        joined = sheet.frame.join(ours, on=ROW, how="left", maintain_order="left")
+        joined = given.join(ours, on=ROW, how="left", maintain_order="left")
     text = [c for c in extra if joined.schema[c] == pl.String]  # load knows the sheet's own
     risky = joined.select(pl.col(text).str.contains(FORMULA_START).any()).row(0) if text else ()
-    unsafe = sheet.formulas | {c for c, found in zip(text, risky, strict=True) if found}
+    unsafe = formulas | {c for c, found in zip(text, risky, strict=True) if found}
     frame = joined.select(*names, pl.col(ROW).alias("row"), *extra)
     headers = [c.header for c in sheet.columns] + ["row", *extra]
     typed = _input_types(sheet) | {
@@ -150,7 +133,27 @@ def table(
         marks,
         frozenset(at[c] for c in unsafe),
         sheet.dialect,
+        exact=sheet.exact,
     )
+
+
+def _apart(sheet: Sheet, ours: set[str]) -> tuple[pl.DataFrame, list[str], set[str]]:
+    """The sheet's frame, its column names and formula columns, a column named as one of
+    `ours` renamed (a results sheet applied again has its own `outcome` and `row`: both are
+    kept, the user's first, under the same header)."""
+    names = [c.name for c in sheet.columns]
+    taken = set(names) | ours
+    renamed = {}
+    for name in (n for n in names if n in ours):
+        free = f"{name} (given)"
+        while free in taken:
+            free += "_"
+        renamed[name] = free
+        taken.add(free)
+    if not renamed:
+        return sheet.frame, names, set(sheet.formulas)
+    formulas = {renamed.get(n, n) for n in sheet.formulas}
+    return sheet.frame.rename(renamed), [renamed.get(n, n) for n in names], formulas
 
 
 def to_fix(t: Table, width: int) -> Table | None:
@@ -162,6 +165,7 @@ def to_fix(t: Table, width: int) -> Table | None:
     if bad.is_empty():
         return None
     keep = [i for i in range(width) if t.headers[i] != REASON]
+    given = {*keep, t.frame.columns.index(message)}  # the Reason is the message column
     frame = bad.select(
         *[bad.columns[i] for i in keep], pl.col(message).alias(f"{message} as {REASON}")
     )
@@ -170,9 +174,10 @@ def to_fix(t: Table, width: int) -> Table | None:
         [t.headers[i] for i in keep] + [REASON],
         frame,
         {keep.index(i): typed for i, typed in t.typed.items() if i in keep},
-        unsafe=frozenset(keep.index(i) for i in t.unsafe if i in keep),
+        unsafe=frozenset(keep.index(i) if i in keep else len(keep) for i in t.unsafe if i in given),
         dialect=t.dialect,
         plain=True,
+        exact=t.exact,
     )
 
 

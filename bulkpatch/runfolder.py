@@ -26,7 +26,7 @@ from typing import IO, Any, TypeVar
 
 import polars as pl
 
-from bulkpatch import report
+from bulkpatch import quoting, report
 from bulkpatch.assess import pinned
 from bulkpatch.errors import FolderFault, InputError, first_line
 from bulkpatch.journal import Journal, Replay, replay
@@ -270,7 +270,7 @@ class RunFolder:
         written = []
         for kind, t in tables:
             path = self.path / (f"{stem}.csv" if len(tables) == 1 else f"{stem}-{kind}.csv")
-            report.write_csv(path, t.headers, t.for_csv(), t.dialect)
+            report.write_csv(path, *t.for_csv(), t.dialect)
             written.append(path)
         return written
 
@@ -296,18 +296,19 @@ class RunFolder:
             return []
         path = self.path / ("to-fix.xlsx" if excel else "to-fix.csv")
         if not excel:
-            report.write_csv(path, tables[0].headers, tables[0].for_csv(), tables[0].dialect)
+            report.write_csv(path, *tables[0].for_csv(), tables[0].dialect)
         elif not report.write_workbook(path, tables, None):
             return []
         return [path]
 
     @_writes
     def write_frame(self, name: str, frame: pl.DataFrame) -> list[Path]:
-        """A plain table such as `plan-seats`; nothing when it is empty."""
+        """A plain table such as `plan-seats`, formula-like text quoted; nothing when empty."""
         if not frame.height:
             return []
         path = self.path / f"{name}.csv"
-        report.write_csv(path, frame.columns, frame, self.dialect)
+        quoted, headers = quoting.quote(frame, frame.columns)
+        report.write_csv(path, headers, quoted, self.dialect)
         return [path]
 
     @_writes
@@ -336,17 +337,29 @@ class RunFolder:
                 unread.append(f"{name} ({first_line(exc)}; it is kept as {aside.name})")
                 continue
             named = grid.slice(1).rename(dict(zip(grid.columns, headers, strict=True)))
-            found[kind] = named.fill_null("")
+            found[kind] = _as_written(named.fill_null(""))
         return found, unread
 
     @_writes
     def write_undo(self, frames: dict[str, pl.DataFrame]) -> list[Path]:
-        """`undo.csv` (subscriptions) and `undo-orders.csv`, for what was applied."""
+        """`undo.csv` (subscriptions) and `undo-orders.csv`, for what was applied (`undo.frames`:
+        each frame's columns are its headers)."""
         written = []
         for kind, frame in frames.items():
             report.write_csv(self.path / UNDO[kind], frame.columns, frame, self.dialect)
             written.append(self.path / UNDO[kind])
         return written
+
+
+def _as_written(frame: pl.DataFrame) -> pl.DataFrame:
+    """An undo sheet's cells as the values they hold: the quote bulkpatch put before
+    formula-like text taken off by the sheet's own record (`quoting`), the record dropped."""
+    at = quoting.record_at(frame.columns)
+    if at is None:
+        return frame
+    record = frame.get_column(frame.columns[at])
+    cells = frame.drop(frame.columns[at])
+    return quoting.unquote(cells, cells.columns, record)[0]
 
 
 def fingerprint(sha256: str, settings: dict[str, Any]) -> str:

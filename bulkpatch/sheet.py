@@ -89,6 +89,7 @@ class Sheet:
     positions: list[int] = field(default_factory=list)  # each column's place in the file's grid
     # An export's rows: ROW -> the export's date (`export_record`); empty for any other sheet.
     exported: dict[int, str] = field(default_factory=dict)
+    exact: bool = False  # cells are Partner Center's values, blanks and all (an undo sheet)
 
     @property
     def label(self) -> str:
@@ -136,7 +137,12 @@ def clean(name: str) -> pl.Expr:
 
 def cleaned(sheet: Sheet, names: list[str]) -> pl.DataFrame:
     """ROW and the `names` columns cleaned; a column load found no padded or blank cell in is
-    passed through as it is (most are: no need to rewrite every cell)."""
+    passed through as it is (most are: no need to rewrite every cell). An exact sheet's cells
+    keep the blanks around them (the value Partner Center held began with a tab): only an
+    empty cell is blank."""
+    if sheet.exact:
+        tidy = [pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names]
+        return sheet.frame.select(ROW, *tidy)
     return sheet.frame.select(ROW, *[clean(n) if n in sheet.padded else pl.col(n) for n in names])
 
 

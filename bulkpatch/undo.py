@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bulkpatch import report
+from bulkpatch import quoting
 from bulkpatch.plan import Change
 
 if TYPE_CHECKING:  # the network side: a resume reads earlier sheets before it calls out
@@ -38,8 +38,10 @@ def frames(
     applied: list[tuple[Change, Result]], kept: dict[str, list[dict[str, str]]] | None = None
 ) -> dict[str, pl.DataFrame]:
     """The undo sheet of each kind where something was applied: a subscriptions sheet and an
-    orders sheet, cells neutralised, ready to write. `kept`: an earlier sheet's rows of a
-    change (by key), written as they were instead of rows from its result."""
+    orders sheet, ready to write: formula-like text quoted, with the record that has it read
+    back exactly (`quoting`, `EXACT`): the values read before, tabs and all. `kept`: an
+    earlier sheet's rows of a change (by key, as read back), written as they were instead of
+    rows from its result."""
     kept = kept or {}
     sheets: dict[str, list[dict[str, str]]] = {"subscriptions": [], "orders": []}
     for change, result in applied:
@@ -51,7 +53,7 @@ def frames(
     for kind, rows in sheets.items():
         if rows:  # every row's columns, wherever a column first shows up
             frame = pl.DataFrame(rows, infer_schema_length=None).select(pl.all().fill_null(""))
-            made[kind] = frame.with_columns(report.neutralise(c) for c in frame.iter_columns())
+            made[kind] = quoting.quote(frame, frame.columns, exact=True)[0]
     return made
 
 

@@ -47,13 +47,14 @@ def test_sample_with_mistakes_tells_the_whole_story_in_one_sheet(cli, tmp_path):
     )
     table = results(tmp_path / "run")
     assert table.columns[13:18] == ["row", "outcome", "error_message", "changes", "Quantity before"]
-    assert table.columns[-6:] == [  # for a support ticket: last, and out of the printed area
+    assert table.columns[-7:] == [  # for a support ticket: last, and out of the printed area
         "http_status",
         "error_code",
         "request_id",
         "correlation_id",
         "attempts",
         "elapsed_ms",
+        "Quoted by bulkpatch",  # the sample's =HYPERLINK note is quoted: its record comes last
     ]
     assert table.columns[:3] == ["Customer", "Customer ID", "Subscription ID"]
     by_row = {r["row"]: r for r in table.to_dicts()}

@@ -32,15 +32,19 @@ CELLS = {
     "Auto renew": ["FALSE", "TRUE", None, "TRUE"],
 }
 # what the export wrote of them cell by cell with xlsxwriter's own writers, before fast_sheet
+# (formula-like text as it is, Excel's quote prefix keeping it text: `QUOTED`)
 TYPED = {
     "Customer": CELLS["Customer"],
-    "Friendly name": ['\'=HYPERLINK("http://x")', "'+1 seat", "-5", "'@SUM(A1)"],
+    "Friendly name": CELLS["Friendly name"],
     "Commitment end date": CELLS["Commitment end date"],
     "Current seats": [12, 7, None, "ten"],
     "Quantity": [13, 7, None, "ten"],
     "Current auto renew": [True, False, "maybe", None],
     "Auto renew": [False, True, None, True],
 }
+
+
+QUOTED = {"Friendly name"}  # the columns holding text a spreadsheet would run
 
 
 def _exported(path: Path) -> None:
@@ -53,6 +57,7 @@ def _exported(path: Path) -> None:
 def _before(path: Path) -> None:
     """The typed cells through xlsxwriter's write_string, write_number and write_boolean."""
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    quoted = book.add_format({"quote_prefix": True})
     ws = book.add_worksheet("Subscriptions")
     ws.write_row(0, 0, list(TYPED))
     for row, values in enumerate(zip(*TYPED.values(), strict=True), start=1):
@@ -62,7 +67,8 @@ def _before(path: Path) -> None:
             elif isinstance(value, int):
                 ws.write_number(row, col, value)
             elif value is not None:
-                ws.write_string(row, col, value)
+                prefixed = list(TYPED)[col] in QUOTED
+                ws.write_string(row, col, value, quoted if prefixed else None)
     book.close()
 
 
@@ -82,7 +88,7 @@ def test_an_export_reads_back_in_openpyxl_and_libreoffice_as_xlsxwriter_wrote_it
     read = _columns(ours)
     assert read == _columns(before)
     assert read["Quantity"] == [13, 7, None, "ten"] and read["Auto renew"][:2] == [False, True]
-    assert read["Friendly name"][0] == '\'=HYPERLINK("http://x")'  # text, never a formula
+    assert read["Friendly name"][0] == '=HYPERLINK("http://x")'  # as read: bulkpatch reads it so
     assert read["Customer"][3] == "a_x005F_x0041_b\tc"  # a literal escape kept literal
     ws = openpyxl.load_workbook(ours)["Subscriptions"]
     assert ws.dimensions == "A1:AA5"
@@ -90,6 +96,8 @@ def test_an_export_reads_back_in_openpyxl_and_libreoffice_as_xlsxwriter_wrote_it
     assert not cell["Quantity"].protection.locked  # each cell has its column's style
     assert cell["Current seats"].protection.locked
     assert cell["Customer"].fill.fgColor.rgb not in ("FFFFFFFF", "00000000")
+    name = cell["Friendly name"]  # text, never a formula, and kept text when edited in Excel
+    assert name.data_type == "s" and name.quotePrefix and not cell["Customer"].quotePrefix
     record = [r[0] for r in openpyxl.load_workbook(ours)[RECORD_SHEET].values]
     kept = json.loads(record[1])
     values = [dict(zip(kept, json.loads(r), strict=True)) for r in record[2:]]

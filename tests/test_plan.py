@@ -124,7 +124,8 @@ def test_order_rows_build_one_body_with_line_items(write_csv):
     assert "no line item 7" in merge(missing, order, NOW).refusal.description
 
 
-def test_plan_then_apply_sends_exactly_the_plan_and_refuses_a_changed_sheet(tmp_path):
+def test_plan_then_apply_sends_exactly_the_plan_and_refuses_a_changed_sheet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run's own folder goes under ./reports: keep it in tmp
     path = true_up(tmp_path, customers=2, per=4)
     with server(path) as (url, _):
         planned = plan_file(path, target=url, out=tmp_path / "plan", settings=FAST)

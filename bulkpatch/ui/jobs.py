@@ -22,15 +22,16 @@ from typing import Any
 
 import polars as pl
 
+from bulkpatch import quoting
 from bulkpatch.check import Checked
 from bulkpatch.config import load_profile
 from bulkpatch.errors import BulkpatchError, InputError
 from bulkpatch.results import CheckRun, Run
 from bulkpatch.runfolder import RunFolder
 from bulkpatch.session import Watch
-from bulkpatch.sheet import FORMULA_START, Dialect
+from bulkpatch.sheet import Dialect
 from bulkpatch.stamp import placed
-from bulkpatch.values import GUID, NUMBER
+from bulkpatch.values import GUID
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 PAGE = 50  # rows on one page
@@ -142,15 +143,17 @@ def _is_table(path: Path, stem: str) -> bool:
 def read_report(path: Path, dialect: Dialect) -> pl.DataFrame:
     """A CSV report as text cells, in the separator and encoding it was written with, each as
     the sheet had it: a page runs no formula, so the quote the CSV puts before formula-like
-    text (`'=HYPERLINK(...)`) is taken off again."""
+    text (`'=HYPERLINK(...)`) is taken off again, on the cells its record names (`quoting`),
+    and the record itself is not shown."""
     ours = "utf-16" if dialect.encoding == "utf-16" else "utf-8"  # as `report.write_csv` writes
     text = path.read_bytes().decode(ours, errors="replace").lstrip("\ufeff")
     frame = pl.read_csv(text.encode(), separator=dialect.separator, infer_schema=False)
-    rest = pl.col(pl.String).str.slice(1)
-    quoted = pl.col(pl.String).str.starts_with("'") & rest.str.contains(FORMULA_START)
-    return frame.with_columns(
-        pl.when(quoted & ~rest.str.contains(NUMBER)).then(rest).otherwise(pl.col(pl.String))
-    )
+    at = quoting.record_at(frame.columns)
+    if at is None:
+        return frame
+    record = frame.get_column(frame.columns[at])
+    cells = frame.drop(record.name)
+    return quoting.unquote(cells, cells.columns, record)[0]
 
 
 class Jobs:
