@@ -263,3 +263,24 @@ def test_an_undo_row_the_readable_journal_cannot_rebuild_is_kept(tmp_path):
     assert any(
         n.startswith("The earlier undo sheet's rows of 1 change are kept") for n in resumed.notes
     )
+
+
+def test_a_kept_undo_row_gives_back_formula_like_text_exactly(tmp_path):
+    # sub-0's first subscription is renamed by the true-up (kind 2 is the rename: its third)
+    path = true_up(tmp_path, customers=1, per=3)
+    customer, sub = ids(1, "customer")[0], ids(3, "sub-0")[2]
+    folder = tmp_path / "run"
+    with server(path) as (url, sandbox):
+        body = sandbox.store.get("subscriptions", customer, sub, 0)
+        body.update(friendlyName="=SUM(A1)")  # Partner Center holds formula-like text
+        sandbox.store.put_many("subscriptions", [(customer, body)])
+        apply_file(path, target=url, out=folder, settings=FAST)
+        n = line_of(folder, "result", sub)
+        said = {**json.loads(lines(folder)[n - 1]), "outcome": "failed", "before": {}}
+        rewrite(folder, {n: json.dumps(said).encode()})  # its record lost: the row is kept
+        resumed = apply_file(resume_dir=folder, settings=FAST)
+        undone = apply_file(folder / "undo.csv", target=url, out=tmp_path / "undo", settings=FAST)
+        held = current(url, customer, sub)
+    assert resumed.summary()["journal"]["kept_from_earlier_undo"] == 1
+    assert undone.counts()["ok"] >= 1
+    assert held["friendlyName"] == "=SUM(A1)"  # not "'=SUM(A1)": the quote is bulkpatch's
