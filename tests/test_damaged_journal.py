@@ -281,6 +281,8 @@ def test_a_kept_undo_row_gives_back_formula_like_text_exactly(tmp_path):
         resumed = apply_file(resume_dir=folder, settings=FAST)
         undone = apply_file(folder / "undo.csv", target=url, out=tmp_path / "undo", settings=FAST)
         held = current(url, customer, sub)
+        header = (folder / "undo.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert resumed.summary()["journal"]["kept_from_earlier_undo"] == 1
+    assert header.count("Quoted by bulkpatch") == 1  # one record, the sheet's own columns
     assert undone.counts()["ok"] >= 1
     assert held["friendlyName"] == "=SUM(A1)"  # not "'=SUM(A1)": the quote is bulkpatch's
