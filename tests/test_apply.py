@@ -28,14 +28,14 @@ from conftest import (
     true_up,
 )
 
-from bulkpatch.apply import Engine
-from bulkpatch.check import check
-from bulkpatch.commands import apply_file
-from bulkpatch.config import Settings
-from bulkpatch.journal import Journal
-from bulkpatch.load import load
-from bulkpatch.plan import changes
+from bulkpatch.apply.engine import Engine
+from bulkpatch.check.checker import check
+from bulkpatch.commands.api import apply_file
+from bulkpatch.load.reader import load
+from bulkpatch.plan.changes import changes
+from bulkpatch.runs.journal import Journal
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
+from bulkpatch.settings import Settings
 
 
 def test_sample_with_mistakes_tells_the_whole_story_in_one_sheet(cli, tmp_path):
@@ -300,7 +300,7 @@ def test_a_stop_sends_no_write_that_was_still_waiting_for_its_turn(tmp_path):
     import threading
     import time
 
-    from bulkpatch.session import Watch
+    from bulkpatch.apply.session import Watch
 
     watch, stopped_at = Watch(), []
 

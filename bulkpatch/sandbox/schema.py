@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkpatch.catalog import ARRAYS, FIELDS, Field, Kind
+from bulkpatch.catalog.fields import ARRAYS, FIELDS, Field, Kind
 
 JSON_CHECKS = {
     "string": lambda v: isinstance(v, str),

@@ -22,14 +22,14 @@ from typing import Any
 
 import polars as pl
 
-from bulkpatch.check import Checked
+from bulkpatch.apply.session import Watch
+from bulkpatch.check.checker import Checked
+from bulkpatch.check.values import GUID, NUMBER
+from bulkpatch.commands.results import CheckRun, Run
 from bulkpatch.errors import BulkpatchError, InputError
-from bulkpatch.results import CheckRun, Run
-from bulkpatch.runfolder import RunFolder
-from bulkpatch.session import Watch
-from bulkpatch.sheet import FORMULA_START, Dialect
-from bulkpatch.stamp import placed
-from bulkpatch.values import GUID, NUMBER
+from bulkpatch.load.sheet import FORMULA_START, Dialect
+from bulkpatch.report.stamp import placed
+from bulkpatch.runs.folder import RunFolder
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 PAGE = 50  # rows on one page
@@ -291,7 +291,7 @@ def _where(run: RunFolder) -> dict[str, str | None]:
 
 def _place(run: RunFolder) -> tuple[str, str]:
     """Where a run folder's run sends, from its manifest, as its reports' stamp says it."""
-    from bulkpatch.target import PRODUCTION
+    from bulkpatch.network.target import PRODUCTION
 
     target = run.settings["target"]
     url = PRODUCTION if target == "production" else target
