@@ -13,7 +13,7 @@ _EXPORTS = {
     "ApplyRun": "bulkpatch.commands.api",
     "CheckRun": "bulkpatch.commands.api",
     "PlanRun": "bulkpatch.commands.api",
-    "ExportRun": "bulkpatch.commands.api",
+    "ExportRun": "bulkpatch.export.result",
     "apply_file": "bulkpatch.commands.api",
     "check_file": "bulkpatch.commands.api",
     "export_file": "bulkpatch.commands.api",

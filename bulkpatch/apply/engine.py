@@ -25,10 +25,9 @@ import httpx
 from bulkpatch.apply.outcome import READ_FAILED, Result, failed, landed, unsent
 from bulkpatch.apply.verify import unmet
 from bulkpatch.errors import Unsent
-from bulkpatch.network.calls import Caller, Reply, attempt_id, versioned
+from bulkpatch.network.calls import Caller, Recorder, Reply, attempt_id, versioned
 from bulkpatch.plan.assess import NEXT_TERM, assess, renewal_day, scheduled_words
 from bulkpatch.plan.changes import Change, Merged, merge
-from bulkpatch.runs.journal import Journal
 from bulkpatch.settings import Settings
 
 STALE_ETAG = 2055
@@ -48,7 +47,7 @@ class Engine(Caller):
         self,
         client: httpx.AsyncClient,
         settings: Settings,
-        journal: Journal | None,
+        journal: Recorder | None,
         on_result: Callable[[Change, Result], None] | None = None,
         intents: dict[str, dict[str, Any]] | None = None,
     ) -> None:

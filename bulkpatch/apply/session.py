@@ -26,10 +26,9 @@ from tqdm import tqdm
 from bulkpatch.apply.engine import Engine
 from bulkpatch.apply.outcome import Result
 from bulkpatch.errors import StoppedError, os_cause
-from bulkpatch.network.calls import Reply
+from bulkpatch.network.calls import Recorder, Reply
 from bulkpatch.network.target import Target, client
 from bulkpatch.plan.changes import Change
-from bulkpatch.runs.journal import Journal
 from bulkpatch.settings import Settings
 
 
@@ -61,7 +60,7 @@ class Session:
         return found
 
     def send(
-        self, changes: list[Change], journal: Journal, intents: dict[str, dict[str, Any]]
+        self, changes: list[Change], journal: Recorder, intents: dict[str, dict[str, Any]]
     ) -> Sent:
         """Apply `changes` (read-modify-write), journaling every response; `intents`: the
         journal's intent lines of an interrupted run."""
@@ -75,7 +74,7 @@ class Session:
             return await engine.read_all(changes, shown.read), engine.stopped
 
     async def _send(
-        self, changes: list[Change], journal: Journal, intents: dict[str, dict[str, Any]]
+        self, changes: list[Change], journal: Recorder, intents: dict[str, dict[str, Any]]
     ) -> Sent:
         shown = Progress(len(changes), "change", self.progress, self.settings.progress_every)
         async with shown, self.client() as http:

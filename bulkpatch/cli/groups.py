@@ -12,7 +12,6 @@ import typer
 
 from bulkpatch.cli.options import JSON, PROFILE, VERBOSE, sandbox_options, with_options
 from bulkpatch.cli.run import run_job
-from bulkpatch.cli.words import describe
 
 # --- auth ----------------------------------------------------------------------------------------
 
@@ -31,17 +30,21 @@ def _provider(profile: str | None):
 @auth_app.command("login")
 def auth_login(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
     """Sign in with the profile's method (device code shows a code to enter in a browser)."""
+    from bulkpatch.network.auth import in_words
+
     status = run_job(
         verbose, lambda: _provider(profile).login(lambda message: typer.echo(message, err=True))
     )
-    typer.echo(describe(status))
+    typer.echo(in_words(status))
 
 
 @auth_app.command("status")
 def auth_status(profile: PROFILE = None, as_json: JSON = False, verbose: VERBOSE = False) -> None:
     """Who is signed in, to which tenant, and until when (never the token)."""
+    from bulkpatch.network.auth import in_words
+
     status = run_job(verbose, lambda: _provider(profile).status(), as_json)
-    typer.echo(json.dumps(status) if as_json else describe(status))
+    typer.echo(json.dumps(status) if as_json else in_words(status))
     raise typer.Exit(0 if status["signed_in"] else 1)
 
 

@@ -11,7 +11,8 @@ from bulkpatch.report.tables import plural
 
 if TYPE_CHECKING:
     from bulkpatch.check.checker import Checked
-    from bulkpatch.commands.results import ApplyRun, CheckRun, ExportRun, PlanRun
+    from bulkpatch.commands.results import ApplyRun, CheckRun, PlanRun
+    from bulkpatch.export.result import ExportRun
 
 
 def print_check(run: CheckRun) -> None:
@@ -130,32 +131,3 @@ def _unread(run: ExportRun) -> None:
         )
     for customer, why in run.failed.items():
         typer.echo(f"  {customer}: {why}")
-
-
-def describe(status: dict) -> str:
-    if status["method"] == "token":
-        return describe_token(status)
-    if not status["signed_in"]:
-        return f"Not signed in ({status['method']}, tenant {status['tenant']})."
-    return (
-        f"Signed in as {status['who']} to tenant {status['tenant']} ({status['method']}); "
-        f"token valid until {status['expires']}."
-    )
-
-
-def describe_token(status: dict) -> str:
-    source = status["source"]
-    if not status["set"]:
-        return (
-            f"Not signed in: {source} is not set and no profile names a sign-in method. Set "
-            f"{source} to a Partner Center token, or sign in with a profile (see `bulkpatch "
-            "auth login --help`). Until then, commands use the built-in sandbox."
-        )
-    if status["who"] is None and status["tenant"] is None:
-        return f"Using the token in {source} (it does not say who it belongs to)."
-    until = status["expires"] or "an unknown time"
-    state = "valid until" if status["signed_in"] else "EXPIRED at"
-    return (
-        f"Using the token in {source}: {status['who'] or 'unknown identity'} in tenant "
-        f"{status['tenant'] or 'unknown'}, {state} {until}."
-    )

@@ -23,7 +23,6 @@ from bulkpatch.check.checker import Checked, check
 from bulkpatch.commands.results import (
     ApplyRun,
     CheckRun,
-    ExportRun,
     Options,
     PlanRun,
     Prepared,
@@ -33,6 +32,7 @@ from bulkpatch.commands.results import (
     plan_summary,
 )
 from bulkpatch.errors import FolderFault, InputError
+from bulkpatch.export.result import ExportRun
 from bulkpatch.load.reader import load
 from bulkpatch.plan.changes import Change
 from bulkpatch.plan.changes import changes as plan_changes

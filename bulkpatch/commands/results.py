@@ -1,11 +1,9 @@
-"""What the commands take and return: the `Options` of plan and apply, one result shape for
-every command (`counts()`, `summary()` as plain data that `--json` prints as it is, `folder`,
-`reports`, `notes`), and the prepared run that plan and apply share.
+"""What check, plan and apply take and return: the `Options` of plan and apply, their results
+(the shape of `bulkpatch.runs.result.Run`), and the prepared run that plan and apply share.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +20,7 @@ from bulkpatch.report import tables
 from bulkpatch.report import writers as report
 from bulkpatch.report.stamp import Stamp, now, stamp
 from bulkpatch.runs.folder import RunFolder
+from bulkpatch.runs.result import Run, add_counts
 from bulkpatch.settings import Settings
 
 if TYPE_CHECKING:  # the network side: imported when a run calls out (see `Prepared.session`)
@@ -72,31 +71,6 @@ class Options:
             "embedded": resolved.embedded,
             "accept_differences": self.accept_differences,
             "keep_renewal_changes": self.keep_renewal_changes,
-        }
-
-
-@dataclass(kw_only=True)
-class Run:
-    """What every command returns: its folder, the files it wrote, and notes for the user."""
-
-    folder: Path
-    reports: list[Path]
-    notes: list[str] = field(default_factory=list)
-    stamp: Stamp | None = None  # what its reports say they are
-
-    def counts(self) -> dict[str, int]:
-        """Rows per outcome."""
-        raise NotImplementedError
-
-    def summary(self) -> dict[str, Any]:
-        """The run as plain data (what `--json` prints)."""
-        return {
-            "report": self.stamp.to_json() if self.stamp else None,
-            **self.counts(),
-            "outcomes": self.counts(),  # every command's summary has it, apply's too
-            "run_folder": str(self.folder),
-            "reports": [str(r) for r in self.reports],
-            "notes": self.notes,
         }
 
 
@@ -239,78 +213,6 @@ def apply_figures(
         "interrupted": sent.interrupted,
         "resume": f"bulkpatch apply --resume {folder.path}",
     }
-
-
-def add_counts(counts: list[dict[str, int]]) -> dict[str, int]:
-    """Counts per key, summed over several sheets."""
-    total: Counter[str] = Counter()
-    for one in counts:
-        total.update(one)
-    return dict(total)
-
-
-@dataclass(kw_only=True)
-class ExportRun(Run):
-    """What an export read and wrote: the file, the customers, the rows, the calls it took."""
-
-    target: str
-    kind: str
-    output: Path
-    customers: int
-    rows: int
-    failed: dict[str, str]  # customer id -> why Partner Center refused its list
-    calls: dict[str, int]  # PAGE (customer list pages), LIST (one per customer)
-    throttled: int
-    elapsed: float
-    filters: dict[str, Any]
-    template: bool = False  # `bulkpatch template`: the workbook with no rows, nothing read
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "rows": self.rows,
-            "customers": self.customers,
-            "customers_failed": len(self.failed),
-        }
-
-    def summary(self) -> dict[str, Any]:
-        total = sum(self.calls.values())
-        return {
-            "target": self.target,
-            "kind": self.kind,
-            "template": self.template,
-            "output": str(self.output),
-            **super().summary(),
-            "failed_customers": self.failed,
-            "filters": self.filters,
-            "calls": self.calls,
-            "calls_total": total,
-            "throttled_429": self.throttled,
-            "elapsed_seconds": round(self.elapsed, 3),
-            "next": self.next_step(),
-        }
-
-    def next_step(self) -> str:
-        """What to do with the file: fill a template (its example row is on a workbook's
-        Instructions sheet; a CSV has none), edit an export that has rows; an export of no
-        rows has nothing to edit, and says why (customers not read, or no row matched)."""
-        then = f"`bulkpatch check {self.output}` and `bulkpatch apply {self.output}`"
-        if self.template:
-            example = (
-                f"a CSV has no example; `bulkpatch template {self.kind} --out FILE.xlsx` writes "
-                "the workbook, whose Instructions sheet shows one"
-                if self.output.suffix.lower() == ".csv"
-                else "the Instructions sheet shows one"
-            )
-            return f"fill a row per {self.kind[:-1]} ({example}), then {then}"
-        if self.rows:
-            return f"edit the white columns, then {then}"
-        if self.failed:
-            return (
-                "nothing to edit: the file has no rows, and "
-                f"{tables.plural(len(self.failed), 'customer')} could not be read "
-                "(failed_customers says why)"
-            )
-        return "nothing to edit: the file has no rows (no row matched)"
 
 
 # --- the Summary sheet of each command -----------------------------------------------------------

@@ -31,7 +31,9 @@ from bulkpatch.network.target import Target, client
 from bulkpatch.settings import Settings
 
 if TYPE_CHECKING:
-    from bulkpatch.commands.results import ExportRun
+    from bulkpatch.apply.session import Watch
+    from bulkpatch.export.result import ExportRun
+    from bulkpatch.settings import Profile
 
 PAGE_SIZE = 100  # customers per page of `GET /v1/customers` ("Get a list of customers": `size`)
 GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\}?$")
@@ -261,17 +263,26 @@ def export(
     out: str | Path | None = None,
     reports_base: str | Path = "reports",
     page_size: int | None = None,
-    **options: Any,
+    target: str | None = None,
+    profile: str | Profile | None = None,
+    settings: Settings | None = None,
+    rate: float | None = None,
+    order_rate: float | None = None,
+    limit_scope: str | None = None,
+    concurrency: int | None = None,
+    progress: str | bool | Watch = False,
 ) -> ExportRun:
     """Read what Partner Center holds and write it as a sheet to edit, check and apply.
 
     Customers: `customers` (tenant ids), `customers_sheet` (a sheet with a Customer ID
-    column) or `all_customers` (every customer, read page by page). `options` are those of
-    `Options` that say where calls go and how fast: `target=`, `profile=`, `rate=`, ...
+    column) or `all_customers` (every customer, read page by page). Where calls go and how
+    fast (`target`, `profile`, `rate`, ...) are merged as for apply: the keyword, then the
+    environment, then the profile, then the default.
     """
-    from bulkpatch.commands.results import ExportRun, Options
+    from bulkpatch import settings as config
     from bulkpatch.export import book as export_book
     from bulkpatch.export import rows as export_rows
+    from bulkpatch.export.result import ExportRun
     from bulkpatch.network.target import resolve
 
     chosen = _chosen(customers, customers_sheet, all_customers)
@@ -284,10 +295,12 @@ def export(
         tuple(statuses or ()), offer, export_rows.window_days(renewing_within, today)
     )
     path = _export_path(out, reports_base)
-    o = Options(**options)
-    profile, settings = o.resolved()
-    target = resolve(o.target, profile)
-    found = asyncio.run(read(target, settings, kind, chosen, page_size or PAGE_SIZE, o.progress))
+    chosen_profile = config.profile(profile)
+    merged = chosen_profile.settings(
+        settings, rate=rate, order_rate=order_rate, limit_scope=limit_scope, concurrency=concurrency
+    )
+    where = resolve(target, chosen_profile)
+    found = asyncio.run(read(where, merged, kind, chosen, page_size or PAGE_SIZE, progress))
     frame = export_rows.frame(kind, found, filters, today)
     try:
         export_book.write(path, kind, export_rows.headers(kind), frame, today.isoformat())
@@ -297,7 +310,7 @@ def export(
         folder=path.parent,
         reports=[path],
         notes=_notes(found, kind, named=chosen is not None),
-        target=target.name,
+        target=where.name,
         kind=kind,
         output=path,
         customers=len(found.customers),
@@ -319,9 +332,9 @@ def template(
     sheet built from other sources, with the same columns, dropdowns and checks."""
     import polars as pl
 
-    from bulkpatch.commands.results import ExportRun
     from bulkpatch.export import book as export_book
     from bulkpatch.export import rows as export_rows
+    from bulkpatch.export.result import ExportRun
 
     if kind not in ("subscriptions", "orders"):
         raise InputError(f"template {kind!r}: write subscriptions or orders.")

@@ -299,3 +299,34 @@ def _moment(epoch: int) -> str | None:
 
 def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:200]
+
+
+def in_words(status: dict) -> str:
+    """Who calls go out as, from `TokenProvider.status()`, in the words of `bulkpatch auth
+    status` and the page's header (never a token)."""
+    if status["method"] == "token":
+        return _token_words(status)
+    if not status["signed_in"]:
+        return f"Not signed in ({status['method']}, tenant {status['tenant']})."
+    return (
+        f"Signed in as {status['who']} to tenant {status['tenant']} ({status['method']}); "
+        f"token valid until {status['expires']}."
+    )
+
+
+def _token_words(status: dict) -> str:
+    source = status["source"]
+    if not status["set"]:
+        return (
+            f"Not signed in: {source} is not set and no profile names a sign-in method. Set "
+            f"{source} to a Partner Center token, or sign in with a profile (see `bulkpatch "
+            "auth login --help`). Until then, commands use the built-in sandbox."
+        )
+    if status["who"] is None and status["tenant"] is None:
+        return f"Using the token in {source} (it does not say who it belongs to)."
+    until = status["expires"] or "an unknown time"
+    state = "valid until" if status["signed_in"] else "EXPIRED at"
+    return (
+        f"Using the token in {source}: {status['who'] or 'unknown identity'} in tenant "
+        f"{status['tenant'] or 'unknown'}, {state} {until}."
+    )

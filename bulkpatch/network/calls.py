@@ -14,14 +14,14 @@ import re
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from bulkpatch.errors import Unsent
-from bulkpatch.runs.journal import Journal
 from bulkpatch.settings import Settings
 
 RETRY_STATUSES = {500, 502, 503, 504}
@@ -110,11 +110,21 @@ class Budget:
         self.factor = min(1.0, self.factor * 1.05)
 
 
+class Recorder(Protocol):
+    """Where every answer is written down before it counts: a run's journal
+    (`bulkpatch.runs.journal.Journal`); an export records nothing. A write that could not be
+    made says False, and `on_fault` hears why."""
+
+    on_fault: Callable[[OSError], None] | None
+
+    def write(self, event: str, **fields: Any) -> bool: ...
+
+
 class Caller:
     """Calls through `client` under `settings`; counts calls, statuses, 429s and streaks."""
 
     def __init__(
-        self, client: httpx.AsyncClient, settings: Settings, journal: Journal | None
+        self, client: httpx.AsyncClient, settings: Settings, journal: Recorder | None
     ) -> None:
         self.client, self.settings, self.journal = client, settings, journal
         order_rate = settings.order_rate or settings.rate

@@ -25,11 +25,12 @@ import polars as pl
 from bulkpatch.apply.session import Watch
 from bulkpatch.check.checker import Checked
 from bulkpatch.check.values import GUID, NUMBER
-from bulkpatch.commands.results import CheckRun, Run
+from bulkpatch.commands.results import CheckRun
 from bulkpatch.errors import BulkpatchError, InputError
 from bulkpatch.load.sheet import FORMULA_START, Dialect
 from bulkpatch.report.stamp import placed
 from bulkpatch.runs.folder import RunFolder
+from bulkpatch.runs.result import Run
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 PAGE = 50  # rows on one page
