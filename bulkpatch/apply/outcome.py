@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bulkpatch.network.calls import Reply
+from bulkpatch.outcomes import Outcome
 from bulkpatch.plan.assess import Assessment, assess
 from bulkpatch.plan.changes import Change, copied, describe
 
@@ -20,7 +21,7 @@ READ_FAILED = "reading it failed: "  # a change whose resource could not be read
 class Result:
     """What happened to one change: the columns of the result sheet and the undo values."""
 
-    outcome: str
+    outcome: Outcome
     http_status: int | None = None
     error_code: int | None = None
     error_message: str = ""

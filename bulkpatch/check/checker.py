@@ -33,8 +33,8 @@ from bulkpatch.check.values import (
     has_invisible,
 )
 from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
+from bulkpatch.outcomes import CHECK_OUTCOMES
 
-OUTCOMES = ("valid", "invalid", "no_change")
 MISSING, READ_ONLY, BOOLEAN, ENUM = (
     "missing value",
     "read-only column",
@@ -71,7 +71,7 @@ class Checked:
     @functools.cached_property
     def _counts(self) -> dict[str, int]:  # counted once: summaries ask several times
         found = dict(self.outcomes.group_by("outcome").len().iter_rows())
-        return {o: int(found.get(o, 0)) for o in OUTCOMES}
+        return {o: int(found.get(o, 0)) for o in CHECK_OUTCOMES}
 
     def rule_counts(self) -> dict[str, int]:
         """Problems per rule, most frequent first."""

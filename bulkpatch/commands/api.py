@@ -34,6 +34,7 @@ from bulkpatch.commands.results import (
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.export.result import ExportRun
 from bulkpatch.load.reader import load
+from bulkpatch.outcomes import APPLIED, PLAN_OUTCOMES
 from bulkpatch.plan.changes import Change
 from bulkpatch.plan.changes import changes as plan_changes
 from bulkpatch.report import tables
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
     from bulkpatch.apply.outcome import Result
     from bulkpatch.apply.session import Sent, Session, Shown
     from bulkpatch.network.target import Target
-
-PLAN_OUTCOMES = ("change", "no_change", "conflict", "would_fail")
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -268,9 +267,8 @@ def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]])
 
 
 def _applied(results: dict[str, Result]) -> int:
-    from bulkpatch.report import undo
 
-    return sum(r.outcome in undo.APPLIED for r in results.values())
+    return sum(r.outcome in APPLIED for r in results.values())
 
 
 def _start(
@@ -354,7 +352,7 @@ def _finish(
     written.append(folder.write_summary({"report": stamped.to_json(), **figures}))
     planned = [e["change"] for e in folder.read_plan()]  # as asked: seat changes, not totals
     printed = seat_changes(planned, folder.settings["target"])
-    if printed and any(r.outcome in undo.APPLIED for r in results.values()):
+    if printed and any(r.outcome in APPLIED for r in results.values()):
         remember_applied(printed, folder.path)
     written += folder.write_undo(undo.frames(per_change))
     return ApplyRun(

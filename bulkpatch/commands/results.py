@@ -15,6 +15,7 @@ import polars as pl
 from bulkpatch import settings as config
 from bulkpatch.catalog.fields import Kind
 from bulkpatch.check.checker import Checked
+from bulkpatch.outcomes import RESULT_OUTCOMES
 from bulkpatch.plan.changes import Change
 from bulkpatch.report import tables
 from bulkpatch.report import writers as report
@@ -202,7 +203,7 @@ def apply_figures(
         "target": prepared.target.name,
         "run_folder": str(folder.path),
         "rows": sum(outcomes.values()),
-        "outcomes": {o: outcomes.get(o, 0) for o in tables.RESULT_OUTCOMES},
+        "outcomes": {o: outcomes.get(o, 0) for o in RESULT_OUTCOMES},
         "http_statuses": dict(sorted(engine.statuses.items())),
         "calls": calls,
         "calls_total": total_calls,

@@ -19,8 +19,8 @@ from bulkpatch.catalog.fields import field as catalog_field
 from bulkpatch.catalog.model import PLAIN, plain
 from bulkpatch.check.checker import Checked
 from bulkpatch.load.sheet import ROW, Sheet
+from bulkpatch.outcomes import FIX
 from bulkpatch.plan.assess import scheduled_words
-from bulkpatch.report.writers import FIX_OUTCOMES
 
 RESULT_SCHEMA = {
     "outcome": pl.String,
@@ -33,7 +33,6 @@ RESULT_SCHEMA = {
     "attempts": pl.Int64,
     "elapsed_ms": pl.Int64,
 }
-RESULT_OUTCOMES = ("ok", "accepted", "no_change", "invalid", "conflict", "failed", "not_sent")
 PLAN_SCHEMA = {
     ROW: pl.Int64,
     "plan": pl.String,
@@ -344,7 +343,7 @@ def plural(n: int, word: str) -> str:
 def fix_note(stem: str, outcomes: pl.DataFrame, path: Path) -> str:
     """What to do with the rows in the to-fix file `path`, by why they did not go (`outcomes`:
     the run's `outcome` column): each kind of row has its own next step."""
-    bad = outcomes.filter(pl.col("outcome").is_in(FIX_OUTCOMES))
+    bad = outcomes.filter(pl.col("outcome").is_in(FIX))
     counts: dict[str, int] = dict(bad.group_by("outcome").len().iter_rows())
     rows = plural(sum(counts.values()), "row")
     if stem == "check":

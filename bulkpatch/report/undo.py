@@ -12,10 +12,10 @@ from typing import Any
 import polars as pl
 
 from bulkpatch.apply.outcome import Result
+from bulkpatch.outcomes import APPLIED
 from bulkpatch.plan.changes import Change
 from bulkpatch.report import writers as report
 
-APPLIED = ("ok", "accepted")
 FINAL = {("status", "deleted"), ("status", "cancelled")}
 LINE = re.compile(r"^lineItems\[(\d+)\]\.(.+)$")
 

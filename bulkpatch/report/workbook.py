@@ -36,18 +36,6 @@ STYLE = {  # outcome -> (fill, font)
     "accepted": ("#FFEB9C", "#9C5700"),
     "no_change": ("#EDEDED", "#404040"),
 }
-MEANING = {  # outcome -> what it means: the legend beside the Summary's counts
-    "valid": "The row is right: it can be sent as it is.",
-    "ok": "Sent, and Partner Center now shows every value the row asked for.",
-    "change": "The plan sends this change.",
-    "invalid": "The row has a problem to fix (see its message); nothing was sent for it.",
-    "failed": "Partner Center refused the change, or did not show the values asked for.",
-    "would_fail": "Partner Center would refuse this change (see its message).",
-    "conflict": "Partner Center holds something other than the sheet expects; not sent.",
-    "not_sent": "Not sent: the run stopped before it; a resume sends it.",
-    "accepted": "Partner Center accepted the change and had not shown it yet (202 Accepted).",
-    "no_change": "Nothing to send: Partner Center holds what the row asks, or it asks nothing.",
-}
 MESSAGES = ("errors", "error_message", "changes", "warnings", "reason")  # wrapped, wide
 SAMPLE_ROWS = 1_000  # rows measured for column widths
 MAX_WIDTH, MESSAGE_WIDTH = 50, 45  # in characters

@@ -26,15 +26,15 @@ import polars as pl
 
 from bulkpatch.check.values import NUMBER
 from bulkpatch.load.sheet import FORMULA_START, ROW, Dialect, Sheet, Typed
+from bulkpatch.outcomes import FIX, MEANING
 from bulkpatch.report import workbook
 from bulkpatch.report.stamp import COLOURS, Stamp
-from bulkpatch.report.workbook import DATE, DATETIME, MEANING, STYLE
+from bulkpatch.report.workbook import DATE, DATETIME, STYLE
 
 if TYPE_CHECKING:
     import xlsxwriter
 
 EXCEL_MAX_ROWS = 1_048_576
-FIX_OUTCOMES = ("invalid", "conflict", "would_fail", "failed", "not_sent")  # rows to send again
 REASON = "Reason"
 NUMERIC_TYPES = ("integer", "number")
 CHART_ROWS = 12  # rows a Summary chart covers (480 x 220 pixels)
@@ -154,11 +154,11 @@ def table(
 
 
 def to_fix(t: Table, width: int) -> Table | None:
-    """The rows of `t` that did not go (`FIX_OUTCOMES`), in the sheet's own `width` columns
+    """The rows of `t` that did not go (`FIX`), in the sheet's own `width` columns
     and a Reason: a sheet `bulkpatch apply` takes as it is once fixed (Salesforce Data
     Loader's error file is the model). The Reason column of an earlier one is replaced."""
     message = "error_message" if "error_message" in t.frame.columns else "errors"
-    bad = t.frame.filter(pl.col("outcome").is_in(FIX_OUTCOMES))
+    bad = t.frame.filter(pl.col("outcome").is_in(FIX))
     if bad.is_empty():
         return None
     keep = [i for i in range(width) if t.headers[i] != REASON]

@@ -31,8 +31,8 @@ from starlette.staticfiles import StaticFiles
 from bulkpatch.commands.api import apply_file, check_file, export_file, plan_file
 from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError
+from bulkpatch.outcomes import MEANING
 from bulkpatch.report.stamp import retold
-from bulkpatch.report.workbook import MEANING
 from bulkpatch.ui.guard import Guard, Refused, Session
 from bulkpatch.ui.jobs import (
     SHEETS,
