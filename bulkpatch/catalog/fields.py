@@ -6,7 +6,7 @@ this table, so a field's rules live in exactly one place. Nested objects are dot
 row per line item. Types refine the reference's JSON types: a `datetime`, `duration`, `currency`,
 `guid` or `order_id` is a string on the wire, checked more strictly here.
 
-Each column has one role (PRODUCT.md, "Column roles"): only settable fields are ever sent;
+Each column has one role (README, "What a sheet may hold"): only settable fields are ever sent;
 expected ones (and `Current <field>` columns) are what the user believes Partner Center holds;
 a `Seat change` is a delta. Headers that name nothing here are notes. What a field is lives in
 `field.py`; which field a misspelt header meant, in `headers.py`.

@@ -26,7 +26,7 @@ FieldType = Literal[
     "order_id",
     "object",
 ]
-# What a cell of the column asks for (PRODUCT.md, "Column roles"). path: part of the URL; key:
+# What a cell of the column asks for (README, "What a sheet may hold"). path: part of the URL; key:
 # identifies an order line item; settable: a target value these PATCHes document as changeable;
 # expected: what the user believes Partner Center holds (never sent, compared at plan time);
 # delta: a signed change of a settable number; meta: carried with the body but changes nothing

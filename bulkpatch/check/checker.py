@@ -2,7 +2,8 @@
 
 Pandera (polars backend) runs the column rules lazily, so every failing cell of every column is
 collected, not only the first. It validates the cleaned text, never coerced columns: a coerced
-dirty column gives wrong answers (see NOTES.md). Cross-row rules are Polars window expressions.
+dirty column gives wrong answers (once one cell fails to convert the column stays text, blanks
+are reported too and range checks never run). Cross-row rules are Polars window expressions.
 Bad rows are data: the result is an issues table (row, column, value, rule, message) and an
 outcome per row, `valid`, `invalid` or `no_change`. There is no per-row Python on this path.
 

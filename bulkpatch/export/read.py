@@ -1,5 +1,5 @@
-"""Export: what Partner Center holds now, as rows a sheet can be made of (PRODUCT.md, "Export
-and the round trip").
+"""Export: what Partner Center holds now, as rows a sheet can be made of (README, "`bulkpatch
+export`").
 
 Which customers: the ones named, the ones a sheet names, or every customer of the partner,
 read page by page from `GET /v1/customers`. Then one list call per customer (its subscriptions

@@ -3,7 +3,7 @@
 
 Each settable column (`Quantity`) comes right after a `Current ...` column (`Current seats`)
 holding the same value read: an expected column, so the sheet records what it was made from.
-A settable cell equal to its row's current value asks for nothing (PRODUCT.md, "Column roles"),
+A settable cell equal to its row's current value asks for nothing (README, "What a sheet may hold"),
 so an export applied as it is sends no PATCH, and an edited cell whose live value moved since
 is a conflict, never a silent overwrite. Everything else read (offer, term, dates) is an
 expected column; the company name is a note.

@@ -1,5 +1,4 @@
-"""What an export read, read back: the three-way round trip (PRODUCT.md, "Export and the
-round trip").
+"""What an export read, read back: the three-way round trip (README, "`bulkpatch export`").
 
 An exported workbook carries a very hidden sheet (`RECORD_SHEET`): the export's date, and per
 row the keys and the value read of each settable field (under its `Current ...` header). An exported
