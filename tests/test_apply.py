@@ -201,7 +201,9 @@ def test_a_streak_of_401_stops_the_run_and_leaves_the_rest_not_sent(cli, tmp_pat
         )
         served = stats(url)
     summary = json.loads(result.stdout)
-    assert result.returncode == 3  # stopped by a fault outside the sheet (README, exit codes), was 1
+    assert (
+        result.returncode == 3
+    )  # stopped by a fault outside the sheet (README, exit codes), was 1
     assert "refused the token 5 times in a row" in summary["stopped"]
     # issue 11 point 10: a read refused for the token never reached Partner Center's business
     # logic, so those 5 rows are `not_sent` too (they were `failed` before), like the 3 after

@@ -46,7 +46,7 @@ from bulkpatch.errors import BulkpatchError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
     from bulkpatch.commands.results import Prepared
-    from bulkpatch.report.tables import Preview
+    from bulkpatch.report.totals import Preview
 
 app = typer.Typer(
     add_completion=False,

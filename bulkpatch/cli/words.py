@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from bulkpatch.report.tables import plural
+from bulkpatch.report.words import plural
 
 if TYPE_CHECKING:
     from bulkpatch.check.checker import Checked

@@ -37,9 +37,12 @@ from bulkpatch.load.reader import load
 from bulkpatch.outcomes import APPLIED, PLAN_OUTCOMES
 from bulkpatch.plan.changes import Change
 from bulkpatch.plan.changes import changes as plan_changes
-from bulkpatch.report import tables
 from bulkpatch.report import writers as report
+from bulkpatch.report.rows import Held, outcome_counts, plan_rows, result_rows
 from bulkpatch.report.stamp import Digest, now, stamp
+from bulkpatch.report.totals import Preview, seat_totals
+from bulkpatch.report.totals import preview as plan_preview
+from bulkpatch.report.words import fix_note
 from bulkpatch.runs.folder import RunFolder, make_folder
 from bulkpatch.runs.ledger import not_again, remember_applied, seat_changes
 from bulkpatch.settings import Settings
@@ -109,7 +112,7 @@ def _reports(
     fixes = [f for f in fixes if f]
     fixed = folder.write_fix(fixes, excel=parts[0].sheet.sheet_name is not None)
     outcomes = pl.concat([t.frame.select("outcome") for t in made])
-    notes = [tables.fix_note(stem, outcomes, path) for path in fixed]
+    notes = [fix_note(stem, outcomes, path) for path in fixed]
     if outcomes.is_empty():  # a header row alone: said, so an empty export is not a surprise
         notes.append(f"{parts[0].sheet.label} has headers and no rows below them: nothing to do.")
     if xlsx and not (book := folder.write_workbook(stem, made, summary, extra)):
@@ -129,10 +132,10 @@ def _changes(folder: RunFolder, target: Target, parts: list[Checked]) -> Prepare
     return Prepared(folder, target, parts, made, held)
 
 
-def _asked(parts: list[Checked], run_id: str) -> tuple[list[Change], tables.Held]:
+def _asked(parts: list[Checked], run_id: str) -> tuple[list[Change], Held]:
     """Every change the checked sheets ask for, and the rows held back with why."""
     made: list[Change] = []
-    held: tables.Held = {}
+    held: Held = {}
     for part in parts:
         changes, kept_back = plan_changes(part, run_id)
         made += changes
@@ -171,15 +174,15 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
         o.announce(prepared)
     entries = _plan(prepared, settings, o.progress)
     prepared.folder.write_plan(entries)
-    ours = [tables.plan_rows(p, entries, prepared.held) for p in prepared.parts]
-    seats = tables.seat_totals(entries)
+    ours = [plan_rows(p, entries, prepared.held) for p in prepared.parts]
+    seats = seat_totals(entries)
     stamped = prepared.stamp(o.command)
-    rows = tables.outcome_counts(ours)  # what the plan's tables show, row by row
+    rows = outcome_counts(ours)  # what the plan's tables show, row by row
     summary = plan_summary(prepared, rows, seats, stamped)
     extra = [("Seats", seats)] if seats.height else []
     written, notes = _reports(prepared.folder, "plan", prepared.parts, ours, summary, extra=extra)
     written += prepared.folder.write_frame("plan-seats", seats)
-    counts = tables.outcome_counts(
+    counts = outcome_counts(
         [pl.DataFrame({"outcome": [e["outcome"] for e in entries]}, schema={"outcome": pl.String})],
         PLAN_OUTCOMES,
     )
@@ -213,7 +216,7 @@ def apply_file(
     *,
     plan_dir: str | Path | None = None,
     resume_dir: str | Path | None = None,
-    confirm: Callable[[Prepared, Callable[[], tables.Preview]], bool] | None = None,
+    confirm: Callable[[Prepared, Callable[[], Preview]], bool] | None = None,
     **options: Any,
 ) -> ApplyRun:
     """Apply a sheet (or a plan folder, or resume a run folder) and write the results.
@@ -308,9 +311,9 @@ def _start(
     return prepared, done
 
 
-def preview(prepared: Prepared, settings: Settings, progress: Shown = False) -> tables.Preview:
+def preview(prepared: Prepared, settings: Settings, progress: Shown = False) -> Preview:
     """Read the current state (as `plan` does) and count what the run would change."""
-    return tables.preview(prepared.rows(), _plan(prepared, settings, progress))
+    return plan_preview(prepared.rows(), _plan(prepared, settings, progress))
 
 
 def _result(entry: dict[str, Any]) -> Result:
@@ -338,14 +341,14 @@ def _finish(
         for c in prepared.changes
     ]
     ours = [
-        tables.result_rows(
+        result_rows(
             part,
             [(vars(c), r.to_json()) for c, r in per_change if c.kind == part.sheet.kind],
             prepared.held,
         )
         for part in prepared.parts
     ]
-    figures = apply_figures(prepared, sent, tables.outcome_counts(ours), elapsed)
+    figures = apply_figures(prepared, sent, outcome_counts(ours), elapsed)
     stamped = prepared.stamp(command)
     summary = apply_summary(prepared, figures, per_change, stamped)
     written, notes = _reports(folder, "results", prepared.parts, ours, summary)

@@ -17,9 +17,10 @@ from bulkpatch.catalog.fields import Kind
 from bulkpatch.check.checker import Checked
 from bulkpatch.outcomes import RESULT_OUTCOMES
 from bulkpatch.plan.changes import Change
-from bulkpatch.report import tables
 from bulkpatch.report import writers as report
+from bulkpatch.report.rows import Held
 from bulkpatch.report.stamp import Stamp, now, stamp
+from bulkpatch.report.totals import seats_applied
 from bulkpatch.runs.folder import RunFolder
 from bulkpatch.runs.result import Run, add_counts
 from bulkpatch.settings import Settings
@@ -122,7 +123,7 @@ class Prepared:
     target: Target
     parts: list[Checked]
     changes: list[Change]
-    held: tables.Held
+    held: Held
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # resuming: may have landed
     started: datetime = field(default_factory=now)
 
@@ -251,7 +252,7 @@ def apply_summary(
 ) -> report.Summary:
     """Rows by outcome, problems by rule, HTTP statuses, calls, and the seats the changes
     applied added and removed per customer and offer."""
-    seats = tables.seats_applied(
+    seats = seats_applied(
         [
             (c.customer_id, r.offer or "?", *r.diffs["quantity"])
             for c, r in applied

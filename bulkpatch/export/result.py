@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulkpatch.report.tables import plural
+from bulkpatch.report.words import plural
 from bulkpatch.runs.result import Run
 
 
