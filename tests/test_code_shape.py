@@ -3,8 +3,8 @@
 A module owns one thing, named in the first line of its docstring; three or more modules of
 one concern in a folder become a subpackage; a module past about 600 lines, or a function
 whose body (from its first statement) is past 60, says why (a docstring paragraph starting
-"Size:"). The field catalog is a data table, so it is exempt. Docstrings and comments cite what ships with the code or Microsoft's pages, never
-files kept outside the repository.
+"Size:"). The field catalog is a data table, so it is exempt. Docstrings and comments cite
+what ships with the code or Microsoft's pages, never files kept outside the repository.
 """
 
 from __future__ import annotations
