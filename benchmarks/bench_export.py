@@ -22,8 +22,9 @@ WRITE_EXPORT = """
 import os, sys, threading, time
 from datetime import UTC, datetime
 from pathlib import Path
-from bulkpatch import export_book, export_rows
-from bulkpatch.export import Customer, Read
+from bulkpatch.export import book as export_book
+from bulkpatch.export import rows as export_rows
+from bulkpatch.export.read import Customer, Read
 from bulkpatch.sandbox.seed import synthetic
 
 rows, per = int(sys.argv[1]), int(sys.argv[3])

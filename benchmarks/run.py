@@ -211,7 +211,7 @@ def bench_excel(work: Path, size: Sizes) -> dict:
     book = work / "sheet.xlsx"
     write_xlsx(frame, book)
     bare_code = "import polars as pl, sys; pl.read_excel(sys.argv[1])"
-    load_code = "import sys; from bulkpatch.load import load; load(sys.argv[1])"
+    load_code = "import sys; from bulkpatch.load.reader import load; load(sys.argv[1])"
     bare, load = best([PYTHON, "-c", bare_code, str(book)], [PYTHON, "-c", load_code, str(book)])
     small_sheet, big_sheet = work / "small.csv", work / "big.csv"
     frame.head(max(size.excel_rows // 10, 1)).write_csv(small_sheet)
@@ -241,9 +241,9 @@ def bench_excel(work: Path, size: Sizes) -> dict:
 WRITE_REPORT = """
 import os, sys, threading, time
 from pathlib import Path
-from bulkpatch import report
-from bulkpatch.check import check
-from bulkpatch.load import load
+from bulkpatch.report import writers as report
+from bulkpatch.check.checker import check
+from bulkpatch.load.reader import load
 
 part = check(load(sys.argv[1])[0])
 table = report.table(part.sheet, part.outcomes, part.issues)

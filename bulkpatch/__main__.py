@@ -1,5 +1,5 @@
 """`python -m bulkpatch` runs the same CLI as the `bulkpatch` command."""
 
-from bulkpatch.cli import main
+from bulkpatch.cli.app import main
 
 main()

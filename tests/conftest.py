@@ -20,8 +20,8 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from bulkpatch.config import Settings
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
+from bulkpatch.settings import Settings
 
 QUIRKS = Path(__file__).parent / "quirks"
 ROOT = Path(__file__).parent.parent

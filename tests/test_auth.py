@@ -14,11 +14,11 @@ import pytest
 from authority import Authority, self_signed
 from conftest import FAST, server, true_up, uvicorn_server
 
-from bulkpatch.apply import Engine
-from bulkpatch.auth import AuthError, Credentials, TokenProvider
-from bulkpatch.commands import prepare
-from bulkpatch.config import load_profile
-from bulkpatch.target import client
+from bulkpatch.apply.engine import Engine
+from bulkpatch.commands.api import prepare
+from bulkpatch.network.auth import AuthError, Credentials, TokenProvider
+from bulkpatch.network.target import client
+from bulkpatch.settings import load_profile
 
 TENANT, CLIENT = "6b2f7c1e-0000-4000-8000-00000000ab01", "3c1d2e4f-0000-4000-8000-00000000cd02"
 SECRET = "client-secret-value-7f3a"

@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bulkpatch.commands import apply_file
-from bulkpatch.config import Settings
+from bulkpatch.commands.api import apply_file
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
+from bulkpatch.settings import Settings
 
 FAST = Settings(rate=60_000, concurrency=2, backoff=0.001, poll_timeout=1.0)
 CUSTOMER, OTHER_CUSTOMER = ids(2, "customer")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkpatch.catalog import FIELDS, header_index, normalize_header
-from bulkpatch.field import JSON_TYPE
+from bulkpatch.catalog.fields import FIELDS, header_index, normalize_header
+from bulkpatch.catalog.model import JSON_TYPE
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_fields.txt"
 KIND = {"subscription": "subscriptions", "order": "orders"}

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from conftest import CUSTOMER, SUB1, SUB2
 
-from bulkpatch.check import check
-from bulkpatch.load import load
+from bulkpatch.check.checker import check
+from bulkpatch.load.reader import load
 
 HEAD = ["Customer ID", "Subscription ID"]
 
@@ -422,7 +422,7 @@ def test_seats_too_large_to_hold_are_invalid_not_an_empty_cell(quirk, tmp_path):
     as no value: the row asked nothing and came back `no_change`, or the workbook failed."""
     import openpyxl
 
-    from bulkpatch.commands import check_file
+    from bulkpatch.commands.api import check_file
 
     run = check_file(quirk("huge-quantity.csv"), out=tmp_path / "o")
     (part,) = run.parts

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bulkpatch.auth import Credentials
-from bulkpatch.config import load_profile
 from bulkpatch.errors import InputError
+from bulkpatch.network.auth import Credentials
+from bulkpatch.settings import load_profile
 
 GOOD = """
 [profiles.default]

@@ -20,11 +20,11 @@ import pytest
 from conftest import stats, uvicorn_server
 
 from bulkpatch import export_file
-from bulkpatch.config import Settings
 from bulkpatch.errors import InputError, StoppedError
-from bulkpatch.export_rows import headers, window_days
+from bulkpatch.export.rows import headers, window_days
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 from bulkpatch.sandbox.customers import company_name
+from bulkpatch.settings import Settings
 
 FAST = Settings(rate=60_000, concurrency=8, backoff=0.01)
 EXPORT = [sys.executable, "-m", "bulkpatch", "export"]

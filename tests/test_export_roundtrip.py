@@ -17,7 +17,7 @@ import pytest
 from conftest import SAMPLES, stats, uvicorn_server
 
 from bulkpatch import template_file
-from bulkpatch.export_record import RECORD_SHEET
+from bulkpatch.load.record import RECORD_SHEET
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 
 AUTH = {"Authorization": "Bearer t"}

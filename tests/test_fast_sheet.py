@@ -14,9 +14,10 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from bulkpatch import export_book, fast_sheet
-from bulkpatch.export_record import RECORD_SHEET
-from bulkpatch.export_rows import headers
+from bulkpatch.export import book as export_book
+from bulkpatch.export import fast_sheet
+from bulkpatch.export.rows import headers
+from bulkpatch.load.record import RECORD_SHEET
 
 HEADERS = headers("subscriptions")
 # column -> cells in row order: what each cell needs to show, in the export's own columns

@@ -20,16 +20,16 @@ import pytest
 from conftest import uvicorn_server
 from test_sandbox import put_order, put_subscription
 
-from bulkpatch.apply import Engine
-from bulkpatch.calls import attempt_id, versioned
-from bulkpatch.catalog import field
-from bulkpatch.commands import apply_file
-from bulkpatch.config import Settings
-from bulkpatch.journal import Journal, replay
-from bulkpatch.plan import Change
+from bulkpatch.apply.engine import Engine
+from bulkpatch.catalog.fields import field
+from bulkpatch.check.values import same_value
+from bulkpatch.commands.api import apply_file
+from bulkpatch.network.calls import attempt_id, versioned
+from bulkpatch.plan.changes import Change
+from bulkpatch.runs.journal import Journal, replay
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec, resources
 from bulkpatch.sandbox.seed import synthetic
-from bulkpatch.values import same_value
+from bulkpatch.settings import Settings
 
 pytestmark = pytest.mark.anyio
 NOW = datetime.now(UTC)

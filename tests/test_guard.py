@@ -22,11 +22,11 @@ import pytest
 from conftest import FAST, ids, server, stats, true_up
 from test_production import live_profile, run_in_terminal
 
-from bulkpatch.commands import apply_file
-from bulkpatch.config import Profile, load_profile
+from bulkpatch.commands.api import apply_file
 from bulkpatch.errors import InputError
-from bulkpatch.stamp import place
-from bulkpatch.target import resolve
+from bulkpatch.network.target import resolve
+from bulkpatch.report.stamp import place
+from bulkpatch.settings import Profile, load_profile
 from bulkpatch.ui.jobs import Jobs, left_to_send
 from bulkpatch.ui.shown import banner
 

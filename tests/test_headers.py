@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bulkpatch.catalog import FIELDS, header_index, normalize_header
-from bulkpatch.headers import near_miss
+from bulkpatch.catalog.fields import FIELDS, header_index, normalize_header
+from bulkpatch.load.headers import near_miss
 
 
 @pytest.mark.parametrize("word", ["Name", "Offer", "Product", "End date"])

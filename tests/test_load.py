@@ -9,10 +9,10 @@ import pytest
 import xlsxwriter
 from conftest import CUSTOMER, SUB1, SUB2
 
-from bulkpatch.check import check
+from bulkpatch.check.checker import check
 from bulkpatch.errors import InputError
-from bulkpatch.load import load
-from bulkpatch.sheet import ROW
+from bulkpatch.load.reader import load
+from bulkpatch.load.sheet import ROW
 
 
 def cells(sheet, header: str) -> list[str | None]:

@@ -18,13 +18,13 @@ import openpyxl
 import pytest
 from conftest import FAST, ids, server
 
-from bulkpatch.catalog import FIELDS
-from bulkpatch.commands import apply_file, check_file, export_file, plan_file
-from bulkpatch.load import load
-from bulkpatch.quoting import EXACT, QUOTED
+from bulkpatch.catalog.fields import FIELDS
+from bulkpatch.commands.api import apply_file, check_file, export_file, plan_file
+from bulkpatch.load.quoting import EXACT, QUOTED
+from bulkpatch.load.reader import load
+from bulkpatch.load.sheet import BLANKS
+from bulkpatch.network.target import sandbox_state
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
-from bulkpatch.sheet import BLANKS
-from bulkpatch.target import sandbox_state
 from bulkpatch.ui.jobs import read_report
 
 # Every settable text field of a subscription (friendly name, the next term's product ids).

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import pytest
 from conftest import CUSTOMER, FAST, SUB1, SUB2, ids, journal_calls, results, server, stats, true_up
 
-from bulkpatch.check import check
-from bulkpatch.commands import apply_file, plan_file
-from bulkpatch.config import Settings
+from bulkpatch.check.checker import check
+from bulkpatch.commands.api import apply_file, plan_file
 from bulkpatch.errors import InputError, StoppedError
-from bulkpatch.load import load
-from bulkpatch.plan import Change, changes, merge
+from bulkpatch.load.reader import load
+from bulkpatch.plan.changes import Change, changes, merge
 from bulkpatch.sandbox import resources
+from bulkpatch.settings import Settings
 
 NOW = datetime.now(UTC)
 

@@ -14,9 +14,9 @@ import pytest
 from authority import Authority, self_signed
 from conftest import FAST, server, stats, true_up, uvicorn_server
 
-from bulkpatch.commands import apply_file
-from bulkpatch.config import load_profile
+from bulkpatch.commands.api import apply_file
 from bulkpatch.errors import InputError
+from bulkpatch.settings import load_profile
 
 ACCESS = ("tok-live-5e1d9c", "tok-live-8a2f4b")
 SECRET, REFRESH = "s3cret-client-value-77", "refresh-value-31c9"

@@ -11,7 +11,7 @@ import openpyxl
 import polars as pl
 from conftest import CUSTOMER, SAMPLES, SUB1, SUB2
 
-from bulkpatch.commands import check_file
+from bulkpatch.commands.api import check_file
 
 
 def read_csv_report(path):

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from conftest import FAST, results, server, stats, true_up
 
-from bulkpatch.commands import apply_file
+from bulkpatch.commands.api import apply_file
 
 
 def start_apply(path: Path, url: str, folder: Path, *extra: str, limit=None) -> subprocess.Popen:

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 from conftest import CUSTOMER, SAMPLES, SUB1, SUB2
 
-from bulkpatch.load import load
+from bulkpatch.check.values import typed
+from bulkpatch.load.reader import load
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 from bulkpatch.sandbox.schema import problems
 from bulkpatch.sandbox.seed import build
 from bulkpatch.sandbox.semantics import when
-from bulkpatch.values import typed
 
 pytestmark = pytest.mark.anyio
 

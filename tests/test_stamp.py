@@ -11,9 +11,9 @@ from importlib import metadata
 import openpyxl
 from conftest import FAST, SAMPLES, server, true_up
 
-from bulkpatch.commands import apply_file
-from bulkpatch.config import load_profile
-from bulkpatch.stamp import command_line
+from bulkpatch.commands.api import apply_file
+from bulkpatch.report.stamp import command_line
+from bulkpatch.settings import load_profile
 
 TENANT = "6b2f7c1e-0000-4000-8000-00000000ab01"
 

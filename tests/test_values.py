@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import SUB1, SUB2
 
-from bulkpatch.values import same_value
+from bulkpatch.check.values import same_value
 
 
 @pytest.mark.parametrize(
@@ -36,14 +36,14 @@ from bulkpatch.values import same_value
     ],
 )
 def test_same_value_compares_as_partner_center_stores(name, sheet, live, same):
-    from bulkpatch.catalog import field
+    from bulkpatch.catalog.fields import field
 
     assert same_value(field("subscriptions", name), sheet, live) is same
     assert same_value(field("subscriptions", name), live, sheet) is same
 
 
 def test_same_value_compares_ids_without_case_or_braces():
-    from bulkpatch.catalog import field
+    from bulkpatch.catalog.fields import field
 
     assert same_value(field("orders", "lineItems.subscriptionId"), "{" + SUB1.upper() + "}", SUB1)
     assert not same_value(field("orders", "lineItems.subscriptionId"), SUB1, SUB2)

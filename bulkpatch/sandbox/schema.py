@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkpatch.catalog import ARRAYS, FIELDS, Field, Kind
-from bulkpatch.field import json_fits
+from bulkpatch.catalog.fields import ARRAYS, FIELDS, Field, Kind
+from bulkpatch.catalog.model import json_fits
 
 LINK_KEYS = {"uri": str, "method": str, "headers": list, "body": str}
 

@@ -23,13 +23,13 @@ from typing import Any
 
 import polars as pl
 
-from bulkpatch.catalog import header_index, normalize_header
+from bulkpatch.catalog.fields import header_index, normalize_header
+from bulkpatch.check.values import typed
 from bulkpatch.errors import InputError
-from bulkpatch.load import load
+from bulkpatch.load.reader import load
+from bulkpatch.load.sheet import Column, Sheet
 from bulkpatch.sandbox import resources, semantics
 from bulkpatch.sandbox.config import SeedSpec
-from bulkpatch.sheet import Column, Sheet
-from bulkpatch.values import typed
 
 SYNTHETIC_NS = uuid.UUID("0b7c2d4e-5f60-4a1b-8c9d-0e1f2a3b4c5d")
 Seeded = dict[str, list[tuple[str, dict[str, Any]]]]  # kind -> (customer id, body)

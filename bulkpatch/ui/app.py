@@ -28,10 +28,11 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bulkpatch.commands import apply_file, check_file, export_file, plan_file
+from bulkpatch.commands.api import apply_file, check_file, export_file, plan_file
+from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError
-from bulkpatch.results import PlanRun
-from bulkpatch.stamp import retold
+from bulkpatch.outcomes import MEANING
+from bulkpatch.report.stamp import retold
 from bulkpatch.ui.guard import Guard, Refused, Session
 from bulkpatch.ui.jobs import (
     SHEETS,
@@ -46,7 +47,6 @@ from bulkpatch.ui.jobs import (
     run_folder,
 )
 from bulkpatch.ui.shown import banner, pushed, signed_in
-from bulkpatch.workbook import MEANING
 
 TARGETS = ("sandbox", "production")
 NEXT = {"plan": "plan", "results": "results", "export": "export"}  # the page a stage ends on

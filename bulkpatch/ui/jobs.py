@@ -22,16 +22,16 @@ from typing import Any
 
 import polars as pl
 
-from bulkpatch import quoting
-from bulkpatch.check import Checked
-from bulkpatch.config import load_profile
+from bulkpatch.apply.session import Watch
+from bulkpatch.check.checker import Checked
+from bulkpatch.check.values import GUID
+from bulkpatch.commands.results import CheckRun, Run
 from bulkpatch.errors import BulkpatchError, InputError
-from bulkpatch.results import CheckRun, Run
-from bulkpatch.runfolder import RunFolder
-from bulkpatch.session import Watch
-from bulkpatch.sheet import Dialect
-from bulkpatch.stamp import placed
-from bulkpatch.values import GUID
+from bulkpatch.load import quoting
+from bulkpatch.load.sheet import Dialect
+from bulkpatch.report.stamp import placed
+from bulkpatch.runs.folder import RunFolder
+from bulkpatch.settings import load_profile
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 PAGE = 50  # rows on one page
@@ -298,7 +298,7 @@ def _where(run: RunFolder, profile: str | None) -> dict[str, str | None]:
 def _place(run: RunFolder, profile: str | None) -> tuple[str, str]:
     """Where a run folder's run sends, from its manifest and `profile` (what `production`
     means), as its reports' stamp says it."""
-    from bulkpatch.target import production_url, where
+    from bulkpatch.network.target import production_url, where
 
     production, embedded = production_url(load_profile(profile)), run.settings["embedded"]
     target = run.settings["target"]

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 
 from bulkpatch.errors import BulkpatchError
-from bulkpatch.stamp import retold
+from bulkpatch.report.stamp import retold
 from bulkpatch.ui.jobs import Job
 
 
@@ -40,9 +40,8 @@ def banner(job: Job | None) -> dict[str, str] | None:
 def signed_in(profile: str | None) -> str:
     """Who production calls go out as, in the words of `bulkpatch auth status` (never a
     token): read again on every page, so a sign-in in a terminal shows at once."""
-    from bulkpatch.auth import Credentials, TokenProvider
-    from bulkpatch.cli_words import describe
-    from bulkpatch.config import load_profile
+    from bulkpatch.network.auth import Credentials, TokenProvider, in_words
+    from bulkpatch.settings import load_profile
 
     try:
         status = TokenProvider(Credentials.of(load_profile(profile))).status()
@@ -50,4 +49,4 @@ def signed_in(profile: str | None) -> str:
         return f"Not signed in: {exc}"
     if status["method"] == "token" and not status["set"]:
         return "Not signed in to Partner Center (the sandbox needs no sign-in)."
-    return describe(status)
+    return in_words(status)
