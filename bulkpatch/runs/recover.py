@@ -21,7 +21,7 @@ import polars as pl
 
 from bulkpatch.plan.changes import Change
 from bulkpatch.report import undo
-from bulkpatch.report.tables import plural
+from bulkpatch.report.words import plural
 from bulkpatch.runs.folder import JOURNAL, UNDO
 from bulkpatch.runs.journal import Damage, Replay
 
