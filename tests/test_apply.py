@@ -282,12 +282,16 @@ def test_rows_that_did_not_go_come_back_as_a_sheet_to_fix_and_apply_as_it_is(cli
         )
         rows = pl.read_csv(fix, infer_schema=False)
         source = pl.read_csv(sample, infer_schema=False)
-        assert rows.columns == [*source.columns, "Reason"]  # the input's columns, no row/outcome
+        # the input's columns, no row/outcome; then why, and check's issue code for it
+        assert rows.columns == [*source.columns, "Reason", "Reason code"]
         assert rows.height == 10  # 8 invalid, 2 failed
         half = rows.get_column("Quantity") == "5.5"
         assert rows.filter(half).get_column("Reason").item() == (
             'Quantity: "5.5" is not a whole number'
         )
+        assert rows.filter(half).get_column("Reason code").item() == "integer.not_whole"
+        codes = rows.get_column("Reason code").fill_null("").to_list()
+        assert codes.count("") == 2  # the two Partner Center refused: no check code
         edited = rows.with_columns(
             pl.when(half).then(pl.lit("6")).otherwise(pl.col("Quantity")).alias("Quantity")
         )

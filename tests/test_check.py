@@ -197,7 +197,7 @@ def test_the_same_order_line_twice_and_bad_order_ids(write_csv):
 
 
 def whole_and_positive(text: str) -> bool:
-    """The quantity rule in plain Python arithmetic: a whole number of at least 1."""
+    """The quantity rule in plain Python arithmetic: a whole number from 1 to 10,000."""
     stripped = text.strip()
     try:
         number = float(stripped)
@@ -207,7 +207,7 @@ def whole_and_positive(text: str) -> bool:
     plain = digits.isdigit() and "e" not in stripped and not stripped.startswith(".")
     # a total has no sign, and 1.000 could mean one or a thousand
     ambiguous = stripped.startswith("+") or re.fullmatch(r"-?\d{1,3}(\.\d{3})+", stripped)
-    return plain and not ambiguous and number == int(number) and number >= 1
+    return plain and not ambiguous and number == int(number) and 1 <= number <= 10_000
 
 
 def test_quantity_rule_agrees_with_plain_arithmetic(write_csv):
@@ -426,8 +426,12 @@ def test_seats_too_large_to_hold_are_invalid_not_an_empty_cell(quirk, tmp_path):
 
     run = check_file(quirk("huge-quantity.csv"), out=tmp_path / "o")
     (part,) = run.parts
-    assert part.outcomes.get_column("outcome").to_list() == ["invalid", "invalid", "valid"]
+    # the largest 64-bit number is read as the number it is, and is above the seats' maximum
+    assert part.outcomes.get_column("outcome").to_list() == ["invalid", "invalid", "invalid"]
     messages = part.issues.get_column("message").to_list()
+    assert messages[2] == (
+        'Quantity: "9223372036854775807" is above 10000: write a total of at most 10000'
+    )
     assert (
         messages[0]
         == 'Quantity: "100000000000000000000" is far too large: write a number such as 25'

@@ -43,10 +43,12 @@ def test_json_summary_is_one_object_on_stdout(cli, tmp_path):
         1,
     )
     assert summary["sheets"][0]["problems_by_rule"]["not a whole number"] == 2
+    assert summary["sheets"][0]["problems_by_code"]["integer.not_whole"] == 1  # and 1 "1,000"
     assert {
         "row": 4,
         "column": "Quantity",
         "value": "5.5",
+        "code": "integer.not_whole",
         "rule": "not a whole number",
         "message": 'Quantity: "5.5" is not a whole number',
     } in summary["sheets"][0]["problems"]

@@ -32,10 +32,22 @@ def test_csv_report_keeps_input_columns_then_row_outcome_errors(write_csv, tmp_p
     run = check_file(path, out=tmp_path / "out")
     rows = read_csv_report(tmp_path / "out" / "check.csv")
     assert rows == [
-        ["Customer ID", "Subscription ID", "Quantity", "Notes", "row", "outcome", "errors"],
-        [CUSTOMER, SUB1, "5.5", "first", "2", "invalid", 'Quantity: "5.5" is not a whole number'],
-        [CUSTOMER, SUB2, "7", "second", "3", "valid", ""],
-        [CUSTOMER, "a1b2c3d4-0000-4000-8000-000000000003", "", "third", "4", "no_change", ""],
+        [
+            "Customer ID",
+            "Subscription ID",
+            "Quantity",
+            "Notes",
+            "row",
+            "outcome",
+            "errors",
+            "codes",
+        ],
+        [
+            *[CUSTOMER, SUB1, "5.5", "first", "2", "invalid"],
+            *['Quantity: "5.5" is not a whole number', "integer.not_whole"],
+        ],
+        [CUSTOMER, SUB2, "7", "second", "3", "valid", "", ""],
+        [CUSTOMER, "a1b2c3d4-0000-4000-8000-000000000003", "", "third", "4", "no_change", "", ""],
     ]
     assert run.counts() == {"valid": 1, "invalid": 1, "no_change": 1}
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -67,7 +79,7 @@ def test_xlsx_report_marks_bad_cells_and_summarises(write_csv, tmp_path):
     assert book.sheetnames == ["Summary", "Subscriptions"]  # what it is, first
     data = book["Subscriptions"]
     assert data.freeze_panes == "A2"
-    assert data.auto_filter.ref == "A1:G3"
+    assert data.auto_filter.ref == "A1:H3"
     assert [c.value for c in data[1]] == [
         "Customer ID",
         "Subscription ID",
@@ -76,7 +88,9 @@ def test_xlsx_report_marks_bad_cells_and_summarises(write_csv, tmp_path):
         "row",
         "outcome",
         "errors",
+        "codes",
     ]
+    assert data["H2"].value == "integer.not_whole; boolean.not_yes_or_no"  # as the errors are
     bad, good = data["C2"], data["C3"]
     assert bad.fill.fgColor.rgb.endswith("FFC7CE")
     assert bad.comment.text == 'Quantity: "5.5" is not a whole number'
@@ -87,6 +101,9 @@ def test_xlsx_report_marks_bad_cells_and_summarises(write_csv, tmp_path):
     cells = {r[0]: r[1] for r in summary.iter_rows(values_only=True) if r[0]}
     assert cells["valid"] == 1 and cells["invalid"] == 1 and cells["no_change"] == 0
     assert cells["not a whole number"] == 1 and cells["not yes or no"] == 1
+    beside = {r[0]: r[2] for r in summary.iter_rows(values_only=True) if r[0]}
+    assert beside["not a whole number"] == "integer.not_whole"  # each rule's issue code
+    assert beside["not yes or no"] == "boolean.not_yes_or_no"
     assert len(summary._charts) == 1
 
 
@@ -143,8 +160,16 @@ def test_a_workbook_gets_its_rows_to_fix_as_a_workbook_with_the_same_sheets(writ
     book = openpyxl.load_workbook(run.folder / "to-fix.xlsx")
     assert book.sheetnames == ["Subscriptions", "Orders"]  # no Summary: a sheet to send again
     subs = list(book["Subscriptions"].iter_rows(values_only=True))
-    assert subs[0] == ("Customer ID", "Subscription ID", "Quantity", "Notes", "Reason")
+    assert subs[0] == (
+        "Customer ID",
+        "Subscription ID",
+        "Quantity",
+        "Notes",
+        "Reason",
+        "Reason code",
+    )
     assert subs[1][:4] == (CUSTOMER, SUB2, -2, "too few") and "Quantity" in subs[1][4]
+    assert subs[1][5] == "number.below_minimum"
     assert len(subs) == 2
     again = check_file(run.folder / "to-fix.xlsx", out=tmp_path / "s")
     assert again.counts() == {"valid": 0, "invalid": 2, "no_change": 0}  # read as it was
@@ -254,7 +279,7 @@ def test_utf16_tab_csv_gives_utf16_tab_results(quirk, tmp_path):
     assert raw.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 with its BOM
     given = quirk("utf16.csv").read_bytes().decode("utf-16").splitlines()
     rows = raw.decode("utf-16").splitlines()
-    assert rows[0].split("\t") == [*given[0].split("\t"), "row", "outcome", "errors"]
+    assert rows[0].split("\t") == [*given[0].split("\t"), "row", "outcome", "errors", "codes"]
     assert [r.split("\t")[:3] for r in rows[1:]] == [g.split("\t")[:3] for g in given[1:]]
 
 

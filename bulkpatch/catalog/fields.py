@@ -43,6 +43,17 @@ ORDER_STATUSES = (
 )
 
 
+# A subscription's seats: at least 1, at most 10,000. No Microsoft page at hand gives the number:
+# "Manage orders - Update subscription by ID"
+# (https://learn.microsoft.com/rest/api/partner-center/manage-orders/update-subscription-by-id)
+# types `quantity` as an integer without bounds, and "Offer resources"
+# (https://learn.microsoft.com/partner-center/developer/offer-resources) gives each offer its
+# own `minimumQuantity` and `maximumQuantity`, which a sheet does not carry. 10,000 is the bound
+# plan (and the sandbox, with error 2002) has held since the first rules; it is the catalog's
+# now, so check refuses a 20,000-seat row before anything is read.
+MAX_SEATS = 10_000
+
+
 def _f(name: str, type_: FieldType = "string", **kw: object) -> Field:
     return Field(name, type_, **kw)  # type: ignore[arg-type]
 
@@ -139,6 +150,7 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
         "integer",
         role="settable",
         minimum=1,
+        maximum=MAX_SEATS,
         aliases=(
             "seats",
             "licenses",

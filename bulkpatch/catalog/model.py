@@ -74,7 +74,8 @@ class Field:
     role: Role = "expected"
     enum: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
-    minimum: int | None = None
+    minimum: int | None = None  # the bounds of a number, applied offline by check
+    maximum: int | None = None
     level: Level = "resource"
     label: str = ""
     of: str = ""  # current and delta columns: the settable field they describe

@@ -4,8 +4,10 @@ Pandera (polars backend) runs the column rules lazily, so every failing cell of 
 collected, not only the first. It validates the cleaned text, never coerced columns: a coerced
 dirty column gives wrong answers (once one cell fails to convert the column stays text, blanks
 are reported too and range checks never run). Cross-row rules are Polars window expressions.
-Bad rows are data: the result is an issues table (row, column, value, rule, message) and an
-outcome per row, `valid`, `invalid` or `no_change`. There is no per-row Python on this path.
+Bad rows are data: the result is an issues table (row, column, value, code, rule, message; each
+rule's stable code is in `load/codes.py`) and an outcome per row, `valid`, `invalid` or
+`no_change`. Every bound the catalog gives a field (a quantity's minimum and maximum, its enum
+values, what is read-only) is applied here, offline. There is no per-row Python on this path.
 
 The column rules and the outcomes are here; what a value must look like (and what it is, typed)
 is `values.py`, the rules that span rows are `crossrow.py`.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandera.polars as pa
 import polars as pl
@@ -33,17 +36,11 @@ from bulkpatch.check.values import (
     date_part,
     has_invisible,
 )
+from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
 from bulkpatch.outcomes import CHECK_OUTCOMES
 
-MISSING, READ_ONLY, BOOLEAN, ENUM = (
-    "missing value",
-    "read-only column",
-    "not yes or no",
-    "not an allowed value",
-)
-GROUPED_RULE, SIGNED_RULE = "number with a separator", "sign in a total"
-TOO_LARGE, TOO_LARGE_WORDS = "number too large", "is far too large: write a number such as 25"
+TOO_LARGE_WORDS = "is far too large: write a number such as 25"
 GROUPED_WORDS = (
     "is not a whole number as written (is that a thousands separator or a decimal point?): "
     "write digits only, such as 1000 or 1"
@@ -63,7 +60,7 @@ class Checked:
 
     sheet: Sheet
     issues: pl.DataFrame
-    outcomes: pl.DataFrame  # ROW, outcome, errors
+    outcomes: pl.DataFrame  # ROW, outcome, errors, codes
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome, every outcome present (zero when none)."""
@@ -76,7 +73,18 @@ class Checked:
 
     def rule_counts(self) -> dict[str, int]:
         """Problems per rule, most frequent first."""
-        counted = self.issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False])
+        return self._counted("rule")
+
+    def code_counts(self) -> dict[str, int]:
+        """Problems per issue code, most frequent first."""
+        return self._counted("code")
+
+    def rule_codes(self) -> dict[str, list[str]]:
+        """Each rule found -> its issue codes (`not a whole number` counts two)."""
+        return dict(self.issues.group_by("rule").agg(pl.col("code").unique().sort()).iter_rows())
+
+    def _counted(self, by: str) -> dict[str, int]:
+        counted = self.issues.group_by(by).len().sort(["len", by], descending=[True, False])
         return dict(counted.iter_rows())
 
 
@@ -120,12 +128,12 @@ def _column_issues(text: pl.DataFrame, fields: list[Column]) -> pl.DataFrame:
         failures = exc.failure_cases
     explain = pl.DataFrame(
         [
-            (c.name, rule, c.header, words)
+            (c.name, name, r.code, rule(r.code, r.detail), c.header, r.words)
             for c in fields
             if c.field
-            for rule, words in _rule_words(c.field).items()
+            for name, r in _rules(c.field).items()
         ],
-        schema={"column": pl.String, "check": pl.String, "header": pl.String, "words": pl.String},
+        schema=dict.fromkeys(("column", "check", "code", "rule", "header", "words"), pl.String),
         orient="row",
     )
     found = failures.filter(pl.col("index").is_not_null()).join(
@@ -140,10 +148,8 @@ def _column_issues(text: pl.DataFrame, fields: list[Column]) -> pl.DataFrame:
         .then(pl.lit(""))
         .otherwise(value)
         .alias("value"),
-        # A grouped number is counted with the other numbers that are not whole as written.
-        pl.col("check")
-        .replace({"not_nullable": MISSING, GROUPED_RULE: PATTERNS["integer"][1]})
-        .alias("rule"),
+        "code",
+        "rule",
         pl.when(pl.col("check") == "not_nullable")
         .then(pl.format("{}: is empty; {}", "header", "words"))
         .otherwise(pl.format('{}: "{}" {}', "header", _shortened(value), "words"))
@@ -158,105 +164,138 @@ def _shortened(value: pl.Expr, most: int = 60) -> pl.Expr:
     return pl.when(value.str.len_chars() > most).then(cut).otherwise(value)
 
 
-def _rule_words(f: Field) -> dict[str, str]:
-    """Rule id -> the plain words that follow the value in a message."""
-    words = {"not_nullable": "every row needs one"}
+class _Rule(NamedTuple):
+    """A column rule as the issues table says it: its code, the plain words that follow the
+    value in a message, the bound or term its rule words name (`below 1`), and for a hint the
+    words people type for it (as enum keys)."""
+
+    code: IssueCode
+    words: str
+    detail: object = ""
+    typed: tuple[str, ...] = ()
+
+    @property
+    def check(self) -> str:
+        """Its Pandera check's name: the code, and a hint's term (a column may give one code
+        more than one check); a required cell's is Pandera's own."""
+        if self.code == "value.missing":
+            return "not_nullable"
+        return f"{self.code} {self.detail}" if self.typed and self.detail else self.code
+
+
+def _rules(f: Field) -> dict[str, _Rule]:
+    """Check name -> its rule, for each check `_checks` gives `f`."""
+    rules = [_Rule("value.missing", "every row needs one")]
     if f.role == "read_only":
-        words[READ_ONLY] = "is read-only: Partner Center computes it; clear the cell"
-    elif f.type in PATTERNS:
-        _, rule, text = PATTERNS[f.type]
-        words[rule] = text
-    elif f.type == "boolean":
-        words[BOOLEAN] = "is not yes or no (use TRUE, FALSE, yes, no, 1 or 0)"
-    elif f.type == "enum":
-        words[ENUM] = "is not one of " + ", ".join(f.enum)
-    if f.type in ("integer", "number") and f.role != "read_only":
-        words[TOO_LARGE] = TOO_LARGE_WORDS
-    if f.type == "integer" and f.role != "read_only":
-        words[GROUPED_RULE] = GROUPED_WORDS
-        if f.role != "delta":  # only a subscription's quantity has a seat change column
-            words[SIGNED_RULE] = SIGNED_WORDS + (SEAT_CHANGE_WORDS if f.name == "quantity" else "")
-    if f.minimum is not None:
-        below = f"is below {f.minimum}"
-        words[f"below {f.minimum}"] = below + (
-            f": write a total of at least {f.minimum}" if f.minimum else ""
+        rules.append(
+            _Rule("column.read_only", "is read-only: Partner Center computes it; clear the cell")
         )
-    words.update({rule: text for rule, (text, _) in _hints(f).items()})
-    return words
+    elif f.type in PATTERNS:
+        _, code, text = PATTERNS[f.type]
+        rules.append(_Rule(code, text))
+    elif f.type == "boolean":
+        said = "is not yes or no (use TRUE, FALSE, yes, no, 1 or 0)"
+        rules.append(_Rule("boolean.not_yes_or_no", said))
+    elif f.type == "enum":
+        rules.append(_Rule("enum.unknown_value", "is not one of " + ", ".join(f.enum)))
+    if f.type in ("integer", "number") and f.role != "read_only":
+        rules.append(_Rule("number.too_large", TOO_LARGE_WORDS))
+    if f.type == "integer" and f.role != "read_only":
+        rules.append(_Rule("integer.grouped_digits", GROUPED_WORDS))
+        if f.role != "delta":  # only a subscription's quantity has a seat change column
+            seats = SEAT_CHANGE_WORDS if f.name == "quantity" else ""
+            rules.append(_Rule("integer.signed_total", SIGNED_WORDS + seats))
+    if f.minimum is not None:
+        least = f": write a total of at least {f.minimum}" if f.minimum else ""
+        rules.append(_Rule("number.below_minimum", f"is below {f.minimum}{least}", f.minimum))
+    if f.maximum is not None:
+        most = f"is above {f.maximum}: write a total of at most {f.maximum}"
+        rules.append(_Rule("number.above_maximum", most, f.maximum))
+    return {r.check: r for r in [*rules, *_hints(f)]}
 
 
-def _hints(f: Field) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Words people type for a value Partner Center spells otherwise: rule id -> (what to
-    write instead, the words as enum keys). Such a word gets this one message."""
+def _hints(f: Field) -> list[_Rule]:
+    """Words people type for a value Partner Center spells otherwise, each with what to write
+    instead. Such a word gets this one message."""
     if f.type == "duration":
-        return {
-            f"term in words ({term})": (f"is not a term length: write {term}", words)
+        return [
+            _Rule("duration.in_words", f"is not a term length: write {term}", term, words)
             for term, words in _TERMS.items()
-        }
+        ]
     if f.type == "enum" and "deleted" in f.enum and "cancelled" not in f.enum:
-        return {
-            "cancelled is deleted": (
-                'is refused: Partner Center calls a cancelled subscription "deleted": write '
-                "deleted",
-                ("cancelled", "canceled", "cancel"),
-            )
-        }
+        said = 'is refused: Partner Center calls a cancelled subscription "deleted": write deleted'
+        return [
+            _Rule("status.cancelled_is_deleted", said, typed=("cancelled", "canceled", "cancel"))
+        ]
     if f.type == "enum" and "cancelled" in f.enum:
-        return {
-            "canceled is cancelled": (
-                'is spelled "cancelled" in Partner Center: write cancelled',
-                ("canceled", "cancel"),
-            )
-        }
-    return {}
+        said = 'is spelled "cancelled" in Partner Center: write cancelled'
+        return [_Rule("status.spelled_canceled", said, typed=("canceled", "cancel"))]
+    return []
 
 
 def _checks(f: Field) -> list[pa.Check]:
-    """The Pandera checks for one field, each named by its rule id. They are disjoint: a cell
-    breaks at most the one rule that says best what to write instead."""
+    """The Pandera checks for one field, each named as `_rules` names it. They are disjoint: a
+    cell breaks at most the one rule that says best what to write instead."""
     if f.role == "read_only":
-        return [_expr_check(READ_ONLY, lambda c: c.is_null())]
+        return [_expr_check("column.read_only", lambda c: c.is_null())]
     hints = _hints(f)
-    hinted = [key for _, keys in hints.values() for key in keys]
+    hinted = [key for hint in hints for key in hint.typed]
     checks: list[pa.Check] = []
     if f.type == "datetime":  # the pattern admits 2026-02-30; the calendar does not
-        pattern, rule, _ = PATTERNS[f.type]
+        pattern, code, _ = PATTERNS[f.type]
         checks.append(
-            _expr_check(rule, lambda c: c.str.contains(pattern) & date_part(c).is_not_null())
+            _expr_check(code, lambda c: c.str.contains(pattern) & date_part(c).is_not_null())
         )
     elif f.type == "integer":
-        pattern, rule, _ = PATTERNS[f.type]
+        pattern, code, _ = PATTERNS[f.type]
         checks.append(
-            _expr_check(rule, lambda c: c.str.contains(pattern) | c.str.contains(GROUPED))
+            _expr_check(code, lambda c: c.str.contains(pattern) | c.str.contains(GROUPED))
         )
-        checks.append(_expr_check(GROUPED_RULE, lambda c: ~c.str.contains(GROUPED)))
+        checks.append(_expr_check("integer.grouped_digits", lambda c: ~c.str.contains(GROUPED)))
         # digits beyond what a 64-bit whole number holds would be read as no value at all
         checks.append(
-            _expr_check(TOO_LARGE, lambda c: ~c.str.contains(pattern) | as_integer(c).is_not_null())
+            _expr_check(
+                "number.too_large", lambda c: ~c.str.contains(pattern) | as_integer(c).is_not_null()
+            )
         )
         if f.role != "delta":
-            checks.append(_expr_check(SIGNED_RULE, lambda c: ~c.str.starts_with("+")))
+            checks.append(_expr_check("integer.signed_total", lambda c: ~c.str.starts_with("+")))
     elif f.type in ("guid", "order_id"):  # an invisible character gets its own message
-        pattern, rule, _ = PATTERNS[f.type]
-        checks.append(_expr_check(rule, lambda c: c.str.contains(pattern) | has_invisible(c)))
+        pattern, code, _ = PATTERNS[f.type]
+        checks.append(_expr_check(code, lambda c: c.str.contains(pattern) | has_invisible(c)))
     elif f.type in PATTERNS:
-        pattern, rule, _ = PATTERNS[f.type]
+        pattern, code, _ = PATTERNS[f.type]
         checks.append(
-            _expr_check(rule, lambda c: c.str.contains(pattern) | as_enum_key(c).is_in(hinted))
+            _expr_check(code, lambda c: c.str.contains(pattern) | as_enum_key(c).is_in(hinted))
         )
         if f.type == "number":  # 400 digits are infinity as a float: not a number to send
-            checks.append(_expr_check(TOO_LARGE, _finite))
+            checks.append(_expr_check("number.too_large", _finite))
     elif f.type == "boolean":
-        checks.append(_expr_check(BOOLEAN, lambda c: c.str.to_lowercase().is_in(BOOL_WORDS)))
+        checks.append(
+            _expr_check("boolean.not_yes_or_no", lambda c: c.str.to_lowercase().is_in(BOOL_WORDS))
+        )
     elif f.type == "enum":
         keys = [enum_key(v) for v in f.enum] + hinted
-        checks.append(_expr_check(ENUM, lambda c: as_enum_key(c).is_in(keys)))
-    for rule, (_, words) in hints.items():
-        checks.append(_expr_check(rule, lambda c, words=words: ~as_enum_key(c).is_in(words)))
+        checks.append(_expr_check("enum.unknown_value", lambda c: as_enum_key(c).is_in(keys)))
+    for hint in hints:
+        checks.append(_expr_check(hint.check, lambda c, t=hint.typed: ~as_enum_key(c).is_in(t)))
+    checks += _bounds(f)
+    return checks
+
+
+def _bounds(f: Field) -> list[pa.Check]:
+    """The catalog's bounds of a number: a whole number below its minimum or above its maximum
+    (the text that is not a whole number has its own rule)."""
+    checks = []
     if f.minimum is not None:
-        minimum = f.minimum
+        least = f.minimum
         checks.append(
-            _expr_check(f"below {minimum}", lambda c: (as_integer(c) >= minimum).fill_null(True))
+            _expr_check("number.below_minimum", lambda c: (as_integer(c) >= least).fill_null(True))
+        )
+    if f.maximum is not None:
+        most = f.maximum
+        checks.append(
+            _expr_check("number.above_maximum", lambda c: (as_integer(c) <= most).fill_null(True))
         )
     return checks
 
@@ -280,16 +319,21 @@ def _expr_check(name: str, test: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
 
 
 def _outcomes(sheet: Sheet, text: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
-    """ROW, outcome and errors (the row's messages; null when it has none)."""
+    """ROW, outcome, errors (the row's messages; null when it has none) and codes (their issue
+    codes, in the same order)."""
     changes = list(asks_change(sheet).values())
-    errors = issues.group_by("row", maintain_order=True).agg(pl.col("message").str.join("; "))
+    errors = issues.group_by("row", maintain_order=True).agg(
+        pl.col("message").str.join("; "), pl.col("code").str.join("; ")
+    )
     # A lookup, not a join: most rows have no error, and a join would copy every row twice.
-    message = pl.col(ROW).replace_strict(
-        errors.get_column("row"), errors.get_column("message"), default=None, return_dtype=pl.String
+    said = pl.col(ROW).replace_strict(
+        errors.get_column("row"),
+        errors.select(pl.struct("message", "code")).to_series(),
+        default=None,
     )
     return (
         text.lazy()
-        .with_columns(message.alias("errors"))
+        .with_columns(said.struct.field("message").alias("errors"))
         .select(
             ROW,
             pl.when(pl.col("errors").is_not_null())
@@ -299,6 +343,7 @@ def _outcomes(sheet: Sheet, text: pl.DataFrame, issues: pl.DataFrame) -> pl.Data
             .otherwise(pl.lit("no_change"))
             .alias("outcome"),
             "errors",
+            said.struct.field("code").alias("codes"),
         )
         .collect()
     )

@@ -12,6 +12,7 @@ import polars as pl
 
 from bulkpatch.catalog.fields import RESOURCE_ID
 from bulkpatch.check.values import INVISIBLE, as_enum_key, as_integer, has_invisible
+from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.sheet import ROW, Column, Sheet
 
 
@@ -29,13 +30,14 @@ def cross_row_issues(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
 
 
 def _issue(
-    column: Column, rule: str, message: pl.Expr, header: pl.Expr | None = None
+    column: Column, code: IssueCode, message: pl.Expr, header: pl.Expr | None = None
 ) -> list[pl.Expr]:
     return [
         pl.col(ROW).alias("row"),
         (pl.lit(column.header) if header is None else header).alias("column"),
         pl.col(column.name).fill_null("").alias("value"),
-        pl.lit(rule).alias("rule"),
+        pl.lit(code).alias("code"),
+        pl.lit(rule(code)).alias("rule"),
         message.alias("message"),
     ]
 
@@ -77,7 +79,7 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
         _rows_list(key),
         pl.lit(what),
     )
-    return found.select(_issue(target, "same target twice", message))
+    return found.select(_issue(target, "duplicate.target", message))
 
 
 def _sharing_an_id(text: pl.DataFrame, name: str) -> pl.Series | None:
@@ -115,7 +117,7 @@ def _order_disagreements(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
             rows,
             pl.lit(c.header),
         )
-        parts.append(found.select(_issue(c, "order rows disagree", message)))
+        parts.append(found.select(_issue(c, "order.rows_disagree", message)))
     return pl.concat(parts, how="vertical") if parts else None
 
 
@@ -140,7 +142,7 @@ def _renewal_without_auto_renew(sheet: Sheet, text: pl.DataFrame) -> pl.DataFram
         pl.lit(auto.header),
         pl.col(auto.name),
     )
-    return found.select(_issue(auto, "renewal needs auto-renew", message, header=first))
+    return found.select(_issue(auto, "renewal.needs_auto_renew", message, header=first))
 
 
 def _total_and_change(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
@@ -161,7 +163,7 @@ def _total_and_change(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
         pl.lit(total.header),
         pl.lit(change.header),
     )
-    return found.select(_issue(change, "total and change", message))
+    return found.select(_issue(change, "seats.total_and_change", message))
 
 
 def _invisible_in_ids(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
@@ -184,5 +186,5 @@ def _invisible_in_ids(sheet: Sheet, text: pl.DataFrame) -> list[pl.DataFrame]:
             .list.unique(maintain_order=True)
             .list.join(", "),
         )
-        found.append(rows.select(_issue(c, "invisible character", message)))
+        found.append(rows.select(_issue(c, "id.invisible_character", message)))
     return found

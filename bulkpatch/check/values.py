@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from bulkpatch.catalog.fields import Field, enum_key
+from bulkpatch.load.codes import IssueCode
 from bulkpatch.load.sheet import ROW, Sheet, cleaned
 from bulkpatch.safe import NUMBER
 
@@ -32,30 +33,31 @@ DATE = (
     r"(Z|[+-]\d{2}:?\d{2})?)?$"
 )
 DURATION = r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"
-# type -> (regex the cleaned text must match, rule id, the words after the value in a message)
-PATTERNS: dict[str, tuple[str, str, str]] = {
-    "integer": (INTEGER, "not a whole number", "is not a whole number"),
+# type -> (regex the cleaned text must match, its issue code, the words after the value in a
+# message)
+PATTERNS: dict[str, tuple[str, IssueCode, str]] = {
+    "integer": (INTEGER, "integer.not_whole", "is not a whole number"),
     "number": (
         NUMBER,
-        "not a number",
+        "number.not_a_number",
         "is not a number (use digits and a dot, no thousands separators)",
     ),
-    "guid": (GUID, "not a GUID", "is not an ID in the form 8-4-4-4-12 (a GUID)"),
+    "guid": (GUID, "id.not_a_guid", "is not an ID in the form 8-4-4-4-12 (a GUID)"),
     "order_id": (
         r"^[A-Za-z0-9_-]+$",
-        "not an order ID",
+        "id.not_an_order_id",
         "is not an order ID (only letters, digits, - and _)",
     ),
-    "datetime": (DATE, "not a date", "is not a date (use 2026-12-31 or 2026-12-31T00:00:00Z)"),
-    "duration": (DURATION, "not a term length", "is not a term length such as P1M, P1Y or P3Y"),
+    "datetime": (DATE, "date.not_a_date", "is not a date (use 2026-12-31 or 2026-12-31T00:00:00Z)"),
+    "duration": (DURATION, "duration.not_a_term", "is not a term length such as P1M, P1Y or P3Y"),
     "currency": (
         r"^[A-Za-z]{3}$",
-        "not a currency code",
+        "currency.not_a_code",
         "is not a three-letter currency code such as USD",
     ),
     "object": (
         r"(?s)^\{.*\}$",
-        "not a JSON object",
+        "object.not_json",
         'is not a JSON object such as {"key": "value"}',
     ),
 }

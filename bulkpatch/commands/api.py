@@ -109,7 +109,9 @@ def _reports(
     written = folder.write_tables(
         stem, [(p.sheet.kind, t) for p, t in zip(parts, made, strict=True)]
     )
-    fixes = [report.to_fix(t, len(p.sheet.columns)) for p, t in zip(parts, made, strict=True)]
+    fixes = [
+        report.to_fix(t, len(p.sheet.columns), p.outcomes) for p, t in zip(parts, made, strict=True)
+    ]
     fixes = [f for f in fixes if f]
     fixed = folder.write_fix(fixes, excel=parts[0].sheet.sheet_name is not None)
     outcomes = pl.concat([t.frame.select("outcome") for t in made])

@@ -92,15 +92,7 @@ class CheckRun(Run):
             "input": str(self.source),
             "rows": sum(self.counts().values()),
             **super().summary(),
-            "sheets": [
-                {
-                    **sheet_json(p),
-                    **p.counts(),
-                    "problems_by_rule": p.rule_counts(),
-                    "problems": p.issues.to_dicts(),  # row, column, value, rule, message
-                }
-                for p in self.parts
-            ],
+            "sheets": [{**sheet_json(p), **p.counts(), **problems_json(p)} for p in self.parts],
         }
 
 
@@ -113,6 +105,16 @@ def sheet_json(part: Checked) -> dict[str, Any]:
         "rows": part.sheet.frame.height,
         "mapping": [m.to_json() for m in part.sheet.mapping()],
         "skipped": part.sheet.notes,
+    }
+
+
+def problems_json(part: Checked) -> dict[str, Any]:
+    """A sheet's problems as `--json` shows them: counted by rule and by issue code, then each
+    one (row, column, value, code, rule, message); a script filters on the code."""
+    return {
+        "problems_by_rule": part.rule_counts(),
+        "problems_by_code": part.code_counts(),
+        "problems": part.issues.to_dicts(),
     }
 
 
@@ -166,7 +168,7 @@ class PlanRun(Run):
             "target": self.prepared.target.name,
             "invalid_rows": self.invalid_rows(),
             **super().summary(),
-            "sheets": [sheet_json(p) for p in self.prepared.parts],
+            "sheets": [{**sheet_json(p), **problems_json(p)} for p in self.prepared.parts],
         }
 
 
@@ -187,7 +189,7 @@ class ApplyRun(Run):
             **self.figures,
             "reports": [str(r) for r in self.reports],
             "notes": self.notes,
-            "sheets": [sheet_json(p) for p in self.prepared.parts],
+            "sheets": [{**sheet_json(p), **problems_json(p)} for p in self.prepared.parts],
         }
 
 
@@ -223,14 +225,32 @@ def apply_figures(
 # --- the Summary sheet of each command -----------------------------------------------------------
 
 
+PROBLEMS = "Problem (rule)"
+
+
+def problems(parts: list[Checked]) -> dict[str, int]:
+    """Problems per rule over the sheets, for the Summary (`codes` gives each rule's codes)."""
+    return add_counts([p.rule_counts() for p in parts])
+
+
+def codes(parts: list[Checked]) -> dict[str, tuple[str, dict[str, str]]]:
+    """The issue codes beside each rule the Summary counts problems by."""
+    found: dict[str, set[str]] = {}
+    for p in parts:
+        for rule, its in p.rule_codes().items():
+            found.setdefault(rule, set()).update(its)
+    return {PROBLEMS: ("Code", {rule: ", ".join(sorted(c)) for rule, c in found.items()})}
+
+
 def check_summary(parts: list[Checked], stamped: Stamp) -> report.Summary:
     return report.Summary(
         stamped,
         [
             ("Outcome", add_counts([p.counts() for p in parts])),
-            ("Problem (rule)", add_counts([p.rule_counts() for p in parts])),
+            (PROBLEMS, problems(parts)),
             ("Sheet", {p.sheet.label: p.sheet.frame.height for p in parts}),
         ],
+        beside=codes(parts),
     )
 
 
@@ -239,11 +259,9 @@ def plan_summary(
 ) -> report.Summary:
     return report.Summary(
         stamped,
-        [
-            ("Outcome", outcomes),
-            ("Problem (rule)", add_counts([p.rule_counts() for p in prepared.parts])),
-        ],
+        [("Outcome", outcomes), (PROBLEMS, problems(prepared.parts))],
         [("Seats per customer and offer (as planned)", seats)] if seats.height else [],
+        beside=codes(prepared.parts),
     )
 
 
@@ -268,7 +286,7 @@ def apply_summary(
         stamped,
         [
             ("Outcome", figures["outcomes"]),
-            ("Problem (rule)", add_counts([p.rule_counts() for p in prepared.parts])),
+            (PROBLEMS, problems(prepared.parts)),
             *([("Journal (resume)", recovery.counts())] if recovery.counts() else []),
         ],
         [
@@ -283,4 +301,5 @@ def apply_summary(
             ("HTTP status", figures["http_statuses"]),
             ("Calls", {f"{k} {op}": n for k, ops in calls.items() for op, n in ops.items()}),
         ],
+        beside=codes(prepared.parts),
     )

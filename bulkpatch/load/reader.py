@@ -20,6 +20,7 @@ import polars as pl
 from bulkpatch.catalog.fields import Kind, normalize_header
 from bulkpatch.errors import InputError
 from bulkpatch.load import quoting
+from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.csv_file import csv_grid
 from bulkpatch.load.excel_file import Book, Defects, Sample, excel_grids
 from bulkpatch.load.headers import (
@@ -217,21 +218,22 @@ def _ragged_issues(ragged: list[int]) -> pl.DataFrame:
         ragged,
         ["(whole row)"] * len(ragged),
         [""] * len(ragged),
-        "ragged row",
+        "row.ragged",
         ["this row has more cells than the header has columns; the extra cells were not read"]
         * len(ragged),
     )
 
 
 def _issues(
-    rows: list[int], columns: list[str], values: list[str], rule: str, messages: list[str]
+    rows: list[int], columns: list[str], values: list[str], code: IssueCode, messages: list[str]
 ) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "row": rows,
             "column": columns,
             "value": values,
-            "rule": [rule] * len(rows),
+            "code": [code] * len(rows),
+            "rule": [rule(code)] * len(rows),
             "message": messages,
         },
         schema=ISSUE_SCHEMA,
@@ -302,7 +304,7 @@ def _defect_issues(
                 [r for r, _, _ in formulas],
                 [h for _, h, _ in formulas],
                 [f for _, _, f in formulas],
-                "formula without a value",
+                "cell.formula_without_value",
                 [
                     f"{h}: the cell holds a formula ({f}) with no saved value; open the file in "
                     "Excel, save it, and try again"
@@ -325,7 +327,7 @@ def _defect_issues(
                 [r for r, _, _, _ in merged],
                 [h for _, h, _, _ in merged],
                 ["" for _ in merged],
-                "merged cells",
+                "cell.merged",
                 [
                     f"{h}: cells {ref} are merged, so only row {first} holds the value; unmerge "
                     "them and write the value on every row"

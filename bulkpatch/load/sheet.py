@@ -18,10 +18,13 @@ ROW = "__row__"
 BLANKS = " \t\r\n\u00a0\u2007\u202f\ufeff"
 _BLANK_CHARS = " \\t\\r\\n\\u00a0\\u2007\\u202f\\ufeff"  # the BLANKS, spelled for a regex
 _BLANK = f"[{_BLANK_CHARS}]"
+# The issues table: a problem per row, named by its stable code and its rule words (`codes.py`),
+# and said in a message for the user.
 ISSUE_SCHEMA = {
     "row": pl.Int64,
     "column": pl.String,
     "value": pl.String,
+    "code": pl.String,
     "rule": pl.String,
     "message": pl.String,
 }

@@ -1,8 +1,9 @@
 """Partner Center's business rules for a change, as the engine predicts them.
 
 The plan stage asks them before anything is sent (a predicted refusal), with the error codes
-Partner Center uses. The sandbox enforces its own reading of the same documentation
-(`bulkpatch.sandbox.semantics`), so a test cannot pass because both share a guess.
+Partner Center uses. They add what needs the state read: the bounds a cell can break offline
+are the catalog's, and check applies them. The sandbox enforces its own reading of the same
+documentation (`bulkpatch.sandbox.semantics`), so a test cannot pass because both share a guess.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bulkpatch.catalog.fields import field
 from bulkpatch.errors import ApiError
 
 BAD_INPUT = 800002
@@ -25,12 +27,14 @@ WINDOW_PASSED = 900117  # "You have passed your {0}-day cancellation window"
 STALE_ETAG = 2055
 QUANTITY_RANGE = 2002
 NOT_READY = 800082
-MAX_QUANTITY = 10_000
 ORDER_CANCEL_DAYS = 60
 # "Cancel a commercial marketplace or new commerce subscription using Partner Center APIs"
 # (https://learn.microsoft.com/partner-center/developer/cancel-an-azure-marketplace-subscription)
 NCE_CANCEL_DAYS = 7
 SETTABLE_STATUSES = {"active", "suspended", "deleted"}
+# The bounds of a subscription's seats are the catalog's, and check refuses a total outside
+# them offline: here they judge only what needs the state read (a seat change's total).
+SEATS = field("subscriptions", "quantity")
 DURATION = re.compile(r"^P(\d+)([MY])$")
 
 
@@ -72,8 +76,12 @@ def check_subscription(current: dict[str, Any], new: dict[str, Any], now: dateti
                 f"You have passed your {NCE_CANCEL_DAYS}-day cancellation window "
                 f"(it ended {until:%Y-%m-%d %H:%M} UTC). We are unable to cancel your purchase.",
             )
-    if not 1 <= new["quantity"] <= MAX_QUANTITY:
-        raise ApiError(400, QUANTITY_RANGE, f"The quantity must be between 1 and {MAX_QUANTITY}.")
+    if not SEATS.minimum <= new["quantity"] <= SEATS.maximum:  # a total a seat change made
+        raise ApiError(
+            400,
+            QUANTITY_RANGE,
+            f"The quantity must be between {SEATS.minimum} and {SEATS.maximum}.",
+        )
     if new.get("scheduledNextTermInstructions") and not new.get("autoRenewEnabled"):
         raise ApiError(400, BAD_INPUT, "Scheduled next term instructions need auto-renew on.")
     left = refundable(current, now)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import xlsxwriter
 
 EXCEL_MAX_ROWS = 1_048_576
-REASON = "Reason"
+REASON, REASON_CODE = "Reason", "Reason code"
 NUMERIC_TYPES = ("integer", "number")
 CHART_ROWS = 12  # rows a Summary chart covers (480 x 220 pixels)
 CHART_COLOURS = {
@@ -141,22 +141,28 @@ def _apart(sheet: Sheet, ours: set[str]) -> tuple[pl.DataFrame, list[str], set[s
     return sheet.frame.rename(renamed), [renamed.get(n, n) for n in names], formulas
 
 
-def to_fix(t: Table, width: int) -> Table | None:
-    """The rows of `t` that did not go (`FIX`), in the sheet's own `width` columns
-    and a Reason: a sheet `bulkpatch apply` takes as it is once fixed (Salesforce Data
-    Loader's error file is the model). The Reason column of an earlier one is replaced."""
+def to_fix(t: Table, width: int, codes: pl.DataFrame) -> Table | None:
+    """The rows of `t` that did not go (`FIX`), in the sheet's own `width` columns,
+    a Reason and its Reason code (`codes`: ROW and the issue codes of the rows check refused,
+    empty for a row refused later): a sheet `bulkpatch apply` takes as it is once fixed
+    (Salesforce Data Loader's error file is the model). An earlier one's two are replaced."""
     message = "error_message" if "error_message" in t.frame.columns else "errors"
     bad = t.frame.filter(pl.col("outcome").is_in(FIX))
     if bad.is_empty():
         return None
-    keep = [i for i in range(width) if t.headers[i] != REASON]
+    keep = [i for i in range(width) if t.headers[i] not in (REASON, REASON_CODE)]
     given = {*keep, t.frame.columns.index(message)}  # the Reason is the message column
+    code = f"codes as {REASON_CODE}"  # named apart from the sheet's own columns
+    found = codes.select(pl.col(ROW).alias("row"), pl.col("codes").fill_null("").alias(code))
+    bad = bad.join(found, on="row", how="left", maintain_order="left")
     frame = bad.select(
-        *[bad.columns[i] for i in keep], pl.col(message).alias(f"{message} as {REASON}")
+        *[bad.columns[i] for i in keep],
+        pl.col(message).alias(f"{message} as {REASON}"),
+        pl.col(code).fill_null(""),
     )
     return Table(
         t.title,
-        [t.headers[i] for i in keep] + [REASON],
+        [t.headers[i] for i in keep] + [REASON, REASON_CODE],
         frame,
         {keep.index(i): typed for i, typed in t.typed.items() if i in keep},
         unsafe=frozenset(keep.index(i) if i in keep else len(keep) for i in t.unsafe if i in given),
@@ -271,6 +277,9 @@ class Summary:
     counts: list[tuple[str, dict[str, Any]]]
     tables: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
     details: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # for support, last
+    # A section of counts -> a column written beside its counts (its header, key -> text): the
+    # problems by rule get each rule's issue code
+    beside: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def _write_summary(book: xlsxwriter.Workbook, styles: dict[str, Any], summary: Summary) -> None:
@@ -288,7 +297,7 @@ def _write_summary(book: xlsxwriter.Workbook, styles: dict[str, Any], summary: S
         ws.insert_chart(row, 0, _chart(book, title, values, row - len(values) - 1, row - 2))
         row += CHART_ROWS + 1
     for title, values in others:
-        row = _write_counts(ws, styles, row, title, values)
+        row = _write_counts(ws, styles, row, title, values, beside=summary.beside.get(title))
     for title, frame in summary.tables:
         ws.write_string(row, 0, title, styles["title"])
         ws.write_row(row + 1, 0, [c.replace("_", " ") for c in frame.columns], styles["header"])
@@ -304,11 +313,20 @@ def _write_summary(book: xlsxwriter.Workbook, styles: dict[str, Any], summary: S
 
 
 def _write_counts(
-    ws: Any, styles: dict[str, Any], row: int, title: str, values: dict[str, Any], legend=False
+    ws: Any,
+    styles: dict[str, Any],
+    row: int,
+    title: str,
+    values: dict[str, Any],
+    legend: bool = False,
+    beside: tuple[str, dict[str, str]] | None = None,
 ) -> int:
     """One section of counts from `row`; with `legend`, each outcome in its colour and what it
-    means beside it. Returns the next free row, after a blank one."""
-    header = [title, "Rows", "What it means"] if legend else [title, "Count"]
+    means beside it; with `beside`, that column's text beside each count. Returns the next free
+    row, after a blank one."""
+    if legend:
+        beside = ("What it means", MEANING)
+    header = [title, "Rows" if legend else "Count", *(beside[:1] if beside else ())]
     ws.write_row(row, 0, header, styles["header"])
     if not values:
         row += 1
@@ -317,8 +335,8 @@ def _write_counts(
         row += 1
         _text(ws, row, 0, str(key), styles, styles.get(key) if legend else None)
         ws.write(row, 1, value)
-        if legend and key in MEANING:
-            ws.write_string(row, 2, MEANING[key])
+        if beside and key in beside[1]:
+            _text(ws, row, 2, beside[1][key], styles)
     return row + 2
 
 
