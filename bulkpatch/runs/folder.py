@@ -26,6 +26,7 @@ from typing import IO, Any, TypeVar
 
 import polars as pl
 
+from bulkpatch import portable
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.load.sheet import Dialect
 from bulkpatch.plan.assess import pinned
@@ -165,7 +166,7 @@ class RunFolder:
         `kill -9` never leaves a stale lock. Refused when another process holds it."""
         handle = (self.path / LOCK).open("a+", encoding="utf-8")
         try:
-            _lock_file(handle)
+            portable.lock(handle)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
@@ -182,6 +183,7 @@ class RunFolder:
 
     def unlock(self) -> None:
         if self._lock is not None:
+            portable.unlock(self._lock)
             self._lock.close()
             self._lock = None
 
@@ -362,15 +364,3 @@ def _make_folder(out: str | Path | None, base: str | Path, source: Path, fresh: 
         candidate, n = folder.with_name(f"{folder.name}-{n}"), n + 1
     candidate.mkdir(parents=True)
     return candidate
-
-
-def _lock_file(handle: IO[str]) -> None:
-    """An exclusive, non-blocking lock on an open file (OSError when another process has it)."""
-    if sys.platform == "win32":
-        import msvcrt
-
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
