@@ -26,7 +26,7 @@ from bulkpatch.settings import Settings
 
 QUIRKS = Path(__file__).parent / "quirks"
 ROOT = Path(__file__).parent.parent
-SAMPLES = ROOT / "bulkpatch" / "samples"
+SAMPLES = ROOT / "samples"
 CUSTOMER = "0f1b2c3d-1111-4222-8333-444455556666"
 SUB1 = "a1b2c3d4-0000-4000-8000-000000000001"
 SUB2 = "a1b2c3d4-0000-4000-8000-000000000002"
@@ -107,6 +107,29 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bulkpatch's wheel, built once per test session from a copy of the checkout (a build
+    writes `build/` where it builds, never here) and offline: the build backend is the test
+    environment's own setuptools (the `test` extra), not one fetched for the build."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    skip = shutil.ignore_patterns("__pycache__")
+    for folder in ("bulkpatch", "samples"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=skip)
+    out = tmp_path_factory.mktemp("wheel")
+    offline = ["--no-deps", "--no-build-isolation", "--no-index"]
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", source, *offline, "-q", "-w", out],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    return next(out.glob("bulkpatch-*.whl"))
 
 
 @pytest.fixture
