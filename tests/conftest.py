@@ -101,7 +101,7 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
             [sys.executable, "-m", "bulkpatch", *map(str, args)],
             cwd=cwd or tmp_path,
             capture_output=True,
-            text=True,
+            encoding="utf-8",  # as PYTHONIOENCODING makes it write, whatever this OS's locale
             timeout=120,
             env=env,
         )
@@ -373,7 +373,7 @@ def started_ui(
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        encoding="utf-8",  # PYTHONIOENCODING in `env`
         env=env,
         **OWN_GROUP,
     )

@@ -40,7 +40,12 @@ class Installed:
 
 def run(*args: str | Path, **options) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=300, **options
+        [str(a) for a in args],
+        capture_output=True,
+        encoding="utf-8",  # bulkpatch's, with PYTHONIOENCODING; pip's and Python's are ASCII
+        errors="replace",
+        timeout=300,
+        **options,
     )
 
 

@@ -128,7 +128,7 @@ class RunFolder:
         """A folder `bulkpatch plan` or `apply` wrote, for the same target."""
         folder = Path(path)
         try:
-            manifest = json.loads((folder / MANIFEST).read_text())
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             (folder / PLAN).stat()
         except (OSError, ValueError):
             raise InputError(
