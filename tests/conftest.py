@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -25,7 +26,7 @@ from bulkpatch.settings import Settings
 
 QUIRKS = Path(__file__).parent / "quirks"
 ROOT = Path(__file__).parent.parent
-SAMPLES = ROOT / "bulkpatch" / "samples"
+SAMPLES = ROOT / "samples"
 CUSTOMER = "0f1b2c3d-1111-4222-8333-444455556666"
 SUB1 = "a1b2c3d4-0000-4000-8000-000000000001"
 SUB2 = "a1b2c3d4-0000-4000-8000-000000000002"
@@ -100,12 +101,35 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
             [sys.executable, "-m", "bulkpatch", *map(str, args)],
             cwd=cwd or tmp_path,
             capture_output=True,
-            text=True,
+            encoding="utf-8",  # as PYTHONIOENCODING makes it write, whatever this OS's locale
             timeout=120,
             env=env,
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bulkpatch's wheel, built once per test session from a copy of the checkout (a build
+    writes `build/` where it builds, never here) and offline: the build backend is the test
+    environment's own setuptools (the `test` extra), not one fetched for the build."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    skip = shutil.ignore_patterns("__pycache__")
+    for folder in ("bulkpatch", "samples"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=skip)
+    out = tmp_path_factory.mktemp("wheel")
+    offline = ["--no-deps", "--no-build-isolation", "--no-index"]
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", source, *offline, "-q", "-w", out],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    return next(out.glob("bulkpatch-*.whl"))
 
 
 @pytest.fixture
@@ -147,15 +171,14 @@ def uvicorn_server(app, **tls):
 
     `ssl_certfile`/`ssl_keyfile` serve it over https instead of http.
     """
-    import socket
     import threading
     import time
 
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    from bulkpatch.portable import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0, backlog=128)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=1, **tls)
     )
@@ -310,19 +333,54 @@ def os_tool(found: Callable[[], str | None], packages: str, what: str, otherwise
     pytest.fail(f"no {what} found for these tests: `{install}` ({otherwise}), then run again.")
 
 
+# --- what differs between POSIX and Windows for the tests themselves ---
+
+# Ctrl-C as another process sends it: SIGINT on POSIX. Windows has no SIGINT to send: a console's
+# Ctrl-Break reaches a process started in a process group of its own, and bulkpatch takes it as
+# Ctrl-C (bulkpatch.portable). Start with `**OWN_GROUP`, stop with `interrupt`.
+OWN_GROUP: dict = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {}
+
+
+def interrupt(process: subprocess.Popen) -> None:
+    """Press Ctrl-C in `process` (started with `**OWN_GROUP`)."""
+    process.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)
+
+
+# What only POSIX has: a pseudo-terminal (`pty`) and a file-size limit (`resource`). The few
+# tests that need one run everywhere else and are reported skipped on Windows, with this reason.
+posix_only = pytest.mark.skipif(
+    os.name == "nt", reason="needs a POSIX pseudo-terminal or file-size limit; Windows has none"
+)
+
+
 def start_ui(cwd: Path, calls_per_minute: int) -> tuple[subprocess.Popen[str], str]:
     """The real `bulkpatch ui --no-browser`, its runs paced at `calls_per_minute`, writing
-    under `cwd`; the process and the address it printed (with its one-time token)."""
+    under `cwd`; the process (stop it with `interrupt`) and the address it printed (with its
+    one-time token)."""
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "BULKPATCH_RATE": str(calls_per_minute)}
+    return started_ui([sys.executable, "-m", "bulkpatch"], cwd, env)
+
+
+def started_ui(
+    bulkpatch: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], str]:
+    """`bulkpatch ui --no-browser` run as `bulkpatch` (a command line) in `cwd`; the process
+    and the address it printed (within a minute, or the process is ended)."""
+    import threading
+
     process = subprocess.Popen(
-        [sys.executable, "-m", "bulkpatch", "ui", "--no-browser"],
+        [*bulkpatch, "ui", "--no-browser"],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        encoding="utf-8",  # PYTHONIOENCODING in `env`
         env=env,
+        **OWN_GROUP,
     )
+    watchdog = threading.Timer(60, process.kill)  # a bound on the wait, not a timing
+    watchdog.start()
     first = process.stdout.readline()
+    watchdog.cancel()
     found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", first)
     if found is None:
         process.kill()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from conftest import stats, uvicorn_server
+from conftest import OWN_GROUP, interrupt, stats, uvicorn_server
 
 from bulkpatch import export_file
 from bulkpatch.errors import InputError, StoppedError
@@ -220,12 +219,13 @@ def test_ctrl_c_leaves_no_file_at_the_output_path(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            **OWN_GROUP,
         )
         deadline = time.monotonic() + 60
         while stats(url)["calls"].get("GET", {}).get("subscriptions", 0) < 5:
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.02)
-        process.send_signal(signal.SIGINT)
+        interrupt(process)
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted" in err

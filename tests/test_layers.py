@@ -15,7 +15,10 @@ import bulkpatch
 PACKAGE = Path(bulkpatch.__file__).parent
 # Lowest first. A module may import its own stage and the stages before it, never after.
 # `shared` is the top of the package: the public API's plain parts, errors, settings, the
-# outcome vocabulary and the safe-write rules every stage uses.
+# outcome vocabulary and the safe-write rules every stage uses, and `portable`, the calls that
+# differ between POSIX and Windows (locks for runs, Ctrl-C for apply, private files for
+# sign-in, a port of its own for the page and the sandbox): stages from the network to the
+# page need it, so it sits below them all, and it imports nothing of bulkpatch.
 ORDER = [
     "shared",
     "catalog",
@@ -32,7 +35,7 @@ ORDER = [
     "ui",
     "cli",
 ]
-SHARED = {"errors", "settings", "outcomes", "safe"}
+SHARED = {"errors", "settings", "outcomes", "safe", "portable"}
 
 
 def stage(module: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from authority import Authority, self_signed
-from conftest import FAST, server, stats, true_up, uvicorn_server
+from conftest import FAST, posix_only, server, stats, true_up, uvicorn_server
 
 from bulkpatch.commands.api import apply_file
 from bulkpatch.errors import InputError
@@ -60,6 +59,8 @@ def test_live_preview_counts_seats_suspensions_and_cancellations(tmp_path, monke
 
 def run_in_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
     """Run the CLI with a real pseudo-terminal as stdin/stderr and answer its question."""
+    import pty
+
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "bulkpatch", *args],
@@ -84,6 +85,7 @@ def run_in_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
     return process.returncode, screen.decode(errors="replace")
 
 
+@posix_only
 @pytest.mark.parametrize(("answer", "code", "patches"), [("n", 2, 0), ("y", 0, 9)])
 def test_a_live_run_asks_first_in_a_terminal(tmp_path, answer, code, patches):
     path = mixed_sheet(tmp_path)

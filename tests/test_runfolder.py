@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import resource
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import FAST, results, server, stats, true_up
+from conftest import FAST, OWN_GROUP, interrupt, posix_only, results, server, stats, true_up
 
 from bulkpatch.commands.api import apply_file
 
@@ -46,6 +43,7 @@ def start_apply(path: Path, url: str, folder: Path, *extra: str, limit=None) -> 
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=limit,
+        **OWN_GROUP,
     )
 
 
@@ -66,7 +64,7 @@ def test_kill_9_at_any_moment_then_resume_applies_every_change_once(cli, tmp_pat
     with server(path, latency_ms=15) as (url, _):
         process = start_apply(path, url, folder)
         wait_for_journal(folder, kill_after, process)
-        os.kill(process.pid, signal.SIGKILL)
+        process.kill()
         process.wait(10)
         resumed = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")
         served = stats(url)
@@ -85,7 +83,7 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_finishes(cli,
     with server(path, latency_ms=15) as (url, _):
         process = start_apply(path, url, folder, "--rate", "600")
         wait_for_journal(folder, 6, process)
-        process.send_signal(signal.SIGINT)
+        interrupt(process)
         _out, err = process.communicate(timeout=60)
         table = results(folder)
         resumed = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")
@@ -123,7 +121,7 @@ def test_kill_9_after_a_patch_landed_but_before_its_answer_keeps_it_ok_and_undoa
     with server(path, slow_share=1.0, slow_seconds=2) as (url, sandbox):
         process = start_apply(path, url, folder)
         wait_until(lambda: sandbox.counts["applied"] >= 2, process)
-        os.kill(process.pid, signal.SIGKILL)
+        process.kill()
         process.wait(10)
         landed = sandbox.counts["applied"]
         sandbox.config.slow_share = 0.0
@@ -167,11 +165,14 @@ def small_disk(tmp_path: Path, size_kb: int):
         return
 
     def limit() -> None:
+        import resource  # POSIX only, as is preexec_fn
+
         resource.setrlimit(resource.RLIMIT_FSIZE, (size_kb * 1024, size_kb * 1024))
 
     yield disk, limit, lambda: None
 
 
+@posix_only  # a disk that fills: a tmpfs, or a file-size limit for the child process
 def test_a_full_disk_stops_the_run_with_exit_3_and_resume_finishes_it(cli, tmp_path):
     path = true_up(tmp_path, customers=10, per=10)
     with (
@@ -247,7 +248,7 @@ def test_one_process_per_run_folder_and_a_killed_one_leaves_no_lock(cli, tmp_pat
         first = start_apply(path, url, folder)
         wait_until(lambda: (folder / "journal.jsonl").exists(), first)
         second = cli("apply", "--resume", folder, "--quiet")
-        os.kill(first.pid, signal.SIGKILL)
+        first.kill()
         first.wait(10)
         third = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")
         served = stats(url)
@@ -302,7 +303,7 @@ def test_a_resume_reads_the_run_folders_copy_of_the_sheet_and_a_plan_is_not_resu
     with server(path, latency_ms=40) as (url, _):
         process = start_apply(path, url, folder)
         wait_until(lambda: (folder / "journal.jsonl").exists(), process)
-        os.kill(process.pid, signal.SIGKILL)
+        process.kill()
         process.wait(10)
         path.rename(tmp_path / "moved.csv")  # the sheet moved (or was edited) since
         resumed = cli("apply", "--resume", folder, "--quiet", "--rate", "60000")

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import pty
 import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
-from conftest import true_up
+from conftest import posix_only, true_up
+
+pytestmark = posix_only
 
 
 def in_terminal(args: list[str], cwd: Path) -> str:
     """What the CLI writes to stderr when stderr is a terminal (a real pseudo-terminal)."""
+    import fcntl
+    import pty
+    import termios
+
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import SAMPLES, start_ui
+from conftest import SAMPLES, interrupt, start_ui
 from starlette.testclient import TestClient
 
 from bulkpatch.ui.app import make_app
@@ -503,7 +503,6 @@ def test_an_export_needs_customers_when_it_is_not_every_customer(page):
 
 def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_path):
     import json
-    import signal
 
     import httpx
 
@@ -529,7 +528,7 @@ def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_p
             time.sleep(0.05)
         folder = journals[0].parent
     finally:
-        server.send_signal(signal.SIGINT)
+        interrupt(server)
         said = server.communicate(timeout=150)[0]
     assert server.returncode == 0, said
     assert f"Stopping the run in {folder}" in said and "bulkpatch ui stopped." in said

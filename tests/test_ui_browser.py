@@ -5,13 +5,12 @@ downloaded and read back. Each page is photographed into `tests/screenshots/`.""
 from __future__ import annotations
 
 import re
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import SAMPLES, start_ui
+from conftest import SAMPLES, interrupt, start_ui
 from playwright.sync_api import Page, expect, sync_playwright
 
 SHOTS = Path(__file__).parent / "screenshots"
@@ -26,7 +25,7 @@ def ui_address(tmp_path: Path) -> Iterator[str]:
     try:
         yield address
     finally:
-        process.send_signal(signal.SIGINT)
+        interrupt(process)
         rest = process.communicate(timeout=30)[0]
     assert process.returncode == 0 and "bulkpatch ui stopped." in rest, rest
 

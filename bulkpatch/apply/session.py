@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from bulkpatch import portable
 from bulkpatch.apply.engine import Engine
 from bulkpatch.apply.outcome import Result
 from bulkpatch.errors import StoppedError, os_cause
@@ -227,21 +227,17 @@ def _stoppable(engine: Engine, progress: Shown):
         pressed.append(True)
         engine.stop(why)
 
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(RuntimeError, ValueError):  # only the main thread gets Ctrl-C
-        loop.add_signal_handler(signal.SIGINT, interrupt)
     watched = (
         asyncio.create_task(_until_stopped(progress, interrupt))
         if isinstance(progress, Watch)
         else None
     )
     try:
-        yield lambda: bool(pressed)
+        with portable.on_interrupt(asyncio.get_running_loop(), interrupt):
+            yield lambda: bool(pressed)
     finally:
         if watched:
             watched.cancel()
-        with contextlib.suppress(RuntimeError, ValueError):
-            loop.remove_signal_handler(signal.SIGINT)
 
 
 async def _until_stopped(watch: Watch, interrupt: Callable[[str], None]) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bulkpatch import portable
 from bulkpatch.cli.groups import auth_app, sandbox_app
 from bulkpatch.cli.options import (
     NO_BROWSER,
@@ -329,6 +330,7 @@ def ui(
 
 def main() -> None:
     """Entry point of the `bulkpatch` console script."""
+    portable.break_is_ctrl_c()  # Windows: Ctrl-Break, as a scheduler sends it, is Ctrl-C
     try:
         app()
     except KeyboardInterrupt:

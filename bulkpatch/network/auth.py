@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import msal
 
+from bulkpatch import portable
 from bulkpatch.errors import InputError, TerminalError
 from bulkpatch.settings import cache_dir
 
@@ -197,10 +198,9 @@ class TokenProvider:
         """Write the cache for this user alone (mode 600), atomically."""
         if not self.cache.has_state_changed:
             return
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        portable.private_folder(self.cache_path.parent)
         tmp = self.cache_path.with_name(f".{self.cache_path.name}.tmp")
-        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
+        with portable.open_private(tmp) as out:
             out.write(self.cache.serialize())
         os.replace(tmp, self.cache_path)
         self.cache.has_state_changed = False

@@ -26,7 +26,7 @@ from typing import IO, Any, TypeVar
 
 import polars as pl
 
-from bulkpatch import safe
+from bulkpatch import portable, safe
 from bulkpatch.errors import FolderFault, InputError, first_line
 from bulkpatch.load import quoting
 from bulkpatch.load.csv_file import csv_grid
@@ -130,7 +130,7 @@ class RunFolder:
         """A folder `bulkpatch plan` or `apply` wrote, for the same target."""
         folder = Path(path)
         try:
-            manifest = json.loads((folder / MANIFEST).read_text())
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             (folder / PLAN).stat()
         except (OSError, ValueError):
             raise InputError(
@@ -168,7 +168,7 @@ class RunFolder:
         `kill -9` never leaves a stale lock. Refused when another process holds it."""
         handle = (self.path / LOCK).open("a+", encoding="utf-8")
         try:
-            _lock_file(handle)
+            portable.lock(handle)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
@@ -185,6 +185,7 @@ class RunFolder:
 
     def unlock(self) -> None:
         if self._lock is not None:
+            portable.unlock(self._lock)
             self._lock.close()
             self._lock = None
 
@@ -404,15 +405,3 @@ def _make_folder(out: str | Path | None, base: str | Path, source: Path, fresh: 
         candidate, n = folder.with_name(f"{folder.name}-{n}"), n + 1
     candidate.mkdir(parents=True)
     return candidate
-
-
-def _lock_file(handle: IO[str]) -> None:
-    """An exclusive, non-blocking lock on an open file (OSError when another process has it)."""
-    if sys.platform == "win32":
-        import msvcrt
-
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -5,11 +5,15 @@ text is read, so the command's options are generated from here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 Limit = tuple[int, float]  # requests per window of seconds
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"  # package data: a wheel has them
+# The sample sheets: the repository's `samples/`, installed as the package `bulkpatch.samples`
+# (pyproject.toml), so an editable install finds the checkout's and a wheel carries its own.
+# pip installs a wheel as files, so they are a folder on disk either way.
+SAMPLES = Path(str(resources.files("bulkpatch.samples")))
 
 
 @dataclass
@@ -21,7 +25,7 @@ class SeedSpec:
 
     @classmethod
     def samples(cls) -> SeedSpec:
-        """The default: everything the sample sheets (`bulkpatch/samples/`) name."""
+        """The default: everything the sample sheets (`samples/`) name."""
         found = sorted(p for p in SAMPLES.glob("*") if p.suffix in (".csv", ".xlsx"))
         return cls(sheets=found)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from bulkpatch import portable
 from bulkpatch.errors import InputError
 from bulkpatch.sandbox.app import Sandbox
 from bulkpatch.sandbox.config import SandboxConfig, SeedSpec
@@ -51,14 +51,9 @@ def serve(
 ) -> None:
     """Bind first (so port 0 picks a free port we can print), then serve until interrupted."""
     sandbox = Sandbox(config, reseed=reseed)
-    # IPPROTO_TCP, not the default 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
-    # that say they are TCP; with Nagle on, every small answer waits 40 ms for a delayed ACK.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-        sock.listen(128)  # connections made as soon as the address is printed wait, not fail
+        # a long backlog: connections made as soon as the address is printed wait, not fail
+        sock = portable.listening_socket(host, port, backlog=128)
     except OSError as exc:
         raise InputError(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another "

@@ -15,6 +15,7 @@ from types import FrameType
 
 import uvicorn
 
+from bulkpatch import portable
 from bulkpatch.errors import InputError
 from bulkpatch.ui.app import make_app
 from bulkpatch.ui.guard import Session
@@ -89,20 +90,13 @@ def _loopback(host: str) -> bool:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP: asyncio turns Nagle off only on sockets that say they are TCP (see sandbox).
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-        sock.listen(64)
+        return portable.listening_socket(host, port, backlog=64)
     except OSError as exc:
-        sock.close()
         raise InputError(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port, or leave "
             "it out for any free one."
         ) from None
-    return sock
 
 
 def _open_when_up(server: uvicorn.Server, url: str) -> None:
