@@ -1,23 +1,23 @@
 """bulkpatch: push spreadsheet changes to Microsoft Partner Center, safely and fast.
 
-Pipeline: load -> check -> plan -> apply -> report, one module each (with its helpers beside
-it); `catalog` holds the field table they all read; `commands` holds the one-call function
-behind each command. Names are imported on first use, so `bulkpatch check` does not pay for the
-network and sign-in stack.
+The public API: one function per command (`check_file`, `plan_file`, `apply_file`,
+`export_file`, `template_file`), the result each returns, the settings, and the errors. The
+stages are folders (README, "Layout"). Names are imported on first use, so `bulkpatch check`
+does not pay for the network and sign-in stack.
 """
 
 from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "ApplyRun": "bulkpatch.commands.api",
-    "CheckRun": "bulkpatch.commands.api",
-    "PlanRun": "bulkpatch.commands.api",
+    "ApplyRun": "bulkpatch.commands.results",
+    "CheckRun": "bulkpatch.commands.results",
+    "PlanRun": "bulkpatch.commands.results",
     "ExportRun": "bulkpatch.export.result",
     "apply_file": "bulkpatch.commands.api",
     "check_file": "bulkpatch.commands.api",
-    "export_file": "bulkpatch.commands.api",
-    "template_file": "bulkpatch.commands.api",
+    "export_file": "bulkpatch.export.read",
+    "template_file": "bulkpatch.export.read",
     "plan_file": "bulkpatch.commands.api",
     "Settings": "bulkpatch.settings",
     "BulkpatchError": "bulkpatch.errors",

@@ -3,6 +3,7 @@ that carries the sample sheets the sandbox seeds from."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shutil
@@ -47,6 +48,19 @@ def test_every_name_in_all_is_importable_from_the_package():
     namespace: dict = {}
     exec("from bulkpatch import *", namespace)
     assert set(bulkpatch.__all__) <= set(namespace)
+
+
+def test_all_is_what_readme_documents_and_the_functions_spell_out_their_keywords():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Using it from Python") :]
+    said = section[section.index("exactly these names") : section.index("## Layout")]
+    documented = set(re.findall(r"`([A-Za-z_]+)`", said)) - {"settings"}
+    assert documented == set(bulkpatch.__all__)
+    for name in bulkpatch.__all__:
+        thing = getattr(bulkpatch, name)
+        if inspect.isfunction(thing):
+            kinds = {p.kind for p in inspect.signature(thing).parameters.values()}
+            assert inspect.Parameter.VAR_KEYWORD not in kinds, name
 
 
 def test_a_wheel_carries_the_samples_the_sandbox_seeds_from(tmp_path, wheel):

@@ -264,7 +264,7 @@ def export(
     ] = None,
 ) -> None:
     """Write what Partner Center holds as a sheet to edit, then check and apply."""
-    from bulkpatch.commands.api import export_file
+    from bulkpatch.export.read import export_file
 
     out_ = Output.of(options)
     run = run_job(
@@ -301,7 +301,7 @@ def template(
     ] = None,
 ) -> None:
     """Write the export's workbook with no rows, to fill from other sources."""
-    from bulkpatch.commands.api import template_file
+    from bulkpatch.export.read import template_file
 
     out_ = Output.of(options)
     run = run_job(out_.verbose, lambda: template_file(kind.value, out=out), out_.as_json)

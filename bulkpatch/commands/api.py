@@ -1,9 +1,10 @@
 """The library API: one function per command, each reading as the pipeline.
 
 `check_file` checks a sheet; `plan_file` also reads Partner Center and writes what would
-change; `apply_file` sends it; `export_file` writes what Partner Center holds as a sheet to
-edit. Each returns a result of one shape (`results`), which the CLI and the web page show.
-Settings merge here (keyword, environment, profile, default): a script gets what the CLI gets.
+change; `apply_file` sends it (`export_file`, what Partner Center holds as a sheet to edit,
+is the export stage's own). Each returns a result of one shape (`results`), which the CLI and
+the web page show. Settings merge here (keyword, environment, profile, default): a script
+gets what the CLI gets.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from bulkpatch.commands.results import (
     plan_summary,
 )
 from bulkpatch.errors import FolderFault, InputError
-from bulkpatch.export.result import ExportRun
 from bulkpatch.load.reader import load
 from bulkpatch.outcomes import APPLIED, PLAN_OUTCOMES
 from bulkpatch.plan.changes import Change
@@ -52,7 +52,7 @@ from bulkpatch.settings import Settings
 # never does, and these imports cost it a tenth of its run time.
 if TYPE_CHECKING:
     from bulkpatch.apply.outcome import Result
-    from bulkpatch.apply.session import Sent, Session, Shown
+    from bulkpatch.apply.session import Sent, Session, Shown, Watch
     from bulkpatch.network.target import Target
 
 
@@ -165,12 +165,55 @@ def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = Fal
     return _changes(folder, resolved, parts)
 
 
-def plan_file(path: str | Path, **options: Any) -> PlanRun:
+def plan_file(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    kind: Kind | None = None,
+    target: str | None = None,
+    profile: str | config.Profile | None = None,
+    out: str | Path | None = None,
+    reports_base: str | Path = "reports",
+    settings: Settings | None = None,
+    rate: float | None = None,
+    order_rate: float | None = None,
+    limit_scope: str | None = None,
+    concurrency: int | None = None,
+    notes: list[str] | None = None,
+    accept_differences: bool = False,
+    add_again: bool = False,
+    keep_renewal_changes: bool = False,
+    progress: str | bool | Watch = False,
+    announce: Callable[[Prepared], None] | None = None,
+    command: str | None = None,
+) -> PlanRun:
     """Check, read the current state with as few calls as possible, and write the plan files.
 
-    `options` are those of `Options`: `target=`, `profile=`, `rate=`, `out=`, ...
+    Where calls go and how fast (`target`, `profile`, `rate`, ...) merge as on the command
+    line: the keyword, then the environment, then the profile, then the default. `sheet` and
+    `kind` choose a workbook's sheet; `notes` are headers to keep as notes; `progress` is
+    "bar", "lines" or a page's `Watch`; `announce` hears the run before anything is read.
     """
-    o = Options(**options)
+    o = Options(
+        sheet=sheet,
+        kind=kind,
+        target=target,
+        profile=profile,
+        out=out,
+        reports_base=reports_base,
+        settings=settings,
+        rate=rate,
+        order_rate=order_rate,
+        limit_scope=limit_scope,
+        concurrency=concurrency,
+        notes=notes or [],
+        accept_differences=accept_differences,
+        add_again=add_again,
+        keep_renewal_changes=keep_renewal_changes,
+        progress=progress,
+        announce=announce,
+        command=command,
+    )
     chosen, settings = o.resolved()
     prepared = _prepare(Path(path), o, chosen)
     if o.announce:
@@ -220,17 +263,53 @@ def apply_file(
     plan_dir: str | Path | None = None,
     resume_dir: str | Path | None = None,
     confirm: Callable[[Prepared, Callable[[], Preview]], bool] | None = None,
-    **options: Any,
+    sheet: str | None = None,
+    kind: Kind | None = None,
+    target: str | None = None,
+    profile: str | config.Profile | None = None,
+    out: str | Path | None = None,
+    reports_base: str | Path = "reports",
+    settings: Settings | None = None,
+    rate: float | None = None,
+    order_rate: float | None = None,
+    limit_scope: str | None = None,
+    concurrency: int | None = None,
+    notes: list[str] | None = None,
+    accept_differences: bool = False,
+    add_again: bool = False,
+    keep_renewal_changes: bool = False,
+    progress: str | bool | Watch = False,
+    announce: Callable[[Prepared], None] | None = None,
+    command: str | None = None,
 ) -> ApplyRun:
     """Apply a sheet (or a plan folder, or resume a run folder) and write the results.
 
-    `options` are those of `Options`. `confirm(prepared, preview)` may stop the run before
+    The keywords are `plan_file`'s. `confirm(prepared, preview)` may stop the run before
     anything is sent; `preview()` reads the current state and says what would happen (the
     guard rail of a live run).
     """
     if sum(x is not None for x in (path, plan_dir, resume_dir)) != 1:
         raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
-    o = Options(**options)
+    o = Options(
+        sheet=sheet,
+        kind=kind,
+        target=target,
+        profile=profile,
+        out=out,
+        reports_base=reports_base,
+        settings=settings,
+        rate=rate,
+        order_rate=order_rate,
+        limit_scope=limit_scope,
+        concurrency=concurrency,
+        notes=notes or [],
+        accept_differences=accept_differences,
+        add_again=add_again,
+        keep_renewal_changes=keep_renewal_changes,
+        progress=progress,
+        announce=announce,
+        command=command,
+    )
     chosen, settings = o.resolved()
     prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
     folder = prepared.folder
@@ -397,23 +476,3 @@ def reset_sandbox() -> dict[str, Any]:
     from bulkpatch.network.target import forget_sandbox_state, sandbox_state
 
     return {"reset": True, "state": str(sandbox_state()), "existed": forget_sandbox_state()}
-
-
-# --- export --------------------------------------------------------------------------------------
-
-
-def export_file(**options: Any) -> ExportRun:
-    """Read what Partner Center holds and write it as a sheet to edit, check and apply: the
-    customers (`customers=`, `customers_sheet=` or `all_customers=True`), the filters, where
-    calls go and how fast (`target=`, `rate=`, ...) are `export.export`'s."""
-    from bulkpatch.export.read import export
-
-    return export(**options)
-
-
-def template_file(kind: str = "subscriptions", **options: Any) -> ExportRun:
-    """`bulkpatch template`: the export's workbook with no rows; `out=`, `reports_base=` as
-    `export_file`'s."""
-    from bulkpatch.export.read import template
-
-    return template(kind, **options)  # type: ignore[arg-type]

@@ -251,7 +251,7 @@ def _why(reply: Reply, what: str) -> str:
 # --- the command ----------------------------------------------------------------------------
 
 
-def export(
+def export_file(
     *,
     customers: list[str] | None = None,
     customers_sheet: str | Path | None = None,
@@ -323,7 +323,7 @@ def export(
     )
 
 
-def template(
+def template_file(
     kind: Kind = "subscriptions",
     out: str | Path | None = None,
     reports_base: str | Path = "reports",

@@ -28,9 +28,10 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bulkpatch.commands.api import apply_file, check_file, export_file, plan_file
+from bulkpatch.commands.api import apply_file, check_file, plan_file
 from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError
+from bulkpatch.export.read import export_file
 from bulkpatch.outcomes import MEANING
 from bulkpatch.report.stamp import retold
 from bulkpatch.ui.guard import Guard, Refused, Session
