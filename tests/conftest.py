@@ -8,12 +8,14 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,10 +23,13 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
+from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec, resources
 from bulkpatch.settings import Settings
 
 QUIRKS = Path(__file__).parent / "quirks"
+# Every field of the two reference request bodies, written by hand from Microsoft's pages.
+REFERENCE_FIELDS = Path(__file__).parent / "fixtures" / "reference_fields.txt"
+NOW = datetime.now(UTC)
 ROOT = Path(__file__).parent.parent
 SAMPLES = ROOT / "samples"
 CUSTOMER = "0f1b2c3d-1111-4222-8333-444455556666"
@@ -43,8 +48,26 @@ NEXT_TERM_PRODUCT = {
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch) -> None:
-    """Each test has its own user cache folder (tokens, the ledger of applied seat changes)."""
+    """Each test has its own user cache folder (tokens, the ledger of applied seat changes),
+    and runs in its own folder: a run folder written under the default `reports/` lands
+    there, never in the checkout."""
     monkeypatch.setenv("BULKPATCH_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that drives Chromium is marked `browser`, so the quick loop can leave it out."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def checkout_untouched():
+    """The suite leaves the checkout's `reports/` as it found it."""
+    before = sorted(p.name for p in (ROOT / "reports").iterdir())
+    yield
+    assert sorted(p.name for p in (ROOT / "reports").iterdir()) == before
 
 
 @pytest.fixture
@@ -386,3 +409,100 @@ def started_ui(
         process.kill()
         pytest.fail(f"bulkpatch ui printed no address: {first}{process.communicate()[0]}")
     return process, found.group(0)
+
+
+# --- resources placed in a sandbox, and a live-looking profile -------------------------------
+
+
+def put_subscription(run, *, legacy: bool = False, **state) -> tuple[str, dict]:
+    """Place a subscription with a known state in the sandbox; return its URL and body.
+
+    It has 10 seats unless `state` says otherwise, so a test's seat change always changes them.
+    """
+    state.setdefault("quantity", 10)
+    customer, sid = str(uuid.uuid4()), str(uuid.uuid4())
+    body = resources.subscription(customer, sid, NOW, legacy=legacy, **state)
+    if legacy:
+        body.pop("refundableQuantity", None)
+        body.pop("refundOptions", None)
+        body["attributes"]["etag"] = "etag-1"
+    else:
+        body["attributes"].pop("etag", None)
+        q = body["quantity"]
+        body["refundableQuantity"] = {
+            "totalQuantity": 2,
+            "details": [
+                {"quantity": 2, "allowedUntilDateTime": resources.iso(NOW + timedelta(days=3))}
+            ],
+        }
+        body["quantity"] = q
+    run.sandbox.store.put_many("subscriptions", [(customer, body)])
+    return f"/v1/customers/{customer}/subscriptions/{sid}", body
+
+
+def put_order(run, days_old: int = 5, **state) -> tuple[str, dict]:
+    """Place an order of software (the kind an order PATCH can cancel) with two lines."""
+    customer, oid = str(uuid.uuid4()), f"ORD-{uuid.uuid4().hex[:8]}"
+    state.setdefault("software", True)
+    body = resources.order(customer, oid, NOW, [{"quantity": 3}, {"quantity": 5}], **state)
+    body["creationDate"] = resources.iso(NOW - timedelta(days=days_old))
+    run.sandbox.store.put_many("orders", [(customer, body)])
+    return f"/v1/customers/{customer}/orders/{oid}", body
+
+
+def live_profile(folder: Path, url: str) -> None:
+    """A profile whose production endpoint is a local sandbox: bulkpatch treats it as live."""
+    (folder / "bulkpatch.toml").write_text(f'[profiles.default]\napi_url = "{url}"\n')
+
+
+def run_in_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
+    """Run the CLI with a real pseudo-terminal as stdin/stderr and answer its question."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulkpatch", *args],
+        cwd=cwd,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env={**os.environ, "BULKPATCH_TOKEN": "any"},
+    )
+    os.close(follower)
+    screen, deadline = b"", time.monotonic() + 60
+    while b"Send these changes?" not in screen and time.monotonic() < deadline:
+        screen += os.read(leader, 4096)
+    os.write(leader, answer.encode() + b"\n")
+    process.wait(60)
+    try:
+        while chunk := os.read(leader, 4096):
+            screen += chunk
+    except OSError:
+        pass
+    os.close(leader)
+    return process.returncode, screen.decode(errors="replace")
+
+
+def in_terminal(args: list[str], cwd: Path) -> str:
+    """What the CLI writes to stderr when stderr is a terminal (a real pseudo-terminal)."""
+    import fcntl
+    import pty
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulkpatch", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    screen = b""
+    with contextlib.suppress(OSError):  # the terminal closes when the process ends
+        while chunk := os.read(leader, 4096):
+            screen += chunk
+    process.wait(60)
+    os.close(leader)
+    return screen.decode(errors="replace")

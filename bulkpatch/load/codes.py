@@ -43,6 +43,7 @@ IssueCode = Literal[
     "order.rows_disagree",
     "renewal.needs_auto_renew",
     "seats.total_and_change",
+    "record.edited",
 ]
 
 
@@ -134,6 +135,10 @@ CODES: dict[IssueCode, Meaning] = {
     ),
     "seats.total_and_change": Meaning(
         "total and change", "A row gives both a new seat total and a seat change."
+    ),
+    "record.edited": Meaning(
+        "quote record",
+        "The column in which bulkpatch records its own quotes was edited: put back what it held.",
     ),
 }
 

@@ -209,7 +209,7 @@ def _own_quotes(
         '["Friendly name"]); put back what it held, or empty it to send the row\'s cells as '
         "they are, a leading ' included"
     )
-    return [_issues(rows, [header] * len(rows), values, "quote record", [message] * len(rows))]
+    return [_issues(rows, [header] * len(rows), values, "record.edited", [message] * len(rows))]
 
 
 def _ragged_issues(ragged: list[int]) -> pl.DataFrame:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import REFERENCE_FIELDS
 
 from bulkpatch.catalog.fields import FIELDS, header_index, normalize_header
 from bulkpatch.catalog.model import JSON_TYPE
 
-FIXTURE = Path(__file__).parent / "fixtures" / "reference_fields.txt"
 KIND = {"subscription": "subscriptions", "order": "orders"}
 
 
 def reference() -> list[tuple[str, str, str, list[str]]]:
-    lines = [line.split() for line in FIXTURE.read_text().splitlines()]
+    lines = [line.split() for line in REFERENCE_FIELDS.read_text().splitlines()]
     return [(KIND[p[0]], p[1], p[2], p[3:]) for p in lines if p and not p[0].startswith("#")]
 
 

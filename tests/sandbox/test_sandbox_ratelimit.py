@@ -6,7 +6,7 @@ Every async test runs twice: in-process and against a real uvicorn server (`serv
 from __future__ import annotations
 
 import pytest
-from test_sandbox import put_order, put_subscription
+from conftest import put_order, put_subscription
 
 from bulkpatch.sandbox import SandboxConfig
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_catalog import FIXTURE
+from conftest import REFERENCE_FIELDS
 
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 from bulkpatch.sandbox.schema import problems
@@ -54,7 +54,7 @@ def test_resources_carry_every_field_of_the_reference_models():
             assert problems(kind, body) == []
             keys[kind.removesuffix("s")] |= dotted_keys(body)
     listed = {"subscription": set(), "order": set()}
-    for line in FIXTURE.read_text().splitlines():
+    for line in REFERENCE_FIELDS.read_text().splitlines():
         if line and not line.startswith("#"):
             kind, name = line.split()[:2]
             listed[kind].add(name)

@@ -4,7 +4,9 @@ downloaded and read back. Each page is photographed into `tests/screenshots/`.""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,11 @@ import pytest
 from conftest import SAMPLES, interrupt, start_ui
 from playwright.sync_api import Page, expect, sync_playwright
 
-SHOTS = Path(__file__).parent / "screenshots"
+# Where the screenshots go to be looked at: a folder of the test run, never the checkout
+# (BULKPATCH_SCREENSHOTS names another, to keep them).
+SHOTS = (
+    Path(os.environ.get("BULKPATCH_SCREENSHOTS") or tempfile.gettempdir()) / "bulkpatch-ui-shots"
+)
 SAMPLE = SAMPLES / "subscriptions-true-up.csv"
 
 
@@ -46,7 +52,7 @@ def page(chromium: str, ui_address: str) -> Iterator[Page]:
 
 
 def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
 
 

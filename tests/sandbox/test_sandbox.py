@@ -12,49 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import CUSTOMER, NEXT_TERM_PRODUCT, SUB1
+from conftest import CUSTOMER, NEXT_TERM_PRODUCT, SUB1, put_order, put_subscription
 
 from bulkpatch.sandbox import Sandbox, SandboxConfig, resources
 from bulkpatch.sandbox.schema import problems
 
 pytestmark = pytest.mark.anyio
 NOW = datetime.now(UTC)
-
-
-def put_subscription(run, *, legacy: bool = False, **state) -> tuple[str, dict]:
-    """Place a subscription with a known state in the sandbox; return its URL and body.
-
-    It has 10 seats unless `state` says otherwise, so a test's seat change always changes them.
-    """
-    state.setdefault("quantity", 10)
-    customer, sid = str(uuid.uuid4()), str(uuid.uuid4())
-    body = resources.subscription(customer, sid, NOW, legacy=legacy, **state)
-    if legacy:
-        body.pop("refundableQuantity", None)
-        body.pop("refundOptions", None)
-        body["attributes"]["etag"] = "etag-1"
-    else:
-        body["attributes"].pop("etag", None)
-        q = body["quantity"]
-        body["refundableQuantity"] = {
-            "totalQuantity": 2,
-            "details": [
-                {"quantity": 2, "allowedUntilDateTime": resources.iso(NOW + timedelta(days=3))}
-            ],
-        }
-        body["quantity"] = q
-    run.sandbox.store.put_many("subscriptions", [(customer, body)])
-    return f"/v1/customers/{customer}/subscriptions/{sid}", body
-
-
-def put_order(run, days_old: int = 5, **state) -> tuple[str, dict]:
-    """Place an order of software (the kind an order PATCH can cancel) with two lines."""
-    customer, oid = str(uuid.uuid4()), f"ORD-{uuid.uuid4().hex[:8]}"
-    state.setdefault("software", True)
-    body = resources.order(customer, oid, NOW, [{"quantity": 3}, {"quantity": 5}], **state)
-    body["creationDate"] = resources.iso(NOW - timedelta(days=days_old))
-    run.sandbox.store.put_many("orders", [(customer, body)])
-    return f"/v1/customers/{customer}/orders/{oid}", body
 
 
 async def test_bearer_token_is_required_and_checked(serve_sandbox):

@@ -9,7 +9,7 @@ import asyncio
 
 import httpx
 import pytest
-from test_sandbox import put_subscription
+from conftest import put_subscription
 
 from bulkpatch.sandbox import SandboxConfig
 

@@ -19,7 +19,8 @@ import pytest
 from conftest import FAST, ids, server
 
 from bulkpatch.catalog.fields import FIELDS
-from bulkpatch.commands.api import apply_file, check_file, export_file, plan_file
+from bulkpatch.commands.api import apply_file, check_file, plan_file
+from bulkpatch.export.read import export_file
 from bulkpatch.load.quoting import EXACT, QUOTED
 from bulkpatch.load.reader import load
 from bulkpatch.load.sheet import BLANKS

@@ -97,6 +97,11 @@ def sheets_for_the_other_rules(tmp_path: Path) -> dict[Path, list[str]]:
     )
     ragged = tmp_path / "ragged.csv"
     ragged.write_text(f"Customer ID,Subscription ID,Quantity\n{CUSTOMER},{SUB1},3,extra\n")
+    edited = tmp_path / "edited-record.csv"  # a CSV bulkpatch wrote, its record edited by hand
+    edited.write_text(
+        f"Customer ID,Subscription ID,Friendly name,Quoted by bulkpatch\n"
+        f"{CUSTOMER},{SUB1},'=x,not a list\n"
+    )
     book = tmp_path / "book.xlsx"
     workbook = xlsxwriter.Workbook(str(book))
     ws = workbook.add_worksheet("Subscriptions")
@@ -117,6 +122,7 @@ def sheets_for_the_other_rules(tmp_path: Path) -> dict[Path, list[str]]:
         ],
         orders: ["id.not_an_order_id", "order.rows_disagree", "order.rows_disagree"],
         ragged: ["row.ragged"],
+        edited: ["record.edited"],
         book: ["cell.formula_without_value", "cell.merged", "cell.merged"],
     }
 

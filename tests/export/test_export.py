@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from conftest import OWN_GROUP, interrupt, stats, uvicorn_server
+from conftest import OWN_GROUP, in_terminal, interrupt, stats, uvicorn_server
 
 from bulkpatch import export_file
 from bulkpatch.errors import InputError, StoppedError
@@ -343,7 +343,6 @@ def test_round_trip_sends_exactly_the_edited_cell_and_a_moved_value_is_a_conflic
 
 
 def test_a_terminal_shows_a_progress_bar_of_customers_unless_quiet(tmp_path):
-    from test_session import in_terminal
 
     shown = in_terminal(["export", "--all", "--target", "sandbox", "--out", "a.xlsx"], tmp_path)
     quiet = in_terminal(

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import FAST, ids, server, stats, true_up
-from test_production import live_profile, run_in_terminal
+from conftest import FAST, ids, live_profile, run_in_terminal, server, stats, true_up
 
 from bulkpatch.commands.api import apply_file
 from bulkpatch.errors import InputError

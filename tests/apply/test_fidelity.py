@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-from conftest import uvicorn_server
-from test_sandbox import put_order, put_subscription
+from conftest import put_order, put_subscription, uvicorn_server
 
 from bulkpatch.apply.engine import Engine
 from bulkpatch.catalog.fields import field

@@ -6,12 +6,20 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from authority import Authority, self_signed
-from conftest import FAST, posix_only, server, stats, true_up, uvicorn_server
+from conftest import (
+    FAST,
+    live_profile,
+    posix_only,
+    run_in_terminal,
+    server,
+    stats,
+    true_up,
+    uvicorn_server,
+)
 
 from bulkpatch.commands.api import apply_file
 from bulkpatch.errors import InputError
@@ -20,11 +28,6 @@ from bulkpatch.settings import load_profile
 ACCESS = ("tok-live-5e1d9c", "tok-live-8a2f4b")
 SECRET, REFRESH = "s3cret-client-value-77", "refresh-value-31c9"
 TENANT, CLIENT = "6b2f7c1e-0000-4000-8000-00000000ab01", "3c1d2e4f-0000-4000-8000-00000000cd02"
-
-
-def live_profile(folder: Path, url: str) -> None:
-    """A profile whose production endpoint is a local sandbox: bulkpatch treats it as live."""
-    (folder / "bulkpatch.toml").write_text(f'[profiles.default]\napi_url = "{url}"\n')
 
 
 def mixed_sheet(tmp_path: Path) -> Path:
@@ -55,34 +58,6 @@ def test_live_preview_counts_seats_suspensions_and_cancellations(tmp_path, monke
     assert "9 to send for 2 customers" in seen[1]
     assert seen[2].startswith("Seat changes by offer: ") and "+" in seen[2]
     assert seen[3] == "Set apart: 2 suspensions, 1 cancellation."  # issue 14: plurals right
-
-
-def run_in_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
-    """Run the CLI with a real pseudo-terminal as stdin/stderr and answer its question."""
-    import pty
-
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bulkpatch", *args],
-        cwd=cwd,
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        env={**os.environ, "BULKPATCH_TOKEN": "any"},
-    )
-    os.close(follower)
-    screen, deadline = b"", time.monotonic() + 60
-    while b"Send these changes?" not in screen and time.monotonic() < deadline:
-        screen += os.read(leader, 4096)
-    os.write(leader, answer.encode() + b"\n")
-    process.wait(60)
-    try:
-        while chunk := os.read(leader, 4096):
-            screen += chunk
-    except OSError:
-        pass
-    os.close(leader)
-    return process.returncode, screen.decode(errors="replace")
 
 
 @posix_only
