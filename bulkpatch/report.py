@@ -162,15 +162,15 @@ def to_fix(t: Table, width: int) -> Table | None:
     if bad.is_empty():
         return None
     keep = [i for i in range(width) if t.headers[i] != REASON]
-    frame = bad.select(
-        *[bad.columns[i] for i in keep], pl.col(message).alias(f"{message} as {REASON}")
-    )
+    names = bad.columns  # a new list at each call: asked once
+    frame = bad.select(*[names[i] for i in keep], pl.col(message).alias(f"{message} as {REASON}"))
+    at = {i: n for n, i in enumerate(keep)}  # a column's place in the to-fix sheet
     return Table(
         t.title,
         [t.headers[i] for i in keep] + [REASON],
         frame,
-        {keep.index(i): typed for i, typed in t.typed.items() if i in keep},
-        unsafe=frozenset(keep.index(i) for i in t.unsafe if i in keep),
+        {at[i]: typed for i, typed in t.typed.items() if i in at},
+        unsafe=frozenset(at[i] for i in t.unsafe if i in at),
         dialect=t.dialect,
         plain=True,
     )
