@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 import fastexcel
 import polars as pl
 
+from bulkpatch import limits
 from bulkpatch.catalog import KINDS, Kind
 from bulkpatch.errors import InputError, first_line
 from bulkpatch.export_record import RECORD_SHEET, Record, parse
@@ -88,6 +89,9 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
         ]
     grids = []
     for name in chosen:
+        xml = _xml(path, parts[name][0]) if name in parts else None
+        if xml is not None:
+            limits.used_range(f"{path} [{name}]", *_used_range(xml))
         try:
             # skip_rows=0 keeps empty rows above the header, so row numbers are Excel's
             grid = book.load_sheet_by_name(
@@ -95,7 +99,7 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
             ).to_polars()
         except Exception as exc:
             raise InputError(f"{path} [{name}]: cannot be read ({first_line(exc)}).") from None
-        grids.append(Grid(name, grid, *_inspect(path, parts[name][0] if name in parts else None)))
+        grids.append(Grid(name, grid, *_inspect(path, xml)))
     return Book(visible, grids, notes, sheet is not None, _record(book, names, path))
 
 
@@ -150,13 +154,35 @@ _HIDDEN_ROW = re.compile(rb'<row (?=[^>]*\bhidden="(?:1|true)")[^>]*?\br="(\d+)"
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _inspect(path: Path, part: str | None) -> tuple[Defects, Sample]:
+def _xml(path: Path, part: str) -> bytes:
+    """A sheet's XML, read once from the zip."""
+    with zipfile.ZipFile(path) as z:
+        return z.read(part)
+
+
+def _used_range(xml: bytes) -> tuple[int, int]:
+    """The last row and column (1-based) a sheet's cells name: fastexcel holds every cell from
+    the first to the last in memory, empty ones too, so one cell at XFD1048576 would ask it for
+    550 GB. The rows from every reference (rows are not trusted to be in order); the columns
+    from the references of three letters (or two): a sheet without any ends by Z."""
+    rows = re.findall(rb' r="[A-Z]*(\d+)"', xml)
+    if not rows:
+        return 0, 0
+    digits = len(max(rows, key=len))
+    last = int(max(r for r in rows if len(r) == digits))
+    for letters in (3, 2):
+        found = re.findall(rb' r="([A-Z]{%d})\d' % letters, xml)
+        if found:
+            return last, _column_number(max(found).decode()) + 1
+    return last, 26
+
+
+def _inspect(path: Path, xml: bytes | None) -> tuple[Defects, Sample]:
     """What the sheet's XML shows and fastexcel's text does not: its defects, and how the first
-    rows' cells are stored (typed and formatted), read once from the zip."""
-    if part is None:
+    rows' cells are stored (typed and formatted)."""
+    if xml is None:
         return Defects(), {}
     with zipfile.ZipFile(path) as z:
-        xml = z.read(part)
         formats = _number_formats(z)
     offset = _first_column(xml)
     return _defects(xml, offset), _sample(xml, offset, formats)
