@@ -20,6 +20,7 @@ import polars as pl
 from bulkpatch import config, report, tables
 from bulkpatch.catalog import Kind
 from bulkpatch.check import Checked, check
+from bulkpatch.claim import Claim, claim
 from bulkpatch.config import Settings
 from bulkpatch.errors import FolderFault, InputError
 from bulkpatch.ledger import not_again, remember_applied, seat_changes
@@ -39,7 +40,7 @@ from bulkpatch.results import (
     plan_summary,
 )
 from bulkpatch.runfolder import RunFolder, make_folder
-from bulkpatch.stamp import Digest, now, stamp
+from bulkpatch.stamp import Digest, file_sha256, now, stamp
 
 # The network side (asyncio, httpx, msal) is imported by the functions that call out: `check`
 # never does, and these imports cost it a tenth of its run time.
@@ -225,7 +226,45 @@ def apply_file(
         raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
     o = Options(**options)
     chosen, settings = o.resolved()
-    prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
+    # The sheet is held before the ledger of applied seat changes is read (see `claim`); a
+    # resume reads no ledger, and its own folder's lock speaks first.
+    held = _claimed(path, plan_dir) if resume_dir is None else None
+    try:
+        prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
+        folder = prepared.folder
+        try:
+            held = held or claim(folder.manifest["sha256"], folder.source)
+        except InputError:
+            folder.unlock()
+            raise
+        held.name(folder.path)
+        run = _apply(prepared, done, settings, confirm, o)
+    finally:
+        if held:
+            held.release()
+    if plan_dir is not None:
+        run.notes.append(f"The plan in {plan_dir} is unchanged; this run's files are here.")
+    return run
+
+
+def _claimed(path: str | Path | None, plan_dir: str | Path | None) -> Claim | None:
+    """The hold on the sheet given, or on the one the plan was made for; None for a file
+    that is not there (loading it says so)."""
+    if path is not None:
+        return claim(file_sha256(Path(path)), Path(path)) if Path(path).is_file() else None
+    planned = RunFolder.opened(plan_dir, None)  # type: ignore[arg-type]
+    return claim(planned.manifest["sha256"], planned.source)
+
+
+def _apply(
+    prepared: Prepared,
+    done: dict[str, dict[str, Any]],
+    settings: Settings,
+    confirm: Callable[[Prepared, Callable[[], tables.Preview]], bool] | None,
+    o: Options,
+) -> ApplyRun:
+    """Send what the run's folder (held by this process) has left to send, and write the
+    results."""
     folder = prepared.folder
     keep = bool(folder.settings.get("keep_renewal_changes"))  # as the run was started
     settings = dataclasses.replace(settings, keep_renewal_changes=keep)
@@ -244,8 +283,6 @@ def apply_file(
             raise fault.after(_applied(sent.results)) from None
     finally:
         folder.unlock()
-    if plan_dir is not None:
-        run.notes.append(f"The plan in {plan_dir} is unchanged; this run's files are here.")
     return run
 
 

@@ -165,7 +165,7 @@ class RunFolder:
         `kill -9` never leaves a stale lock. Refused when another process holds it."""
         handle = (self.path / LOCK).open("a+", encoding="utf-8")
         try:
-            _lock_file(handle)
+            lock_file(handle)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
@@ -364,7 +364,7 @@ def _make_folder(out: str | Path | None, base: str | Path, source: Path, fresh: 
     return candidate
 
 
-def _lock_file(handle: IO[str]) -> None:
+def lock_file(handle: IO[str]) -> None:
     """An exclusive, non-blocking lock on an open file (OSError when another process has it)."""
     if sys.platform == "win32":
         import msvcrt
