@@ -52,11 +52,11 @@ def near_miss(kind: Kind, header: str) -> str | None:
     same = [known.squashed.get(squashed), known.reordered.get(tuple(sorted(words)))]
     if any(i is not None for i in same):
         return known.all[min(i for i in same if i is not None)].display
-    # (typos, words more or fewer, written in another style, spelling): the smallest wins
-    best: tuple[int, int, bool, str] | None = None
     if len(squashed) > known.longest + _MOST_TYPOS:  # longer than any spelling and two typos
         return None
     near = {i for d in _deletions(squashed, _MOST_TYPOS) for i in known.deleted.get(d, ())}
+    # (typos, words more or fewer, written in another style, spelling): the smallest wins
+    best: tuple[int, int, bool, str] | None = None
     for k in sorted(near):
         spelling = known.all[k]
         if set(words) < spelling.words:
@@ -92,26 +92,29 @@ class _Spellings:
     squashed: dict[str, int]
     reordered: dict[tuple[str, ...], int]
     deleted: dict[str, set[int]]
-    longest: int = 0
+    longest: int  # the longest squashed spelling
 
 
 @functools.cache
 def _spellings(kind: Kind) -> _Spellings:
-    found = _Spellings([], {}, {}, {})
+    every: list[_Spelling] = []
+    squashed: dict[str, int] = {}
+    reordered: dict[tuple[str, ...], int] = {}
+    deleted: dict[str, set[int]] = {}
     for f in COLUMNS[kind]:
         for text in spellings(f):
             words = _words(text)
-            squashed = "".join(words)
-            at = len(found.all)
-            found.all.append(
-                _Spelling(_display(text), squashed, frozenset(words), len(words), " " in text)
+            joined = "".join(words)
+            at = len(every)
+            every.append(
+                _Spelling(_display(text), joined, frozenset(words), len(words), " " in text)
             )
-            found.squashed.setdefault(squashed, at)
-            found.reordered.setdefault(tuple(sorted(words)), at)
-            for deleted in _deletions(squashed, _MOST_TYPOS):
-                found.deleted.setdefault(deleted, set()).add(at)
-    longest = max(len(s.squashed) for s in found.all)
-    return _Spellings(found.all, found.squashed, found.reordered, found.deleted, longest)
+            squashed.setdefault(joined, at)
+            reordered.setdefault(tuple(sorted(words)), at)
+            for shorter in _deletions(joined, _MOST_TYPOS):
+                deleted.setdefault(shorter, set()).add(at)
+    longest = max(len(s.squashed) for s in every)
+    return _Spellings(every, squashed, reordered, deleted, longest)
 
 
 def _deletions(text: str, most: int) -> set[str]:

@@ -89,9 +89,7 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
         ]
     grids = []
     for name in chosen:
-        xml = _xml(path, parts[name][0]) if name in parts else None
-        if xml is not None:
-            limits.used_range(f"{path} [{name}]", *_used_range(xml))
+        xml = _bounded(path, name, parts)
         try:
             # skip_rows=0 keeps empty rows above the header, so row numbers are Excel's
             grid = book.load_sheet_by_name(
@@ -100,14 +98,17 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
         except Exception as exc:
             raise InputError(f"{path} [{name}]: cannot be read ({first_line(exc)}).") from None
         grids.append(Grid(name, grid, *_inspect(path, xml)))
-    return Book(visible, grids, notes, sheet is not None, _record(book, names, path))
+    return Book(visible, grids, notes, sheet is not None, _record(book, names, path, parts))
 
 
-def _record(book: fastexcel.ExcelReader, names: list[str], path: Path) -> Record | None:
+def _record(
+    book: fastexcel.ExcelReader, names: list[str], path: Path, parts: dict[str, tuple[str, bool]]
+) -> Record | None:
     """An export's record (`export_record`), read by its exact name: hidden on purpose, and
     never mistaken for a sheet of changes."""
     if RECORD_SHEET not in names:
         return None
+    _bounded(path, RECORD_SHEET, parts)
     try:
         grid = book.load_sheet_by_name(RECORD_SHEET, header_row=None, dtypes="string").to_polars()
         return parse(grid)
@@ -154,10 +155,23 @@ _HIDDEN_ROW = re.compile(rb'<row (?=[^>]*\bhidden="(?:1|true)")[^>]*?\br="(\d+)"
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _xml(path: Path, part: str) -> bytes:
-    """A sheet's XML, read once from the zip."""
-    with zipfile.ZipFile(path) as z:
-        return z.read(part)
+def _xml(path: Path, part: str) -> bytes | None:
+    """A sheet's XML, read once from the zip; None when the workbook names a part it does not
+    hold (fastexcel then says what is wrong with it)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.read(part)
+    except (KeyError, zipfile.BadZipFile):
+        return None
+
+
+def _bounded(path: Path, name: str, parts: dict[str, tuple[str, bool]]) -> bytes | None:
+    """Sheet `name`'s XML (None when the workbook is not an .xlsx/.xlsm), once its used range
+    is known to be within `limits.MAX_USED_RANGE`: before fastexcel reads the sheet."""
+    xml = _xml(path, parts[name][0]) if name in parts else None
+    if xml is not None:
+        limits.used_range(f"{path} [{name}]", *_used_range(xml))
+    return xml
 
 
 def _used_range(xml: bytes) -> tuple[int, int]:
