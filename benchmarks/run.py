@@ -54,7 +54,7 @@ FULL = Sizes(
     export_customers=200,
     export_rows=100_000,
     page_rows=100_000,
-    wide_rows=20,
+    wide_rows=50,
     wide_columns=(100, 1_000, 4_000, 16_000),
 )
 QUICK = Sizes(
@@ -66,7 +66,7 @@ QUICK = Sizes(
     export_customers=20,
     export_rows=10_000,
     page_rows=10_000,
-    wide_rows=20,
+    wide_rows=50,
     wide_columns=(100, 1_000, 4_000),
 )
 
