@@ -54,7 +54,8 @@ def near_miss(kind: Kind, header: str) -> str | None:
         return known.all[min(i for i in same if i is not None)].display
     if len(squashed) > known.longest + _MOST_TYPOS:  # longer than any spelling and two typos
         return None
-    near = {i for d in _deletions(squashed, _MOST_TYPOS) for i in known.deleted.get(d, ())}
+    typos = 1 if len(squashed) < 10 else _MOST_TYPOS  # a short header: one typo at most
+    near = {i for d in _deletions(squashed, typos) for i in known.deleted.get(d, ())}
     # (typos, words more or fewer, written in another style, spelling): the smallest wins
     best: tuple[int, int, bool, str] | None = None
     for k in sorted(near):
@@ -165,8 +166,8 @@ def header_row(grid: pl.DataFrame) -> tuple[int | None, list[int]]:
     (its keys misspelt, say) takes its first written row, and load then says what is missing.
     """
     written = []
-    for i, row in enumerate(grid.head(HEADER_SEARCH).iter_rows()):
-        texts = [cell_text(c) for c in row]
+    for i in range(min(grid.height, HEADER_SEARCH)):  # a row at a time: most stop at the first
+        texts = [cell_text(c) for c in grid.row(i)]
         if not any(texts):
             continue
         if names_keys(texts):
