@@ -41,6 +41,8 @@ class Sizes:
     export_customers: int
     export_rows: int
     page_rows: int
+    wide_rows: int
+    wide_columns: tuple[int, ...]
 
 
 FULL = Sizes(
@@ -52,6 +54,8 @@ FULL = Sizes(
     export_customers=200,
     export_rows=100_000,
     page_rows=100_000,
+    wide_rows=50,
+    wide_columns=(100, 1_000, 4_000, 16_000),
 )
 QUICK = Sizes(
     check_rows=100_000,
@@ -62,6 +66,8 @@ QUICK = Sizes(
     export_customers=20,
     export_rows=10_000,
     page_rows=10_000,
+    wide_rows=50,
+    wide_columns=(100, 1_000, 4_000),
 )
 
 
@@ -266,6 +272,74 @@ print(seconds, (max(peak, rss()) - before) / 2**20)
 """
 
 
+def write_wide(work: Path, columns: int, rows: int) -> Path:
+    """A sheet of `columns` columns (the keys, then notes) and `rows` rows, every cell written."""
+    customer = ids(1, "customer")[0]
+    header = [
+        "Customer ID",
+        "Subscription ID",
+        "Quantity",
+        *(f"Note {i}" for i in range(columns - 3)),
+    ]
+    lines = [",".join(header)] + [
+        ",".join([customer, sub, str(1 + r), *(f"n{r}.{i}" for i in range(columns - 3))])
+        for r, sub in enumerate(ids(rows, "wide"))
+    ]
+    sheet = work / f"wide-{columns}.csv"
+    sheet.write_text("\n".join(lines) + "\n")
+    return sheet
+
+
+# Load a sheet `runs` times in one process (its imports are not the reading); the fastest, and
+# whether it was read or refused.
+LOAD_SHEET = """
+import sys, time
+from bulkpatch.errors import InputError
+from bulkpatch.load import load
+
+times, said = [], "read"
+for _ in range(int(sys.argv[2])):
+    started = time.perf_counter()
+    try:
+        load(sys.argv[1])
+    except InputError:
+        said = "refused"
+    times.append(time.perf_counter() - started)
+print(min(times), said)
+"""
+
+
+def bench_wide(work: Path, size: Sizes) -> dict:
+    """Reading costs a sheet's cells, whatever its shape: the time per cell of a sheet of a few
+    rows from 100 columns to the most bulkpatch reads (16,000), and how soon a sheet wider than
+    that (20,000 columns, 100,000) is refused."""
+
+    def load_seconds(columns: int) -> tuple[float, str]:
+        sheet = write_wide(work, columns, size.wide_rows)
+        loaded = measure([PYTHON, "-c", LOAD_SHEET, str(sheet), str(RUNS)])
+        seconds, said = loaded.stdout.split()
+        return float(seconds), said
+
+    per_cell = {}
+    for columns in size.wide_columns:
+        seconds, said = load_seconds(columns)
+        assert said == "read", columns
+        per_cell[str(columns)] = round(seconds / (columns * size.wide_rows) * 1e6, 2)
+    refused = {}
+    for columns in (20_000, 100_000):
+        seconds, said = load_seconds(columns)
+        assert said == "refused", columns
+        refused[str(columns)] = round(seconds, 3)
+    return {
+        "rows": size.wide_rows,
+        "read_us_per_cell": per_cell,
+        "per_cell_spread": round(max(per_cell.values()) / min(per_cell.values()), 2),
+        "refused_seconds": refused,
+        "slowest_refusal_seconds": max(refused.values()),
+        "targets": {"per_cell_spread": "<= 2 (flat)", "slowest_refusal_seconds": "<= 1"},
+    }
+
+
 class SandboxServer:
     """A real `bulkpatch sandbox` process on 127.0.0.1 seeded from the benchmark sheet."""
 
@@ -435,6 +509,7 @@ def main() -> None:
         for name, bench in (
             ("check", bench_check),
             ("excel", bench_excel),
+            ("wide", bench_wide),
             ("economy_of_calls", bench_calls),
             ("client_overhead", bench_overhead),
             ("export", bench_export),

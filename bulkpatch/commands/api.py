@@ -39,11 +39,12 @@ from bulkpatch.plan.changes import Change
 from bulkpatch.plan.changes import changes as plan_changes
 from bulkpatch.report import writers as report
 from bulkpatch.report.rows import Held, outcome_counts, plan_rows, result_rows
-from bulkpatch.report.stamp import Digest, now, stamp
+from bulkpatch.report.stamp import Digest, file_sha256, now, stamp
 from bulkpatch.report.totals import Preview, seat_totals
 from bulkpatch.report.totals import preview as plan_preview
 from bulkpatch.report.words import fix_note
 from bulkpatch.runs import recover
+from bulkpatch.runs.claim import Claim, claim
 from bulkpatch.runs.folder import RunFolder, make_folder
 from bulkpatch.runs.ledger import not_again, remember_applied, seat_changes
 from bulkpatch.settings import Settings
@@ -311,7 +312,45 @@ def apply_file(
         command=command,
     )
     chosen, settings = o.resolved()
-    prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
+    # The sheet is held before the ledger of applied seat changes is read (see `claim`); a
+    # resume reads no ledger, and its own folder's lock speaks first.
+    held = _claimed(path, plan_dir) if resume_dir is None else None
+    try:
+        prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
+        folder = prepared.folder
+        try:
+            held = held or claim(folder.manifest["sha256"], folder.source)
+        except InputError:
+            folder.unlock()
+            raise
+        held.name(folder.path)
+        run = _apply(prepared, done, settings, confirm, o)
+    finally:
+        if held:
+            held.release()
+    if plan_dir is not None:
+        run.notes.append(f"The plan in {plan_dir} is unchanged; this run's files are here.")
+    return run
+
+
+def _claimed(path: str | Path | None, plan_dir: str | Path | None) -> Claim | None:
+    """The hold on the sheet given, or on the one the plan was made for; None for a file
+    that is not there (loading it says so)."""
+    if path is not None:
+        return claim(file_sha256(Path(path)), Path(path)) if Path(path).is_file() else None
+    planned = RunFolder.opened(plan_dir, None)  # type: ignore[arg-type]
+    return claim(planned.manifest["sha256"], planned.source)
+
+
+def _apply(
+    prepared: Prepared,
+    done: dict[str, dict[str, Any]],
+    settings: Settings,
+    confirm: Callable[[Prepared, Callable[[], Preview]], bool] | None,
+    o: Options,
+) -> ApplyRun:
+    """Send what the run's folder (held by this process) has left to send, and write the
+    results."""
     folder = prepared.folder
     keep = bool(folder.settings.get("keep_renewal_changes"))  # as the run was started
     settings = dataclasses.replace(settings, keep_renewal_changes=keep)
@@ -330,8 +369,6 @@ def apply_file(
             raise fault.after(_applied(sent.results)) from None
     finally:
         folder.unlock()
-    if plan_dir is not None:
-        run.notes.append(f"The plan in {plan_dir} is unchanged; this run's files are here.")
     return run
 
 
@@ -356,7 +393,7 @@ def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]])
 
 
 def _applied(results: dict[str, Result]) -> int:
-
+    """How many changes reached Partner Center (a stop reports them)."""
     return sum(r.outcome in APPLIED for r in results.values())
 
 

@@ -17,6 +17,7 @@ import polars as pl
 
 from bulkpatch.catalog.fields import KINDS, Kind
 from bulkpatch.errors import InputError, first_line
+from bulkpatch.load import limits
 from bulkpatch.load.headers import HEADER_SEARCH, column_letter, listing
 from bulkpatch.load.record import RECORD_SHEET, Record, parse
 from bulkpatch.load.sheet import Typed
@@ -88,6 +89,7 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
         ]
     grids = []
     for name in chosen:
+        xml = _bounded(path, name, parts)
         try:
             # skip_rows=0 keeps empty rows above the header, so row numbers are Excel's
             grid = book.load_sheet_by_name(
@@ -95,15 +97,18 @@ def excel_grids(path: Path, sheet: str | None, kind: Kind | None) -> Book:
             ).to_polars()
         except Exception as exc:
             raise InputError(f"{path} [{name}]: cannot be read ({first_line(exc)}).") from None
-        grids.append(Grid(name, grid, *_inspect(path, parts[name][0] if name in parts else None)))
-    return Book(visible, grids, notes, sheet is not None, _record(book, names, path))
+        grids.append(Grid(name, grid, *_inspect(path, xml)))
+    return Book(visible, grids, notes, sheet is not None, _record(book, names, path, parts))
 
 
-def _record(book: fastexcel.ExcelReader, names: list[str], path: Path) -> Record | None:
+def _record(
+    book: fastexcel.ExcelReader, names: list[str], path: Path, parts: dict[str, tuple[str, bool]]
+) -> Record | None:
     """An export's record (`export_record`), read by its exact name: hidden on purpose, and
     never mistaken for a sheet of changes."""
     if RECORD_SHEET not in names:
         return None
+    _bounded(path, RECORD_SHEET, parts)
     try:
         grid = book.load_sheet_by_name(RECORD_SHEET, header_row=None, dtypes="string").to_polars()
         return parse(grid)
@@ -150,13 +155,48 @@ _HIDDEN_ROW = re.compile(rb'<row (?=[^>]*\bhidden="(?:1|true)")[^>]*?\br="(\d+)"
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _inspect(path: Path, part: str | None) -> tuple[Defects, Sample]:
+def _xml(path: Path, part: str) -> bytes | None:
+    """A sheet's XML, read once from the zip; None when the workbook names a part it does not
+    hold (fastexcel then says what is wrong with it)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.read(part)
+    except (KeyError, zipfile.BadZipFile):
+        return None
+
+
+def _bounded(path: Path, name: str, parts: dict[str, tuple[str, bool]]) -> bytes | None:
+    """Sheet `name`'s XML (None when the workbook is not an .xlsx/.xlsm), once its used range
+    is known to be within `limits.MAX_USED_RANGE`: before fastexcel reads the sheet."""
+    xml = _xml(path, parts[name][0]) if name in parts else None
+    if xml is not None:
+        limits.used_range(f"{path} [{name}]", *_used_range(xml))
+    return xml
+
+
+def _used_range(xml: bytes) -> tuple[int, int]:
+    """The last row and column (1-based) a sheet's cells name: fastexcel holds every cell from
+    the first to the last in memory, empty ones too, so one cell at XFD1048576 would ask it for
+    550 GB. The rows from every reference (rows are not trusted to be in order); the columns
+    from the references of three letters (or two): a sheet without any ends by Z."""
+    rows = re.findall(rb' r="[A-Z]*(\d+)"', xml)
+    if not rows:
+        return 0, 0
+    digits = len(max(rows, key=len))
+    last = int(max(r for r in rows if len(r) == digits))
+    for letters in (3, 2):
+        found = re.findall(rb' r="([A-Z]{%d})\d' % letters, xml)
+        if found:
+            return last, _column_number(max(found).decode()) + 1
+    return last, 26
+
+
+def _inspect(path: Path, xml: bytes | None) -> tuple[Defects, Sample]:
     """What the sheet's XML shows and fastexcel's text does not: its defects, and how the first
-    rows' cells are stored (typed and formatted), read once from the zip."""
-    if part is None:
+    rows' cells are stored (typed and formatted)."""
+    if xml is None:
         return Defects(), {}
     with zipfile.ZipFile(path) as z:
-        xml = z.read(part)
         formats = _number_formats(z)
     offset = _first_column(xml)
     return _defects(xml, offset), _sample(xml, offset, formats)

@@ -6,7 +6,9 @@ refuses it rather than carry a typo as a note).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -38,28 +40,93 @@ def near_miss(kind: Kind, header: str) -> str | None:
     A near miss is the same letters with other separators (`Auto/renew`), the same words in
     another order, or one typo (two in a long header): `Quantitiy`, `Auto renw`. A header
     whose words are a part of a known spelling (`Customer` for `Customer ID`) is another word,
-    not a typo.
+    not a typo. Only the spellings that share a header's letters but two are measured
+    (`_deletions`), so a sheet of many unknown headers costs the same per header however wide
+    it is.
     """
     words = _words(header)
     squashed = "".join(words)
     if len(squashed) < 4 or normalize_header(header) in AMBIGUOUS:
         return None
+    known = _spellings(kind)
+    same = [known.squashed.get(squashed), known.reordered.get(tuple(sorted(words)))]
+    if any(i is not None for i in same):
+        return known.all[min(i for i in same if i is not None)].display
+    if len(squashed) > known.longest + _MOST_TYPOS:  # longer than any spelling and two typos
+        return None
+    typos = 1 if len(squashed) < 10 else _MOST_TYPOS  # a short header: one typo at most
+    near = {i for d in _deletions(squashed, typos) for i in known.deleted.get(d, ())}
     # (typos, words more or fewer, written in another style, spelling): the smallest wins
     best: tuple[int, int, bool, str] | None = None
-    for f in COLUMNS[kind]:
-        for spelling in spellings(f):
-            known = _words(spelling)
-            if squashed == "".join(known) or sorted(words) == sorted(known):
-                return _display(spelling)
-            if set(words) < set(known):
-                continue
-            limit = 1 if min(len(squashed), len("".join(known))) < 10 else 2
-            distance = _distance(squashed, "".join(known), limit)
-            style = (" " in spelling) != (" " in header.strip())
-            rank = (distance, abs(len(known) - len(words)), style, _display(spelling))
-            if distance <= limit and (best is None or rank[:3] < best[:3]):
-                best = rank
+    for k in sorted(near):
+        spelling = known.all[k]
+        if set(words) < spelling.words:
+            continue
+        limit = 1 if min(len(squashed), len(spelling.squashed)) < 10 else _MOST_TYPOS
+        distance = _distance(squashed, spelling.squashed, limit)
+        style = spelling.spaced != (" " in header.strip())
+        rank = (distance, abs(spelling.count - len(words)), style, spelling.display)
+        if distance <= limit and (best is None or rank[:3] < best[:3]):
+            best = rank
     return best[3] if best else None
+
+
+_MOST_TYPOS = 2  # typos a long header may have and still be a near miss
+
+
+@dataclass(frozen=True)
+class _Spelling:
+    display: str  # as a header shows it
+    squashed: str  # its words run together
+    words: frozenset[str]
+    count: int  # how many words
+    spaced: bool  # written with spaces (not `camelCase`)
+
+
+@dataclass(frozen=True)
+class _Spellings:
+    """A kind's known spellings in catalog order (the first of equals wins), and where to find
+    them: by their squashed words, by their words in any order, by their squashed words with
+    up to two letters taken out (`_deletions`)."""
+
+    all: list[_Spelling]
+    squashed: dict[str, int]
+    reordered: dict[tuple[str, ...], int]
+    deleted: dict[str, set[int]]
+    longest: int  # the longest squashed spelling
+
+
+@functools.cache
+def _spellings(kind: Kind) -> _Spellings:
+    every: list[_Spelling] = []
+    squashed: dict[str, int] = {}
+    reordered: dict[tuple[str, ...], int] = {}
+    deleted: dict[str, set[int]] = {}
+    for f in COLUMNS[kind]:
+        for text in spellings(f):
+            words = _words(text)
+            joined = "".join(words)
+            at = len(every)
+            every.append(
+                _Spelling(_display(text), joined, frozenset(words), len(words), " " in text)
+            )
+            squashed.setdefault(joined, at)
+            reordered.setdefault(tuple(sorted(words)), at)
+            for shorter in _deletions(joined, _MOST_TYPOS):
+                deleted.setdefault(shorter, set()).add(at)
+    longest = max(len(s.squashed) for s in every)
+    return _Spellings(every, squashed, reordered, deleted, longest)
+
+
+def _deletions(text: str, most: int) -> set[str]:
+    """`text` with up to `most` letters taken out. Two texts within `most` typos (insert,
+    delete, replace, swap two neighbours) share one of these (SymSpell's idea: each typo is a
+    letter taken out of one text or both), so only texts sharing one need measuring."""
+    found = edge = {text}
+    for _ in range(most):
+        edge = {t[:i] + t[i + 1 :] for t in edge for i in range(len(t))}
+        found = found | edge
+    return found
 
 
 def _words(text: str) -> list[str]:
@@ -99,8 +166,8 @@ def header_row(grid: pl.DataFrame) -> tuple[int | None, list[int]]:
     (its keys misspelt, say) takes its first written row, and load then says what is missing.
     """
     written = []
-    for i, row in enumerate(grid.head(HEADER_SEARCH).iter_rows()):
-        texts = [cell_text(c) for c in row]
+    for i in range(min(grid.height, HEADER_SEARCH)):  # a row at a time: most stop at the first
+        texts = [cell_text(c) for c in grid.row(i)]
         if not any(texts):
             continue
         if names_keys(texts):

@@ -12,6 +12,7 @@ skipped, and what the reader found wrong with a cell as row issues.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import polars as pl
 
 from bulkpatch.catalog.fields import Kind, normalize_header
 from bulkpatch.errors import InputError
-from bulkpatch.load import quoting
+from bulkpatch.load import limits, quoting
 from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.csv_file import csv_grid
 from bulkpatch.load.excel_file import Book, Defects, Sample, excel_grids
@@ -32,7 +33,7 @@ from bulkpatch.load.headers import (
     match_columns,
 )
 from bulkpatch.load.record import use_csv_record, use_record
-from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, Typed, clean, profile
+from bulkpatch.load.sheet import BLANKS, ISSUE_SCHEMA, ROW, Column, Sheet, Typed, clean, profile
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 
@@ -123,21 +124,22 @@ def _build(
     if top is None:
         raise InputError(f"{label}: is empty; it needs a header row and at least one row.")
     headers = [cell_text(h) for h in grid.row(top)]
+    limits.columns(label, grid.width)
+    limits.rows(label, grid.height - top - 1)
+    limits.cells(label, grid, first_row, headers)
     body = grid.slice(top + 1)
-    keep = [
-        i
-        for i, h in enumerate(headers)
-        if h or body.get_column(body.columns[i]).is_not_null().any()
-    ]
+    names = body.columns  # a new list at each call: asked once, not once per column
+    written = body.select(pl.all().is_not_null().any()).row(0) if body.width else ()
+    keep = [i for i, h in enumerate(headers) if h or written[i]]
     record = None
     if (own := quoting.record_at([headers[i] for i in keep])) is not None:  # bulkpatch's file
         at = keep.pop(own)
-        record = body.get_column(body.columns[at]).alias(headers[at])
+        record = body.get_column(names[at]).alias(headers[at])
     kind = kind or kind_from_name(sheet_name) or detect_kind([headers[i] for i in keep])
     others = book.names if book and not book.chosen_by_user and len(book.names) > 1 else []
     columns = match_columns(label, kind, [(i, headers[i]) for i in keep], declared, others)
     frame = body.select(
-        [body.get_column(body.columns[i]).alias(c.name) for i, c in zip(keep, columns, strict=True)]
+        [body.get_column(names[i]).alias(c.name) for i, c in zip(keep, columns, strict=True)]
     )
     if record is not None:
         frame, taken, unread = quoting.unquote(frame, [c.header for c in columns], record)
@@ -253,12 +255,14 @@ def _skip_totals(sheet: Sheet) -> None:
     # Only the first key column may hold the label; the others must be empty. Those few rows
     # are found with null checks alone, and only they meet a regex.
     others = pl.all_horizontal(c.is_null() for c in cells[1:]) if len(cells) > 1 else True
-    first = pl.coalesce([clean(c.name) for c in sheet.columns])
-    totals = (
-        sheet.frame.filter(others)
-        .filter(cells[0].is_null() | cells[0].str.contains(_TOTAL) if cells else True)
-        .filter(first.str.contains(_TOTAL))
+    unkeyed = sheet.frame.filter(others).filter(
+        cells[0].is_null() | cells[0].str.contains(_TOTAL) if cells else True
     )
+    if unkeyed.is_empty():  # most sheets: the first written cell of no row needs reading
+        return
+    text = pl.col([c.name for c in sheet.columns]).str.strip_chars(BLANKS)
+    first = pl.coalesce(pl.when(text == "").then(None).otherwise(text)).alias("first")
+    totals = unkeyed.filter(first.str.contains(_TOTAL))
     if totals.is_empty():
         return
     sheet.frame = sheet.frame.filter(~pl.col(ROW).is_in(totals.get_column(ROW).implode()))
@@ -312,14 +316,13 @@ def _defect_issues(
                 ],
             )
         )
+    rows = sorted(shown)  # a merge over a million empty rows costs the rows there are
     merged = [
         (row, at[col].header, ref, r1)
         for r1, c1, r2, c2, ref in defects.merges
         if r2 > header_row
-        for col in range(c1, c2 + 1)
-        if col in at
-        for row in range(max(r1, header_row + 1), r2 + 1)
-        if row in shown
+        for col in sorted(c for c in at if c1 <= c <= c2)
+        for row in rows[bisect_left(rows, max(r1, header_row + 1)) : bisect_right(rows, r2)]
     ]
     if merged:
         found.append(

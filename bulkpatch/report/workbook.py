@@ -95,19 +95,23 @@ def print_setup(ws: Worksheet) -> None:
 
 def kinds(t: Table) -> dict[int, Typed]:
     """How each column is written: the table's own types, CSV note columns (`auto`) settled by
-    their cells (every non-blank cell a plain number: a number; an ISO date: a date)."""
+    their cells (every non-blank cell a plain number: a number; an ISO date: a date). The note
+    columns are looked at as one long column (two regexes in all, not two per column: a sheet
+    of thousands of note columns costs its cells, not its columns times a regex)."""
     found = dict(t.typed)
     auto = [i for i, typed in t.typed.items() if typed.kind == "auto"]
     if auto:
-        cells = [pl.col(t.frame.columns[i]).str.strip_chars() for i in auto]
-        holds = t.frame.select(
-            (c.is_null() | (c == "") | c.str.contains(pattern)).all().alias(f"{n}{pattern}")
-            for n, c in enumerate(cells)
-            for pattern in (_PLAIN_NUMBER, _ISO_DATE)
-        ).row(0)
-        for n, i in enumerate(auto):
-            number, date = holds[2 * n], holds[2 * n + 1]
-            found[i] = Typed("number") if number else DATE if date else Typed("text")
+        names = t.frame.columns  # a new list at each call: asked once
+        cells = t.frame.select(pl.col(names[i]).alias(str(i)) for i in auto).unpivot()
+        text = pl.col("value").str.strip_chars()
+        blank = text.is_null() | (text == "")
+        holds = cells.group_by("variable").agg(
+            (blank | text.str.contains(_PLAIN_NUMBER)).all().alias("number"),
+            (blank | text.str.contains(_ISO_DATE)).all().alias("date"),
+        )
+        found |= dict.fromkeys(auto, Typed("number"))  # no rows: nothing says otherwise
+        for i, number, date in holds.iter_rows():
+            found[int(i)] = Typed("number") if number else DATE if date else Typed("text")
     return {i: typed for i, typed in found.items() if typed.kind != "text"}
 
 

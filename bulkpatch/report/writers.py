@@ -155,17 +155,19 @@ def to_fix(t: Table, width: int, codes: pl.DataFrame) -> Table | None:
     code = f"codes as {REASON_CODE}"  # named apart from the sheet's own columns
     found = codes.select(pl.col(ROW).alias("row"), pl.col("codes").fill_null("").alias(code))
     bad = bad.join(found, on="row", how="left", maintain_order="left")
+    names = bad.columns  # a new list at each call: asked once
     frame = bad.select(
-        *[bad.columns[i] for i in keep],
+        *[names[i] for i in keep],
         pl.col(message).alias(f"{message} as {REASON}"),
         pl.col(code).fill_null(""),
     )
+    at = {i: n for n, i in enumerate(keep)}  # a column's place in the to-fix sheet
     return Table(
         t.title,
         [t.headers[i] for i in keep] + [REASON, REASON_CODE],
         frame,
-        {keep.index(i): typed for i, typed in t.typed.items() if i in keep},
-        unsafe=frozenset(keep.index(i) if i in keep else len(keep) for i in t.unsafe if i in given),
+        {at[i]: typed for i, typed in t.typed.items() if i in at},
+        unsafe=frozenset(at.get(i, len(keep)) for i in t.unsafe if i in given),
         dialect=t.dialect,
         plain=True,
         exact=t.exact,

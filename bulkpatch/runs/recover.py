@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from bulkpatch.outcomes import APPLIED
 from bulkpatch.plan.changes import Change
 from bulkpatch.report import undo
 from bulkpatch.report.words import plural
@@ -138,7 +139,7 @@ def settle(
     its own rows of are kept (a row whose values before come from them says so); a `no_change`
     with nothing to go on, that a damaged line may have recorded, says this run may have
     applied it (and that undo has no row for it)."""
-    rebuilt = {c.key for c, r in per_change if r.outcome in undo.APPLIED and r.before}
+    rebuilt = {c.key for c, r in per_change if r.outcome in APPLIED and r.before}
     wanted = {c.key for c, _ in per_change if c.key not in rebuilt or c.key in recovery.recovered}
     recovery.kept = undo.earlier(recovery.sheets, wanted)
     settled = []

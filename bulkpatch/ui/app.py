@@ -34,7 +34,7 @@ from bulkpatch.errors import BulkpatchError
 from bulkpatch.export.read import export_file
 from bulkpatch.outcomes import MEANING
 from bulkpatch.report.stamp import retold
-from bulkpatch.ui.guard import Guard, Refused, Session
+from bulkpatch.ui.guard import BodyLimit, Guard, Refused, Session
 from bulkpatch.ui.jobs import (
     SHEETS,
     Job,
@@ -85,9 +85,13 @@ def make_app(
         Route("/runs/{run}/files/{name}", web.run_file),
         Mount("/static", StaticFiles(packages=[("bulkpatch.ui", "static")]), name="static"),
     ]
+    too_large = f"The sheet is larger than {_mb(max_upload)}: split it."
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, session=session)],
+        middleware=[
+            Middleware(Guard, session=session),
+            Middleware(BodyLimit, most=max_upload + FORM_ROOM, line=too_large),
+        ],
         exception_handlers={Refused: web.refused, BulkpatchError: web.failed},
     )
     app.state.jobs = jobs
@@ -124,12 +128,11 @@ class _Web:
         return job
 
     async def _form(self, request: Request) -> FormData:
-        """The POSTed form, only when its size is declared and within the upload limit and it
-        carries this session's CSRF token."""
+        """The POSTed form, only when it carries this session's CSRF token and is within the
+        upload limit: a size declared over it is refused before any of it is read, and the
+        body is counted as it comes (`BodyLimit`), a chunked one without a size too."""
         size = request.headers.get("content-length", "")
-        if not size.isdigit():
-            raise Refused(411, "The browser did not say how large the upload is.")
-        if int(size) > self.max_upload + FORM_ROOM:
+        if size.isdigit() and int(size) > self.max_upload + FORM_ROOM:
             raise Refused(413, f"The sheet is larger than {_mb(self.max_upload)}: split it.")
         form = await request.form(max_files=1, max_fields=8)
         self.session.check_form(request, form)

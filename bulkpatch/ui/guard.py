@@ -1,6 +1,7 @@
 """What keeps the local page to the person who started it: the Host header (no DNS
-rebinding), a one-time token that becomes a session cookie, a CSRF token on every POST, and
-headers that forbid inline script, framing and MIME sniffing.
+rebinding), a one-time token that becomes a session cookie, a CSRF token on every POST,
+headers that forbid inline script, framing and MIME sniffing, and a bound on what a request
+may send.
 
 A page on another site can make the browser send requests to 127.0.0.1; without the cookie
 (SameSite=Strict, so never sent from another site) or the CSRF token it gets nothing done.
@@ -15,6 +16,7 @@ from starlette.datastructures import FormData
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "bulkpatch_session"
 HEADERS = {
@@ -79,6 +81,32 @@ class Session:
         sent = form.get("csrf")
         if not isinstance(sent, str) or not secrets.compare_digest(sent, self.csrf):
             raise Refused(403, "This form has expired: reload the page and send it again.")
+
+
+class BodyLimit:
+    """A request body is counted as it streams in and refused once it passes `most` bytes,
+    whatever its Content-Length said (or without one: a chunked upload): a 60 MB upload is
+    never read whole, into memory or a temporary file. The refusal is raised where the page
+    reads the body, so the page it gets is the usual one."""
+
+    def __init__(self, app: ASGIApp, most: int, line: str) -> None:
+        self.app, self.most, self.line = app, most, line
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.most:
+                raise Refused(413, self.line)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class Guard(BaseHTTPMiddleware):

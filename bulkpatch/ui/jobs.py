@@ -125,8 +125,9 @@ class Job:
             if work.stage == "plan":  # a new plan: an older plan's run is not its run
                 self.target = options["target"]  # where this plan read: its run sends there
                 self.stages.pop("results", None)
-        except BulkpatchError as exc:  # the one line the CLI would print
-            work.failure = str(exc)
+        except BulkpatchError as exc:  # the one line the CLI would print, naming the upload
+            work.failure = str(exc).replace(str(self.sheet.resolve()), self.name)
+            work.failure = work.failure.replace(str(self.sheet), self.name)
             if work.stage == "export" and not any(work.folder.iterdir()):
                 work.folder.rmdir()  # an export that wrote nothing leaves no folder behind
         except BaseException as exc:  # a bug (or a panic inside Polars): say it, never spin

@@ -417,3 +417,43 @@ def test_rows_hidden_by_a_filter_are_read_and_said_so(tmp_path):
         "Rows 3, 5 are hidden in the workbook (by a filter or by hand): read, checked and sent "
         "like every other row; delete a row to leave it out."
     ]
+
+
+# --- line endings and files the reader cannot parse -------------------------------------------
+
+
+def test_mixed_line_endings_read_row_by_row_as_a_spreadsheet_shows_them(quirk):
+    # CR LF, then a CR alone (an old Mac line pasted in), then LF, then no ending at all;
+    # a line break inside quotes is the cell's own, whichever it is
+    (sheet,) = load(quirk("mixed-line-endings.csv"))
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3, 4, 5, 6]
+    assert cells(sheet, "Subscription ID") == [
+        f"a1b2c3d4-0000-4000-8000-00000000000{n}" for n in range(1, 6)
+    ]
+    assert cells(sheet, "Quantity") == ["3", "4", "5", "6", "7"]
+    assert cells(sheet, "Notes") == [
+        "line one\r\nline two",
+        "old Mac",
+        "Unix",
+        "its own\rline break",
+        "no line ending",
+    ]
+    assert sheet.issues.is_empty()  # no row ran into the next
+    assert check(sheet).outcomes.get_column("outcome").to_list() == ["valid"] * 5
+
+
+def test_a_quote_inside_a_cell_is_read_as_excel_reads_it(quirk):
+    (sheet,) = load(quirk("quote-inside-cell.csv"))
+    assert cells(sheet, "Notes") == ['12" screen', "Contoso Ltd"]
+    assert sheet.frame.get_column(ROW).to_list() == [2, 3]
+
+
+def test_a_quote_never_closed_is_one_line_naming_where_it_opens(cli, quirk):
+    ran = cli("check", quirk("unclosed-quote.csv"))
+    assert ran.returncode == 2
+    assert ran.stderr.splitlines() == [
+        f'bulkpatch: {quirk("unclosed-quote.csv")}: line 3: a quote (") opens a cell there '
+        "that never closes, so every line after it would be that one cell. Close the quote, or "
+        'write a quote inside a cell as two ("").'
+    ]
+    assert "Traceback" not in ran.stdout + ran.stderr and "unexpected" not in ran.stderr

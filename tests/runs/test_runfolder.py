@@ -258,6 +258,28 @@ def test_one_process_per_run_folder_and_a_killed_one_leaves_no_lock(cli, tmp_pat
     assert set(served["applied_per_resource"].values()) == {1}
 
 
+def test_two_runs_of_one_sheet_at_once_the_second_is_refused_naming_the_first(cli, tmp_path):
+    path = true_up(tmp_path, customers=2, per=4)
+    copy = tmp_path / "copy of true-up.csv"  # the same sheet under another name
+    copy.write_bytes(path.read_bytes())
+    folder = tmp_path / "run"
+    with server(path, latency_ms=600) as (url, _):  # the first run outlasts the second's start
+        first = start_apply(path, url, folder)
+        wait_until(lambda: (folder / "journal.jsonl").exists(), first)
+        second = cli("apply", copy, "--target", url, "--out", tmp_path / "second", "--quiet")
+        first.communicate(timeout=120)
+        served = stats(url)
+    assert second.returncode == 2
+    assert second.stderr.splitlines() == [
+        f"bulkpatch: {copy}: the run in {folder.resolve()} (process {first.pid}) is sending "
+        "this sheet's changes now; nothing was sent. Wait for it to finish and read its "
+        "results: send again only what they leave to do."
+    ]
+    assert not (tmp_path / "second").exists()
+    assert first.returncode == 0
+    assert served["applied"] == 8 and set(served["applied_per_resource"].values()) == {1}
+
+
 def test_a_finished_run_is_never_overwritten(cli, tmp_path):
     path = true_up(tmp_path, customers=1, per=4)
     with server(path) as (url, _):

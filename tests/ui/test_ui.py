@@ -4,6 +4,7 @@ check -> plan -> confirm -> results over the command layer, against the built-in
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from pathlib import Path
@@ -623,3 +624,75 @@ def test_the_top_of_the_page_says_where_runs_go_in_the_present(page, monkeypatch
     assert re.search(r'id="target">SANDBOX \(built-in\)', running.text)
     assert "Sending: subscriptions-true-up.csv" in running.text  # the name as uploaded
     followed(page, page.post(f"/jobs/{job_of(running)}/stop"))
+
+
+# --- what a request may send, and one run of a sheet at a time --------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("declared", [True, False], ids=["with its size", "chunked, no size"])
+async def test_a_60_mb_upload_is_refused_before_it_is_read_whole(tmp_path, declared):
+    """The upload streamed a megabyte at a time into the page's application (httpx's ASGI
+    transport hands it over as it is read): the page stops reading at its limit."""
+    import httpx
+
+    from bulkpatch.ui.guard import COOKIE
+
+    page = Page(tmp_path / "reports")
+    boundary = "bulkpatch-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n'
+        f"{page.session.csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; "
+        'name="sheet"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    megabyte = (b"Customer ID,Subscription ID,Quantity\n" * 30_000)[: 2**20]
+    read = 0  # megabytes the page took
+
+    async def body():
+        nonlocal read
+        yield head
+        for _ in range(60):
+            read += 1
+            yield megabyte
+        yield tail
+
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    if declared:
+        headers["content-length"] = str(len(head) + 60 * 2**20 + len(tail))
+    transport = httpx.ASGITransport(app=page.client.app)
+    cookies = {COOKIE: page.session.cookie}
+    async with httpx.AsyncClient(
+        transport=transport, base_url=f"http://{HOST}", cookies=cookies
+    ) as client:
+        answer = await client.post("/upload", content=body(), headers=headers)
+    assert answer.status_code == 413
+    assert "The sheet is larger than 50 MB: split it." in answer.text
+    assert read == 0 if declared else 50 <= read < 60  # a declared size: nothing read at all
+    assert not page.reports.exists()  # nothing kept
+
+
+def test_two_runs_of_one_sheet_at_once_one_runs_the_other_says_why(page, monkeypatch):
+    import html
+
+    first, second = job_of(page.upload()), job_of(page.upload())  # the same sheet, twice
+    planned(page, first)
+    planned(page, second)
+    monkeypatch.setenv("BULKPATCH_RATE", "120")  # the first run is under way a while
+    assert page.post(f"/jobs/{first}/apply").url.path == f"/jobs/{first}/run"
+    running = page.client.app.state.jobs.get(first).work
+    for _ in range(600):  # a bound, not a timing: until it has sent a change
+        if running.shown()["done"]:
+            break
+        time.sleep(0.05)
+    refused = followed(page, page.post(f"/jobs/{second}/apply"))
+    assert refused.status_code == 400
+    said = html.unescape(re.search(r'id="message">([^<]*)<', refused.text)[1])
+    assert said == (
+        f"{SAMPLE.name}: the run in {running.folder.resolve()} (process {os.getpid()}) is "
+        "sending this sheet's changes now; nothing was sent. Wait for it to finish and read its "
+        "results: send again only what they leave to do."
+    )
+    ended = stopped(page, first)  # the first runs on, as if the second had not asked
+    assert counts(ended.text)["ok"] >= 1
+    assert [p for p in page.reports.iterdir() if p.name.endswith("-results")] == [running.folder]
