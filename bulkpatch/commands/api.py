@@ -195,26 +195,7 @@ def plan_file(
     `kind` choose a workbook's sheet; `notes` are headers to keep as notes; `progress` is
     "bar", "lines" or a page's `Watch`; `announce` hears the run before anything is read.
     """
-    o = Options(
-        sheet=sheet,
-        kind=kind,
-        target=target,
-        profile=profile,
-        out=out,
-        reports_base=reports_base,
-        settings=settings,
-        rate=rate,
-        order_rate=order_rate,
-        limit_scope=limit_scope,
-        concurrency=concurrency,
-        notes=notes or [],
-        accept_differences=accept_differences,
-        add_again=add_again,
-        keep_renewal_changes=keep_renewal_changes,
-        progress=progress,
-        announce=announce,
-        command=command,
-    )
+    o = _options(locals())
     chosen, settings = o.resolved()
     prepared = _prepare(Path(path), o, chosen)
     if o.announce:
@@ -243,6 +224,13 @@ def plan_file(
         entries=entries,
         seats=seats,
         rows=rows,
+    )
+
+
+def _options(given: dict[str, Any]) -> Options:
+    """The keywords a public function was given (its `locals()`, first thing), as `Options`."""
+    return Options(
+        **{f.name: given[f.name] for f in dataclasses.fields(Options) if f.name in given}
     )
 
 
@@ -291,26 +279,7 @@ def apply_file(
     """
     if sum(x is not None for x in (path, plan_dir, resume_dir)) != 1:
         raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
-    o = Options(
-        sheet=sheet,
-        kind=kind,
-        target=target,
-        profile=profile,
-        out=out,
-        reports_base=reports_base,
-        settings=settings,
-        rate=rate,
-        order_rate=order_rate,
-        limit_scope=limit_scope,
-        concurrency=concurrency,
-        notes=notes or [],
-        accept_differences=accept_differences,
-        add_again=add_again,
-        keep_renewal_changes=keep_renewal_changes,
-        progress=progress,
-        announce=announce,
-        command=command,
-    )
+    o = _options(locals())
     chosen, settings = o.resolved()
     # The sheet is held before the ledger of applied seat changes is read (see `claim`); a
     # resume reads no ledger, and its own folder's lock speaks first.
