@@ -133,7 +133,7 @@ def test_plan_then_apply_sends_exactly_the_plan_and_refuses_a_changed_sheet(tmp_
         entries = [
             json.loads(line) for line in (tmp_path / "plan" / "plan.jsonl").read_text().splitlines()
         ]
-        run = apply_file(plan_dir=tmp_path / "plan", settings=FAST)
+        run = apply_file(plan_dir=tmp_path / "plan", out=tmp_path / "run", settings=FAST)
         served = stats(url)
     assert reads == {"GET": {"subscriptions": 2}}  # one list call per customer, nothing sent
     to_send = {e["change"]["request_id"] for e in entries if e["outcome"] == "change"}
