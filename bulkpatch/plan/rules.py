@@ -27,10 +27,27 @@ WINDOW_PASSED = 900117  # "You have passed your {0}-day cancellation window"
 STALE_ETAG = 2055
 QUANTITY_RANGE = 2002
 NOT_READY = 800082
-ORDER_CANCEL_DAYS = 60
-# "Cancel a commercial marketplace or new commerce subscription using Partner Center APIs"
-# (https://learn.microsoft.com/partner-center/developer/cancel-an-azure-marketplace-subscription)
-NCE_CANCEL_DAYS = 7
+NOT_PERPETUAL = 800002  # a perpetual software purchase is not cancelled through its subscription
+# "New commerce experience cancellation policy"
+# (https://learn.microsoft.com/partner-center/customers/new-commerce-cancellation-policy), its
+# table by product: perpetual software, a full refund within 30 calendar days of purchase;
+# software subscriptions, seven calendar days of purchase and no licence reduction after them;
+# license-based (per user), seven calendar days of purchase or renewal (mid-term additions have
+# their own refund windows; the cancellation window does not reopen until the renewal; a
+# subscription made by a partial upgrade inherits its parent's); SaaS marketplace offers, 72
+# hours of purchase. The table has no row for Azure, so nothing is predicted for it.
+WINDOWS: dict[str, timedelta] = {
+    "perpetual": timedelta(days=30),
+    "software": timedelta(days=7),
+    "license": timedelta(days=7),
+    "saas": timedelta(hours=72),
+}
+KIND_WORDS = {
+    "perpetual": "perpetual software purchase",
+    "software": "software subscription",
+    "license": "license-based subscription",
+    "saas": "SaaS marketplace subscription",
+}
 SETTABLE_STATUSES = {"active", "suspended", "deleted"}
 # The bounds of a subscription's seats are the catalog's, and check refuses a total outside
 # them offline: here they judge only what needs the state read (a seat change's total).
@@ -67,14 +84,16 @@ def check_subscription(current: dict[str, Any], new: dict[str, Any], now: dateti
         # change-the-billing-cycle): billing frequency changes through "Update a subscription
         # by ID" for new commerce and legacy subscriptions; non-annual terms are out of scope.
         raise ApiError(400, BILLING_CYCLE, "Cannot update the billing cycle for this subscription.")
-    if "status" in changed and new["status"] == "deleted" and new_commerce(current):
+    if "status" in changed and new["status"] == "deleted":
+        _cancellable(current, now)
+    if new["quantity"] < current["quantity"] and product_kind(current) == "software":
         until = cancellation_deadline(current)
-        if until is not None and now > until:
+        if until is not None and now > until:  # the policy table: no reduction after 7 days
             raise ApiError(
                 400,
-                WINDOW_PASSED,
-                f"You have passed your {NCE_CANCEL_DAYS}-day cancellation window "
-                f"(it ended {until:%Y-%m-%d %H:%M} UTC). We are unable to cancel your purchase.",
+                NOT_REFUNDABLE,
+                "A software subscription's licences cannot be reduced after its 7-day window, "
+                f"which closed on {until:%Y-%m-%d} ({until:%H:%M} UTC).",
             )
     if not SEATS.minimum <= new["quantity"] <= SEATS.maximum:  # a total a seat change made
         raise ApiError(
@@ -98,6 +117,71 @@ def new_commerce(sub: dict[str, Any]) -> bool:
     return str((sub.get("productType") or {}).get("id", "")).endswith("NCE")
 
 
+def product_kind(sub: dict[str, Any]) -> str:
+    """What a subscription is, told from the fields Partner Center returns ("Subscription
+    resources", https://learn.microsoft.com/partner-center/developer/subscription-resources:
+    `productType` (an ItemType), `termDuration`, `isMicrosoftProduct`); the product types are
+    the catalog's ("Get a list of products (by customer)", https://learn.microsoft.com/
+    partner-center/developer/get-a-list-of-products-by-customer: OnlineServices holds
+    marketplace, legacy and new commerce license-based items; Software, SoftwarePerpetual,
+    SoftwareSubscriptions; Azure). `license`, `software` (a term), `perpetual` (no term),
+    `saas` (a new commerce item not Microsoft's), `azure`, `legacy`, or `unknown` when these
+    fields do not say: plan says so rather than guess."""
+    ptype = str((sub.get("productType") or {}).get("id") or "")
+    if ptype == "OnlineServices":
+        return "legacy"
+    if ptype == "Azure":
+        return "azure"
+    if ptype.startswith("Software"):
+        return "software" if _months(sub.get("termDuration")) else "perpetual"
+    if ptype == "OnlineServicesNCE":
+        return "saas" if sub.get("isMicrosoftProduct") is False else "license"
+    if ptype.casefold() == "saas":
+        return "saas"
+    return "unknown"
+
+
+def untold(current: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What plan cannot predict: a cancellation or a reduction of a subscription whose kind
+    the fields read do not tell (the cancellation window depends on it)."""
+    cancels = new.get("status") == "deleted" != current.get("status")
+    reduces = int(new.get("quantity") or 0) < int(current.get("quantity") or 0)
+    if not (cancels or reduces) or product_kind(current) != "unknown":
+        return []
+    ptype = (current.get("productType") or {}).get("id")
+    what = f"product type {ptype!r}" if ptype else "no product type"
+    return [
+        f"Partner Center returns {what} for this subscription, which does not say which "
+        "cancellation window applies: not predicted, Partner Center decides"
+    ]
+
+
+def _cancellable(current: dict[str, Any], now: datetime) -> None:
+    """Raise when the kind's cancellation window has closed (the policy table), naming the
+    day it closed."""
+    kind = product_kind(current)
+    if kind == "perpetual":
+        # "Cancel software purchases" (https://learn.microsoft.com/partner-center/developer/
+        # cancel-software-purchases): software subscriptions, "not including perpetual
+        # software", can also be cancelled through "Update a subscription by ID".
+        raise ApiError(
+            400,
+            NOT_PERPETUAL,
+            "Perpetual software is cancelled through its order, not its subscription.",
+        )
+    until = cancellation_deadline(current)
+    if until is None or now <= until:
+        return
+    days = max(1, WINDOWS[kind].days or round(WINDOWS[kind].total_seconds() / 86400))
+    raise ApiError(
+        400,
+        WINDOW_PASSED,
+        f"You have passed your {days}-day cancellation window: this {KIND_WORDS[kind]}'s "
+        f"window closed on {until:%Y-%m-%d} ({until:%H:%M} UTC). "
+        "We are unable to cancel your purchase.",
+    )
+
+
 def _months(duration: Any) -> int:
     found = DURATION.match(str(duration or ""))
     return int(found[1]) * (12 if found[2] == "Y" else 1) if found else 0
@@ -113,15 +197,23 @@ def _cycle_fits(current: dict[str, Any], cycle: str) -> bool:
 
 
 def cancellation_deadline(sub: dict[str, Any]) -> datetime | None:
-    """When a new commerce subscription stops being cancellable: `cancellationAllowedUntilDate`
-    when it carries one, else seven days after its purchase or its last renewal."""
+    """When a subscription stops being cancellable (None: no window applies or none can be
+    told): `cancellationAllowedUntilDate` when it carries one (a partial upgrade's inherited
+    window comes this way), else its kind's window from its purchase, or for license-based
+    ones from its purchase or last renewal, whichever is later."""
+    kind = product_kind(sub)
+    if kind not in WINDOWS:
+        return None
     if sub.get("cancellationAllowedUntilDate"):
         return parse_time(sub["cancellationAllowedUntilDate"])
     starts = [parse_time(sub[k]) for k in ("creationDate", "effectiveStartDate") if sub.get(k)]
+    if kind != "license":
+        starts = [parse_time(sub["creationDate"])] if sub.get("creationDate") else []
     months = _months(sub.get("termDuration"))
-    if months and sub.get("commitmentEndDate"):  # the current term began one term before its end
+    if kind == "license" and months and sub.get("commitmentEndDate"):
+        # the current term began one term before its end
         starts.append(parse_time(sub["commitmentEndDate"]) - timedelta(days=months * 365 / 12))
-    return max(starts) + timedelta(days=NCE_CANCEL_DAYS) if starts else None
+    return max(starts) + WINDOWS[kind] if starts else None
 
 
 def check_order(
@@ -131,12 +223,26 @@ def check_order(
     if new["status"] != current["status"]:
         if new["status"] != "cancelled":
             raise ApiError(400, BAD_INPUT, f"An order's status cannot be set to {new['status']!r}.")
-        if now - parse_time(current["creationDate"]) > timedelta(days=ORDER_CANCEL_DAYS):
+        until = order_deadline(current, new)
+        if until is not None and now > until:
+            days = (until - parse_time(current["creationDate"])).days
             raise ApiError(
                 400,
                 WINDOW_PASSED,
-                f"You have passed your {ORDER_CANCEL_DAYS}-day cancellation window. "
-                "We are unable to cancel your purchase.",
+                f"You have passed your {days}-day cancellation window: it closed on "
+                f"{until:%Y-%m-%d} ({until:%H:%M} UTC). We are unable to cancel your purchase.",
             )
     if new["billingCycle"] != current["billingCycle"] and not lines_sent:
         raise ApiError(400, BAD_INPUT, "A billing cycle change needs the order's lineItems.")
+
+
+def order_deadline(current: dict[str, Any], new: dict[str, Any]) -> datetime | None:
+    """When the software an order cancels stops being cancellable: the lines sent are the ones
+    cancelled (all of them when none are sent); a line with a term is a software subscription
+    (7 days), one without is perpetual software (30 calendar days), per the policy table.
+    None when the order holds no lines to tell from."""
+    lines = new.get("lineItems") or current.get("lineItems") or []
+    if not lines or not current.get("creationDate"):
+        return None
+    kinds = {"software" if _months(i.get("termDuration")) else "perpetual" for i in lines}
+    return parse_time(current["creationDate"]) + min(WINDOWS[k] for k in kinds)

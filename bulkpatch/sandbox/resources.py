@@ -31,6 +31,16 @@ SOFTWARE: list[Product] = [
     ("DG7GMGF0DVT7", "000C", "Windows Server CAL - 1 Device CAL - 3 year", 102.0),
     ("DG7GMGF0DWT0", "0001", "Microsoft Identity Manager 2016 - 1 User CAL", 36.0),
 ]
+# One product of each row of "New commerce experience cancellation policy"
+# (https://learn.microsoft.com/partner-center/customers/new-commerce-cancellation-policy) that
+# is not license-based, and Azure (no row), for a sheet naming them: (product id, sku id,
+# name, kind). A sheet's `Product` cell naming one seeds a subscription of that kind.
+KIND_PRODUCTS: list[tuple[str, str, str, str]] = [
+    ("DG7GMGF0D65N", "0004", "Windows Server 2022 Standard - 16 Core License Pack", "perpetual"),
+    ("DG7GMGF0PWRX", "0002", "SQL Server 2022 Standard - 2 Core - 1 Year", "software"),
+    ("contoso.backup-saas", "monthly", "Contoso Cloud Backup (SaaS)", "saas"),
+    ("DZH318Z0BPS6", "0001", "Azure plan", "azure"),
+]
 REFUND_DAYS = 7  # seats added can be given back for 7 days (168 hours)
 
 
@@ -129,6 +139,32 @@ def subscription(
         _add_new_commerce(body, r, product, now, age, refundable)
     body.update(state)
     return body
+
+
+def as_kind(body: dict[str, Any], kind: str, product: tuple[str, str, str, str]) -> None:
+    """Make `body` a subscription of `kind` (`perpetual`, `software`, `saas`, `azure`) as
+    "Subscription resources" (https://learn.microsoft.com/partner-center/developer/
+    subscription-resources) holds one: its product type and term, whose product it is; only
+    license-based new commerce subscriptions carry refund windows and renewal instructions."""
+    product_id, sku_id, name, _ = product
+    for key in ("refundableQuantity", "refundOptions", "scheduledNextTermInstructions"):
+        body.pop(key, None)
+    body.update(offerName=name, friendlyName=name, offerId=f"{product_id}:{sku_id}")
+    if kind in ("perpetual", "software"):
+        body["productType"] = {"id": "Software", "displayName": "Software"}
+        body["actions"] = ["Cancel"] if kind == "software" else []
+    if kind == "perpetual":  # bought once: no term, no renewal
+        body.update(autoRenewEnabled=False, billingCycle="one_time")
+        for key in ("termDuration", "renewalTermDuration", "commitmentEndDate"):
+            body.pop(key, None)
+    if kind == "software":
+        body.update(billingCycle="annual", termDuration="P1Y", renewalTermDuration="P1Y")
+    if kind == "saas":
+        body.update(isMicrosoftProduct=False, publisherName="Contoso Apps", unitType="Users")
+    if kind == "azure":
+        body["productType"] = {"id": "Azure", "displayName": "Azure"}
+        body.update(billingType="usage", billingCycle="monthly", unitType="Usage-based")
+    body["attributes"].pop("etag", None)
 
 
 def _guid(r: random.Random) -> str:
@@ -287,12 +323,17 @@ def order(
     r = rng(customer_id, order_id)
     software = bool(state.pop("software", False))
     order_path = f"/customers/{customer_id}/orders/{order_id}"
-    created = now - timedelta(days=r.randint(3, 40))
+    age = r.randint(3, 40)
+    # software is sold to be cancelled (the one kind an order PATCH cancels): inside its 30 days
+    created = now - timedelta(days=min(age, 20) if software else age)
     catalog = SOFTWARE if software else PRODUCTS
     items = [
         _order_line(r, number, given, catalog, customer_id, order_path)
         for number, given in enumerate(line_items)
     ]
+    if software:  # the SOFTWARE products are perpetual licences: bought once, no term
+        for item in items:
+            item["termDuration"] = item["renewsTo"] = None
     total = sum((i["pricing"]["price"] * i["quantity"] for i in items), 0.0)
     body: dict[str, Any] = {
         "id": order_id,

@@ -1,0 +1,186 @@
+"""Issue 25: Partner Center's rules by product, predicted by plan and enforced by the sandbox.
+
+Each kind of product ("New commerce experience cancellation policy", its table) at the edges of
+its window (the day before it closes, the day of it before and after the closing hour, the day
+after, in UTC), against the sandbox in-process and over real HTTP: plan's prediction (`assess`
+on the subscription as read), the sandbox's own answer to the PATCH, and the result row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from test_fidelity import apply, order_change, sub_change
+from test_sandbox import put_order
+
+from bulkpatch.plan.assess import assess
+from bulkpatch.sandbox import resources
+
+pytestmark = pytest.mark.anyio
+NOW = datetime.now(UTC)
+# closes in: a day, an hour (the day of, before), an hour ago (the day of, after), a day ago
+EDGES = [timedelta(days=1), timedelta(hours=1), -timedelta(hours=1), -timedelta(days=1)]
+OPEN = [True, True, False, False]
+WINDOW = {
+    "license": timedelta(days=7),
+    "software": timedelta(days=7),
+    "saas": timedelta(hours=72),
+    "perpetual": timedelta(days=30),
+}
+KIND_PRODUCT = {p[3]: p for p in resources.KIND_PRODUCTS}
+
+
+def place(run, kind: str, bought: datetime, **state) -> tuple[str, dict]:
+    """A subscription of `kind` bought at `bought`, as the sandbox seeds that kind."""
+    customer, sid = str(uuid.uuid4()), str(uuid.uuid4())
+    created = resources.iso(bought)
+    body = resources.subscription(
+        customer,
+        sid,
+        NOW,
+        legacy=False,
+        quantity=10,
+        creationDate=created,
+        effectiveStartDate=created,
+        commitmentEndDate=resources.iso(bought + timedelta(days=365)),
+        termDuration="P1Y",
+        billingCycle="annual",
+    )
+    body.pop("refundableQuantity", None)  # no seats refundable: the window alone decides
+    if kind != "license":
+        resources.as_kind(body, kind, KIND_PRODUCT[kind])
+    body.update(state)
+    run.sandbox.store.put_many("subscriptions", [(customer, body)])
+    return f"/v1/customers/{customer}/subscriptions/{sid}", body
+
+
+async def edges(run, tmp_path, kind: str, values: dict, code: int) -> None:
+    """The four edges of `kind`'s window for a change `values`: plan, sandbox and result."""
+    closes = [NOW + e for e in EDGES]
+    placed = [place(run, kind, c - WINDOW[kind]) for c in closes]
+    changes = [sub_change(path, values, name=f"{kind}{i}") for i, (path, _) in enumerate(placed)]
+    predicted = [assess(c, body, NOW) for c, (_, body) in zip(changes, placed, strict=True)]
+    done, _ = await apply(run.client, changes, tmp_path / kind)
+    for (path, body), change, plan, is_open, close in zip(
+        placed, changes, predicted, OPEN, closes, strict=True
+    ):
+        row = done[change.key]
+        after = (await run.client.get(path)).json()
+        if is_open:
+            assert plan.verdict == "change", (kind, close)
+            assert row.outcome == "ok"
+            assert all(after[k] == v for k, v in values.items())
+            continue
+        answer = await run.client.patch(path, json={**body, **values})  # the sandbox itself
+        assert (plan.verdict, plan.code) == ("would_fail", code)
+        assert f"closed on {close:%Y-%m-%d}" in plan.reason
+        assert (answer.status_code, answer.json()["code"]) == (400, code)
+        assert (row.outcome, row.error_code) == ("failed", code)
+        assert row.error_message.startswith("not sent: Partner Center would refuse it")
+        assert after["status"] == body["status"] and after["quantity"] == body["quantity"]
+
+
+@pytest.mark.parametrize("kind", ["license", "software", "saas"])
+async def test_cancelling_each_kind_at_the_edges_of_its_window(serve_sandbox, tmp_path, kind):
+    async with serve_sandbox() as run:
+        await edges(run, tmp_path, kind, {"status": "deleted"}, 900117)
+
+
+async def test_a_software_subscription_keeps_its_licences_after_seven_days(serve_sandbox, tmp_path):
+    async with serve_sandbox() as run:
+        await edges(run, tmp_path, "software", {"quantity": 8}, 800090)
+
+
+async def test_license_based_window_reopens_at_renewal_not_at_a_mid_term_addition(
+    serve_sandbox, tmp_path
+):
+    renewed = NOW - timedelta(days=6)  # bought 371 days ago, renewed 6 days ago
+    async with serve_sandbox() as run:
+        fresh, fresh_body = place(
+            run,
+            "license",
+            renewed - timedelta(days=365),
+            effectiveStartDate=resources.iso(renewed - timedelta(days=365)),
+            commitmentEndDate=resources.iso(renewed + timedelta(days=365)),
+        )
+        added, added_body = place(  # bought 20 days ago, two seats added yesterday
+            run,
+            "license",
+            NOW - timedelta(days=20),
+            refundableQuantity={
+                "totalQuantity": 2,
+                "details": [
+                    {"quantity": 2, "allowedUntilDateTime": resources.iso(NOW + timedelta(days=6))}
+                ],
+            },
+        )
+        upgraded, upgraded_body = place(  # a partial upgrade's: its parent's window, closed
+            run,
+            "license",
+            NOW - timedelta(days=1),
+            cancellationAllowedUntilDate=resources.iso(NOW - timedelta(hours=2)),
+        )
+        changes = [
+            sub_change(p, {"status": "deleted"}, name=n)
+            for p, n in ((fresh, "f"), (added, "a"), (upgraded, "u"))
+        ]
+        plans = [
+            assess(c, b, NOW)
+            for c, b in zip(changes, (fresh_body, added_body, upgraded_body), strict=True)
+        ]
+        done, _ = await apply(run.client, changes, tmp_path)
+        answers = [
+            await run.client.patch(p, json={**b, "status": "deleted"})
+            for p, b in ((added, added_body), (upgraded, upgraded_body))
+        ]
+    assert [p.verdict for p in plans] == ["change", "would_fail", "would_fail"]
+    assert f"closed on {NOW - timedelta(days=13):%Y-%m-%d}" in plans[1].reason
+    assert [done[c.key].outcome for c in changes] == ["ok", "failed", "failed"]
+    assert [a.json()["code"] for a in answers] == [900117, 900117]
+
+
+async def test_perpetual_software_is_cancelled_through_its_order_within_30_days(
+    serve_sandbox, tmp_path
+):
+    async with serve_sandbox() as run:
+        sub, sub_body = place(run, "perpetual", NOW - timedelta(days=2))
+        orders = [put_order(run) for _ in EDGES]
+        for (path, body), edge in zip(orders, EDGES, strict=True):
+            body["creationDate"] = resources.iso(NOW + edge - timedelta(days=30))
+            run.sandbox.store.put_many("orders", [(path.split("/")[3], body)])
+        cancel = sub_change(sub, {"status": "deleted"}, name="perpetual")
+        plan_sub = assess(cancel, sub_body, NOW)
+        by_order = await run.client.patch(sub, json={**sub_body, "status": "deleted"})
+        changes = [
+            order_change(p, {"status": "cancelled"}, [], name=f"o{i}")
+            for i, (p, _) in enumerate(orders)
+        ]
+        plans = [assess(c, b, NOW) for c, (_, b) in zip(changes, orders, strict=True)]
+        done, _ = await apply(run.client, changes, tmp_path)
+        late = await run.client.patch(orders[2][0], json={**orders[2][1], "status": "cancelled"})
+    assert (plan_sub.verdict, plan_sub.code) == ("would_fail", 800002)
+    assert "through its order" in plan_sub.reason
+    assert (by_order.status_code, by_order.json()["code"]) == (400, 800002)
+    assert [p.verdict for p in plans] == ["change", "change", "would_fail", "would_fail"]
+    assert f"closed on {NOW - timedelta(hours=1):%Y-%m-%d}" in plans[2].reason
+    assert "30-day cancellation window" in plans[3].reason
+    assert [done[c.key].outcome for c in changes] == ["ok", "ok", "failed", "failed"]
+    assert (late.status_code, late.json()["code"]) == (400, 900117)
+
+
+async def test_azure_and_an_untold_product_are_not_predicted(serve_sandbox, tmp_path):
+    async with serve_sandbox() as run:
+        azure, azure_body = place(run, "azure", NOW - timedelta(days=90))
+        untold, untold_body = place(
+            run, "license", NOW - timedelta(days=90), productType={"id": "Bundle"}
+        )
+        changes = [sub_change(p, {"status": "deleted"}, name=p) for p in (azure, untold)]
+        plans = [assess(c, b, NOW) for c, b in zip(changes, (azure_body, untold_body), strict=True)]
+        done, _ = await apply(run.client, changes, tmp_path)
+    assert [p.verdict for p in plans] == ["change", "change"]
+    assert plans[0].warnings == []
+    assert "does not say which cancellation window applies" in plans[1].warnings[0]
+    assert [done[c.key].outcome for c in changes] == ["ok", "ok"]
+    assert "Partner Center decides" in done[changes[1].key].error_message
