@@ -15,6 +15,7 @@ import pytest
 from test_fidelity import apply, order_change, sub_change
 from test_sandbox import put_order
 
+from bulkpatch.commands.api import check_file
 from bulkpatch.plan.assess import assess
 from bulkpatch.sandbox import resources
 
@@ -184,3 +185,34 @@ async def test_azure_and_an_untold_product_are_not_predicted(serve_sandbox, tmp_
     assert "does not say which cancellation window applies" in plans[1].warnings[0]
     assert [done[c.key].outcome for c in changes] == ["ok", "ok"]
     assert "Partner Center decides" in done[changes[1].key].error_message
+
+
+# --- 5. nothing the catalog knows waits for plan -------------------------------------------------
+
+
+def test_every_bound_the_catalog_knows_is_checked_offline(tmp_path):
+    """Seats and renewal seats past the catalog's bounds, a status the resource does not take,
+    a read-only field: check refuses each cell before anything is read."""
+    customer, sub = str(uuid.uuid4()), str(uuid.uuid4())
+    sheet = tmp_path / "bounds.csv"
+    sheet.write_text(
+        "Customer ID,Subscription ID,Quantity,Next term quantity,Status,refundOptions.type\n"
+        f"{customer},{sub},20000,,,\n"
+        f"{customer},{sub[:-1]}1,,20000,,\n"
+        f"{customer},{sub[:-1]}2,,,expird,\n"
+        f"{customer},{sub[:-1]}3,5,,,Full\n"
+    )
+    run = check_file(sheet, out=tmp_path / "o")
+    issues = run.parts[0].issues.select("row", "column", "code").rows()
+    assert sorted(code for _, _, code in issues) == [
+        "column.read_only",
+        "enum.unknown_value",
+        "number.above_maximum",
+        "number.above_maximum",
+    ]
+    assert {column for _, column, _ in issues} == {
+        "Quantity",
+        "Next term quantity",
+        "Status",
+        "refundOptions.type",
+    }

@@ -176,7 +176,14 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
     _next_term("product.productId", "string", "next term product id", "renewal product id"),
     _next_term("product.skuId", "string", "next term sku id", "renewal sku id"),
     _next_term("product.termDuration", "duration", "next term duration", "renewal term"),
-    _next_term("quantity", "integer", "next term quantity", "renewal quantity", minimum=1),
+    _next_term(
+        "quantity",
+        "integer",
+        "next term quantity",
+        "renewal quantity",
+        minimum=1,
+        maximum=MAX_SEATS,  # the seats it renews with: the same bounds as `quantity`
+    ),
     _f(
         "status",
         "enum",
