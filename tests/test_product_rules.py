@@ -8,16 +8,19 @@ on the subscription as read), the sandbox's own answer to the PATCH, and the res
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import pytest
+from conftest import FAST, uvicorn_server
 from test_fidelity import apply, order_change, sub_change
 from test_sandbox import put_order
 
-from bulkpatch.commands.api import check_file
+from bulkpatch.commands.api import apply_file, check_file, plan_file
 from bulkpatch.plan.assess import assess
-from bulkpatch.sandbox import resources
+from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec, resources
 
 pytestmark = pytest.mark.anyio
 NOW = datetime.now(UTC)
@@ -31,6 +34,13 @@ WINDOW = {
     "perpetual": timedelta(days=30),
 }
 KIND_PRODUCT = {p[3]: p for p in resources.KIND_PRODUCTS}
+
+
+class Held:
+    """A sandbox not served yet, as `place` puts resources into it."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
 
 
 def place(run, kind: str, bought: datetime, **state) -> tuple[str, dict]:
@@ -216,3 +226,142 @@ def test_every_bound_the_catalog_knows_is_checked_offline(tmp_path):
         "Status",
         "refundOptions.type",
     }
+
+
+# --- 2. renewal instructions, complete -----------------------------------------------------------
+
+BASIC = "CFQ7TTC0LH18:0001"  # Microsoft 365 Business Basic: renews into Premium or E3
+
+
+def renewing(run, **state) -> tuple[str, dict]:
+    """A license-based Business Basic subscription, auto-renew on, renewing on a known day."""
+    path, body = place(
+        run,
+        "license",
+        NOW - timedelta(days=30),
+        offerId=f"{BASIC}:CFQ7TTC0K5TJ",
+        offerName="Microsoft 365 Business Basic",
+        autoRenewEnabled=True,
+        commitmentEndDate="2027-02-28T00:00:00Z",
+        scheduledNextTermInstructions={
+            "product": {
+                "productId": "CFQ7TTC0LH18",
+                "skuId": "0001",
+                "availabilityId": "CFQ7TTC0K5TJ",
+                "billingCycle": "annual",
+                "termDuration": "P1Y",
+            },
+            "quantity": 10,
+            "customTermEndDate": None,
+        },
+        **state,
+    )
+    return path, body
+
+
+async def eligibility_calls(run) -> int:
+    return (await run.stats())["calls"].get("GET", {}).get("transitionEligibilities", 0)
+
+
+async def test_an_ineligible_renewal_sku_stops_at_plan_naming_the_eligible_ones(
+    serve_sandbox, tmp_path
+):
+    async with serve_sandbox() as run:
+        wrong, wrong_body = renewing(run)
+        right, _ = renewing(run)
+        product = "scheduledNextTermInstructions.product"
+        asked = {f"{product}.productId": "CFQ7TTC0L3PB", f"{product}.skuId": "0001"}
+        premium = {f"{product}.productId": "CFQ7TTC0LCHC", f"{product}.skuId": "0002"}
+        changes = [
+            sub_change(wrong, asked, name="wrong"),
+            sub_change(right, {**premium, "scheduledNextTermInstructions.quantity": 10}, "ok"),
+        ]
+        done, engine = await apply(run.client, changes, tmp_path)
+        calls = await eligibility_calls(run)
+        body = {
+            **wrong_body,
+            "scheduledNextTermInstructions": {
+                "product": {"productId": "CFQ7TTC0L3PB", "skuId": "0001", "termDuration": "P1Y"},
+                "quantity": 10,
+            },
+        }
+        answer = await run.client.patch(wrong, json=body)
+        after = (await run.client.get(right)).json()
+    stopped, ok = done[changes[0].key], done[changes[1].key]
+    assert (stopped.outcome, stopped.error_code) == ("failed", 800002)
+    assert stopped.error_message.startswith("not sent: Partner Center would refuse it")
+    assert "CFQ7TTC0L3PB:0001 is not eligible" in stopped.error_message
+    assert "Microsoft 365 Business Premium (CFQ7TTC0LCHC:0002)" in stopped.error_message
+    assert "Microsoft 365 E3 (CFQ7TTC0LFLX:0001)" in stopped.error_message
+    assert (answer.status_code, answer.json()["code"]) == (400, 800002)  # the sandbox enforces
+    assert ok.outcome == "ok"
+    assert after["scheduledNextTermInstructions"]["product"]["productId"] == "CFQ7TTC0LCHC"
+    assert "renews on 2027-03-01, processed from 00:00 UTC, up to 24 hours" in ok.error_message
+    assert calls == 2 == engine.calls[("subscriptions", "ELIGIBILITY")]
+
+
+async def test_a_run_without_renewal_sku_or_term_changes_reads_no_eligibilities(
+    serve_sandbox, tmp_path
+):
+    async with serve_sandbox() as run:
+        paths = [renewing(run)[0] for _ in range(3)]
+        changes = [
+            sub_change(paths[0], {"quantity": 12}, "a"),
+            sub_change(paths[1], {"scheduledNextTermInstructions.quantity": 4}, "b"),
+            sub_change(paths[2], {"friendlyName": "Sales"}, "c"),
+        ]
+        done, engine = await apply(run.client, changes, tmp_path)
+        calls = await eligibility_calls(run)
+    assert [done[c.key].outcome for c in changes] == ["ok", "ok", "ok"], [
+        done[c.key].error_message for c in changes
+    ]
+    assert calls == 0 and ("subscriptions", "ELIGIBILITY") not in engine.calls
+
+
+async def test_a_custom_term_end_date_is_checked_against_the_documented_rules(
+    serve_sandbox, tmp_path
+):
+    end = "scheduledNextTermInstructions.customTermEndDate"
+    async with serve_sandbox() as run:
+        paths = [renewing(run)[0] for _ in range(3)]
+        changes = [
+            sub_change(paths[0], {end: "2027-12-31T00:00:00Z"}, "month-end"),
+            sub_change(paths[1], {end: "2027-12-15T00:00:00Z"}, "mid-month"),
+            sub_change(paths[2], {end: "2026-12-31T00:00:00Z"}, "before-renewal"),
+        ]
+        done, _ = await apply(run.client, changes, tmp_path)
+    month_end, mid, early = (done[c.key] for c in changes)
+    assert month_end.outcome == "ok"
+    # not predicted (it may co-term another subscription); the sandbox finds none and refuses
+    assert (mid.outcome, mid.error_code) == ("failed", 800002)
+    assert "co-terms" in mid.error_message
+    assert (early.outcome, early.error_code) == ("failed", 800002)
+    assert early.error_message.startswith("not sent: Partner Center would refuse it")
+    assert "not inside the next term (from 2027-03-01" in early.error_message
+
+
+def test_removing_renewal_changes_from_a_sheet_shows_in_changes_and_undoes(tmp_path):
+    sandbox = Sandbox(SandboxConfig(seed=SeedSpec()))
+    path, body = renewing(Held(sandbox))
+    customer, sid = path.split("/")[3], path.split("/")[5]
+    scheduled = body["scheduledNextTermInstructions"]
+    sheet = tmp_path / "remove.csv"
+    sheet.write_text(f"Customer ID,Subscription ID,Remove renewal changes\n{customer},{sid},yes\n")
+    with uvicorn_server(sandbox.app) as url:
+        plan = plan_file(sheet, target=url, out=tmp_path / "plan", settings=FAST)
+        run = apply_file(sheet, target=url, out=tmp_path / "run", settings=FAST)
+        removed = sandbox.store.get("subscriptions", customer, sid, time.time())
+        again = apply_file(sheet, target=url, out=tmp_path / "again", settings=FAST)
+        undo = apply_file(
+            tmp_path / "run" / "undo.csv", target=url, out=tmp_path / "u", settings=FAST
+        )
+        restored = sandbox.store.get("subscriptions", customer, sid, time.time())
+    assert plan.outcomes["change"] == 1 and run.counts()["ok"] == 1
+    row = pl.read_csv(tmp_path / "run" / "results.csv", infer_schema=False).row(0, named=True)
+    assert row["outcome"] == "ok"
+    assert row["changes"].startswith("Renewal changes")
+    assert "scheduledNextTermInstructions" not in removed
+    assert again.counts()["no_change"] == 1  # nothing left to remove
+    assert undo.counts()["ok"] == 1
+    assert restored["scheduledNextTermInstructions"]["product"] == scheduled["product"]
+    assert restored["scheduledNextTermInstructions"]["quantity"] == scheduled["quantity"]

@@ -357,6 +357,18 @@ SEAT_CHANGE = Field(
 # compared with both, so a row misaligned by sorting one column stops as a conflict.
 OFFER = Field("offer:any", "string", role="expected", label="Offer", aliases=("offer", "product"))
 
+# `Remove renewal changes`: yes clears the changes scheduled for the renewal. "Schedule changes
+# for a new commerce subscription" (https://learn.microsoft.com/partner-center/developer/
+# create-scheduled-changes) sets them through `scheduledNextTermInstructions` in "Update a
+# subscription by ID", a full-object PATCH: a body without them holds none (README, "apply").
+REMOVE_RENEWAL = Field(
+    "renewal:remove",
+    "boolean",
+    role="settable",
+    label="Remove renewal changes",
+    aliases=("remove renewal changes", "clear renewal changes", "remove scheduled changes"),
+)
+
 # Every column a sheet may carry: the body's fields, then the current and delta columns.
 COLUMNS: dict[Kind, tuple[Field, ...]] = {
     "subscriptions": (
@@ -364,6 +376,7 @@ COLUMNS: dict[Kind, tuple[Field, ...]] = {
         *(_current(f) for f in SUBSCRIPTION_FIELDS if f.role == "settable"),
         SEAT_CHANGE,
         OFFER,
+        REMOVE_RENEWAL,
     ),
     "orders": (*ORDER_FIELDS, *(_current(f) for f in ORDER_FIELDS if f.role == "settable")),
 }

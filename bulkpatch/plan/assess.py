@@ -62,8 +62,8 @@ def assess(change: Change, current: dict[str, Any], now: datetime) -> Assessment
     warnings = renewal_removed(change, current, merged)
     if warnings:  # Partner Center deletes them with the change: undo must be able to put them back
         merged.diffs[NEXT_TERM] = (current[NEXT_TERM], None)
-    if change.kind == "subscriptions":  # what plan cannot tell (a product kind not known)
-        warnings += rules.untold(current, merged.body)
+    if change.kind == "subscriptions":  # what plan cannot tell, and when a renewal happens
+        warnings += rules.untold(current, merged.body) + rules.renewal_notes(current, merged.body)
     return Assessment("change", merged, change, warnings=warnings)
 
 

@@ -53,6 +53,16 @@ SETTABLE_STATUSES = {"active", "suspended", "deleted"}
 # them offline: here they judge only what needs the state read (a seat change's total).
 SEATS = field("subscriptions", "quantity")
 DURATION = re.compile(r"^P(\d+)([MY])$")
+NEXT_TERM = "scheduledNextTermInstructions"
+# "Schedule changes for a new commerce subscription using Partner Center APIs"
+# (https://learn.microsoft.com/partner-center/developer/create-scheduled-changes): before the
+# PATCH, get the subscription's transition eligibilities for the scheduled eligibility type
+# ("Transition a new commerce subscription", https://learn.microsoft.com/partner-center/
+# developer/transition-a-new-commerce-subscription: GET .../subscriptions/{id}/
+# transitionEligibilities?eligibilityType=scheduled); a target not among them is refused. The
+# engine reads them only for a change whose renewal SKU or term differs from what is scheduled,
+# and keeps the answer on the subscription as read under this key (never sent: `merge` drops it).
+ELIGIBLE = "_scheduledEligibilities"
 
 
 def parse_time(text: str) -> datetime:
@@ -101,8 +111,11 @@ def check_subscription(current: dict[str, Any], new: dict[str, Any], now: dateti
             QUANTITY_RANGE,
             f"The quantity must be between {SEATS.minimum} and {SEATS.maximum}.",
         )
-    if new.get("scheduledNextTermInstructions") and not new.get("autoRenewEnabled"):
+    if new.get(NEXT_TERM) and not new.get("autoRenewEnabled"):
         raise ApiError(400, BAD_INPUT, "Scheduled next term instructions need auto-renew on.")
+    if new.get(NEXT_TERM) and new.get(NEXT_TERM) != current.get(NEXT_TERM):
+        _eligible(current, new[NEXT_TERM])
+        _custom_end(current, new[NEXT_TERM])
     left = refundable(current, now)
     if left is not None and current["quantity"] - new["quantity"] > left:
         raise ApiError(
@@ -246,3 +259,99 @@ def order_deadline(current: dict[str, Any], new: dict[str, Any]) -> datetime | N
         return None
     kinds = {"software" if _months(i.get("termDuration")) else "perpetual" for i in lines}
     return parse_time(current["creationDate"]) + min(WINDOWS[k] for k in kinds)
+
+
+def needs_eligibility(values: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a change asks for a renewal SKU or term other than what is scheduled (or, with
+    nothing scheduled, than the subscription's own): the one case that reads eligibilities."""
+    scheduled = (current.get(NEXT_TERM) or {}).get("product") or {}
+    own = dict(
+        zip(("productId", "skuId"), str(current.get("offerId", "")).split(":"), strict=False)
+    )
+    own["termDuration"] = current.get("termDuration")
+    for name in ("productId", "skuId", "termDuration"):
+        asked = values.get(f"{NEXT_TERM}.product.{name}")
+        if asked is not None and str(asked) != str(scheduled.get(name) or own.get(name) or ""):
+            return True
+    return False
+
+
+def scheduled_target(current: dict[str, Any], instructions: dict[str, Any]) -> str:
+    """`PRODUCT:SKU` the renewal instructions name (the subscription's own where they do not)."""
+    product = instructions.get("product") or {}
+    own = str(current.get("offerId", "")).split(":")
+    product_id = product.get("productId") or own[0]
+    sku_id = product.get("skuId") or (own[1] if len(own) > 1 else "")
+    return f"{product_id}:{sku_id}".upper()
+
+
+def _eligible(current: dict[str, Any], instructions: dict[str, Any]) -> None:
+    """Refuse a renewal target the scheduled transition eligibilities do not list as eligible,
+    naming those they do (nothing to judge when they were not read)."""
+    items = current.get(ELIGIBLE)
+    if items is None:
+        return
+    target = scheduled_target(current, instructions)
+    eligible = [i for i in items if any(e.get("isEligible") for e in i.get("eligibilities") or [])]
+    ids = [":".join(str(i.get("catalogItemId", "")).upper().split(":")[:2]) for i in eligible]
+    if target in ids:
+        return
+    named = "; ".join(
+        f"{i.get('title') or sku} ({sku})" for i, sku in zip(eligible, ids, strict=True)
+    )
+    raise ApiError(
+        400,
+        BAD_INPUT,
+        f"{target} is not eligible for this subscription's renewal. "
+        + (f"Eligible: {named}." if named else "No target is eligible for a scheduled change."),
+    )
+
+
+def _custom_end(current: dict[str, Any], instructions: dict[str, Any]) -> None:
+    """A custom term end date inside the new term, on a calendar month's last day ("Get custom
+    term end dates", https://learn.microsoft.com/partner-center/developer/custom-term-end-dates:
+    end dates align with the end of the calendar month or co-term with an existing subscription
+    of the customer; which ones do cannot be told from this subscription alone, see `untold`)."""
+    end = instructions.get("customTermEndDate")
+    if not end or not current.get("commitmentEndDate"):
+        return
+    day, renews = parse_time(str(end)), renewal_start(current)
+    term = (instructions.get("product") or {}).get("termDuration") or current.get("termDuration")
+    last = renews + timedelta(days=_months(term) * 366 / 12) if _months(term) else None
+    if day <= renews or (last is not None and day > last):
+        raise ApiError(
+            400,
+            BAD_INPUT,
+            f"The custom term end date {day:%Y-%m-%d} is not inside the next term "
+            f"(from {renews:%Y-%m-%d}" + (f" to {last:%Y-%m-%d})." if last else ")."),
+        )
+
+
+def month_end(day: datetime) -> bool:
+    return (day + timedelta(days=1)).month != day.month
+
+
+def renewal_start(current: dict[str, Any]) -> datetime:
+    """When the next term starts: 00:00 UTC the day after the term's last day ("Schedule
+    changes for a new commerce subscription": renewals begin at 12:00 AM UTC the day after the
+    last day of the term, are processed in a queue and may take up to 24 hours)."""
+    end = parse_time(current["commitmentEndDate"])
+    return datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def renewal_notes(current: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The renewal's timing for a change that schedules renewal changes, and what plan cannot
+    tell about them (a custom end date that is no month end may co-term another subscription)."""
+    asked = new.get(NEXT_TERM)
+    if not asked or asked == current.get(NEXT_TERM) or not current.get("commitmentEndDate"):
+        return []
+    notes = [
+        f"renews on {renewal_start(current):%Y-%m-%d}, processed from 00:00 UTC, up to 24 hours"
+    ]
+    end = asked.get("customTermEndDate")
+    if end and not month_end(parse_time(str(end))):
+        notes.append(
+            f"the custom term end date {str(end)[:10]} is no calendar month end: Partner Center "
+            "accepts it only if another subscription of the customer ends that day (not predicted)"
+        )
+    return notes

@@ -45,6 +45,18 @@ class ResourceHandlers:
         found = self._read("subscriptions", request)
         return found if isinstance(found, Response) else JSONResponse(found)
 
+    async def _get_eligibilities(self, request: Request) -> Response:
+        """ "Transition a new commerce subscription" (https://learn.microsoft.com/partner-center/
+        developer/transition-a-new-commerce-subscription): GET .../subscriptions/{id}/
+        transitionEligibilities?eligibilityType=... answers a Collection of
+        TransitionEligibility; the sandbox knows the scheduled type."""
+        found = self._read("subscriptions", request)
+        if isinstance(found, Response):
+            return found
+        if request.query_params.get("eligibilityType", "").lower() != "scheduled":
+            return error(ApiError(400, semantics.BAD_INPUT, "Invalid input: eligibilityType."))
+        return _collection(request, resources.scheduled_eligibilities(found))
+
     async def _get_order(self, request: Request) -> Response:
         found = self._read("orders", request)
         return found if isinstance(found, Response) else JSONResponse(found)
@@ -81,9 +93,23 @@ class ResourceHandlers:
             request,
             "subscriptions",
             lambda cur, body, now: semantics.patch_subscription(
-                cur, body, if_match, now, auto_renew_fixed=self._auto_renew_fixed(cur)
+                cur,
+                body,
+                if_match,
+                now,
+                auto_renew_fixed=self._auto_renew_fixed(cur),
+                co_term=lambda: self._ends(request.path_params["customer_id"], cur["id"]),
             ),
         )
+
+    def _ends(self, customer: str, sid: str) -> list[str]:
+        """The commitment end dates of the customer's other subscriptions."""
+        others = self.store.list("subscriptions", customer, time.time()) or []
+        return [
+            str(o["commitmentEndDate"])
+            for o in others
+            if o.get("commitmentEndDate") and o["id"].lower() != sid.lower()
+        ]
 
     def _auto_renew_fixed(self, sub: dict[str, Any]) -> bool:
         share = self.config.fixed_auto_renew_share

@@ -41,6 +41,20 @@ KIND_PRODUCTS: list[tuple[str, str, str, str]] = [
     ("contoso.backup-saas", "monthly", "Contoso Cloud Backup (SaaS)", "saas"),
     ("DZH318Z0BPS6", "0001", "Azure plan", "azure"),
 ]
+# The SKUs a license-based subscription may renew into (its own, at another term or billing, and
+# the upgrades), as the scheduled transition eligibilities list them ("Transition a new commerce
+# subscription", https://learn.microsoft.com/partner-center/developer/
+# transition-a-new-commerce-subscription; "Transition resources", https://learn.microsoft.com/
+# partner-center/developer/transition-resources). Keyed by PRODUCT:SKU.
+RENEWS_INTO: dict[str, tuple[str, ...]] = {
+    "CFQ7TTC0LH18:0001": ("CFQ7TTC0LCHC:0002", "CFQ7TTC0LFLX:0001"),  # Basic: Premium, E3
+    # Exchange (Plan 1): Plan 2, Basic, Premium
+    "CFQ7TTC0LH16:0001": ("CFQ7TTC0LH16:0002", "CFQ7TTC0LH18:0001", "CFQ7TTC0LCHC:0002"),
+    "CFQ7TTC0RM8K:0001": ("CFQ7TTC0LH18:0001",),  # Teams Essentials: Basic
+    "CFQ7TTC0LCHC:0002": ("CFQ7TTC0LFLX:0001",),  # Business Premium: E3
+}
+# Sold only as a renewal target here (not drawn for a seeded subscription).
+RENEWAL_ONLY: list[Product] = [("CFQ7TTC0LH16", "0002", "Exchange Online (Plan 2)", 8.0)]
 REFUND_DAYS = 7  # seats added can be given back for 7 days (168 hours)
 
 
@@ -411,3 +425,22 @@ def _pricing(price: float, quantity: int) -> dict[str, Any]:
 
 def _purchase_commitment(price: float, quantity: int) -> dict[str, Any]:
     return {"amount": round(price * quantity * 12, 2), "currency": "USD", "grain": "Annual"}
+
+
+def scheduled_eligibilities(sub: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subscription's transition eligibilities for the scheduled type, as the GET returns
+    its items: its own SKU and those it may renew into eligible, the other products not."""
+    own = ":".join(str(sub.get("offerId", "")).upper().split(":")[:2])
+    into = {own, *RENEWS_INTO.get(own, ())}
+    return [
+        {
+            "catalogItemId": f"{pid}:{sku}:{pid[:4]}0001",
+            "title": name,
+            "description": name,
+            "quantity": sub.get("quantity", 0),
+            "eligibilities": [
+                {"isEligible": f"{pid}:{sku}" in into, "transitionType": "scheduled"}
+            ],
+        }
+        for pid, sku, name, _ in [*PRODUCTS, *RENEWAL_ONLY]
+    ]

@@ -72,8 +72,12 @@ def patch_subscription(
     now: datetime,
     *,
     auto_renew_fixed: bool = False,
+    co_term: Callable[[], list[str]] = list,
 ) -> dict[str, Any]:
     """The subscription after `body` is applied, or ApiError.
+
+    `co_term`: the commitment end dates of the customer's other subscriptions (the days a
+    custom term end date may co-term with).
 
     `auto_renew_fixed`: this legacy subscription's auto-renew flag cannot be changed; Partner
     Center answers 200 and keeps it (Partner-Center-PowerShell issue 115,
@@ -83,11 +87,42 @@ def patch_subscription(
     _check_etag(current, body, if_match)
     new = _replace_settable(current, body, auto_renew_fixed)
     _refuse_subscription(current, new, now)
+    if new.get("scheduledNextTermInstructions") != current.get("scheduledNextTermInstructions"):
+        _refuse_schedule(current, new.get("scheduledNextTermInstructions") or {}, co_term)
     _drop_scheduled_on_immediate_change(current, new)
     _track_refund_windows(current, new, now)
     if new != current and current.get("attributes", {}).get("etag"):
         new["attributes"]["etag"] = resources.new_etag()
     return new
+
+
+def _refuse_schedule(
+    current: dict[str, Any], scheduled: dict[str, Any], co_term: Callable[[], list[str]]
+) -> None:
+    """ "Schedule changes for a new commerce subscription" (https://learn.microsoft.com/
+    partner-center/developer/create-scheduled-changes): the target must be among the
+    subscription's scheduled transition eligibilities. "Get custom term end dates"
+    (https://learn.microsoft.com/partner-center/developer/custom-term-end-dates): an end date
+    aligns with the end of a calendar month or co-terms with an existing subscription."""
+    product = scheduled.get("product") or {}
+    offer = [*str(current.get("offerId", "")).upper().split(":"), ""]
+    wanted = f"{product.get('productId') or offer[0]}:{product.get('skuId') or offer[1]}".upper()
+    listed = resources.scheduled_eligibilities(current)
+    ok = [i for i in listed if i["eligibilities"][0]["isEligible"]]
+    if product and not any(i["catalogItemId"].upper().startswith(wanted + ":") for i in ok):
+        raise ApiError(
+            400, BAD_INPUT, f"The scheduled product {wanted} is not eligible for this subscription."
+        )
+    end = scheduled.get("customTermEndDate")
+    if end:
+        day = when(str(end)).date()
+        if (day + timedelta(days=1)).day != 1 and str(end)[:10] not in {d[:10] for d in co_term()}:
+            raise ApiError(
+                400,
+                BAD_INPUT,
+                f"The custom term end date {day} neither ends a calendar month nor co-terms "
+                "with another subscription of the customer.",
+            )
 
 
 def _check_etag(current: dict[str, Any], body: dict[str, Any], if_match: str | None) -> None:
