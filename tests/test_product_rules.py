@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import polars as pl
 import pytest
 from conftest import FAST, uvicorn_server
@@ -203,14 +204,14 @@ async def test_azure_and_an_untold_product_are_not_predicted(serve_sandbox, tmp_
 def test_every_bound_the_catalog_knows_is_checked_offline(tmp_path):
     """Seats and renewal seats past the catalog's bounds, a status the resource does not take,
     a read-only field: check refuses each cell before anything is read."""
-    customer, sub = str(uuid.uuid4()), str(uuid.uuid4())
+    customer, subs = str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(4)]
     sheet = tmp_path / "bounds.csv"
     sheet.write_text(
         "Customer ID,Subscription ID,Quantity,Next term quantity,Status,refundOptions.type\n"
-        f"{customer},{sub},20000,,,\n"
-        f"{customer},{sub[:-1]}1,,20000,,\n"
-        f"{customer},{sub[:-1]}2,,,expird,\n"
-        f"{customer},{sub[:-1]}3,5,,,Full\n"
+        f"{customer},{subs[0]},20000,,,\n"
+        f"{customer},{subs[1]},,20000,,\n"
+        f"{customer},{subs[2]},,,expird,\n"
+        f"{customer},{subs[3]},5,,,Full\n"
     )
     run = check_file(sheet, out=tmp_path / "o")
     issues = run.parts[0].issues.select("row", "column", "code").rows()
@@ -365,3 +366,40 @@ def test_removing_renewal_changes_from_a_sheet_shows_in_changes_and_undoes(tmp_p
     assert undo.counts()["ok"] == 1
     assert restored["scheduledNextTermInstructions"]["product"] == scheduled["product"]
     assert restored["scheduledNextTermInstructions"]["quantity"] == scheduled["quantity"]
+
+
+# --- 3. two-tier partners ------------------------------------------------------------------------
+
+
+def test_export_for_one_reseller_carries_its_id_through_apply(tmp_path, cli):
+    customer = str(uuid.uuid4())
+    subs = [str(uuid.uuid4()) for _ in range(3)]
+    seed = tmp_path / "two-tier.csv"
+    seed.write_text(
+        "Customer ID,Subscription ID,Reseller ID,Quantity\n"
+        f"{customer},{subs[0]},5113412,\n{customer},{subs[1]},5113412,\n"
+        f"{customer},{subs[2]},6224523,\n"
+    )
+    sandbox = Sandbox(SandboxConfig(seed=SeedSpec(sheets=[seed])))
+    sandbox_before = {s: sandbox.store.get("subscriptions", customer, s, time.time()) for s in subs}
+    assert sandbox_before[subs[2]]["partnerId"] == "6224523"
+    with uvicorn_server(sandbox.app) as url:
+        done = cli(
+            "export", "--customer", customer, "--reseller", "5113412", "--target", url,
+            "--out", "r.csv", "--json",
+        )  # fmt: skip
+        calls = (httpx.get(f"{url}/_sandbox/stats", timeout=10)).json()["calls"]
+        exported = pl.read_csv(tmp_path / "r.csv", infer_schema=False)
+        more = pl.col("Current seats").cast(pl.Int64) + 1
+        edited = exported.with_columns(more.cast(pl.String).alias("Quantity"))
+        edited.write_csv(tmp_path / "edited.csv")
+        run = apply_file(tmp_path / "edited.csv", target=url, out=tmp_path / "run", settings=FAST)
+        other = sandbox.store.get("subscriptions", customer, subs[2], time.time())
+    assert done.returncode == 0, done.stderr
+    assert sorted(exported.get_column("Subscription ID")) == sorted(subs[:2])
+    assert set(exported.get_column("Reseller ID")) == {"5113412"}
+    assert calls["GET"]["subscriptions"] == 1  # one list call, filtered by mpn_id
+    assert run.counts()["ok"] == 2
+    results = pl.read_csv(tmp_path / "run" / "results.csv", infer_schema=False)
+    assert set(results.get_column("Reseller ID")) == {"5113412"}
+    assert other == sandbox_before[subs[2]]  # the other reseller's subscription is untouched

@@ -137,7 +137,12 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
     _f("offerName", aliases=("offer name", "product name")),
     _f("orderId"),
     _f("parentSubscriptionId"),
-    _f("partnerId"),
+    # "Subscription resources" (https://learn.microsoft.com/partner-center/developer/
+    # subscription-resources) and the SDK's Subscription.PartnerId ("the MPN identifier. This
+    # only applies to indirect partner scenarios"): the indirect reseller of the subscription.
+    # No page documents changing it through "Update a subscription by ID": expected, never sent
+    # as a change, compared with what Partner Center holds.
+    _f("partnerId", aliases=("reseller id", "reseller", "partner id", "mpn id")),
     _f("productOrderId"),
     _f("productType.id"),
     _f("productType.displayName"),

@@ -62,10 +62,16 @@ class ResourceHandlers:
         return found if isinstance(found, Response) else JSONResponse(found)
 
     async def _list_subscriptions(self, request: Request) -> Response:
+        """A customer's subscriptions; with `mpn_id`, those that partner provided ("Get a
+        customer's subscriptions by PartnerID", https://learn.microsoft.com/partner-center/
+        developer/get-all-subscriptions-by-partner: `?mpn_id={mpn-id}`)."""
         customer = request.path_params["customer_id"]
         items = self.store.list("subscriptions", customer, time.time())
         if items is None:  # an unknown customer: 403 20002 ("Partner Center REST error codes")
             return _no_relationship(customer)
+        mpn = request.query_params.get("mpn_id")
+        if mpn is not None:
+            items = [i for i in items if str(i.get("partnerId") or "").lower() == mpn.lower()]
         return _collection(request, items)
 
     async def _list_orders(self, request: Request) -> Response:
