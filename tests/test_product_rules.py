@@ -403,3 +403,35 @@ def test_export_for_one_reseller_carries_its_id_through_apply(tmp_path, cli):
     results = pl.read_csv(tmp_path / "run" / "results.csv", infer_schema=False)
     assert set(results.get_column("Reseller ID")) == {"5113412"}
     assert other == sandbox_before[subs[2]]  # the other reseller's subscription is untouched
+
+
+def test_the_sandbox_seeds_each_kind_a_sheet_names_and_plan_tells_them_apart(tmp_path):
+    customer = str(uuid.uuid4())
+    rows = [(p[2], str(uuid.uuid4()), p[3]) for p in resources.KIND_PRODUCTS]
+    sheet = tmp_path / "kinds.csv"
+    sheet.write_text(
+        "Customer ID,Subscription ID,Product,Status\n"
+        + "".join(f"{customer},{sid},{name},deleted\n" for name, sid, _ in rows)
+    )
+    sandbox = Sandbox(SandboxConfig(seed=SeedSpec(sheets=[sheet])))
+    held = {k: sandbox.store.get("subscriptions", customer, s, time.time()) for _, s, k in rows}
+    with uvicorn_server(sandbox.app) as url:
+        plan = plan_file(sheet, target=url, out=tmp_path / "plan", settings=FAST)
+    assert {k: held[k]["productType"]["id"] for k in held} == {
+        "perpetual": "Software",
+        "software": "Software",
+        "saas": "OnlineServicesNCE",
+        "azure": "Azure",
+    }
+    assert "termDuration" not in held["perpetual"] and held["software"]["termDuration"] == "P1Y"
+    assert held["saas"]["isMicrosoftProduct"] is False
+    by_row = {e["change"]["rows"][0]: e for e in plan.entries}
+    outcomes = {kind: by_row[i + 2]["outcome"] for i, (_, _, kind) in enumerate(rows)}
+    # bought days ago, inside every window; perpetual software is cancelled through its order
+    assert outcomes == {
+        "perpetual": "would_fail",
+        "software": "change",
+        "saas": "change",
+        "azure": "change",
+    }
+    assert by_row[2]["error_code"] == 800002
