@@ -50,10 +50,16 @@ class Settings:
     The first four are the user's (flag, environment, profile); the rest tune the engine.
     """
 
+    # "API throttling guidance for partners calling Partner Center APIs"
+    # (https://learn.microsoft.com/partner-center/developer/api-throttling-guidance): limits vary
+    # by scenario, per partner tenant or per partner and customer tenant, with no number given
+    # for these calls; 500 is bulkpatch's conservative default, not a documented limit.
     rate: float = _setting(
         500.0,
         "BULKPATCH_RATE",
-        "Calls per minute for each of the subscription and order budgets.",
+        "Calls per minute for each of the subscription and order budgets (default 500: a "
+        "conservative default, not a documented limit; Partner Center's throttling guidance "
+        "gives none for these calls, so match your partner's real limit).",
     )
     order_rate: float | None = _setting(
         None, "BULKPATCH_ORDER_RATE", "Calls per minute for order calls (default: --rate)."

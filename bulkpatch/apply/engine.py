@@ -28,6 +28,7 @@ from bulkpatch.apply.outcome import READ_FAILED, Result, failed, landed, unsent
 from bulkpatch.apply.verify import unmet
 from bulkpatch.errors import Unsent
 from bulkpatch.network.calls import Caller, Recorder, Reply, attempt_id, same_origin, versioned
+from bulkpatch.plan import rules
 from bulkpatch.plan.assess import NEXT_TERM, assess, renewal_day, scheduled_words
 from bulkpatch.plan.changes import Change, Merged, merge
 from bulkpatch.settings import Settings
@@ -130,6 +131,30 @@ class Engine(Caller):
             self.on_result(change, result)
 
     async def _read(self, group: list[Change]) -> list[tuple[Change, dict | Reply]]:
+        """Current state for a customer's changes, with the scheduled transition eligibilities
+        of those whose renewal SKU or term changes (`rules.ELIGIBLE`)."""
+        read = await self._read_state(group)
+        return [
+            (c, await self._eligibilities(c, cur) if isinstance(cur, dict) else cur)
+            for c, cur in read
+        ]
+
+    async def _eligibilities(self, change: Change, current: dict[str, Any]) -> dict | Reply:
+        """One documented call for a change that schedules another SKU or term at renewal, paced
+        in the subscription budget like every call; others make none."""
+        if change.kind != "subscriptions" or not rules.needs_eligibility(change.values, current):
+            return current
+        path = f"{change.path}/transitionEligibilities?eligibilityType=scheduled"
+        reply = await self.call(
+            "subscriptions", "ELIGIBILITY", "GET", path, change.customer_id, str(uuid.uuid4())
+        )
+        items, why = collection(reply.body, "eligibility item") if reply.status == 200 else ([], "")
+        if reply.status != 200 or why:
+            seen = f"Partner Center answered the scheduled transition eligibilities {why}".strip()
+            return replace(reply, seen=seen) if why else reply
+        return {**current, rules.ELIGIBLE: items}
+
+    async def _read_state(self, group: list[Change]) -> list[tuple[Change, dict | Reply]]:
         """Current state for a customer's changes: one list call for several subscriptions."""
         first = group[0]
         if first.kind == "subscriptions" and len(group) > 1:

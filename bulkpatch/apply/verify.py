@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkpatch.catalog.fields import field
+from bulkpatch.catalog.fields import REMOVE_RENEWAL, field
 from bulkpatch.check.values import same_value
 from bulkpatch.plan.changes import LINE, Change, show
 
@@ -30,6 +30,10 @@ def unmet(change: Change, resource: dict[str, Any]) -> list[str]:
     )
     for name, want in change.values.items():
         if line_cancel and name == "status":
+            continue
+        if name == REMOVE_RENEWAL.name:  # met when nothing is scheduled any more
+            if want and resource.get("scheduledNextTermInstructions"):
+                missed.append("the renewal changes are still scheduled")
             continue
         have = _dotted(resource, name)
         if not same_value(field(change.kind, name), want, have):

@@ -137,7 +137,12 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
     _f("offerName", aliases=("offer name", "product name")),
     _f("orderId"),
     _f("parentSubscriptionId"),
-    _f("partnerId"),
+    # "Subscription resources" (https://learn.microsoft.com/partner-center/developer/
+    # subscription-resources) and the SDK's Subscription.PartnerId ("the MPN identifier. This
+    # only applies to indirect partner scenarios"): the indirect reseller of the subscription.
+    # No page documents changing it through "Update a subscription by ID": expected, never sent
+    # as a change, compared with what Partner Center holds.
+    _f("partnerId", aliases=("reseller id", "reseller", "partner id", "mpn id")),
     _f("productOrderId"),
     _f("productType.id"),
     _f("productType.displayName"),
@@ -176,7 +181,14 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
     _next_term("product.productId", "string", "next term product id", "renewal product id"),
     _next_term("product.skuId", "string", "next term sku id", "renewal sku id"),
     _next_term("product.termDuration", "duration", "next term duration", "renewal term"),
-    _next_term("quantity", "integer", "next term quantity", "renewal quantity", minimum=1),
+    _next_term(
+        "quantity",
+        "integer",
+        "next term quantity",
+        "renewal quantity",
+        minimum=1,
+        maximum=MAX_SEATS,  # the seats it renews with: the same bounds as `quantity`
+    ),
     _f(
         "status",
         "enum",
@@ -350,6 +362,18 @@ SEAT_CHANGE = Field(
 # compared with both, so a row misaligned by sorting one column stops as a conflict.
 OFFER = Field("offer:any", "string", role="expected", label="Offer", aliases=("offer", "product"))
 
+# `Remove renewal changes`: yes clears the changes scheduled for the renewal. "Schedule changes
+# for a new commerce subscription" (https://learn.microsoft.com/partner-center/developer/
+# create-scheduled-changes) sets them through `scheduledNextTermInstructions` in "Update a
+# subscription by ID", a full-object PATCH: a body without them holds none (README, "apply").
+REMOVE_RENEWAL = Field(
+    "renewal:remove",
+    "boolean",
+    role="settable",
+    label="Remove renewal changes",
+    aliases=("remove renewal changes", "clear renewal changes", "remove scheduled changes"),
+)
+
 # Every column a sheet may carry: the body's fields, then the current and delta columns.
 COLUMNS: dict[Kind, tuple[Field, ...]] = {
     "subscriptions": (
@@ -357,6 +381,7 @@ COLUMNS: dict[Kind, tuple[Field, ...]] = {
         *(_current(f) for f in SUBSCRIPTION_FIELDS if f.role == "settable"),
         SEAT_CHANGE,
         OFFER,
+        REMOVE_RENEWAL,
     ),
     "orders": (*ORDER_FIELDS, *(_current(f) for f in ORDER_FIELDS if f.role == "settable")),
 }

@@ -254,6 +254,14 @@ def export(
     offer: Annotated[
         str | None, typer.Option(help="Only this offer: a part of its name, or its offer id.")
     ] = None,
+    reseller: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID",
+            help="Only the subscriptions this indirect reseller provided (its partner id, the "
+            "subscriptions' partnerId; for indirect providers).",
+        ),
+    ] = None,
     renewing_within: Annotated[
         str | None,
         typer.Option(
@@ -277,6 +285,7 @@ def export(
             out=out,
             statuses=statuses,
             offer=offer,
+            reseller=reseller,
             renewing_within=renewing_within,
             progress=out_.progress,
             **options,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from bulkpatch.apply.session import Progress, Shown
 from bulkpatch.catalog.fields import Kind, header_index, normalize_header
@@ -132,9 +133,11 @@ async def read(
     chosen: list[Customer] | None,
     page_size: int = PAGE_SIZE,
     progress: Shown = False,
+    reseller: str | None = None,
 ) -> Read:
     """Read every chosen customer's subscriptions (or orders); `chosen` None: every customer
-    of the partner, page by page. Raises StoppedError when the export cannot be complete."""
+    of the partner, page by page; `reseller`: only the subscriptions that indirect reseller
+    provided. Raises StoppedError when the export cannot be complete."""
     found = Read()
     queue: asyncio.Queue[Customer | None] = asyncio.Queue()
     shown = Progress(0, "customer", progress, settings.progress_every)
@@ -148,7 +151,7 @@ async def read(
             started = time.monotonic()
             async with asyncio.TaskGroup() as group:
                 workers = [
-                    group.create_task(_lists(caller, kind, queue, found, shown))
+                    group.create_task(_lists(caller, kind, queue, found, shown, reseller))
                     for _ in range(settings.concurrency)
                 ]
                 if chosen is None:
@@ -215,17 +218,27 @@ async def _pages(
 
 
 async def _lists(
-    caller: Caller, kind: Kind, queue: asyncio.Queue, found: Read, shown: Progress
+    caller: Caller,
+    kind: Kind,
+    queue: asyncio.Queue,
+    found: Read,
+    shown: Progress,
+    reseller: str | None = None,
 ) -> None:
     """A worker: one list call per queued customer: "Get a customer's subscriptions"
     (https://learn.microsoft.com/partner-center/developer/get-all-of-a-customer-s-subscriptions,
     `GET /v1/customers/{id}/subscriptions`) or "Get all of a customer's orders"
     (https://learn.microsoft.com/partner-center/developer/get-all-of-a-customer-s-orders,
-    `GET /v1/customers/{id}/orders`), each a Collection of the customer's resources."""
+    `GET /v1/customers/{id}/orders`), each a Collection of the customer's resources. For one
+    indirect reseller, "Get a customer's subscriptions by PartnerID" (https://learn.microsoft.
+    com/partner-center/developer/get-all-subscriptions-by-partner): `GET /v1/customers/{id}/
+    subscriptions?mpn_id={partner id}`, the subscriptions that partner provided."""
     while (one := await queue.get()) is not None:
         if caller.stopped:
             continue
         path = f"/v1/customers/{one.id}/{kind}"
+        if reseller and kind == "subscriptions":
+            path += f"?mpn_id={quote(reseller)}"
         reply = await caller.call(BUDGET[kind], "LIST", "GET", path, one.id, str(uuid.uuid4()))
         if reply.status == 200 and isinstance(reply.body, dict):
             found.items[one.id] = list(reply.body.get("items") or [])
@@ -260,6 +273,7 @@ def export_file(
     statuses: list[str] | None = None,
     offer: str | None = None,
     renewing_within: str | None = None,
+    reseller: str | None = None,
     out: str | Path | None = None,
     reports_base: str | Path = "reports",
     page_size: int | None = None,
@@ -290,9 +304,11 @@ def export_file(
         raise InputError(f"--kind {kind!r}: export writes subscriptions or orders.")
     if kind == "orders" and renewing_within is not None:
         raise InputError("--renewing-within applies to subscriptions (their commitment end date).")
+    if kind == "orders" and reseller:
+        raise InputError("--reseller applies to subscriptions (their partnerId).")
     today = datetime.now(UTC).date()
     filters = export_rows.Filters(
-        tuple(statuses or ()), offer, export_rows.window_days(renewing_within, today)
+        tuple(statuses or ()), offer, export_rows.window_days(renewing_within, today), reseller
     )
     path = _export_path(out, reports_base)
     chosen_profile = config.profile(profile)
@@ -300,7 +316,9 @@ def export_file(
         settings, rate=rate, order_rate=order_rate, limit_scope=limit_scope, concurrency=concurrency
     )
     where = resolve(target, chosen_profile)
-    found = asyncio.run(read(where, merged, kind, chosen, page_size or PAGE_SIZE, progress))
+    found = asyncio.run(
+        read(where, merged, kind, chosen, page_size or PAGE_SIZE, progress, reseller)
+    )
     frame = export_rows.frame(kind, found, filters, today)
     try:
         export_book.write(path, kind, export_rows.headers(kind), frame, today.isoformat())

@@ -41,6 +41,7 @@ SUBSCRIPTION_KEYS: tuple[Column, ...] = (
     ("Offer ID", "offerId"),
     ("Term duration", "termDuration"),
     ("Commitment end date", "commitmentEndDate"),
+    ("Reseller ID", "partnerId"),  # the indirect reseller (empty for a direct one's)
 )
 SUBSCRIPTION_PAIRS: tuple[Pair, ...] = (
     ("Status", "Current status", "status"),
@@ -93,6 +94,7 @@ class Filters:
     statuses: tuple[str, ...] = ()
     offer: str | None = None
     days: int | None = None
+    reseller: str | None = None  # an indirect reseller's partner id (`partnerId`)
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -104,6 +106,7 @@ class Filters:
             "status": list(self.kept),
             "offer": self.offer,
             "renewing_within_days": self.days,
+            "reseller": self.reseller,
         }
 
 
@@ -225,6 +228,10 @@ def _keep(kind: Kind, values: dict[str, Any], filters: Filters, today: date) -> 
         name = _value("offerName" if kind == "subscriptions" else "line:friendlyName", values)
         offer = _value("offerId" if kind == "subscriptions" else "line:offerId", values)
         if wanted not in str(name or "").casefold() and wanted != str(offer or "").casefold():
+            return False
+    if filters.reseller and kind == "subscriptions":
+        held = str(_value("partnerId", values) or "")
+        if held.casefold() != filters.reseller.strip().casefold():
             return False
     if filters.days is not None:
         end = str(_value("commitmentEndDate", values) or "")[:10]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from bulkpatch.catalog import fields as catalog
 from bulkpatch.catalog.model import plain
 from bulkpatch.check.values import same_value
+from bulkpatch.plan import rules
 from bulkpatch.plan.changes import LINE, Change, Merged, merge, show
 
 
@@ -61,6 +62,8 @@ def assess(change: Change, current: dict[str, Any], now: datetime) -> Assessment
     warnings = renewal_removed(change, current, merged)
     if warnings:  # Partner Center deletes them with the change: undo must be able to put them back
         merged.diffs[NEXT_TERM] = (current[NEXT_TERM], None)
+    if change.kind == "subscriptions":  # what plan cannot tell, and when a renewal happens
+        warnings += rules.untold(current, merged.body) + rules.renewal_notes(current, merged.body)
     return Assessment("change", merged, change, warnings=warnings)
 
 

@@ -218,10 +218,15 @@ def _order_changes(
 def merge(change: Change, current: dict[str, Any], now: datetime) -> Merged:
     """The full body: `current` with the sheet's values set, and a predicted refusal if any."""
     body = copied(current)
+    body.pop(rules.ELIGIBLE, None)  # what the engine read beside the resource: never sent
     diffs: dict[str, tuple[Any, Any]] = {}
-    for name, value in change.values.items():
-        _set(body, name, value, diffs, name, catalog.field(change.kind, name))
     instructions = "scheduledNextTermInstructions"
+    for name, value in change.values.items():
+        if name == catalog.REMOVE_RENEWAL.name:  # cleared: the full-object PATCH holds none
+            if value and body.get(instructions):
+                diffs[instructions] = (body.pop(instructions), None)
+            continue
+        _set(body, name, value, diffs, name, catalog.field(change.kind, name))
     if (
         change.kind == "subscriptions"
         and "autoRenewEnabled" in diffs  # this change turns it off: not a row asking nothing

@@ -44,6 +44,11 @@ class Sandbox(ResourceHandlers):
         self.app = Starlette(
             routes=[
                 Route(PREFIX + "/subscriptions/{rid}", self.subscription, methods=["GET", "PATCH"]),
+                Route(
+                    PREFIX + "/subscriptions/{rid}/transitionEligibilities",
+                    self.eligibilities,
+                    methods=["GET"],
+                ),
                 Route(PREFIX + "/subscriptions", self.subscriptions, methods=["GET"]),
                 Route(PREFIX + "/orders/{rid}", self.order, methods=["GET", "PATCH"]),
                 Route(PREFIX + "/orders", self.orders, methods=["GET"]),
@@ -72,6 +77,9 @@ class Sandbox(ResourceHandlers):
         if request.method == "GET":
             return await self._call(request, "subscription", self._get_subscription)
         return await self._call(request, "subscription", self._patch_subscription)
+
+    async def eligibilities(self, request: Request) -> Response:
+        return await self._call(request, "transitionEligibilities", self._get_eligibilities)
 
     async def subscriptions(self, request: Request) -> Response:
         return await self._call(request, "subscriptions", self._list_subscriptions)

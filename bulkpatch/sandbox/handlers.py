@@ -45,15 +45,33 @@ class ResourceHandlers:
         found = self._read("subscriptions", request)
         return found if isinstance(found, Response) else JSONResponse(found)
 
+    async def _get_eligibilities(self, request: Request) -> Response:
+        """ "Transition a new commerce subscription" (https://learn.microsoft.com/partner-center/
+        developer/transition-a-new-commerce-subscription): GET .../subscriptions/{id}/
+        transitionEligibilities?eligibilityType=... answers a Collection of
+        TransitionEligibility; the sandbox knows the scheduled type."""
+        found = self._read("subscriptions", request)
+        if isinstance(found, Response):
+            return found
+        if request.query_params.get("eligibilityType", "").lower() != "scheduled":
+            return error(ApiError(400, semantics.BAD_INPUT, "Invalid input: eligibilityType."))
+        return _collection(request, resources.scheduled_eligibilities(found))
+
     async def _get_order(self, request: Request) -> Response:
         found = self._read("orders", request)
         return found if isinstance(found, Response) else JSONResponse(found)
 
     async def _list_subscriptions(self, request: Request) -> Response:
+        """A customer's subscriptions; with `mpn_id`, those that partner provided ("Get a
+        customer's subscriptions by PartnerID", https://learn.microsoft.com/partner-center/
+        developer/get-all-subscriptions-by-partner: `?mpn_id={mpn-id}`)."""
         customer = request.path_params["customer_id"]
         items = self.store.list("subscriptions", customer, time.time())
         if items is None:  # an unknown customer: 403 20002 ("Partner Center REST error codes")
             return _no_relationship(customer)
+        mpn = request.query_params.get("mpn_id")
+        if mpn is not None:
+            items = [i for i in items if str(i.get("partnerId") or "").lower() == mpn.lower()]
         return _collection(request, items)
 
     async def _list_orders(self, request: Request) -> Response:
@@ -81,9 +99,23 @@ class ResourceHandlers:
             request,
             "subscriptions",
             lambda cur, body, now: semantics.patch_subscription(
-                cur, body, if_match, now, auto_renew_fixed=self._auto_renew_fixed(cur)
+                cur,
+                body,
+                if_match,
+                now,
+                auto_renew_fixed=self._auto_renew_fixed(cur),
+                co_term=lambda: self._ends(request.path_params["customer_id"], cur["id"]),
             ),
         )
+
+    def _ends(self, customer: str, sid: str) -> list[str]:
+        """The commitment end dates of the customer's other subscriptions."""
+        others = self.store.list("subscriptions", customer, time.time()) or []
+        return [
+            str(o["commitmentEndDate"])
+            for o in others
+            if o.get("commitmentEndDate") and o["id"].lower() != sid.lower()
+        ]
 
     def _auto_renew_fixed(self, sub: dict[str, Any]) -> bool:
         share = self.config.fixed_auto_renew_share

@@ -31,6 +31,30 @@ SOFTWARE: list[Product] = [
     ("DG7GMGF0DVT7", "000C", "Windows Server CAL - 1 Device CAL - 3 year", 102.0),
     ("DG7GMGF0DWT0", "0001", "Microsoft Identity Manager 2016 - 1 User CAL", 36.0),
 ]
+# One product of each row of "New commerce experience cancellation policy"
+# (https://learn.microsoft.com/partner-center/customers/new-commerce-cancellation-policy) that
+# is not license-based, and Azure (no row), for a sheet naming them: (product id, sku id,
+# name, kind). A sheet's `Product` cell naming one seeds a subscription of that kind.
+KIND_PRODUCTS: list[tuple[str, str, str, str]] = [
+    ("DG7GMGF0D65N", "0004", "Windows Server 2022 Standard - 16 Core License Pack", "perpetual"),
+    ("DG7GMGF0PWRX", "0002", "SQL Server 2022 Standard - 2 Core - 1 Year", "software"),
+    ("contoso.backup-saas", "monthly", "Contoso Cloud Backup (SaaS)", "saas"),
+    ("DZH318Z0BPS6", "0001", "Azure plan", "azure"),
+]
+# The SKUs a license-based subscription may renew into (its own, at another term or billing, and
+# the upgrades), as the scheduled transition eligibilities list them ("Transition a new commerce
+# subscription", https://learn.microsoft.com/partner-center/developer/
+# transition-a-new-commerce-subscription; "Transition resources", https://learn.microsoft.com/
+# partner-center/developer/transition-resources). Keyed by PRODUCT:SKU.
+RENEWS_INTO: dict[str, tuple[str, ...]] = {
+    "CFQ7TTC0LH18:0001": ("CFQ7TTC0LCHC:0002", "CFQ7TTC0LFLX:0001"),  # Basic: Premium, E3
+    # Exchange (Plan 1): Plan 2, Basic, Premium
+    "CFQ7TTC0LH16:0001": ("CFQ7TTC0LH16:0002", "CFQ7TTC0LH18:0001", "CFQ7TTC0LCHC:0002"),
+    "CFQ7TTC0RM8K:0001": ("CFQ7TTC0LH18:0001",),  # Teams Essentials: Basic
+    "CFQ7TTC0LCHC:0002": ("CFQ7TTC0LFLX:0001",),  # Business Premium: E3
+}
+# Sold only as a renewal target here (not drawn for a seeded subscription).
+RENEWAL_ONLY: list[Product] = [("CFQ7TTC0LH16", "0002", "Exchange Online (Plan 2)", 8.0)]
 REFUND_DAYS = 7  # seats added can be given back for 7 days (168 hours)
 
 
@@ -129,6 +153,32 @@ def subscription(
         _add_new_commerce(body, r, product, now, age, refundable)
     body.update(state)
     return body
+
+
+def as_kind(body: dict[str, Any], kind: str, product: tuple[str, str, str, str]) -> None:
+    """Make `body` a subscription of `kind` (`perpetual`, `software`, `saas`, `azure`) as
+    "Subscription resources" (https://learn.microsoft.com/partner-center/developer/
+    subscription-resources) holds one: its product type and term, whose product it is; only
+    license-based new commerce subscriptions carry refund windows and renewal instructions."""
+    product_id, sku_id, name, _ = product
+    for key in ("refundableQuantity", "refundOptions", "scheduledNextTermInstructions"):
+        body.pop(key, None)
+    body.update(offerName=name, friendlyName=name, offerId=f"{product_id}:{sku_id}")
+    if kind in ("perpetual", "software"):
+        body["productType"] = {"id": "Software", "displayName": "Software"}
+        body["actions"] = ["Cancel"] if kind == "software" else []
+    if kind == "perpetual":  # bought once: no term, no renewal
+        body.update(autoRenewEnabled=False, billingCycle="one_time")
+        for key in ("termDuration", "renewalTermDuration", "commitmentEndDate"):
+            body.pop(key, None)
+    if kind == "software":
+        body.update(billingCycle="annual", termDuration="P1Y", renewalTermDuration="P1Y")
+    if kind == "saas":
+        body.update(isMicrosoftProduct=False, publisherName="Contoso Apps", unitType="Users")
+    if kind == "azure":
+        body["productType"] = {"id": "Azure", "displayName": "Azure"}
+        body.update(billingType="usage", billingCycle="monthly", unitType="Usage-based")
+    body["attributes"].pop("etag", None)
 
 
 def _guid(r: random.Random) -> str:
@@ -287,12 +337,17 @@ def order(
     r = rng(customer_id, order_id)
     software = bool(state.pop("software", False))
     order_path = f"/customers/{customer_id}/orders/{order_id}"
-    created = now - timedelta(days=r.randint(3, 40))
+    age = r.randint(3, 40)
+    # software is sold to be cancelled (the one kind an order PATCH cancels): inside its 30 days
+    created = now - timedelta(days=min(age, 20) if software else age)
     catalog = SOFTWARE if software else PRODUCTS
     items = [
         _order_line(r, number, given, catalog, customer_id, order_path)
         for number, given in enumerate(line_items)
     ]
+    if software:  # the SOFTWARE products are perpetual licences: bought once, no term
+        for item in items:
+            item["termDuration"] = item["renewsTo"] = None
     total = sum((i["pricing"]["price"] * i["quantity"] for i in items), 0.0)
     body: dict[str, Any] = {
         "id": order_id,
@@ -370,3 +425,22 @@ def _pricing(price: float, quantity: int) -> dict[str, Any]:
 
 def _purchase_commitment(price: float, quantity: int) -> dict[str, Any]:
     return {"amount": round(price * quantity * 12, 2), "currency": "USD", "grain": "Annual"}
+
+
+def scheduled_eligibilities(sub: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subscription's transition eligibilities for the scheduled type, as the GET returns
+    its items: its own SKU and those it may renew into eligible, the other products not."""
+    own = ":".join(str(sub.get("offerId", "")).upper().split(":")[:2])
+    into = {own, *RENEWS_INTO.get(own, ())}
+    return [
+        {
+            "catalogItemId": f"{pid}:{sku}:{pid[:4]}0001",
+            "title": name,
+            "description": name,
+            "quantity": sub.get("quantity", 0),
+            "eligibilities": [
+                {"isEligible": f"{pid}:{sku}" in into, "transitionType": "scheduled"}
+            ],
+        }
+        for pid, sku, name, _ in [*PRODUCTS, *RENEWAL_ONLY]
+    ]

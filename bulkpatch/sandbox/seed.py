@@ -142,6 +142,10 @@ def _subscription(
         options["refundable"] = state["quantity"] - row["quantity"]  # seats added days ago
     body = resources.subscription(customer, sub, now, **options, **state)
     _as_offer(body, offers, stated)
+    kind = next(filter(None, map(_kind_product, offers)), None)
+    if kind is not None:  # a product of another row of the cancellation policy's table
+        resources.as_kind(body, kind[3], kind)
+        body.update({k: v for k, v in stated.items() if "." not in k})  # what the sheet says
     _coherent(body, set(stated), now)
     return body
 
@@ -169,6 +173,18 @@ def _product(offer: str) -> resources.Product | None:
             p
             for p in resources.PRODUCTS
             if offer.casefold() == p[2].casefold() or offer.upper().startswith(f"{p[0]}:{p[1]}")
+        ),
+        None,
+    )
+
+
+def _kind_product(offer: str) -> tuple[str, str, str, str] | None:
+    """The product of `resources.KIND_PRODUCTS` an offer name or id names, if any."""
+    return next(
+        (
+            p
+            for p in resources.KIND_PRODUCTS
+            if offer.casefold() in (p[2].casefold(), f"{p[0]}:{p[1]}".casefold())
         ),
         None,
     )
@@ -225,7 +241,11 @@ def _coherent(body: dict[str, Any], stated: set[str], now: datetime) -> None:
             body["termDuration"], months = "P1Y", 12
     if "termDuration" in stated and "renewalTermDuration" not in stated:
         body["renewalTermDuration"] = body["termDuration"]
-    if body["status"] in ("active", "suspended") and "commitmentEndDate" not in stated:
+    if (
+        body["status"] in ("active", "suspended")
+        and "commitmentEndDate" not in stated
+        and body.get("commitmentEndDate")  # perpetual software has none
+    ):
         end = semantics.when(body["commitmentEndDate"])
         while end <= now:
             end += timedelta(days=round(months * 365 / 12))

@@ -38,14 +38,20 @@ SUSPENDED = 800091  # 400: cannot update a subscription with suspended status
 BILLING_CYCLE = 800097  # 400: cannot update the billing cycle for this subscription
 WINDOW_PASSED = 900117  # 400: you have passed your {0}-day cancellation window
 MAX_QUANTITY = 10_000
-# "Cancel a commercial marketplace or new commerce subscription"
-# (https://learn.microsoft.com/partner-center/developer/cancel-an-azure-marketplace-subscription):
-# new commerce subscriptions can be cancelled within 7 days of purchase or renewal.
-NCE_CANCEL_DAYS = 7
-# "Cancel software purchases" (https://learn.microsoft.com/partner-center/developer/
-# cancel-software-purchases) names a cancellation window from the purchase date without its
-# length; the sandbox keeps 60 days.
-SOFTWARE_CANCEL_DAYS = 60
+# "New commerce experience cancellation policy" (https://learn.microsoft.com/partner-center/
+# customers/new-commerce-cancellation-policy), the self-serve window of each product in its
+# table: perpetual software 30 calendar days of purchase; software subscriptions seven calendar
+# days of purchase, and no licence reduction after them; license-based (per user) seven calendar
+# days of purchase, and of each renewal (the window does not reopen before it), a partial
+# upgrade's subscription keeping its parent's; SaaS marketplace offers 72 hours of purchase.
+# "Cancel a commercial marketplace or new commerce subscription" (https://learn.microsoft.com/
+# partner-center/developer/cancel-an-azure-marketplace-subscription) points to that table.
+POLICY_WINDOW = {
+    "perpetual": timedelta(days=30),
+    "software": timedelta(days=7),
+    "license": timedelta(days=7),
+    "saas": timedelta(hours=72),
+}
 SETTABLE = ("quantity", "friendlyName", "status", "suspensionReasons", "billingCycle")
 STATUSES = {"active", "suspended", "deleted"}
 TERM = re.compile(r"^P(\d+)([MY])$")
@@ -66,8 +72,12 @@ def patch_subscription(
     now: datetime,
     *,
     auto_renew_fixed: bool = False,
+    co_term: Callable[[], list[str]] = list,
 ) -> dict[str, Any]:
     """The subscription after `body` is applied, or ApiError.
+
+    `co_term`: the commitment end dates of the customer's other subscriptions (the days a
+    custom term end date may co-term with).
 
     `auto_renew_fixed`: this legacy subscription's auto-renew flag cannot be changed; Partner
     Center answers 200 and keeps it (Partner-Center-PowerShell issue 115,
@@ -77,11 +87,42 @@ def patch_subscription(
     _check_etag(current, body, if_match)
     new = _replace_settable(current, body, auto_renew_fixed)
     _refuse_subscription(current, new, now)
+    if new.get("scheduledNextTermInstructions") != current.get("scheduledNextTermInstructions"):
+        _refuse_schedule(current, new.get("scheduledNextTermInstructions") or {}, co_term)
     _drop_scheduled_on_immediate_change(current, new)
     _track_refund_windows(current, new, now)
     if new != current and current.get("attributes", {}).get("etag"):
         new["attributes"]["etag"] = resources.new_etag()
     return new
+
+
+def _refuse_schedule(
+    current: dict[str, Any], scheduled: dict[str, Any], co_term: Callable[[], list[str]]
+) -> None:
+    """ "Schedule changes for a new commerce subscription" (https://learn.microsoft.com/
+    partner-center/developer/create-scheduled-changes): the target must be among the
+    subscription's scheduled transition eligibilities. "Get custom term end dates"
+    (https://learn.microsoft.com/partner-center/developer/custom-term-end-dates): an end date
+    aligns with the end of a calendar month or co-terms with an existing subscription."""
+    product = scheduled.get("product") or {}
+    offer = [*str(current.get("offerId", "")).upper().split(":"), ""]
+    wanted = f"{product.get('productId') or offer[0]}:{product.get('skuId') or offer[1]}".upper()
+    listed = resources.scheduled_eligibilities(current)
+    ok = [i for i in listed if i["eligibilities"][0]["isEligible"]]
+    if product and not any(i["catalogItemId"].upper().startswith(wanted + ":") for i in ok):
+        raise ApiError(
+            400, BAD_INPUT, f"The scheduled product {wanted} is not eligible for this subscription."
+        )
+    end = scheduled.get("customTermEndDate")
+    if end:
+        day = when(str(end)).date()
+        if (day + timedelta(days=1)).day != 1 and str(end)[:10] not in {d[:10] for d in co_term()}:
+            raise ApiError(
+                400,
+                BAD_INPUT,
+                f"The custom term end date {day} neither ends a calendar month nor co-terms "
+                "with another subscription of the customer.",
+            )
 
 
 def _check_etag(current: dict[str, Any], body: dict[str, Any], if_match: str | None) -> None:
@@ -168,14 +209,16 @@ def _refuse_subscription(current: dict[str, Any], new: dict[str, Any], now: date
         raise ApiError(400, BAD_INPUT, "Scheduled next term instructions need auto-renew on.")
     if "billingCycle" in changed:
         _billing_cycle_allowed(current, new["billingCycle"])
-    if "status" in changed and new["status"] == "deleted" and is_new_commerce(current):
-        until = cancel_until(current)
-        if until is not None and now > until:
+    if "status" in changed and new["status"] == "deleted":
+        _may_cancel(current, now)
+    if new["quantity"] < current["quantity"] and product_of(current) == "software":
+        closes = cancel_until(current)
+        if closes is not None and now > closes:
             raise ApiError(
                 400,
-                WINDOW_PASSED,
-                f"You have passed your {NCE_CANCEL_DAYS}-day cancellation window. "
-                "We are unable to cancel your purchase.",
+                NOT_REFUNDABLE,
+                "Subscription quantity cannot be decreased: a software subscription's licences "
+                "can only be reduced within seven days of purchase.",
             )
     left = refundable(current, now)
     if left is not None and current["quantity"] - new["quantity"] > left:
@@ -200,18 +243,60 @@ def _billing_cycle_allowed(current: dict[str, Any], cycle: str) -> None:
         raise ApiError(400, BILLING_CYCLE, "Cannot update the billing cycle for this subscription.")
 
 
+def product_of(sub: dict[str, Any]) -> str | None:
+    """The policy table's row for a subscription, from what its resource holds ("Subscription
+    resources", https://learn.microsoft.com/partner-center/developer/subscription-resources):
+    a Software product type with a term is a software subscription and without one perpetual
+    software; new commerce online services are license-based, or SaaS when the product is not
+    Microsoft's (`isMicrosoftProduct`). Legacy and Azure have no row (None)."""
+    family = str((sub.get("productType") or {}).get("id") or "")
+    if family in ("Software", "SoftwarePerpetual", "SoftwareSubscriptions"):
+        return "software" if TERM.match(str(sub.get("termDuration") or "")) else "perpetual"
+    if family == "OnlineServicesNCE":
+        return "license" if sub.get("isMicrosoftProduct", True) else "saas"
+    return "saas" if family.lower() == "saas" else None
+
+
+def _may_cancel(current: dict[str, Any], now: datetime) -> None:
+    """Cancelling through the subscription: perpetual software cannot ("Cancel software
+    purchases", https://learn.microsoft.com/partner-center/developer/cancel-software-purchases:
+    software subscriptions, "not including perpetual software", through Update a subscription
+    by ID), the others only inside their window."""
+    if product_of(current) == "perpetual":
+        raise ApiError(
+            400,
+            BAD_INPUT,
+            "Perpetual software is cancelled through its order, not its subscription.",
+        )
+    closes = cancel_until(current)
+    if closes is not None and now > closes:
+        window = POLICY_WINDOW[product_of(current) or "license"]
+        raise ApiError(
+            400,
+            WINDOW_PASSED,
+            f"You have passed your {max(1, round(window / timedelta(days=1)))}-day cancellation "
+            "window. We are unable to cancel your purchase.",
+        )
+
+
 def cancel_until(sub: dict[str, Any]) -> datetime | None:
-    """The end of a new commerce subscription's cancellation window: its
-    `cancellationAllowedUntilDate` when it carries one, else 7 days after purchase or renewal."""
+    """The end of a subscription's cancellation window (None when the table gives it none):
+    its `cancellationAllowedUntilDate` when it carries one (a partial upgrade's, its parent's),
+    else its product's window after purchase, and for license-based ones after the renewal too."""
+    kind = product_of(sub)
+    if kind is None:
+        return None
     if sub.get("cancellationAllowedUntilDate"):
         return when(sub["cancellationAllowedUntilDate"])
+    if kind != "license":
+        return when(sub["creationDate"]) + POLICY_WINDOW[kind] if sub.get("creationDate") else None
     starts = [when(sub[k]) for k in ("creationDate", "effectiveStartDate") if sub.get(k)]
     term = TERM.match(str(sub.get("termDuration") or ""))
     if term and sub.get("commitmentEndDate"):
         end, n = when(sub["commitmentEndDate"]), int(term[1])
         months = n * 12 if term[2] == "Y" else n
         starts.append(end - timedelta(days=round(months * 365 / 12)))
-    return max(starts) + timedelta(days=NCE_CANCEL_DAYS) if starts else None
+    return max(starts) + POLICY_WINDOW[kind] if starts else None
 
 
 def refundable(sub: dict[str, Any], now: datetime) -> int | None:
@@ -307,11 +392,17 @@ def _cancel(
                 "Non-Sandbox tenants are not allowed to cancel purchases other than software "
                 "subscriptions and perpetual software.",
             )
-    if now - when(current["creationDate"]) > timedelta(days=SOFTWARE_CANCEL_DAYS):
+    # the policy table: a line with a term is a software subscription (7 days), one without
+    # is perpetual software (30 calendar days)
+    windows = [
+        POLICY_WINDOW["software" if TERM.match(str(i.get("termDuration") or "")) else "perpetual"]
+        for i in acted
+    ]
+    if now > when(current["creationDate"]) + min(windows):
         raise ApiError(
             400,
             WINDOW_PASSED,
-            f"You have passed your {SOFTWARE_CANCEL_DAYS}-day cancellation window. "
+            f"You have passed your {min(windows).days}-day cancellation window. "
             "We are unable to cancel your purchase.",
         )
     for line in acted:

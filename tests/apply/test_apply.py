@@ -70,7 +70,8 @@ def test_sample_with_mistakes_tells_the_whole_story_in_one_sheet(cli, tmp_path):
     assert (by_row["30"]["outcome"], by_row["30"]["error_code"]) == ("failed", "2011")
     assert by_row["19"]["outcome"] == "no_change"
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["calls"]["subscriptions"] == {"LIST": 4, "PATCH": 26}
+    # one scheduled eligibility read: the row whose renewal SKU changes (issue 25)
+    assert summary["calls"]["subscriptions"] == {"ELIGIBILITY": 1, "LIST": 4, "PATCH": 26}
     assert summary["throttled_429"] == 0 and summary["elapsed_seconds"] > 0
 
 

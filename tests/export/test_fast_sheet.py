@@ -92,7 +92,7 @@ def test_an_export_reads_back_in_openpyxl_and_libreoffice_as_xlsxwriter_wrote_it
     assert read["Friendly name"][0] == '=HYPERLINK("http://x")'  # as read: bulkpatch reads it so
     assert read["Customer"][3] == "a_x005F_x0041_b\tc"  # a literal escape kept literal
     ws = openpyxl.load_workbook(ours)["Subscriptions"]
-    assert ws.dimensions == "A1:AA5"
+    assert ws.dimensions == "A1:AB5"  # Reseller ID is one more column (issue 25)
     cell = {c.value: ws.cell(2, c.column) for c in ws[1]}
     assert not cell["Quantity"].protection.locked  # each cell has its column's style
     assert cell["Current seats"].protection.locked

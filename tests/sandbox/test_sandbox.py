@@ -148,9 +148,9 @@ async def test_order_cancellation_only_when_young_and_billing_cycle_needs_line_i
         with_lines = await run.client.patch(old, json={**old_body, "billingCycle": "annual"})
     assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
     # "Partner Center REST error codes": 900117 "You have passed your {0}-day cancellation
-    # window" (was 800002 "Only orders younger than 60 days")
+    # window" (perpetual software: 30 calendar days, "New commerce experience cancellation policy")
     assert (too_old.status_code, too_old.json()["code"]) == (400, 900117)
-    assert "60-day cancellation window" in too_old.json()["description"]
+    assert "30-day cancellation window" in too_old.json()["description"]  # perpetual software
     assert (no_lines.status_code, no_lines.json()["code"]) == (400, 800002)
     assert with_lines.status_code == 200 and with_lines.json()["billingCycle"] == "annual"
 
