@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,9 @@ import polars as pl
 import pytest
 import xlsxwriter
 
+from bulkpatch.apply.engine import Engine
+from bulkpatch.plan.changes import Change
+from bulkpatch.runs.journal import Journal
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec, resources
 from bulkpatch.settings import Settings
 
@@ -506,3 +510,30 @@ def in_terminal(args: list[str], cwd: Path) -> str:
     process.wait(60)
     os.close(leader)
     return screen.decode(errors="replace")
+
+
+# --- changes made by hand, and the engine run on them ----------------------------------------
+
+ENGINE = Settings(rate=60_000, concurrency=4, backoff=0.001, poll_timeout=10)
+
+
+def sub_change(path: str, values: dict, name: str = "row") -> Change:
+    _, _, _, customer, _, sid = path.split("/")
+    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}:{path}"))
+    return Change("subscriptions", customer, sid, [2], values, request_id=request_id)
+
+
+def order_change(path: str, values: dict, lines: list[dict], name: str = "row") -> Change:
+    _, _, _, customer, _, oid = path.split("/")
+    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}:{path}"))
+    return Change("orders", customer, oid, [2], values, lines, request_id=request_id)
+
+
+async def apply(client, changes: list[Change], folder: Path, **settings) -> tuple[dict, Engine]:
+    """Run the engine itself over `changes`, journaled in `folder` (`settings` over `ENGINE`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    journal = Journal(folder / "journal.jsonl")
+    engine = Engine(client, replace(ENGINE, **settings), journal)
+    done = await engine.run(changes)
+    journal.close()
+    return done, engine

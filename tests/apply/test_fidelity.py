@@ -10,22 +10,19 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import polars as pl
 import pytest
-from conftest import put_order, put_subscription, uvicorn_server
+from conftest import apply, order_change, put_order, put_subscription, sub_change, uvicorn_server
 
-from bulkpatch.apply.engine import Engine
 from bulkpatch.catalog.fields import field
 from bulkpatch.check.values import same_value
 from bulkpatch.commands.api import apply_file
 from bulkpatch.network.calls import attempt_id, versioned
-from bulkpatch.plan.changes import Change
-from bulkpatch.runs.journal import Journal, replay
+from bulkpatch.runs.journal import replay
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec, resources
 from bulkpatch.sandbox.seed import synthetic
 from bulkpatch.settings import Settings
@@ -33,18 +30,6 @@ from bulkpatch.settings import Settings
 pytestmark = pytest.mark.anyio
 NOW = datetime.now(UTC)
 FAST = Settings(rate=60_000, concurrency=4, backoff=0.001, poll_timeout=10)
-
-
-def sub_change(path: str, values: dict, name: str = "row") -> Change:
-    _, _, _, customer, _, sid = path.split("/")
-    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}:{path}"))
-    return Change("subscriptions", customer, sid, [2], values, request_id=request_id)
-
-
-def order_change(path: str, values: dict, lines: list[dict], name: str = "row") -> Change:
-    _, _, _, customer, _, oid = path.split("/")
-    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}:{path}"))
-    return Change("orders", customer, oid, [2], values, lines, request_id=request_id)
 
 
 def record(client: httpx.AsyncClient) -> list[httpx.Request]:
@@ -73,15 +58,6 @@ def sent(requests: list[httpx.Request], method: str) -> list[tuple[str, str, dic
 
 def journal(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines()]
-
-
-async def apply(client, changes: list[Change], folder: Path, **settings) -> tuple[dict, Engine]:
-    folder.mkdir(parents=True, exist_ok=True)
-    journal = Journal(folder / "journal.jsonl")
-    engine = Engine(client, replace(FAST, **settings), journal)
-    done = await engine.run(changes)
-    journal.close()
-    return done, engine
 
 
 @pytest.fixture(params=["in-process", "uvicorn"])

@@ -15,9 +15,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import polars as pl
 import pytest
-from conftest import FAST, uvicorn_server
-from test_fidelity import apply, order_change, sub_change
-from test_sandbox import put_order
+from conftest import FAST, apply, order_change, put_order, sub_change, uvicorn_server
 
 from bulkpatch.commands.api import apply_file, check_file, plan_file
 from bulkpatch.plan.assess import assess
