@@ -39,7 +39,7 @@ from bulkpatch.plan.changes import Change
 from bulkpatch.plan.changes import changes as plan_changes
 from bulkpatch.report import writers as report
 from bulkpatch.report.rows import Held, outcome_counts, plan_rows, result_rows
-from bulkpatch.report.stamp import Digest, now, stamp
+from bulkpatch.report.stamp import Digest, now, run_by, stamp
 from bulkpatch.report.totals import Preview, seat_totals
 from bulkpatch.report.totals import preview as plan_preview
 from bulkpatch.report.words import fix_note
@@ -161,7 +161,7 @@ def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = Fal
     if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
         asked, _ = _asked(parts, "")
         not_again(source, [c.to_json() for c in asked], place_name(resolved), saved["target"])
-    folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
+    folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh, run_by(resolved))
     return _changes(folder, resolved, parts)
 
 

@@ -20,7 +20,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -76,9 +76,11 @@ class RunFolder:
         out: str | Path | None,
         base: str | Path,
         fresh: bool = False,
+        identity: dict[str, Any] | None = None,
     ) -> RunFolder:
         """A new folder for `source` (`out`, or `<base>/<timestamp>-<name>/`); `fresh`: an
-        `out` that already holds files is refused (a finished run is never overwritten)."""
+        `out` that already holds files is refused (a finished run is never overwritten);
+        `identity`: who makes it (the manifest's `planned_by`, with `planned_at`)."""
         sha256 = file_sha256(source)
         manifest = {
             "source": str(source.resolve()),
@@ -87,6 +89,8 @@ class RunFolder:
             "sha256": sha256,  # what the reports say the input was
             "fingerprint": fingerprint(sha256, settings),
             "run_id": str(uuid.uuid4()),
+            "planned_by": identity,
+            "planned_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         run = cls(make_folder(out, base, source, fresh), manifest)
         run._keep(source)
