@@ -43,8 +43,10 @@ NEXT_TERM_PRODUCT = {
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch) -> None:
-    """Each test has its own user cache folder (tokens, the ledger of applied seat changes)."""
+    """Each test has its own user cache folder (tokens, the ledger of applied seat changes)
+    and data folder (the audit logs)."""
     monkeypatch.setenv("BULKPATCH_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("BULKPATCH_DATA_DIR", str(tmp_path / "user-data"))
 
 
 @pytest.fixture
