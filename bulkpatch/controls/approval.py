@@ -65,7 +65,7 @@ class Policy:
             return ["a run started from a sheet has no assessed plan to hold to the thresholds"]
         seen = Review.of(entries)
         found = []
-        cut = seen.preview.cancellations + seen.preview.suspensions
+        cut = seen.cancellations + seen.preview.suspensions
         if self.cancellations and cut:
             found.append(f"{plural(cut, 'cancellation or suspension')} (approval_cancellations)")
         if self.seat_decrease and seen.removed:
@@ -87,12 +87,24 @@ class Review:
     outcomes: dict[str, int]
     preview: Preview
     seats: pl.DataFrame  # per customer and offer: added, removed
+    entries: list[dict[str, Any]]
 
     @classmethod
     def of(cls, entries: list[dict[str, Any]]) -> Review:
         outcomes = {o: sum(e.get("outcome") == o for e in entries) for o in PLAN_OUTCOMES}
         seats = seat_totals(entries).filter((pl.col("added") > 0) | (pl.col("removed") > 0))
-        return cls(outcomes, preview(outcomes, entries), seats)
+        return cls(outcomes, preview(outcomes, entries), seats, entries)
+
+    @property
+    def cancellations(self) -> int:
+        """Subscriptions and orders the plan cancels (the preview counts subscriptions)."""
+        orders = sum(
+            e.get("outcome") == "change"
+            and e["change"]["kind"] == "orders"
+            and (e.get("diffs") or {}).get("status", [None, None])[1] == "cancelled"
+            for e in self.entries
+        )
+        return self.preview.cancellations + orders
 
     @property
     def changes(self) -> int:
@@ -121,7 +133,7 @@ class Review:
             ).iter_rows()
         ]
         shown += [
-            f"Cancellations: {p.cancellations}; suspensions: {p.suspensions}.",
+            f"Cancellations: {self.cancellations}; suspensions: {p.suspensions}.",
             f"Renewal changes removed: {plural(p.renewals_removed, 'subscription')}.",
         ]
         return shown
@@ -135,7 +147,7 @@ class Review:
             "seats_added": self.added,
             "seats_removed": self.removed,
             "seats": self.seats.select("customer_id", "offer", "added", "removed").to_dicts(),
-            "cancellations": p.cancellations,
+            "cancellations": self.cancellations,
             "suspensions": p.suspensions,
             "renewal_changes_removed": p.renewals_removed,
         }
