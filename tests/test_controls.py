@@ -325,3 +325,27 @@ async def test_the_sandbox_refuses_a_token_it_did_not_sign():
         assert await status(forged) == 401
         assert await status(expired) == 401
         assert await status("any other token") == 200  # as before: a stand-in for any sign-in
+
+
+def test_the_page_names_the_approver_and_sends_nothing_unapproved(cli, tmp_path, monkeypatch):
+    from test_ui import Page, followed, job_of, planned
+
+    profile(tmp_path, approval="required")
+    monkeypatch.chdir(tmp_path)  # the page reads the working folder's profile, as the CLI does
+    signed_in(monkeypatch, ALICE)
+    page = Page(tmp_path / "reports").sign_in()
+    job = job_of(page.upload(SAMPLE, name="month-end.xlsx"))
+    planned(page, job)
+    confirm = page.client.get(f"/jobs/{job}/confirm")
+    assert f"signed in to the sandboxes as {ALICE}" in confirm.text
+    assert "Not sent:" in confirm.text and "needs approval" in confirm.text
+    assert 'id="run"' not in confirm.text  # no button to send it
+    refused = followed(page, page.post(f"/jobs/{job}/apply"))
+    assert refused.status_code == 400 and "needs approval" in refused.text
+
+    plan = page.client.app.state.jobs.get(job).stages["plan"].folder
+    signed_in(monkeypatch, BOB)
+    assert cli("approve", plan, "--yes").returncode == 0
+    signed_in(monkeypatch, ALICE)
+    confirm = page.client.get(f"/jobs/{job}/confirm")
+    assert f"Approved by {BOB} (sandbox sign-in) at" in confirm.text and 'id="run"' in confirm.text

@@ -122,6 +122,27 @@ def no_sheet_when_required(
     _refuse(refused, target, profile, command, sheet=str(sheet))
 
 
+def approval_state(plan_dir: str | Path, profile: str | config.Profile | None) -> dict[str, Any]:
+    """What the page's Confirm page says of a plan's approval: why it needs one (none: it
+    needs none), and who approved or rejected it, when, and why (from its folder)."""
+    chosen = config.profile(profile)
+    folder = RunFolder.opened(plan_dir, None)
+    found = folder.approval() or {}
+    try:
+        approval.check(folder, Policy.of(chosen))
+        refused = None
+    except Refused as exc:
+        refused = str(exc)
+    return {
+        "needed": Policy.of(chosen).reasons(folder.read_plan()),
+        "decision": found.get("decision"),
+        "by": identity_words(found.get("by")) if found else None,
+        "at": found.get("at"),
+        "reason": found.get("reason"),
+        "refused": refused,
+    }
+
+
 # --- approve -------------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bulkpatch.commands.api import apply_file, check_file, export_file, plan_file
+from bulkpatch.commands.controls import approval_state
 from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError
 from bulkpatch.outcomes import MEANING
@@ -216,10 +217,12 @@ class _Web:
         if job.running or "plan" not in job.stages:
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         plan = job.stages["plan"]
+        approved = await run_in_threadpool(approval_state, plan.folder, self.jobs.profile)
         return self.render(
             "confirm.html",
             400 if wrong else 200,
             job=job,
+            approval=approved,
             changes=plan.counts().get("change", 0),
             production=plan.stamp.where == "production",
             sent="results" in job.stages,  # this plan's run: a new plan makes a new one
