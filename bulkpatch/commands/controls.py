@@ -126,7 +126,10 @@ def approval_state(plan_dir: str | Path, profile: str | config.Profile | None) -
     """What the page's Confirm page says of a plan's approval: why it needs one (none: it
     needs none), and who approved or rejected it, when, and why (from its folder)."""
     chosen = config.profile(profile)
-    folder = RunFolder.opened(plan_dir, None)
+    try:
+        folder = RunFolder.opened(plan_dir, None)
+    except InputError:  # the folder went: sending it says so, in the run's own words
+        return dict.fromkeys(("needed", "decision", "by", "at", "reason", "refused"))
     found = folder.approval() or {}
     try:
         approval.check(folder, Policy.of(chosen))
