@@ -344,8 +344,46 @@ def test_the_page_names_the_approver_and_sends_nothing_unapproved(cli, tmp_path,
     assert refused.status_code == 400 and "needs approval" in refused.text
 
     plan = page.client.app.state.jobs.get(job).stages["plan"].folder
-    signed_in(monkeypatch, BOB)
-    assert cli("approve", plan, "--yes").returncode == 0
+    listed = page.client.get("/").text
+    assert f'href="/runs/{plan.name}/approve" class="approve">waiting</a>' in listed
+    own = page.post(f"/runs/{plan.name}/approve", decision="approve", typed="1")
+    assert own.status_code == 400  # the planner's own approval: refused, whatever is typed
+
+    signed_in(monkeypatch, BOB)  # the second person, on their own page, same reports folder
+    other = Page(tmp_path / "reports").sign_in()
+    review = other.client.get(f"/runs/{plan.name}/approve")
+    assert f'Planned by <b id="planner">{ALICE} (sandbox sign-in)</b>' in review.text
+    changes = RunFolder.opened(plan, None).read_plan()
+    count = sum(e["outcome"] == "change" for e in changes)
+    assert f"Changes to send: {count}" in review.text
+    mistyped = other.post(f"/runs/{plan.name}/approve", decision="approve", typed=str(count + 1))
+    assert mistyped.status_code == 400 and f"Type {count} to approve" in mistyped.text
+    done = other.post(f"/runs/{plan.name}/approve", decision="approve", typed=str(count))
+    assert f"Approved {plan} as {BOB}" in done.text
+    assert "approved" in other.client.get("/").text
+
     signed_in(monkeypatch, ALICE)
     confirm = page.client.get(f"/jobs/{job}/confirm")
     assert f"Approved by {BOB} (sandbox sign-in) at" in confirm.text and 'id="run"' in confirm.text
+    sent = followed(page, page.post(f"/jobs/{job}/apply"))
+    assert sent.url.path == f"/jobs/{job}/results"
+    code, trail = audit_lines(cli, "--verify", "--reports", "reports")
+    assert code == 0
+    assert [line["event"] for line in trail["lines"]][-3:] == ["approve", "apply", "applied"]
+    assert trail["lines"][-3]["command"] == "bulkpatch ui (the page)"
+
+
+def test_a_rejection_on_the_page_is_what_the_planner_reads(cli, tmp_path, monkeypatch):
+    from test_ui import Page
+
+    profile(tmp_path, approval="required")
+    monkeypatch.chdir(tmp_path)
+    signed_in(monkeypatch, ALICE)
+    cli("plan", SAMPLE, "--out", "reports/plan", "--quiet")
+    signed_in(monkeypatch, BOB)
+    page = Page(tmp_path / "reports").sign_in()
+    done = page.post("/runs/plan/approve", decision="reject", reason="Too many seats for Contoso")
+    assert f"Rejected {tmp_path / 'reports' / 'plan'} as {BOB}" in done.text
+    signed_in(monkeypatch, ALICE)
+    refused = cli("apply", "--plan", "reports/plan", "--out", "run", "--quiet")
+    assert refused.returncode == 2 and "Too many seats for Contoso" in refused.stderr

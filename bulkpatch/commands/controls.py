@@ -146,6 +146,12 @@ def approval_state(plan_dir: str | Path, profile: str | config.Profile | None) -
     }
 
 
+def review_plan(plan_dir: str | Path) -> tuple[Review, dict[str, Any]]:
+    """What a plan will do and who planned it: what an approver reads before deciding."""
+    folder = RunFolder.opened(plan_dir, None)
+    return Review.of(folder.read_plan()), folder.manifest.get("planned_by") or {}
+
+
 # --- approve -------------------------------------------------------------------------------------
 
 

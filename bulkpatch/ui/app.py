@@ -29,11 +29,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bulkpatch.commands.api import apply_file, check_file, export_file, plan_file
-from bulkpatch.commands.controls import approval_state
+from bulkpatch.commands.controls import approval_state, approve_plan, review_plan
 from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError
 from bulkpatch.outcomes import MEANING
 from bulkpatch.report.stamp import retold
+from bulkpatch.report.words import identity_words
 from bulkpatch.ui.guard import Guard, Refused, Session
 from bulkpatch.ui.jobs import (
     SHEETS,
@@ -82,6 +83,7 @@ def make_app(
         Route("/export", web.export, methods=["POST"]),
         Route("/runs/{run}", web.run_folder),
         Route("/runs/{run}/resume", web.resume_folder, methods=["POST"]),
+        Route("/runs/{run}/approve", web.approve, methods=["GET", "POST"]),
         Route("/runs/{run}/files/{name}", web.run_file),
         Mount("/static", StaticFiles(packages=[("bulkpatch.ui", "static")]), name="static"),
     ]
@@ -139,6 +141,12 @@ class _Web:
 
     async def start(self, request: Request) -> Response:
         runs = await run_in_threadpool(recent, self.jobs.base)
+        for run in runs:  # a plan the profile holds back: waiting, approved or rejected
+            if run["state"] == "planned":
+                said = await run_in_threadpool(
+                    approval_state, self.jobs.base / run["name"], self.jobs.profile
+                )
+                run["state"] = said["decision"] or ("waiting" if said["needed"] else "planned")
         return self.render(
             "start.html", runs=runs, limit=_mb(self.max_upload), sheets=SHEETS, targets=TARGETS
         )
@@ -337,6 +345,40 @@ class _Web:
         )
         files = folder_reports(folder)
         return self.render("run.html", folder=folder, state=state, files=files, left=left)
+
+    async def approve(self, request: Request) -> Response:
+        """A plan waiting for approval: what it will do, then approve it (the number of
+        changes typed) or reject it with a reason, as whoever this page is signed in as."""
+        folder = self._folder(request)
+        review, planner = await run_in_threadpool(review_plan, folder)
+        wrong = ""
+        if request.method == "POST":
+            form = await self._form(request)
+            reject = form.get("decision") == "reject"
+            if reject or form.get("typed", "").strip() == str(review.changes):
+                done = await run_in_threadpool(
+                    lambda: approve_plan(
+                        folder,
+                        confirm=lambda *_: "rejected" if reject else "typed the count on the page",
+                        reject=reject,
+                        reason=form.get("reason") or None,
+                        profile=self.jobs.profile,
+                        command="bulkpatch ui (the page)",
+                    )
+                )
+                return self.render("approve.html", folder=folder, done=done.words(), review=review)
+            wrong = f"Type {review.changes} to approve this plan."
+        state = await run_in_threadpool(approval_state, folder, self.jobs.profile)
+        return self.render(
+            "approve.html",
+            400 if wrong else 200,
+            folder=folder,
+            review=review,
+            planner=identity_words(planner),
+            state=state,
+            wrong=wrong,
+            done="",
+        )
 
     async def run_file(self, request: Request) -> Response:
         folder = self._folder(request)
