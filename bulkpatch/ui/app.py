@@ -57,6 +57,8 @@ _env = Environment(
     loader=PackageLoader("bulkpatch.ui", "templates"), autoescape=select_autoescape()
 )
 
+PAGE = "bulkpatch ui (the page)"  # how the reports and the audit log name the page's runs
+
 
 def make_app(
     session: Session, reports: Path, max_upload: int = 50 * 1024 * 1024, profile: str | None = None
@@ -205,7 +207,9 @@ class _Web:
             if target not in TARGETS:
                 raise Refused(400, "Choose where to plan: the sandbox or production.")
             out = job.next_folder("plan")
-            self._start(job, "plan", out, plan_file, path=job.sheet, out=out, target=target)
+            self._start(
+                job, "plan", out, plan_file, path=job.sheet, out=out, target=target, command=PAGE
+            )
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         if job.running or "plan" not in job.stages:  # a plan under way shows its progress
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
@@ -251,7 +255,16 @@ class _Web:
             return await self.confirm(request, f"Type {changes} to send to production.")
         out = job.next_folder("results")
         target = job.target
-        self._start(job, "results", out, apply_file, plan_dir=plan.folder, out=out, target=target)
+        self._start(
+            job,
+            "results",
+            out,
+            apply_file,
+            plan_dir=plan.folder,
+            out=out,
+            target=target,
+            command=PAGE,
+        )
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
 
     async def running(self, request: Request) -> Response:
@@ -363,7 +376,7 @@ class _Web:
                         reject=reject,
                         reason=form.get("reason") or None,
                         profile=self.jobs.profile,
-                        command="bulkpatch ui (the page)",
+                        command=PAGE,
                     )
                 )
                 return self.render("approve.html", folder=folder, done=done.words(), review=review)
