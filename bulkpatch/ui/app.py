@@ -409,11 +409,11 @@ class _Web:
 
     # --- shared ---------------------------------------------------------------------------------
 
-    def _start(self, job: Job, stage: str, folder: Path, command: Callable, **options) -> None:
+    def _start(self, job: Job, stage: str, folder: Path, work: Callable, **options) -> None:
         """Start a plan, a run or an export of `job` (one at a time), writing under the
         page's reports folder."""
         mine = {"reports_base": self.jobs.base, "profile": self.jobs.profile}
-        if not job.start(stage, folder, command, **mine, **options):
+        if not job.start(stage, folder, work, **mine, **options):
             raise Refused(409, "This sheet is being planned or sent already: wait for it.")
 
     def _rows_page(self, job: Job, stage: str, request: Request, **context) -> Response:
