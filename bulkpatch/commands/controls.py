@@ -231,6 +231,7 @@ def approve_plan(
         command,
         now,
         run_folder=str(folder.path.resolve()),
+        sheet_sha256=folder.manifest.get("sha256"),
         plan_fingerprint=record["plan_fingerprint"],
         planned_by=planner,
         required_by=required,
