@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,7 +112,17 @@ KEYS: dict[str, Key] = {
     "authority": Key(env="BULKPATCH_AUTHORITY"),  # default: auth.AUTHORITY
     **USER_SETTINGS,
     "application": Key(default="bulkpatch"),
+    # Four eyes (README, "Controls"): `required` makes apply send only a plan a second person
+    # approved; with thresholds, only a plan that crosses one needs it.
+    "approval": Key(default="off", choices=("off", "required")),
+    "approval_cancellations": Key(bool, default=False),  # any cancellation or suspension
+    "approval_seat_decrease": Key(bool, default=False),  # any seat removed
+    "approval_seats_over": Key(int),  # more than this many seats added and removed in all
+    "approval_max_age": Key(default="24h"),  # a plan or approval older than this is not sent
+    "audit_log": Key(env="BULKPATCH_AUDIT_LOG"),  # default: one per partner tenant (data_dir)
 }
+DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass
@@ -150,6 +161,26 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "bulkpatch"
     )
     return Path(base)
+
+
+def data_dir() -> Path:
+    """The user's data folder for bulkpatch, where the audit logs live by default
+    (BULKPATCH_DATA_DIR overrides it)."""
+    base = os.environ.get("BULKPATCH_DATA_DIR") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share", "bulkpatch"
+    )
+    return Path(base)
+
+
+def duration(text: str, where: str = "approval_max_age") -> timedelta:
+    """`24h`, `30m`, `90s`, `2d` as a duration, or one line saying what to write."""
+    found = DURATION.match(str(text))
+    if not found or int(found.group(1)) <= 0:
+        raise InputError(
+            f"{where}: {text!r} is not a duration; write a whole number and a unit, such as "
+            "24h, 30m, 90s or 2d."
+        )
+    return timedelta(seconds=int(found.group(1)) * SECONDS[found.group(2)])
 
 
 def config_dir() -> Path:
@@ -209,6 +240,8 @@ def load_profile(name: str | None = None, cwd: Path | None = None) -> Profile:
                 f"are {', '.join(KEYS)}."
             )
         _coerce(key, value, where)
+        if key == "approval_max_age":
+            duration(value, f"{where}: approval_max_age")
     return Profile(chosen, path, dict(values))
 
 
@@ -221,7 +254,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             value = float(value) if spec.type == (int, float) else int(value)
         except ValueError:
             raise InputError(f"{where}: {key} must be a number, not {value!r}.") from None
-    if not isinstance(value, spec.type) or isinstance(value, bool):
+    if not isinstance(value, spec.type) or (isinstance(value, bool) and spec.type is not bool):
         raise InputError(f"{where}: {key} must be a {_name(spec.type)}, not {value!r}.")
     if spec.choices and value not in spec.choices:
         raise InputError(f"{where}: {key} must be one of {', '.join(spec.choices)}, not {value!r}.")
@@ -233,7 +266,9 @@ def _coerce(key: str, value: Any, where: str) -> Any:
 
 
 def _name(expected: type | tuple[type, ...]) -> str:
-    return "number" if isinstance(expected, tuple) else {str: "text", int: "whole number"}[expected]
+    if isinstance(expected, tuple):
+        return "number"
+    return {str: "text", int: "whole number", bool: "true or false"}[expected]
 
 
 def _line_of(text: str, key: str) -> int:

@@ -30,6 +30,7 @@ ORDER = [
     "apply",
     "report",
     "runs",
+    "controls",  # approval and audit: they read run folders and report words; commands use them
     "export",
     "commands",
     "ui",

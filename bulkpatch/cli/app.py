@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bulkpatch import portable
+from bulkpatch.cli import controls
 from bulkpatch.cli.groups import auth_app, sandbox_app
 from bulkpatch.cli.options import (
     NO_BROWSER,
@@ -319,6 +320,8 @@ def template(
 
 app.add_typer(auth_app, name="auth")
 app.add_typer(sandbox_app, name="sandbox")
+app.command("approve")(controls.approve)
+app.command("audit")(controls.audit)
 
 
 @app.command()

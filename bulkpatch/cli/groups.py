@@ -27,31 +27,59 @@ def _provider(profile: str | None):
     return TokenProvider(Credentials.of(load_profile(profile)))
 
 
-@auth_app.command("login")
-def auth_login(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
-    """Sign in with the profile's method (device code shows a code to enter in a browser)."""
-    from bulkpatch.network.auth import in_words
+SANDBOX_AS = Annotated[
+    str | None,
+    typer.Option(
+        "--sandbox-as",
+        metavar="NAME",
+        help="Sign in to the sandboxes (built-in and `bulkpatch sandbox`) as this person, for "
+        "demos and tests; a sandbox sign-in is nothing real (README, Controls).",
+    ),
+]
 
-    status = run_job(
-        verbose, lambda: _provider(profile).login(lambda message: typer.echo(message, err=True))
-    )
+
+@auth_app.command("login")
+def auth_login(
+    profile: PROFILE = None, sandbox_as: SANDBOX_AS = None, verbose: VERBOSE = False
+) -> None:
+    """Sign in with the profile's method (device code shows a code to enter in a browser)."""
+    from bulkpatch.network.auth import in_words, sandbox_login
+
+    if sandbox_as is not None:
+        status = run_job(verbose, lambda: sandbox_login(sandbox_as))
+    else:
+        status = run_job(
+            verbose, lambda: _provider(profile).login(lambda message: typer.echo(message, err=True))
+        )
     typer.echo(in_words(status))
 
 
 @auth_app.command("status")
 def auth_status(profile: PROFILE = None, as_json: JSON = False, verbose: VERBOSE = False) -> None:
-    """Who is signed in, to which tenant, and until when (never the token)."""
-    from bulkpatch.network.auth import in_words
+    """Who is signed in, to which tenant, and until when (never the token); and who the
+    sandboxes see, when no Partner Center sign-in is set."""
+    from bulkpatch.network.auth import in_words, sandbox_status
 
     status = run_job(verbose, lambda: _provider(profile).status(), as_json)
-    typer.echo(json.dumps(status) if as_json else in_words(status))
-    raise typer.Exit(0 if status["signed_in"] else 1)
+    sandbox = sandbox_status() if status["method"] == "token" and not status["set"] else None
+    if sandbox and sandbox["signed_in"]:
+        status["sandbox"] = sandbox
+    if as_json:
+        typer.echo(json.dumps(status))
+    else:
+        typer.echo(in_words(status))
+        if "sandbox" in status:
+            typer.echo(in_words(sandbox))
+    raise typer.Exit(0 if status["signed_in"] or "sandbox" in status else 1)
 
 
 @auth_app.command("logout")
 def auth_logout(profile: PROFILE = None, verbose: VERBOSE = False) -> None:
-    """Forget the cached tokens of the profile."""
+    """Forget the cached tokens of the profile, and the sandbox sign-in."""
+    from bulkpatch.network.auth import sandbox_logout
+
     removed = run_job(verbose, lambda: _provider(profile).logout())
+    removed = sandbox_logout() or removed
     typer.echo("Signed out: cached tokens removed." if removed else "No cached tokens to remove.")
 
 

@@ -73,7 +73,14 @@ def print_plan(run: PlanRun) -> None:
         f"{plural(run.invalid_rows(), 'row')} invalid"
     )
     typer.echo("Plan: " + "\n      ".join(str(p) for p in run.reports))
-    typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
+    if run.needs_approval:
+        typer.echo(
+            f"Approval needed ({'; '.join(run.needs_approval)}): a second person reviews and "
+            f"approves it with `bulkpatch approve {run.folder}`; then apply it with "
+            f"`bulkpatch apply --plan {run.folder}`."
+        )
+    else:
+        typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
 
 
 def print_apply(run: ApplyRun) -> None:

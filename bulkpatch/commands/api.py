@@ -21,6 +21,7 @@ import polars as pl
 from bulkpatch import settings as config
 from bulkpatch.catalog.fields import Kind
 from bulkpatch.check.checker import Checked, check
+from bulkpatch.commands.controls import audited, gate, no_sheet_when_required
 from bulkpatch.commands.results import (
     ApplyRun,
     CheckRun,
@@ -32,14 +33,15 @@ from bulkpatch.commands.results import (
     check_summary,
     plan_summary,
 )
-from bulkpatch.errors import FolderFault, InputError
+from bulkpatch.controls.approval import Policy, Review
+from bulkpatch.errors import FolderFault, InputError, StoppedError
 from bulkpatch.load.reader import load
 from bulkpatch.outcomes import APPLIED, PLAN_OUTCOMES
 from bulkpatch.plan.changes import Change
 from bulkpatch.plan.changes import changes as plan_changes
 from bulkpatch.report import writers as report
 from bulkpatch.report.rows import Held, outcome_counts, plan_rows, result_rows
-from bulkpatch.report.stamp import Digest, file_sha256, now, stamp
+from bulkpatch.report.stamp import Digest, file_sha256, now, run_by, stamp
 from bulkpatch.report.totals import Preview, seat_totals
 from bulkpatch.report.totals import preview as plan_preview
 from bulkpatch.report.words import fix_note
@@ -162,7 +164,7 @@ def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = Fal
     if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
         asked, _ = _asked(parts, "")
         not_again(source, [c.to_json() for c in asked], place_name(resolved), saved["target"])
-    folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
+    folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh, run_by(resolved))
     return _changes(folder, resolved, parts)
 
 
@@ -214,6 +216,7 @@ def plan_file(
         [pl.DataFrame({"outcome": [e["outcome"] for e in entries]}, schema={"outcome": pl.String})],
         PLAN_OUTCOMES,
     )
+    required = _plan_audited(prepared, chosen, entries, counts, o.command)
     return PlanRun(
         folder=prepared.folder.path,
         reports=[prepared.folder.plan_path, *written],
@@ -224,6 +227,7 @@ def plan_file(
         entries=entries,
         seats=seats,
         rows=rows,
+        needs_approval=required,
     )
 
 
@@ -232,6 +236,34 @@ def _options(given: dict[str, Any]) -> Options:
     return Options(
         **{f.name: given[f.name] for f in dataclasses.fields(Options) if f.name in given}
     )
+
+
+def _plan_audited(
+    prepared: Prepared,
+    chosen: config.Profile,
+    entries: list[dict[str, Any]],
+    counts: dict[str, int],
+    command: str | None,
+) -> list[str]:
+    """The plan's audit line (a log that cannot be written stops the command, exit 3), and
+    why the plan needs approval before it is sent (none: it needs none)."""
+    review = Review.of(entries)
+    required = Policy.of(chosen).reasons(entries)
+    try:
+        audited(
+            "plan",
+            prepared.target,
+            chosen,
+            prepared.folder,
+            command,
+            counts=counts,
+            seats_added=review.added,
+            seats_removed=review.removed,
+            required_by=required,
+        )
+    except StoppedError as fault:
+        raise StoppedError(f"{fault}: the plan in {prepared.folder.path} is not audited.") from None
+    return required
 
 
 def _plan(prepared: Prepared, settings: Settings, progress: Shown) -> list[dict[str, Any]]:
@@ -293,7 +325,8 @@ def apply_file(
             folder.unlock()
             raise
         held.name(folder.path)
-        run = _apply(prepared, done, settings, confirm, o)
+        event = "resume" if resume_dir is not None else "apply"
+        run = _apply(prepared, done, settings, confirm, o, chosen, event)
     finally:
         if held:
             held.release()
@@ -317,9 +350,11 @@ def _apply(
     settings: Settings,
     confirm: Callable[[Prepared, Callable[[], Preview]], bool] | None,
     o: Options,
+    chosen: config.Profile,
+    event: str,
 ) -> ApplyRun:
     """Send what the run's folder (held by this process) has left to send, and write the
-    results."""
+    results; `event` (apply, resume) is what the audit log calls it."""
     folder = prepared.folder
     keep = bool(folder.settings.get("keep_renewal_changes"))  # as the run was started
     settings = dataclasses.replace(settings, keep_renewal_changes=keep)
@@ -328,6 +363,7 @@ def _apply(
             o.announce(prepared)
         if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
             raise InputError("nothing was sent: the run was not confirmed.")
+        _audit_start(prepared, chosen, event, len(done), o.command)
         session = prepared.session(settings, o.progress)  # its imports are not the run's time
         started = time.monotonic()
         sent = _send(prepared, session, done)
@@ -336,9 +372,53 @@ def _apply(
             run = _finish(prepared, sent, results, time.monotonic() - started, o.command)
         except FolderFault as fault:
             raise fault.after(_applied(sent.results)) from None
+        _audit_end(run, chosen, f"{event}d" if event == "resume" else "applied", results)
     finally:
         folder.unlock()
     return run
+
+
+def _audit_start(
+    prepared: Prepared, chosen: config.Profile, event: str, done: int, command: str | None
+) -> None:
+    """The audit line before anything is sent: a log that cannot be written sends nothing."""
+    found = prepared.folder.approval()
+    try:
+        audited(
+            event,
+            prepared.target,
+            chosen,
+            prepared.folder,
+            command,
+            changes=len(prepared.changes),
+            already_done=done,
+            approved_by=found.get("by") if found else None,
+            approved_at=found.get("at") if found else None,
+        )
+    except StoppedError as fault:
+        raise StoppedError(f"{fault}, so nothing was sent.") from None
+
+
+def _audit_end(run: ApplyRun, chosen: config.Profile, event: str, results: dict) -> None:
+    """The audit line of what the run did: rows by outcome, seats added and removed."""
+    moved = [r.diffs.get("quantity") for r in results.values() if r.outcome in APPLIED]
+    moved = [(b or 0, a or 0) for b, a in (m for m in moved if m)]
+    try:
+        audited(
+            event,
+            run.prepared.target,
+            chosen,
+            run.prepared.folder,
+            run.stamp.command if run.stamp else None,
+            counts=run.counts(),
+            seats_added=sum(max(a - b, 0) for b, a in moved),
+            seats_removed=sum(max(b - a, 0) for b, a in moved),
+            stopped=run.figures.get("stopped"),
+        )
+    except StoppedError as fault:
+        raise StoppedError(
+            f"{fault}: the changes were sent and their results are in {run.folder}."
+        ) from None
 
 
 def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]]) -> Sent:
@@ -375,15 +455,17 @@ def _start(
 ) -> tuple[Prepared, dict[str, dict[str, Any]]]:
     """The run's folder (new for a sheet or a plan; the same for a resume), held by this
     process, its changes, and the results already known (from the plan or the journal)."""
+    from bulkpatch.network.target import place_name, resolve
+
     if path is not None:
+        no_sheet_when_required(chosen, Path(path), resolve(o.target, chosen), o.command)
         prepared = _prepare(Path(path), o, chosen, fresh=True)
         prepared.folder.lock()
         prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
         return prepared, {}
-    from bulkpatch.network.target import place_name
-
     if plan_dir is not None:
         planned = RunFolder.opened(plan_dir, o.target)
+        gate(planned, _resolved(planned.settings, chosen), chosen, o.command)
         if not o.add_again:
             entries = [e["change"] for e in planned.read_plan()]
             place = place_name(_resolved(planned.settings, chosen))
@@ -391,6 +473,7 @@ def _start(
         folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
     else:
         folder = RunFolder.resumed(resume_dir, o.target)
+        gate(folder, _resolved(folder.settings, chosen), chosen, o.command, resuming=True)
     folder.lock()
     try:
         saved = folder.settings

@@ -156,6 +156,7 @@ class PlanRun(Run):
     entries: list[dict[str, Any]] = field(default_factory=list)  # one per change, as planned
     seats: pl.DataFrame = field(default_factory=pl.DataFrame)  # per customer and offer
     rows: dict[str, int] = field(default_factory=dict)  # rows by outcome, as its tables show
+    needs_approval: list[str] = field(default_factory=list)  # why (README, "Controls")
 
     def counts(self) -> dict[str, int]:
         return self.outcomes
@@ -167,6 +168,7 @@ class PlanRun(Run):
         return {
             "target": self.prepared.target.name,
             "invalid_rows": self.invalid_rows(),
+            "needs_approval": self.needs_approval,
             **super().summary(),
             "sheets": [{**sheet_json(p), **problems_json(p)} for p in self.prepared.parts],
         }

@@ -297,7 +297,7 @@ def export_file(
     from bulkpatch.export import book as export_book
     from bulkpatch.export import rows as export_rows
     from bulkpatch.export.result import ExportRun
-    from bulkpatch.network.target import resolve
+    from bulkpatch.network.target import identity, resolve
 
     chosen = _chosen(customers, customers_sheet, all_customers)
     if kind not in ("subscriptions", "orders"):
@@ -338,6 +338,7 @@ def export_file(
         throttled=found.throttled,
         elapsed=found.seconds,
         filters=filters.to_json(),
+        run_by=identity(where),
     )
 
 

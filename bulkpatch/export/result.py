@@ -26,6 +26,7 @@ class ExportRun(Run):
     elapsed: float
     filters: dict[str, Any]
     template: bool = False  # `bulkpatch template`: the workbook with no rows, nothing read
+    run_by: dict[str, Any] | None = None  # who read it (`network.target.identity`)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -40,6 +41,7 @@ class ExportRun(Run):
             "target": self.target,
             "kind": self.kind,
             "template": self.template,
+            "run_by": self.run_by,
             "output": str(self.output),
             **super().summary(),
             "failed_customers": self.failed,

@@ -25,6 +25,7 @@ import msal
 
 from bulkpatch import portable
 from bulkpatch.errors import InputError, TerminalError
+from bulkpatch.sandbox import identity as sandbox_identity
 from bulkpatch.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 SCOPE = "https://api.partnercenter.microsoft.com/.default"
 AUTHORITY = "https://login.microsoftonline.com"
 Method = Literal["token", "client_secret", "certificate", "device_code", "refresh_token"]
+SANDBOX_USER = "BULKPATCH_SANDBOX_USER"  # sign in to the sandboxes as this person (demos, tests)
+SANDBOX_TOKEN_FILE = "sandbox-token"  # `bulkpatch auth login --sandbox-as NAME` keeps it here
 
 
 class AuthError(TerminalError):
@@ -243,6 +246,7 @@ class TokenProvider:
                 or (f"application {said['appid']}" if said.get("appid") else None),
                 "tenant": said.get("tid"),
                 "expires": _moment(expires),
+                "identity": identity_of(said, "token"),
             }
         tokens = list(self.cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
         mine = [t for t in tokens if t.get("client_id") == c.client_id]
@@ -255,7 +259,25 @@ class TokenProvider:
             "tenant": c.tenant_id,
             "client_id": c.client_id,
             "expires": _moment(expires),
+            "identity": self._identity(mine, accounts),
         }
+
+    def _identity(self, tokens: list[dict], accounts: list[dict]) -> dict[str, Any]:
+        """Who the cached sign-in is: the newest access token's claims (App+User: the user's
+        UPN and object id; app-only: the application), else the cached account."""
+        c = self.credentials
+        newest = max(tokens, key=lambda t: int(t.get("expires_on", 0)), default=None)
+        said = claims(newest.get("secret", "")) if newest else {}
+        if not said and accounts:
+            account = accounts[0]
+            said = {
+                "upn": account.get("username"),
+                "oid": account.get("local_account_id"),
+                "tid": account.get("realm"),
+            }
+        if not said:
+            said = {"appid": c.client_id, "tid": c.tenant_id}
+        return identity_of(said, c.method)
 
     def logout(self) -> bool:
         """Forget every cached token of these credentials."""
@@ -293,6 +315,81 @@ def claims(token: str) -> dict[str, Any]:
         return {}
 
 
+def identity_of(said: dict[str, Any], method: str) -> dict[str, Any]:
+    """Who a token's claims say is calling, as run folders, reports and the audit log record
+    it: a person (UPN, object id, tenant), an application (client id, tenant), a sandbox
+    sign-in, or unknown; `key` is what tells two identities apart (object id first)."""
+    user = said.get("upn") or said.get("unique_name") or said.get("preferred_username")
+    app = said.get("appid") or said.get("azp")
+    tenant = said.get("tid")
+    if said.get("iss") == sandbox_identity.ISSUER:
+        kind, name = "sandbox", user
+    elif user:
+        kind, name = "user", user
+    elif app:
+        kind, name = "application", f"application {app}"
+    else:
+        kind, name = "unknown", None
+    found = {
+        "kind": kind,
+        "name": name,
+        "object_id": said.get("oid"),
+        "tenant": tenant,
+        "client_id": app,
+        "method": method,
+    }
+    unique = said.get("oid") or (app if kind == "application" else None) or name or "anonymous"
+    return {**found, "key": f"{kind}:{tenant or '-'}:{unique}".lower()}
+
+
+def sandbox_token() -> str | None:
+    """The sandbox sign-in of this user: BULKPATCH_SANDBOX_USER (a token issued for that
+    name now), else the one `auth login --sandbox-as` kept; None when neither is there."""
+    named = os.environ.get(SANDBOX_USER, "").strip()
+    if named:
+        return sandbox_identity.issue(named, sandbox_identity.signing_key())
+    kept = cache_dir() / SANDBOX_TOKEN_FILE
+    try:
+        token = kept.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return token if sandbox_identity.verify(token, sandbox_identity.signing_key()) else None
+
+
+def sandbox_login(name: str) -> dict[str, Any]:
+    """Sign in to the sandboxes as `name`: a token they check, kept for this user alone."""
+    if not name.strip():
+        raise InputError("--sandbox-as needs a name, such as alice@contoso.com.")
+    token = sandbox_identity.issue(name.strip(), sandbox_identity.signing_key())
+    portable.private_folder(cache_dir())
+    with portable.open_private(cache_dir() / SANDBOX_TOKEN_FILE) as out:
+        out.write(token)
+    return sandbox_status()
+
+
+def sandbox_status() -> dict[str, Any]:
+    """Who the sandboxes see calling (never the token)."""
+    token = sandbox_token()
+    said = claims(token) if token else {}
+    return {
+        "method": "sandbox",
+        "source": SANDBOX_USER if os.environ.get(SANDBOX_USER, "").strip() else "auth login",
+        "signed_in": bool(token),
+        "who": said.get("upn"),
+        "tenant": said.get("tid"),
+        "expires": _moment(int(said.get("exp", 0) or 0)),
+        "identity": identity_of(said or {"iss": sandbox_identity.ISSUER}, "sandbox"),
+    }
+
+
+def sandbox_logout() -> bool:
+    """Forget the kept sandbox sign-in."""
+    with contextlib.suppress(FileNotFoundError):
+        (cache_dir() / SANDBOX_TOKEN_FILE).unlink()
+        return True
+    return False
+
+
 def _moment(epoch: int) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
 
@@ -306,6 +403,13 @@ def in_words(status: dict) -> str:
     status` and the page's header (never a token)."""
     if status["method"] == "token":
         return _token_words(status)
+    if status["method"] == "sandbox":
+        if not status["signed_in"]:
+            return "Not signed in to the sandboxes (anonymous there)."
+        return (
+            f"Signed in to the sandboxes as {status['who']} (a sandbox sign-in, nothing real); "
+            f"valid until {status['expires']}."
+        )
     if not status["signed_in"]:
         return f"Not signed in ({status['method']}, tenant {status['tenant']})."
     return (

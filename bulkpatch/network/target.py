@@ -12,11 +12,20 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from bulkpatch.errors import BulkpatchError, InputError, StoppedError, os_cause
-from bulkpatch.network.auth import BearerAuth, Credentials, TokenProvider
+from bulkpatch.network.auth import (
+    BearerAuth,
+    Credentials,
+    TokenProvider,
+    claims,
+    identity_of,
+    sandbox_token,
+)
+from bulkpatch.sandbox import identity as sandbox_identity
 from bulkpatch.settings import Profile, cache_dir
 
 PRODUCTION = "https://api.partnercenter.microsoft.com"
@@ -38,6 +47,7 @@ PARTNER_CENTER_DOMAINS = (
 DEFAULT_PORTS = {"http": 80, "https": 443}
 TOKEN_VARIABLE = "BULKPATCH_TOKEN"
 SANDBOX_TOKEN = "sandbox"  # the embedded and local sandboxes accept any bearer token
+# ...and check the ones they issued (`bulkpatch auth login --sandbox-as`, BULKPATCH_SANDBOX_USER)
 SANDBOX_STATE = "sandbox.db"
 
 
@@ -133,6 +143,7 @@ class StaticToken(httpx.Auth):
 
     def __init__(self, token: str) -> None:
         self._header = f"Bearer {token}"
+        self.claims = claims(token)  # who it says it is (a sandbox sign-in's name), not it
 
     def auth_flow(self, request: httpx.Request):  # type: ignore[override]
         request.headers["Authorization"] = self._header
@@ -151,7 +162,7 @@ def resolve(option: str | None, profile: Profile | None = None) -> Target:
         return Target(
             "the built-in sandbox",
             "http://127.0.0.1",
-            StaticToken(SANDBOX_TOKEN),
+            StaticToken(sandbox_token() or SANDBOX_TOKEN),
             embedded=True,
             where="sandbox",
             application=application,
@@ -196,11 +207,26 @@ def _auth(credentials: Credentials, signed: bool, local: bool, url: str) -> http
     if signed:
         return BearerAuth(TokenProvider(credentials))
     if local:
-        return StaticToken(SANDBOX_TOKEN)
+        return StaticToken(sandbox_token() or SANDBOX_TOKEN)
     raise InputError(
         f"--target {url} needs Partner Center credentials: set {TOKEN_VARIABLE}, "
         "or sign in with a profile (see `bulkpatch auth login --help`)."
     )
+
+
+def identity(target: Target) -> dict[str, Any]:
+    """Who the target's calls go out as (`auth.identity_of`): the signed-in user or
+    application, the sandbox sign-in, or unknown when the sign-in cannot say."""
+    if isinstance(target.auth, BearerAuth):
+        try:
+            return target.auth.provider.status()["identity"]
+        except BulkpatchError:
+            return identity_of({}, target.auth.provider.credentials.method)
+    said = target.auth.claims if isinstance(target.auth, StaticToken) else {}
+    if target.embedded or target.where == "sandbox":
+        said = said or {"iss": sandbox_identity.ISSUER}
+        return identity_of(said, "sandbox")
+    return identity_of(said, "token")
 
 
 def is_loopback(host: str) -> bool:

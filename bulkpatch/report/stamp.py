@@ -1,11 +1,13 @@
 """What a report says it is, on its first lines: where its changes went (the sandbox, production,
 a URL) in words and colour, the partner tenant when known, the input file and its SHA-256, the
-run folder, when it ran, bulkpatch's version and the command as run. The Summary sheet and
-`summary.json` open with it, so a sandbox result forwarded never passes for a production one.
+run folder, when it ran, bulkpatch's version, the command as run and who ran it. The Summary
+sheet and `summary.json` open with it, so a sandbox result forwarded never passes for a
+production one.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import re
 import shlex
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bulkpatch.report.words import identity_words
 
 if TYPE_CHECKING:
     from bulkpatch.network.target import Target
@@ -81,12 +85,14 @@ class Stamp:
     finished: datetime
     version: str
     command: str
+    identity: dict[str, Any] | None = None  # who ran it (`run_by`)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "where": self.where,
             "target": self.target,
             "partner_tenant": self.tenant,
+            "run_by": self.identity,
             "input": self.input.name,
             "input_path": str(self.input),
             "input_sha256": self.sha256,
@@ -110,6 +116,7 @@ class Stamp:
             "Finished": moment(self.finished),
             "bulkpatch version": self.version,
             "Command": self.command,
+            "Run by": identity_words(self.identity),
         }
 
 
@@ -125,8 +132,10 @@ def stamp(
     folder: Path,
     started: datetime,
     command: str | None,
+    identity: dict[str, Any] | None = None,
 ) -> Stamp:
-    """The stamp of a run that ends now."""
+    """The stamp of a run that ends now; `identity`: who ran it (default: who the target's
+    calls go out as, or the computer's account for a check)."""
     from bulkpatch import __version__
 
     where, words = place(target)
@@ -141,7 +150,22 @@ def stamp(
         now(),
         __version__,
         command or "(from Python)",
+        identity or run_by(target),
     )
+
+
+def run_by(target: Target | None) -> dict[str, Any]:
+    """Who runs a command against `target`: its sign-in's identity; a check, which signs in to
+    nothing, is run by the computer's account."""
+    if target is None:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):  # no user name in the environment nor the user database
+            name = "unknown"
+        return {"kind": "local", "name": name, "key": f"local:-:{name}".lower()}
+    from bulkpatch.network.target import identity
+
+    return identity(target)
 
 
 def place(target: Target | None) -> tuple[str, str]:

@@ -92,3 +92,20 @@ def fix_note(stem: str, outcomes: pl.DataFrame, path: Path) -> str:
     said = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
     went = "would not go" if stem == "plan" else "did not go"  # a plan sends nothing
     return f"{rows} {went} ({said}): they are in {path}; " + "; ".join(advice) + "."
+
+
+def identity_words(identity: dict[str, Any] | None) -> str:
+    """Who ran a command (`network.auth.identity_of`, or a check's computer account), in the
+    words of the reports' `Run by` line, the audit log and `bulkpatch approve`."""
+    if not identity:
+        return "not known"
+    name, kind = identity.get("name"), identity.get("kind")
+    if kind == "local":
+        return f"{name} (this computer's account; a check signs in to nothing)"
+    if kind == "sandbox":
+        return f"{name} (sandbox sign-in)" if name else "anonymous (not signed in to the sandbox)"
+    if kind == "unknown":
+        return "unknown (the sign-in does not say who it is)"
+    ids = [f"object id {identity['object_id']}"] if identity.get("object_id") else []
+    ids += [f"tenant {identity['tenant']}"] if identity.get("tenant") else []
+    return f"{name} ({', '.join(ids)})" if ids else str(name)

@@ -20,7 +20,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -38,6 +38,8 @@ from bulkpatch.report.stamp import file_sha256
 from bulkpatch.runs.journal import Journal, Replay, replay
 
 MANIFEST, PLAN, JOURNAL = "run.json", "plan.jsonl", "journal.jsonl"
+APPROVAL = "approval.json"  # the approval (or rejection) of the plan (README, "Controls")
+AUDITED = "audit.json"  # the audit log line this folder's run wrote last
 INPUT = "input"  # the folder's copy of the sheet: input.csv, input.xlsx
 LOCK = ".lock"
 T = TypeVar("T")
@@ -76,9 +78,11 @@ class RunFolder:
         out: str | Path | None,
         base: str | Path,
         fresh: bool = False,
+        identity: dict[str, Any] | None = None,
     ) -> RunFolder:
         """A new folder for `source` (`out`, or `<base>/<timestamp>-<name>/`); `fresh`: an
-        `out` that already holds files is refused (a finished run is never overwritten)."""
+        `out` that already holds files is refused (a finished run is never overwritten);
+        `identity`: who makes it (the manifest's `planned_by`, with `planned_at`)."""
         sha256 = file_sha256(source)
         manifest = {
             "source": str(source.resolve()),
@@ -87,6 +91,8 @@ class RunFolder:
             "sha256": sha256,  # what the reports say the input was
             "fingerprint": fingerprint(sha256, settings),
             "run_id": str(uuid.uuid4()),
+            "planned_by": identity,
+            "planned_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         run = cls(make_folder(out, base, source, fresh), manifest)
         run._keep(source)
@@ -106,7 +112,7 @@ class RunFolder:
         planned = cls.opened(plan, target)
         planned._same_sheet()
         run = cls(make_folder(out, base, planned.source, fresh=True), planned.manifest)
-        for name in (MANIFEST, PLAN, planned.manifest.get("input")):
+        for name in (MANIFEST, PLAN, APPROVAL, planned.manifest.get("input")):
             if name and (planned.path / name).exists():
                 shutil.copy2(planned.path / name, run.path / name)
         return run
@@ -260,6 +266,42 @@ class RunFolder:
                     },
                 )
         return changes, done, journaled
+
+    def plan_fingerprint(self) -> str:
+        """The SHA-256 of the plan as written: its manifest's bytes, then its plan file's. An
+        approval holds it, so one byte changed in either after the approval is seen."""
+        digest = hashlib.sha256()
+        for name in (MANIFEST, PLAN):
+            digest.update(hashlib.sha256((self.path / name).read_bytes()).digest())
+        return digest.hexdigest()
+
+    # --- the controls: the approval, the audit line ------------------------------------------
+
+    @_writes
+    def write_approval(self, record: dict[str, Any]) -> Path:
+        safe.write_json(self.path / APPROVAL, record)
+        return self.path / APPROVAL
+
+    def approval(self) -> dict[str, Any] | None:
+        """The plan's approval or rejection; None when it has none (or an unreadable one,
+        which approves nothing)."""
+        try:
+            found = json.loads((self.path / APPROVAL).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    @_writes
+    def write_audited(self, record: dict[str, Any]) -> None:
+        safe.write_json(self.path / AUDITED, record)
+
+    def audited(self) -> dict[str, Any] | None:
+        """Which audit line this folder's run wrote last (`audit --verify` looks for it)."""
+        try:
+            found = json.loads((self.path / AUDITED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
 
     @_writes
     def journal(self) -> Journal:

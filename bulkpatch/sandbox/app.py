@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bulkpatch.errors import ApiError
-from bulkpatch.sandbox import faults, ratelimit
+from bulkpatch.sandbox import faults, identity, ratelimit
 from bulkpatch.sandbox.config import SandboxConfig
 from bulkpatch.sandbox.handlers import ResourceHandlers, error
 from bulkpatch.sandbox.seed import build
@@ -39,6 +39,7 @@ class Sandbox(ResourceHandlers):
         earlier runs left it and only ids it does not hold yet are seeded."""
         self.config = config or SandboxConfig()
         self.store = Store(self.config.db)
+        self._key: bytes | None = None  # read when the first sandbox-issued token arrives
         self._seed(fresh=reseed)
         self._zero()
         self.app = Starlette(
@@ -151,6 +152,15 @@ class Sandbox(ResourceHandlers):
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
         if not token or (self.config.token is not None and token != self.config.token):
             return error(ApiError(401, 401, "Unauthorized: the bearer token is missing or wrong."))
+        if identity.claimed(token) is not None and not self._signed(token):
+            return error(
+                ApiError(
+                    401,
+                    401,
+                    "Unauthorized: this sandbox did not sign that token, or it "
+                    "has expired; sign in again with `bulkpatch auth login --sandbox-as NAME`.",
+                )
+            )
         wait = self._admit(request, resource)
         if wait is not None:
             self.counts["throttled"] += 1
@@ -158,6 +168,12 @@ class Sandbox(ResourceHandlers):
         if self.config.latency_ms:
             await asyncio.sleep(self.config.latency_ms / 1000)
         return None
+
+    def _signed(self, token: str) -> bool:
+        """A token claiming to be the sandbox's own is checked against its signing key."""
+        if self._key is None:
+            self._key = identity.signing_key()
+        return identity.verify(token, self._key) is not None
 
     def _admit(self, request: Request, resource: str) -> float | None:
         """None when the rate limit lets the call through, else the seconds until it would."""

@@ -29,11 +29,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bulkpatch.commands.api import apply_file, check_file, plan_file
+from bulkpatch.commands.controls import approval_state, approve_plan, review_plan
 from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError
 from bulkpatch.export.read import export_file
 from bulkpatch.outcomes import MEANING
 from bulkpatch.report.stamp import retold
+from bulkpatch.report.words import identity_words
 from bulkpatch.ui.guard import BodyLimit, Guard, Refused, Session
 from bulkpatch.ui.jobs import (
     SHEETS,
@@ -55,6 +57,8 @@ FORM_ROOM = 64 * 1024  # what a multipart form adds around the file
 _env = Environment(
     loader=PackageLoader("bulkpatch.ui", "templates"), autoescape=select_autoescape()
 )
+
+PAGE = "bulkpatch ui (the page)"  # how the reports and the audit log name the page's runs
 
 
 def make_app(
@@ -82,6 +86,7 @@ def make_app(
         Route("/export", web.export, methods=["POST"]),
         Route("/runs/{run}", web.run_folder),
         Route("/runs/{run}/resume", web.resume_folder, methods=["POST"]),
+        Route("/runs/{run}/approve", web.approve, methods=["GET", "POST"]),
         Route("/runs/{run}/files/{name}", web.run_file),
         Mount("/static", StaticFiles(packages=[("bulkpatch.ui", "static")]), name="static"),
     ]
@@ -142,6 +147,12 @@ class _Web:
 
     async def start(self, request: Request) -> Response:
         runs = await run_in_threadpool(recent, self.jobs.base)
+        for run in runs:  # a plan the profile holds back: waiting, approved or rejected
+            if run["state"] == "planned":
+                said = await run_in_threadpool(
+                    approval_state, self.jobs.base / run["name"], self.jobs.profile
+                )
+                run["state"] = said["decision"] or ("waiting" if said["needed"] else "planned")
         return self.render(
             "start.html", runs=runs, limit=_mb(self.max_upload), sheets=SHEETS, targets=TARGETS
         )
@@ -200,7 +211,9 @@ class _Web:
             if target not in TARGETS:
                 raise Refused(400, "Choose where to plan: the sandbox or production.")
             out = job.next_folder("plan")
-            self._start(job, "plan", out, plan_file, path=job.sheet, out=out, target=target)
+            self._start(
+                job, "plan", out, plan_file, path=job.sheet, out=out, target=target, command=PAGE
+            )
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         if job.running or "plan" not in job.stages:  # a plan under way shows its progress
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
@@ -220,10 +233,12 @@ class _Web:
         if job.running or "plan" not in job.stages:
             return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
         plan = job.stages["plan"]
+        approved = await run_in_threadpool(approval_state, plan.folder, self.jobs.profile)
         return self.render(
             "confirm.html",
             400 if wrong else 200,
             job=job,
+            approval=approved,
             changes=plan.counts().get("change", 0),
             production=plan.stamp.where == "production",
             sent="results" in job.stages,  # this plan's run: a new plan makes a new one
@@ -244,7 +259,16 @@ class _Web:
             return await self.confirm(request, f"Type {changes} to send to production.")
         out = job.next_folder("results")
         target = job.target
-        self._start(job, "results", out, apply_file, plan_dir=plan.folder, out=out, target=target)
+        self._start(
+            job,
+            "results",
+            out,
+            apply_file,
+            plan_dir=plan.folder,
+            out=out,
+            target=target,
+            command=PAGE,
+        )
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
 
     async def running(self, request: Request) -> Response:
@@ -339,6 +363,40 @@ class _Web:
         files = folder_reports(folder)
         return self.render("run.html", folder=folder, state=state, files=files, left=left)
 
+    async def approve(self, request: Request) -> Response:
+        """A plan waiting for approval: what it will do, then approve it (the number of
+        changes typed) or reject it with a reason, as whoever this page is signed in as."""
+        folder = self._folder(request)
+        review, planner = await run_in_threadpool(review_plan, folder)
+        wrong = ""
+        if request.method == "POST":
+            form = await self._form(request)
+            reject = form.get("decision") == "reject"
+            if reject or form.get("typed", "").strip() == str(review.changes):
+                done = await run_in_threadpool(
+                    lambda: approve_plan(
+                        folder,
+                        confirm=lambda *_: "rejected" if reject else "typed the count on the page",
+                        reject=reject,
+                        reason=form.get("reason") or None,
+                        profile=self.jobs.profile,
+                        command=PAGE,
+                    )
+                )
+                return self.render("approve.html", folder=folder, done=done.words(), review=review)
+            wrong = f"Type {review.changes} to approve this plan."
+        state = await run_in_threadpool(approval_state, folder, self.jobs.profile)
+        return self.render(
+            "approve.html",
+            400 if wrong else 200,
+            folder=folder,
+            review=review,
+            planner=identity_words(planner),
+            state=state,
+            wrong=wrong,
+            done="",
+        )
+
     async def run_file(self, request: Request) -> Response:
         folder = self._folder(request)
         name = request.path_params["name"]
@@ -355,11 +413,11 @@ class _Web:
 
     # --- shared ---------------------------------------------------------------------------------
 
-    def _start(self, job: Job, stage: str, folder: Path, command: Callable, **options) -> None:
+    def _start(self, job: Job, stage: str, folder: Path, work: Callable, **options) -> None:
         """Start a plan, a run or an export of `job` (one at a time), writing under the
         page's reports folder."""
         mine = {"reports_base": self.jobs.base, "profile": self.jobs.profile}
-        if not job.start(stage, folder, command, **mine, **options):
+        if not job.start(stage, folder, work, **mine, **options):
             raise Refused(409, "This sheet is being planned or sent already: wait for it.")
 
     def _rows_page(self, job: Job, stage: str, request: Request, **context) -> Response:

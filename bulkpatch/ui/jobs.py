@@ -105,15 +105,16 @@ class Job:
             self._frames[path] = frame.select(frame.columns[at:] + frame.columns[:at])
         return self._frames[path]
 
-    def start(self, stage: str, folder: Path, command: Callable[..., Run], **options: Any) -> bool:
-        """Start `command` (plan or apply) in a thread of its own, writing `folder`, so the
-        page can show its progress; False when a plan or a run of this sheet is under way."""
+    def start(self, stage: str, folder: Path, call: Callable[..., Run], **options: Any) -> bool:
+        """Start `call` (plan, apply or export) in a thread of its own, writing `folder`, so
+        the page can show its progress; False when a plan or a run of this sheet is under way
+        (`options` may hold the `command` the reports name)."""
         if not self.busy.acquire(blocking=False):
             return False
         self.work = Work(stage, folder)
         options["progress"] = self.work.watch
         self.work.thread = threading.Thread(
-            target=self._run, args=(self.work, command, options), daemon=True
+            target=self._run, args=(self.work, call, options), daemon=True
         )
         self.work.thread.start()
         return True

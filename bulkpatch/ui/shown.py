@@ -39,8 +39,9 @@ def banner(job: Job | None) -> dict[str, str] | None:
 
 def signed_in(profile: str | None) -> str:
     """Who production calls go out as, in the words of `bulkpatch auth status` (never a
-    token): read again on every page, so a sign-in in a terminal shows at once."""
-    from bulkpatch.network.auth import Credentials, TokenProvider, in_words
+    token), or who the sandboxes see: read again on every page, so a sign-in in a terminal
+    shows at once."""
+    from bulkpatch.network.auth import Credentials, TokenProvider, in_words, sandbox_status
     from bulkpatch.settings import load_profile
 
     try:
@@ -48,5 +49,10 @@ def signed_in(profile: str | None) -> str:
     except BulkpatchError as exc:
         return f"Not signed in: {exc}"
     if status["method"] == "token" and not status["set"]:
+        sandbox = sandbox_status()
+        if sandbox["signed_in"]:
+            return (
+                f"Not signed in to Partner Center; signed in to the sandboxes as {sandbox['who']}."
+            )
         return "Not signed in to Partner Center (the sandbox needs no sign-in)."
     return in_words(status)

@@ -7,83 +7,27 @@ import io
 import os
 import re
 import time
-from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import SAMPLES, interrupt, start_ui
+from conftest import (
+    HOST,
+    SAMPLES,
+    Page,
+    counts,
+    followed,
+    interrupt,
+    job_of,
+    planned,
+    sent,
+    shown_rows,
+    start_ui,
+)
 from starlette.testclient import TestClient
 
-from bulkpatch.ui.app import make_app
-from bulkpatch.ui.guard import Session
 from bulkpatch.ui.server import allowed_hosts
 
 SAMPLE = SAMPLES / "subscriptions-true-up.csv"
-HOST = "127.0.0.1:8765"
-
-
-class Page:
-    """A signed-in browser session on a page whose runs go to `reports`."""
-
-    def __init__(
-        self, reports: Path, max_upload: int = 50 * 1024 * 1024, profile: str | None = None
-    ) -> None:
-        self.reports = reports
-        self.session = Session(hosts=allowed_hosts("127.0.0.1", 8765))
-        self.client = TestClient(
-            make_app(self.session, reports, max_upload, profile), base_url=f"http://{HOST}"
-        )
-
-    def sign_in(self) -> Page:
-        assert self.client.get(f"/?token={self.session.token}").status_code == 200
-        return self
-
-    def upload(self, path: Path = SAMPLE, name: str | None = None, **form: str):
-        data = {"csrf": self.session.csrf, **form}
-        files = {"sheet": (name or path.name, path.read_bytes(), "text/csv")}
-        return self.client.post("/upload", data=data, files=files)
-
-    def post(self, url: str, **form: str):
-        return self.client.post(url, data={"csrf": self.session.csrf, **form})
-
-
-@pytest.fixture
-def page(tmp_path: Path) -> Page:
-    return Page(tmp_path / "reports").sign_in()
-
-
-def counts(html: str) -> dict[str, int]:
-    return {k: int(n) for n, k in re.findall(r'<li class="outcome-\w+"><b>(\d+)</b> (\w+)', html)}
-
-
-def shown_rows(html: str) -> int:
-    """Rows in the page's table of sheet rows (its header row left out)."""
-    return html.split('id="rows"')[1].count("<tr>") - 1
-
-
-def followed(page: Page, shown):
-    """Follow a progress page (a plan, a run, an export) until its work ends: the page it
-    ends on."""
-    for _ in range(2400):  # a bound, not a timing: the work ends long before
-        if 'id="progress"' not in shown.text:
-            return shown
-        time.sleep(0.05)
-        shown = page.client.get(shown.url)
-    raise AssertionError("the work did not end")
-
-
-def planned(page: Page, job: str, target: str = "sandbox"):
-    """Plan the job: the Plan page (or the page saying why it could not)."""
-    return followed(page, page.post(f"/jobs/{job}/plan", target=target))
-
-
-def sent(page: Page, job: str):
-    """Send the job's plan, follow the progress page until the run ends: its last page."""
-    return followed(page, page.post(f"/jobs/{job}/apply"))
-
-
-def job_of(response) -> str:
-    return re.search(r"/jobs/([\w-]+)/", str(response.url)).group(1)
 
 
 # --- the session token, the Host header, the headers ----------------------------------------
