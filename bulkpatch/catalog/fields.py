@@ -348,7 +348,37 @@ SEAT_CHANGE = Field(
 
 # `Product` or `Offer`: the offer the user believes the row is about, by name or by id. It is
 # compared with both, so a row misaligned by sorting one column stops as a conflict.
-OFFER = Field("offer:any", "string", role="expected", label="Offer", aliases=("offer", "product"))
+OFFER = Field(
+    "offer:any", "string", role="expected", label="Offer", aliases=("offer", "product", "sku")
+)
+
+# A row without ids names its customer by company name or domain (README, "What a sheet may
+# hold": matching). "Customer resources" (https://learn.microsoft.com/partner-center/developer/
+# customer-resources): the customer list carries `companyProfile.companyName`,
+# `companyProfile.domain` and `customDomains`, what these columns are matched against. A row
+# with ids keeps them as notes of a kind: carried, never compared, never sent. `Matched by`
+# is what `matched.csv` says of each row (README, "Matching").
+COMPANY = Field(
+    "match:company",
+    "string",
+    role="match",
+    label="Customer",
+    aliases=("company", "customer name", "company name", "account"),
+)
+DOMAIN = Field(
+    "match:domain",
+    "string",
+    role="match",
+    label="Domain",
+    aliases=("customer domain", "primary domain", "domain name"),
+)
+MATCHED_BY = Field("match:by", "string", role="match", label="Matched by")
+MATCH_FIELDS = (COMPANY, DOMAIN, MATCHED_BY)
+# The columns that can stand in for a subscription sheet's id columns on a row without them.
+MATCHED_WITH: dict[str, tuple[str, ...]] = {
+    "customer_id": ("match:company", "match:domain"),
+    "subscription_id": ("offer:any", "offerName", "offerId"),
+}
 
 # Every column a sheet may carry: the body's fields, then the current and delta columns.
 COLUMNS: dict[Kind, tuple[Field, ...]] = {
@@ -357,6 +387,7 @@ COLUMNS: dict[Kind, tuple[Field, ...]] = {
         *(_current(f) for f in SUBSCRIPTION_FIELDS if f.role == "settable"),
         SEAT_CHANGE,
         OFFER,
+        *MATCH_FIELDS,
     ),
     "orders": (*ORDER_FIELDS, *(_current(f) for f in ORDER_FIELDS if f.role == "settable")),
 }

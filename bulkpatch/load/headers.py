@@ -13,6 +13,7 @@ import polars as pl
 from bulkpatch.catalog.fields import (
     COLUMNS,
     FIELDS,
+    MATCHED_WITH,
     RESOURCE_ID,
     header_index,
     normalize_header,
@@ -121,9 +122,19 @@ _KEYS = {
 }
 
 
+_STAND_INS = {
+    name: stand_in
+    for name, f in header_index("subscriptions").items()
+    for stand_in, by in MATCHED_WITH.items()
+    if f.name in by
+}
+
+
 def names_keys(cells: list[str]) -> bool:
-    """Does a row name a customer id and a subscription or order id column?"""
-    named = {_KEYS.get(normalize_header(cell_text(c))) for c in cells}
+    """Does a row name a customer id and a subscription or order id column (or, on a sheet
+    matched by name, the columns that stand in for them: a company and a product)?"""
+    norm = [normalize_header(cell_text(c)) for c in cells]
+    named = {_KEYS.get(n) for n in norm} | {_STAND_INS.get(n) for n in norm}
     return "customer_id" in named and bool(named & {"subscription_id", "order_id"})
 
 
@@ -190,7 +201,7 @@ def match_columns(
 
 
 def _require(label: str, kind: Kind, columns: list[Column], sheets: list[str]) -> None:
-    if not any(c.field for c in columns):
+    if not any(c.field and c.field.role != "match" for c in columns):
         found = listing([c.header for c in columns if c.header])
         pick = f" Pick the sheet to read with --sheet: {listing(sheets)}." if sheets else ""
         raise InputError(
@@ -203,6 +214,9 @@ def _require(label: str, kind: Kind, columns: list[Column], sheets: list[str]) -
             continue
         if any(c.field is f for c in columns):
             continue
+        named = {c.field.name for c in columns if c.field}
+        if kind == "subscriptions" and named & set(MATCHED_WITH.get(f.name, ())):
+            continue  # found by name at plan time (README, "Matching")
         unknown = [c.header for c in columns if c.field is None and c.header]
         spellings = [normalize_header(s) for s in (f.name, f.label, *f.aliases)]
         close = [
