@@ -50,7 +50,8 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     """The same target twice: which row did the user mean? Both rows are in error."""
     target = sheet.column_for(RESOURCE_ID[sheet.kind])
     customer = sheet.column_for("customer_id")
-    assert target and customer  # load guarantees both
+    if not (target and customer):  # a sheet naming rows by name: its matched sheet is checked
+        return None
     # Only rows that share a resource id can share a target, and on a subscriptions sheet there
     # are few or none. Rows without both ids are not targets (their own rule reports them).
     sharing = _sharing_an_id(text, target.name)
