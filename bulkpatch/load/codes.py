@@ -43,6 +43,11 @@ IssueCode = Literal[
     "order.rows_disagree",
     "renewal.needs_auto_renew",
     "seats.total_and_change",
+    "match.no_customer",
+    "match.customers_alike",
+    "match.no_subscription",
+    "match.subscriptions_alike",
+    "match.moved",
 ]
 
 
@@ -134,6 +139,21 @@ CODES: dict[IssueCode, Meaning] = {
     ),
     "seats.total_and_change": Meaning(
         "total and change", "A row gives both a new seat total and a seat change."
+    ),
+    "match.no_customer": Meaning(
+        "no such customer", "No customer has the row's company name or domain (plan, matching)."
+    ),
+    "match.customers_alike": Meaning(
+        "customers alike", "Several customers have the row's company name or domain."
+    ),
+    "match.no_subscription": Meaning(
+        "no such subscription", "The customer has no subscription of the row's offer to change."
+    ),
+    "match.subscriptions_alike": Meaning(
+        "subscriptions alike", "The customer has several subscriptions of the row's offer."
+    ),
+    "match.moved": Meaning(
+        "match moved", "The row's names match another subscription than the plan recorded."
     ),
 }
 
