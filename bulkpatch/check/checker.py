@@ -65,6 +65,8 @@ class Checked:
     outcomes: pl.DataFrame  # ROW, outcome, errors, codes
     # ROW and, per id field, whether plan must find it by name (`check.needs`): rows only
     matching: pl.DataFrame = dataclasses.field(default_factory=pl.DataFrame)
+    # A matched sheet's: what this run's matching found per row (`match.sheet.FOUND`)
+    found: pl.DataFrame | None = None
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome, every outcome present (zero when none)."""

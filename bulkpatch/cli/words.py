@@ -55,6 +55,7 @@ def print_mapping(parts: list[Checked]) -> None:
 def print_plan(run: PlanRun) -> None:
     """The whole story: rows check refused, changes that would not go (conflict, refusal),
     warnings (renewal changes removed), then the counts and what to do next."""
+    print_matching(run.prepared.parts)
     print_problems(run.prepared.parts)
     said = [
         (e["change"]["rows"], e.get("error") or "; ".join(e.get("warnings", [])))
@@ -76,7 +77,16 @@ def print_plan(run: PlanRun) -> None:
     typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
 
 
+def print_matching(parts: list[Checked]) -> None:
+    """How each row without ids was matched (README, "Matching"), before the problems."""
+    from bulkpatch.commands.matching import shown
+
+    for line in shown(parts):
+        typer.echo(line)
+
+
 def print_apply(run: ApplyRun) -> None:
+    print_matching(run.prepared.parts)
     summary = run.summary()
     shown = ", ".join(f"{n} {o}" for o, n in run.counts().items() if n)
     rows = plural(summary["rows"], "row")

@@ -20,6 +20,7 @@ import polars as pl
 from bulkpatch import settings as config
 from bulkpatch.catalog.fields import Kind
 from bulkpatch.check.checker import Checked, check
+from bulkpatch.commands import matching
 from bulkpatch.commands.results import (
     ApplyRun,
     CheckRun,
@@ -157,12 +158,35 @@ def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = Fal
 
     resolved = resolve(o.target, chosen)
     saved = o.saved(resolved)
-    parts = _checked(source, saved)
+    parts, listed = _matched(_checked(source, saved), resolved, source, o)
     if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
         asked, _ = _asked(parts, "")
         not_again(source, [c.to_json() for c in asked], place_name(resolved), saved["target"])
     folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh)
-    return _changes(folder, resolved, parts)
+    prepared = _changes(folder, resolved, parts)
+    prepared.listed = listed
+    return prepared
+
+
+def _matched(
+    parts: list[Checked], target: Target, source: Path, o: Options
+) -> tuple[list[Checked], dict[str, Any]]:
+    """The sheets with their rows without ids matched from fresh reads (README, "Matching"),
+    and the subscription lists read (the run's reads of those customers)."""
+    if not matching.needs_matching(parts):
+        return parts, {}
+    from bulkpatch.apply.session import Session
+
+    return matching.match_parts(parts, Session(target, source, o.resolved()[1], o.progress))
+
+
+def _write_matched(prepared: Prepared) -> list[Path]:
+    """`matched.csv` (or `.xlsx`: the input's format); none when no row was matched."""
+    if all(p.found is None for p in prepared.parts):
+        return []
+    tables = [report.given(p.sheet) for p in prepared.parts]
+    excel = prepared.parts[0].sheet.sheet_name is not None
+    return prepared.folder.write_matched(tables, excel)
 
 
 def plan_file(path: str | Path, **options: Any) -> PlanRun:
@@ -185,6 +209,7 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
     extra = [("Seats", seats)] if seats.height else []
     written, notes = _reports(prepared.folder, "plan", prepared.parts, ours, summary, extra=extra)
     written += prepared.folder.write_frame("plan-seats", seats)
+    written += _write_matched(prepared)
     counts = outcome_counts(
         [pl.DataFrame({"outcome": [e["outcome"] for e in entries]}, schema={"outcome": pl.String})],
         PLAN_OUTCOMES,
@@ -310,7 +335,15 @@ def _start(
     try:
         saved = folder.settings
         resolved = _resolved(saved, chosen)
-        prepared = _changes(folder, resolved, _checked(folder.sheet, saved))
+        parts, listed = _checked(folder.sheet, saved), {}
+        planned_changes = [e["change"] for e in folder.read_plan()]
+        if resume_dir is not None:  # the ids the plan recorded: what was sent is about them
+            parts = matching.recorded(parts, [Change(**c) for c in planned_changes])
+        else:  # matched again from fresh reads: a plan whose names moved is refused
+            parts, listed = _matched(parts, resolved, folder.sheet, o)
+            matching.moved(parts, planned_changes)
+        prepared = _changes(folder, resolved, parts)
+        prepared.listed = listed
         prepared.changes, done, journaled = folder.settled(resume=resume_dir is not None)
         prepared.intents = journaled.intents
         if resume_dir is not None:  # what the readable journal does not tell, and the undo sheet
@@ -373,6 +406,7 @@ def _finish(
     stamped = prepared.stamp(command)
     summary = apply_summary(prepared, figures, per_change, stamped)
     written, notes = _reports(folder, "results", prepared.parts, ours, summary)
+    written += _write_matched(prepared)
     notes += recover.notes(prepared.recovery)
     written.append(folder.write_summary({"report": stamped.to_json(), **figures}))
     planned = [e["change"] for e in folder.read_plan()]  # as asked: seat changes, not totals

@@ -32,3 +32,11 @@ def domain_key(e: pl.Expr) -> pl.Expr:
     dot gone (`@Contoso.com.` is `contoso.com`)."""
     d = e.str.strip_chars().str.to_lowercase().str.strip_prefix("@").str.strip_prefix("www.")
     return d.str.strip_suffix(".")
+
+
+def names_offer_id(value: str, offer_id: str) -> bool:
+    """Does `value` name the offer id `offer_id`: the same, or its first parts (`CFQ7TTC0L3PB`
+    and `CFQ7TTC0L3PB:0001` name `CFQ7TTC0L3PB:0001:CFQ7TTC0KXG7`)? Case is ignored; matching
+    (`subscriptions`) applies the same rule to whole columns."""
+    want, held = value.strip().upper(), offer_id.strip().upper()
+    return bool(want) and (held == want or held.startswith(want + ":"))
