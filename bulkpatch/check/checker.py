@@ -106,7 +106,12 @@ def check(sheet: Sheet) -> Checked:
     )
     judged = needs.judged(sheet, judged)  # an id a match will find is not missing
     issues = pl.concat(
-        [sheet.issues, _column_issues(judged, fields), *cross_row_issues(sheet, text)],
+        [
+            sheet.issues,
+            _column_issues(judged, fields),
+            needs.unnamed(sheet, text),
+            *cross_row_issues(sheet, text),
+        ],
         how="vertical",
     )
     order = {c.header: i for i, c in enumerate(sheet.columns)}

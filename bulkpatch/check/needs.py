@@ -12,7 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from bulkpatch.catalog.fields import MATCHED_WITH
-from bulkpatch.load.sheet import ROW, Sheet, cleaned
+from bulkpatch.load.codes import rule
+from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Sheet, cleaned
 
 # A value the id rules accept, judged in place of an id a match will fill (never sent: the
 # matched sheet carries the real id, or the row stops).
@@ -62,3 +63,29 @@ def judged(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
             fills.append(pl.when(wanted).then(pl.lit(PLACEHOLDER)).otherwise(pl.col(column.name)))
             fills[-1] = fills[-1].alias(column.name)
     return text.with_columns(fills) if fills else text
+
+
+def unnamed(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame:
+    """A sheet without an id column: its rows that name the customer or subscription no other
+    way either (`value.missing`, said on the first column that could have)."""
+    found = []
+    for key, names in stand_ins(sheet).items():
+        if sheet.column_for(key) is not None:
+            continue  # the id column's own rule says an empty cell
+        headers = [c.header for n in names for c in sheet.columns if c.name == n]
+        words = "customer's company name or domain" if key == "customer_id" else "offer"
+        empty = ~pl.any_horizontal(pl.col(n).is_not_null() for n in names)
+        found.append(
+            text.filter(empty).select(
+                pl.col(ROW).alias("row"),
+                pl.lit(headers[0]).alias("column"),
+                pl.lit("").alias("value"),
+                pl.lit("value.missing").alias("code"),
+                pl.lit(rule("value.missing")).alias("rule"),
+                pl.lit(
+                    f"{' and '.join(headers)}: all empty; write the {words}, or add the "
+                    f"{'Customer ID' if key == 'customer_id' else 'Subscription ID'}"
+                ).alias("message"),
+            )
+        )
+    return pl.concat(found).cast(ISSUE_SCHEMA) if found else pl.DataFrame(schema=ISSUE_SCHEMA)
