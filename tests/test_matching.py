@@ -220,3 +220,40 @@ def test_the_names_only_sample_goes_from_sheet_to_results_in_process(cli, tmp_pa
     matched = pl.read_csv(tmp_path / "a" / "matched.csv", infer_schema=False)
     assert matched.get_column("Matched by").to_list()[:2] == ["name and domain + offer"] * 2
     assert matched.get_column("Matched by").to_list()[6:] == ["not matched"] * 4
+
+
+def test_two_rows_that_find_one_subscription_are_both_an_error(seeded, write_csv, tmp_path):
+    url, _ = seeded
+    sheet = names(
+        write_csv,
+        [
+            ["Alpine Café GmbH", "", "Microsoft 365 E3", "", "", "23"],
+            ["", "alpine.com", "microsoft 365 e3", "", "", "24"],  # its custom domain
+        ],
+    )
+    run = plan_file(sheet, target=url, out=tmp_path / "p", settings=FAST)
+    found = outcomes(tmp_path / "p", "plan.csv")
+    assert found[2][0] == found[3][0] == "invalid"
+    assert f'"{E3}" is on rows 2, 3' in found[2][1]
+    assert run.entries == []
+
+
+def test_a_workbook_gets_matched_xlsx_and_resume_keeps_the_planned_ids(
+    seeded, write_xlsx, tmp_path
+):
+    url, _ = seeded
+    book = write_xlsx(
+        {
+            "Subscriptions": [
+                ["Company", "Offer", "Licenses"],
+                ["Bright Wave", "Exchange Online (Plan 1)", 14],
+            ]
+        }
+    )
+    applied = apply_file(book, target=url, out=tmp_path / "a", settings=FAST)
+    assert applied.figures["outcomes"]["ok"] == 1, applied.figures
+    assert (tmp_path / "a" / "matched.xlsx").is_file()
+    again = pl.read_excel(tmp_path / "a" / "matched.xlsx", sheet_name="Subscriptions")
+    assert again.row(0, named=True)["Subscription ID"] == EXCHANGE
+    assert again.row(0, named=True)["Matched by"] == "name + offer"
+    assert current(url, BRIGHT, EXCHANGE)["quantity"] == 14
