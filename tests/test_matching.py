@@ -257,3 +257,67 @@ def test_a_workbook_gets_matched_xlsx_and_resume_keeps_the_planned_ids(
     assert again.row(0, named=True)["Subscription ID"] == EXCHANGE
     assert again.row(0, named=True)["Matched by"] == "name + offer"
     assert current(url, BRIGHT, EXCHANGE)["quantity"] == 14
+
+
+RECON = ["PartnerId", "CustomerId", "CustomerName", "CustomerDomainName", "ProductName"]
+RECON += ["ChargeType", "UnitPrice", "Quantity", "SubscriptionId", "BillableQuantity"]
+RECON += ["BillingFrequency", "UnitType", "OrderId"]
+PARTNER = "0e195b37-4574-4539-bc42-0e539b9684c0"
+
+
+def recon_rows(extra: list[str] | None = None) -> list[list[str]]:
+    """Two charge lines of one subscription and one of another, as the file has them."""
+    alpine = [ALPINE, "Alpine Café GmbH", "alpine.example", "Microsoft 365 E3"]
+    bright = [BRIGHT, "Bright Wave", "brightwave.example", "Exchange Online (Plan 1)"]
+    lines = [
+        [*alpine, "new", "36", "3", E3],
+        [*alpine, "cycleCharge", "36", "17", E3],
+        [*bright, "new", "4", "8", EXCHANGE],
+    ]
+    rows = [[PARTNER, *line, line[6], "Monthly", "Licenses", "0ET2qaZ"] for line in lines]
+    return [[*row, cell] for row, cell in zip(rows, extra, strict=True)] if extra else rows
+
+
+def test_a_reconciliation_file_is_named_and_alone_asks_for_nothing(write_csv, tmp_path):
+    run = check_file(write_csv([RECON, *recon_rows()], "recon.csv"), out=tmp_path / "c")
+    part = run.summary()["sheets"][0]
+    assert part["no_change"] == 3 and part["invalid"] == 0  # charge lines are no duplicates
+    roles = {m["header"]: m["role"] for m in part["mapping"]}
+    assert roles["Quantity"] == roles["PartnerId"] == roles["BillingFrequency"] == "note"
+    assert roles["CustomerId"] == roles["SubscriptionId"] == "key"
+    (said,) = part["skipped"]
+    assert "invoice reconciliation file" in said and "add a Seats column" in said
+
+
+def test_a_reconciliation_file_with_seats_added_is_one_change_per_subscription(
+    seeded, write_csv, tmp_path
+):
+    url, _ = seeded
+    sheet = write_csv([[*RECON, "Seats"], *recon_rows(["21", "21", "9"])], "recon.csv")
+    run = apply_file(sheet, target=url, out=tmp_path / "a", settings=FAST)
+    assert sorted(c.rows for c in run.prepared.changes) == [[2, 3], [4]]
+    assert current(url, ALPINE, E3)["quantity"] == 21
+    assert current(url, BRIGHT, EXCHANGE)["quantity"] == 9
+    assert stats(url)["calls"]["PATCH"]["subscription"] == 2
+    asked_twice = [[*RECON, "Seats"], *recon_rows(["21", "22", "9"])]
+    refused = check_file(write_csv(asked_twice, "twice.csv"), out=tmp_path / "c")
+    assert refused.summary()["sheets"][0]["invalid"] == 2  # one subscription, two totals
+
+
+@pytest.mark.parametrize(
+    ("customer", "subscription", "seats"),
+    [
+        ("Customer Tenant ID", "Sub ID", "Licences"),
+        ("Tenant", "Subscription", "Qty"),
+        ("Customer ID", "Subscription ID", "Licenses"),
+    ],
+)
+def test_headers_finance_teams_type(write_csv, tmp_path, customer, subscription, seats):
+    sheet = write_csv([[customer, subscription, seats, "Renewal date"], [ALPINE, E3, "5", ""]])
+    mapping = check_file(sheet, out=tmp_path / "c").summary()["sheets"][0]["mapping"]
+    assert [m["field"] for m in mapping] == [
+        "customer_id",
+        "subscription_id",
+        "quantity",
+        "commitmentEndDate",
+    ]

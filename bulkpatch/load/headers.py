@@ -33,6 +33,79 @@ AMBIGUOUS: dict[str, str] = {
 }
 
 
+# Partner Center's new commerce invoice reconciliation file ("Learn how to read new commerce
+# invoice reconciliation files", https://learn.microsoft.com/partner-center/billing/
+# modern-invoice-reconciliation-file): the columns it documents, and the ones that sign it.
+# Its ids are keys and its customer's name and domain what they say; every other column is
+# about one charge line (`Quantity`: the units that line bought; `PartnerId`: the partner's
+# own id; `BillingFrequency`, `UnitType`, `OrderId`: the charge's), never a field to set or
+# compare, so the file alone asks for nothing.
+RECONCILIATION = frozenset(
+    normalize_header(h)
+    for h in (
+        "PartnerId",
+        "CustomerId",
+        "CustomerName",
+        "CustomerDomainName",
+        "CustomerCountry",
+        "InvoiceNumber",
+        "MpnId",
+        "ResellerMpnId",
+        "OrderId",
+        "OrderDate",
+        "ProductId",
+        "SkuId",
+        "AvailabilityId",
+        "SkuName",
+        "ProductName",
+        "ChargeType",
+        "UnitPrice",
+        "Quantity",
+        "Subtotal",
+        "TaxTotal",
+        "Total",
+        "Currency",
+        "PublisherName",
+        "PublisherId",
+        "SubscriptionDescription",
+        "SubscriptionId",
+        "ChargeStartDate",
+        "ChargeEndDate",
+        "TermAndBillingCycle",
+        "EffectiveUnitPrice",
+        "UnitType",
+        "AlternateId",
+        "BillableQuantity",
+        "BillingFrequency",
+        "PricingCurrency",
+        "PCToBCExchangeRate",
+        "PCToBCExchangeRateDate",
+        "MeterDescription",
+        "ReservationOrderId",
+        "CreditReasonCode",
+        "SubscriptionStartDate",
+        "SubscriptionEndDate",
+        "ReferenceId",
+        "ProductQualifiers",
+        "PromotionId",
+        "ProductCategory",
+    )
+)
+_SIGNATURE = {"partnerid", "customerid", "subscriptionid", "chargetype", "billablequantity"}
+_READ = {"customerid", "subscriptionid", "customername", "customerdomainname"}
+RECONCILIATION_NOTE = (
+    "This is Partner Center's invoice reconciliation file: its Quantity is the units one "
+    "charge line bought, not the seats a subscription should hold, so the file alone asks "
+    "for nothing. To true up from it, add a Seats column with the seats each subscription "
+    "should have, or start from `bulkpatch export`."
+)
+
+
+def is_reconciliation(headers: list[str]) -> bool:
+    """Do the headers carry the reconciliation file's signature?"""
+    return {normalize_header(h) for h in headers} >= _SIGNATURE
+
+
 def near_miss(kind: Kind, header: str) -> str | None:
     """The known spelling an unknown `header` was probably meant to be, or None.
 
@@ -166,6 +239,8 @@ def match_columns(
     sheets: list[str] | None = None,
 ) -> list[Column]:
     index = header_index(kind)
+    if is_reconciliation([h for _, h in headers]):  # its charge columns are not fields
+        declared = set(declared) | (RECONCILIATION - _READ)
     seen: dict[str, tuple[int, str]] = {}
     names: set[str] = {ROW}
     columns = []
@@ -181,7 +256,9 @@ def match_columns(
         if f is not None:
             seen[f.name] = (position, header)
         remark = ""
-        if key in declared:
+        if key in declared and key in RECONCILIATION:
+            remark = "a reconciliation file's charge column: carried, never sent or compared"
+        elif key in declared:
             remark = "declared a note: carried to the reports, never sent"
         elif key in AMBIGUOUS:
             remark = f"read as a note: {AMBIGUOUS[key]}"

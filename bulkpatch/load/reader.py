@@ -24,9 +24,11 @@ from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.csv_file import csv_grid
 from bulkpatch.load.excel_file import Book, Defects, Sample, excel_grids
 from bulkpatch.load.headers import (
+    RECONCILIATION_NOTE,
     cell_text,
     detect_kind,
     header_row,
+    is_reconciliation,
     kind_from_name,
     listing,
     match_columns,
@@ -144,6 +146,8 @@ def _build(
     padded, formulas = profile(frame)
     frame = _numbered(frame, columns, padded, first_row + top + 1)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)
+    if is_reconciliation([c.header for c in columns]):
+        sheet.notes.append(RECONCILIATION_NOTE)
     problems = [_ragged_issues(ragged)] if ragged else []
     if record is not None:
         problems += _own_quotes(sheet, record, taken, unread, first_row + top + 1)
