@@ -154,6 +154,22 @@ def test_a_plan_whose_names_now_match_something_else_is_refused(seeded, write_cs
     assert current(url, ALPINE, E3)["quantity"] == 20
 
 
+def test_a_plan_whose_names_still_match_is_applied_with_one_list_per_customer(
+    seeded, write_csv, tmp_path
+):
+    url, _ = seeded
+    sheet = names(write_csv, [["Bright Wave", "", "Exchange Online (Plan 1)", "", "", "13"]])
+    plan_file(sheet, target=url, out=tmp_path / "p", settings=FAST)
+    before = stats(url)["calls"]["GET"]
+    run = apply_file(plan_dir=tmp_path / "p", settings=FAST)
+    after = stats(url)["calls"]["GET"]
+    assert run.figures["outcomes"]["ok"] == 1
+    assert current(url, BRIGHT, EXCHANGE)["quantity"] == 13
+    # matched again from fresh reads: one customer page, one list (also the write's read)
+    assert after["customers"] - before["customers"] == 1
+    assert after["subscriptions"] - before["subscriptions"] == 1
+
+
 def test_matched_csv_used_again_plans_the_same_with_no_matching(seeded, write_csv, tmp_path):
     url, _ = seeded
     sheet = names(

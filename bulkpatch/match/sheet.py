@@ -23,6 +23,16 @@ from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
 
 NOT_MATCHED = "not matched"
 MOVED = "match.moved"  # a plan's row whose names now match other ids (`moves`)
+# Each code a matching join gives a row that stops, with its rule words.
+RULES = {
+    code: rule(code)
+    for code in (
+        "match.no_customer",
+        "match.customers_alike",
+        "match.no_subscription",
+        "match.subscriptions_alike",
+    )
+}
 _PARTS = {
     "company": "match:company",
     "domain": "match:domain",
@@ -140,7 +150,7 @@ def matched(sheet: Sheet, found: pl.DataFrame) -> Sheet:
         "column",
         pl.lit("").alias("value"),
         "code",
-        pl.col("code").map_elements(rule, pl.String).alias("rule"),
+        pl.col("code").replace_strict(RULES, return_dtype=pl.String).alias("rule"),
         "message",
     )
     return dataclasses.replace(
