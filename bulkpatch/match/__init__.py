@@ -1,4 +1,4 @@
-"""Stage 3, match: a row without ids finds them in what Partner Center holds (README, "Matching").
+"""Matching: a row without ids finds its ids in what Partner Center holds (README, "Matching").
 
 Between check and plan: a row naming its customer by company name or domain, and its
 subscription by offer (narrowed by friendly name or term), is joined with frames of what was
