@@ -337,3 +337,23 @@ def test_headers_finance_teams_type(write_csv, tmp_path, customer, subscription,
         "quantity",
         "commitmentEndDate",
     ]
+
+
+def test_a_resume_takes_the_ids_its_plan_recorded_and_reads_no_names(seeded, write_csv, tmp_path):
+    url, _ = seeded
+    sheet = names(
+        write_csv,
+        [
+            ["Bright Wave", "", "Exchange Online (Plan 1)", "", "", "15"],
+            ["Alpine Café GmbH", "", "Power BI Pro", "", "", "3"],  # two alike: stops
+        ],
+    )
+    apply_file(sheet, target=url, out=tmp_path / "a", settings=FAST)
+    pages = stats(url)["calls"]["GET"]["customers"]
+    again = apply_file(resume_dir=tmp_path / "a", settings=FAST)
+    assert stats(url)["calls"]["GET"]["customers"] == pages
+    found = outcomes(tmp_path / "a", "results.csv")
+    assert found[2][0] == "ok" and found[3][0] == "invalid"
+    assert "no change in this run's plan" in found[3][1]
+    assert again.figures["outcomes"]["ok"] == 1
+    assert current(url, BRIGHT, EXCHANGE)["quantity"] == 15

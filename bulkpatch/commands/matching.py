@@ -19,6 +19,7 @@ from bulkpatch.load.sheet import ROW
 from bulkpatch.match.customers import match_customers
 from bulkpatch.match.found import customers_frame, subscriptions_frame
 from bulkpatch.match.sheet import FOUND, asked, matched, moves
+from bulkpatch.match.sheet import recorded as recorded_ids
 from bulkpatch.match.subscriptions import match_subscriptions
 
 if TYPE_CHECKING:
@@ -113,11 +114,8 @@ def recorded(parts: list[Checked], changes: list[Change]) -> list[Checked]:
             for row in c.rows
         ]
         ids = pl.DataFrame(rows, schema=[ROW, "customer_id", "subscription_id"], orient="row")
-        wanted = part.matching.select(ROW).join(ids, on=ROW, how="left")
-        found = wanted.with_columns(
-            pl.lit("plan").alias("customer_by"), pl.lit("plan").alias("subscription_by")
-        ).with_columns(*(pl.lit(None, pl.String).alias(n) for n in ("code", "column", "message")))
-        done.append(_rechecked(part, found.select(list(FOUND)).cast(FOUND)))
+        found = recorded_ids(part.sheet, part.matching, ids)
+        done.append(_rechecked(part, found))
     return done
 
 

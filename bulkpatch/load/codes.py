@@ -48,6 +48,7 @@ IssueCode = Literal[
     "match.no_subscription",
     "match.subscriptions_alike",
     "match.moved",
+    "match.not_planned",
 ]
 
 
@@ -154,6 +155,10 @@ CODES: dict[IssueCode, Meaning] = {
     ),
     "match.moved": Meaning(
         "match moved", "The row's names match another subscription than the plan recorded."
+    ),
+    "match.not_planned": Meaning(
+        "not matched when planned",
+        "A resumed run's row that had no change in its plan (no ids found).",
     ),
 }
 

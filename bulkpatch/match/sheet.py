@@ -23,7 +23,8 @@ from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
 
 NOT_MATCHED = "not matched"
 MOVED = "match.moved"  # a plan's row whose names now match other ids (`moves`)
-# Each code a matching join gives a row that stops, with its rule words.
+NOT_PLANNED = "match.not_planned"  # a resume's row its plan found no ids for (`recorded`)
+# Each code a row that stops may get, with its rule words.
 RULES = {
     code: rule(code)
     for code in (
@@ -31,6 +32,7 @@ RULES = {
         "match.customers_alike",
         "match.no_subscription",
         "match.subscriptions_alike",
+        NOT_PLANNED,
     )
 }
 _PARTS = {
@@ -182,3 +184,29 @@ def moves(sheet: Sheet, found: pl.DataFrame, planned: list[dict[str, Any]]) -> l
                 f"row {row} ({MOVED}): planned subscription {before[1]}, now {sub or 'none'}"
             )
     return said
+
+
+def recorded(sheet: Sheet, wanted: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
+    """FOUND for a resumed run: the rows to match (`wanted`, ROW) with the ids its plan
+    recorded (`ids`: ROW, customer_id, subscription_id); a row the plan found none for stops
+    (NOT_PLANNED), as it did when planned."""
+    first = next((c.header for c in sheet.columns if c.field and c.field.role == "match"), "")
+    found = wanted.select(ROW).join(ids, on=ROW, how="left")
+    stops = pl.col("subscription_id").is_null()
+    return found.select(
+        ROW,
+        "customer_id",
+        pl.when(~stops).then(pl.lit("plan")).alias("customer_by"),
+        "subscription_id",
+        pl.when(~stops).then(pl.lit("plan")).alias("subscription_by"),
+        pl.when(stops).then(pl.lit(NOT_PLANNED)).alias("code"),
+        pl.when(stops).then(pl.lit(first or "Customer")).alias("column"),
+        pl.when(stops)
+        .then(
+            pl.lit(
+                "has no change in this run's plan (it found no ids, or asked nothing, when "
+                "planned): the run sends nothing for it; plan the sheet again to match it"
+            )
+        )
+        .alias("message"),
+    ).cast(FOUND)
