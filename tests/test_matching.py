@@ -357,3 +357,10 @@ def test_a_resume_takes_the_ids_its_plan_recorded_and_reads_no_names(seeded, wri
     assert "no change in this run's plan" in found[3][1]
     assert again.figures["outcomes"]["ok"] == 1
     assert current(url, BRIGHT, EXCHANGE)["quantity"] == 15
+
+
+def test_check_prints_how_many_rows_plan_will_match(cli, tmp_path):
+    done = cli("check", SAMPLES / "true-up-by-name.csv", "--out", tmp_path / "c")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "10 valid, 0 invalid" in done.stdout
+    assert "10 rows name their customer or subscription without ids" in done.stdout

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 
 def print_check(run: CheckRun) -> None:
     print_problems(run.parts)
+    for part in run.parts:
+        if part.matching.height:  # README, "Matching"
+            typer.echo(
+                f"  {plural(part.matching.height, 'row')} name their customer or subscription "
+                "without ids: `bulkpatch plan` finds the ids (and shows how) before anything "
+                "is sent"
+            )
     for note in run.notes:
         typer.echo(f"Note: {note}")
     typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
