@@ -35,27 +35,7 @@ def match_subscriptions(
     """RESULT for the rows of `asked` (ROW, customer_id, offers, friendly, term, reactivate)
     whose customer is known and subscription id is not; `subs`: `found.subscriptions_frame`;
     `unread`: customer id -> why its list could not be read."""
-    pairs = asked.select(ROW, "customer_id", "reactivate", pl.col("offers").alias("offer"))
-    given = asked.select(ROW, pl.col("offers").list.len().alias("asked"))
-    joined = (
-        pairs.explode("offer")
-        .join(subs, on="customer_id", how="inner")
-        .filter(pl.col("reactivate") | pl.col("status").is_in(LIVE))
-    )
-    offer, offer_id = pl.col("offer").str.to_uppercase(), pl.col("offerId").str.to_uppercase()
-    hit = (
-        (fold(pl.col("offer")) == fold(pl.col("offerName")))
-        | (offer == offer_id)
-        | offer_id.str.starts_with(offer + ":")
-    )
-    hits = (
-        joined.group_by(ROW, "subscription_id")
-        .agg(hit.fill_null(False).sum().alias("hits"))
-        .join(given, on=ROW)
-        .filter(pl.col("hits") == pl.col("asked"))
-        .join(subs.drop("customer_id"), on="subscription_id")
-        .join(asked.select(ROW, "friendly", "term"), on=ROW)
-    )
+    hits = _hits(asked, subs)
     chosen = _chosen(hits)
     one = chosen.select(
         ROW,
@@ -68,9 +48,68 @@ def match_subscriptions(
     return pl.concat([one.cast(RESULT), pl.DataFrame(said, schema=RESULT, orient="row")])
 
 
+def _hits(asked: pl.DataFrame, subs: pl.DataFrame) -> pl.DataFrame:
+    """Every (row, subscription) whose subscription every offer cell of the row names, with
+    the subscription's columns and the row's friendly name and term (folded names too).
+
+    Equi-joins only: an offer cell names a subscription by its folded name, or by its id or
+    the id's first parts (each subscription is listed once per prefix of its id)."""
+    pairs = asked.select(
+        ROW,
+        "customer_id",
+        "reactivate",
+        pl.col("offers").list.unique().alias("offer"),
+    ).explode("offer")
+    given = pairs.group_by(ROW).len("asked")
+    pairs = pairs.with_columns(
+        fold(pl.col("offer")).alias("name_key"), pl.col("offer").str.to_uppercase().alias("id_key")
+    )
+    names = subs.select(
+        "customer_id", "subscription_id", fold(pl.col("offerName")).alias("name_key")
+    )
+    parts = pl.col("offerId").str.to_uppercase().str.split(":")
+    prefixes = subs.select(
+        "customer_id",
+        "subscription_id",
+        parts.alias("parts"),
+        pl.int_ranges(1, parts.list.len() + 1).alias("n"),
+    ).explode("n")
+    prefixes = prefixes.select(
+        "customer_id",
+        "subscription_id",
+        pl.col("parts").list.head(pl.col("n")).list.join(":").alias("id_key"),
+    )
+    found = pl.concat(
+        [
+            pairs.join(names, on=["customer_id", "name_key"]).select(
+                ROW, "offer", "subscription_id", "reactivate"
+            ),
+            pairs.join(prefixes, on=["customer_id", "id_key"]).select(
+                ROW, "offer", "subscription_id", "reactivate"
+            ),
+        ]
+    ).unique()
+    live = subs.filter(pl.col("status").is_in(LIVE)).get_column("subscription_id")
+    allowed = found.filter(pl.col("reactivate") | pl.col("subscription_id").is_in(live.implode()))
+    return (
+        allowed.group_by(ROW, "subscription_id")
+        .agg(pl.col("offer").n_unique().alias("hits"))
+        .join(given, on=ROW)
+        .filter(pl.col("hits") == pl.col("asked"))
+        .join(
+            subs.drop("customer_id").with_columns(fold(pl.col("friendlyName")).alias("held_name")),
+            on="subscription_id",
+        )
+        .join(
+            asked.select(ROW, "friendly", "term", fold(pl.col("friendly")).alias("asked_name")),
+            on=ROW,
+        )
+    )
+
+
 def _chosen(hits: pl.DataFrame) -> pl.DataFrame:
     """The rows with exactly one candidate, by offer alone or once narrowed."""
-    named = (fold(pl.col("friendly")) == fold(pl.col("friendlyName"))).fill_null(False)
+    named = (pl.col("asked_name") == pl.col("held_name")).fill_null(False)
     termed = (pl.col("term").str.to_uppercase() == pl.col("termDuration")).fill_null(False)
     over = pl.len().over(ROW)
     ways = [
