@@ -364,3 +364,20 @@ def test_check_prints_how_many_rows_plan_will_match(cli, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "10 valid, 0 invalid" in done.stdout
     assert "10 rows name their customer or subscription without ids" in done.stdout
+
+
+def test_no_header_row_names_the_closest_row_and_its_near_misses(write_csv, tmp_path):
+    sheet = write_csv(
+        [
+            ["Month-end true-up", "", ""],
+            ["", "", ""],
+            ["Customer Tenant-Idd", "Sub-Idd", "Quantitiy"],
+            [ALPINE, E3, "3"],
+        ]
+    )
+    with pytest.raises(InputError) as stopped:
+        check_file(sheet, out=tmp_path / "c")
+    assert (
+        "row 3 comes closest: it has 'Customer Tenant-Idd', 'Sub-Idd', 'Quantitiy': did you "
+        "mean 'Customer tenant id', 'Sub id', 'Quantity'?"
+    ) in str(stopped.value)

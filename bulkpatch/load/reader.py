@@ -26,12 +26,14 @@ from bulkpatch.load.excel_file import Book, Defects, Sample, excel_grids
 from bulkpatch.load.headers import (
     RECONCILIATION_NOTE,
     cell_text,
+    closest_header,
     detect_kind,
     header_row,
     is_reconciliation,
     kind_from_name,
     listing,
     match_columns,
+    names_keys,
 )
 from bulkpatch.load.record import use_csv_record, use_record
 from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, Typed, clean, profile
@@ -125,6 +127,11 @@ def _build(
     if top is None:
         raise InputError(f"{label}: is empty; it needs a header row and at least one row.")
     headers = [cell_text(h) for h in grid.row(top)]
+    closest = (
+        None if names_keys(headers) else closest_header(grid, kind or "subscriptions", first_row)
+    )
+    if closest and closest[0] != top:  # not the title above it: the row meant as the header
+        raise InputError(f"{label}: {closest[1]} Rename those headers, then run it again.")
     body = grid.slice(top + 1)
     keep = [
         i
