@@ -205,8 +205,9 @@ _STAND_INS = {
 
 def closest_header(grid: pl.DataFrame, kind: Kind, first_row: int = 1) -> tuple[int, str] | None:
     """When no row names the key columns: the row that comes closest (its index in `grid`,
-    whose first row is the file's `first_row`) and the words saying so, with its near misses and what they were probably meant to be
-    (`row 3 ... has 'Sub-Idd': did you mean 'Sub id'?`); None when no row has a near miss."""
+    whose first row is the file's `first_row`) and the words saying so, with its near misses
+    and what they were probably meant to be (`row 3 ... has 'Sub-Idd': did you mean 'Sub
+    id'?`); None when no row has a near miss."""
     best: tuple[int, int, list[tuple[str, str]]] | None = None
     for i, row in enumerate(grid.head(HEADER_SEARCH).iter_rows()):
         texts = [cell_text(c) for c in row if cell_text(c)]
