@@ -208,19 +208,19 @@ def closest_header(grid: pl.DataFrame, kind: Kind, first_row: int = 1) -> tuple[
     whose first row is the file's `first_row`) and the words saying so, with its near misses
     and what they were probably meant to be (`row 3 ... has 'Sub-Idd': did you mean 'Sub
     id'?`); None when no row has a near miss."""
-    best: tuple[int, int, list[tuple[str, str]]] | None = None
+    best: tuple[int, list[tuple[str, str]]] | None = None
+    index = header_index(kind)
     for i, row in enumerate(grid.head(HEADER_SEARCH).iter_rows()):
         texts = [cell_text(c) for c in row if cell_text(c)]
-        index = header_index(kind)
         misses = [
             (t, m) for t in texts if normalize_header(t) not in index and (m := near_miss(kind, t))
         ]
-        if misses and (best is None or len(misses) > len(best[2])):
-            best = (i, sum(normalize_header(t) in index for t in texts), misses)
+        if misses and (best is None or len(misses) > len(best[1])):
+            best = (i, misses)
     if best is None:
         return None
-    had = ", ".join(repr(t) for t, _ in best[2])
-    meant = ", ".join(repr(m) for _, m in best[2])
+    had = ", ".join(repr(t) for t, _ in best[1])
+    meant = ", ".join(repr(m) for _, m in best[1])
     return best[0], (
         f"no row names the key columns; row {first_row + best[0]} comes closest: it has {had}: "
         f"did you mean {meant}?"
