@@ -147,7 +147,7 @@ def test_a_plan_whose_names_now_match_something_else_is_refused(seeded, write_cs
     bought = {**current(url, ALPINE, E3), "id": "9a736284-d1c3-44b5-9a01-7c8d9eafb0c6"}
     sandbox.store.put_many("subscriptions", [(ALPINE, bought)])
     with pytest.raises(InputError) as refused:
-        apply_file(plan_dir=tmp_path / "p", settings=FAST)
+        apply_file(plan_dir=tmp_path / "p", out=tmp_path / "a", settings=FAST)
     assert f"row 2 (match.moved): planned subscription {E3}, now none" in str(refused.value)
     assert "Nothing was sent" in str(refused.value)
     assert stats(url)["calls"].get("PATCH") is None
@@ -161,7 +161,7 @@ def test_a_plan_whose_names_still_match_is_applied_with_one_list_per_customer(
     sheet = names(write_csv, [["Bright Wave", "", "Exchange Online (Plan 1)", "", "", "13"]])
     plan_file(sheet, target=url, out=tmp_path / "p", settings=FAST)
     before = stats(url)["calls"]["GET"]
-    run = apply_file(plan_dir=tmp_path / "p", settings=FAST)
+    run = apply_file(plan_dir=tmp_path / "p", out=tmp_path / "a", settings=FAST)
     after = stats(url)["calls"]["GET"]
     assert run.figures["outcomes"]["ok"] == 1
     assert current(url, BRIGHT, EXCHANGE)["quantity"] == 13
