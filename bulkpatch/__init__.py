@@ -14,7 +14,7 @@ _EXPORTS = {
     "CheckRun": "bulkpatch.commands.results",
     "PlanRun": "bulkpatch.commands.results",
     "ExportRun": "bulkpatch.export.result",
-    "apply_file": "bulkpatch.commands.api",
+    "apply_file": "bulkpatch.commands.apply",
     "check_file": "bulkpatch.commands.api",
     "export_file": "bulkpatch.export.read",
     "template_file": "bulkpatch.export.read",

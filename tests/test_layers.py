@@ -19,11 +19,15 @@ PACKAGE = Path(bulkpatch.__file__).parent
 # differ between POSIX and Windows (locks for runs, Ctrl-C for apply, private files for
 # sign-in, a port of its own for the page and the sandbox): stages from the network to the
 # page need it, so it sits below them all, and it imports nothing of bulkpatch.
+# `match` finds the ids of rows that name their customer and subscription by name: it takes a
+# checked sheet and frames of what was read (the reading is the network side's, above it), and
+# gives plan a sheet with ids, so it sits between check and plan and imports no network.
 ORDER = [
     "shared",
     "catalog",
     "load",
     "check",
+    "match",
     "plan",
     "sandbox",
     "network",

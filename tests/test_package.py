@@ -82,4 +82,7 @@ def test_a_wheel_carries_the_samples_the_sandbox_seeds_from(tmp_path, wheel):
     assert seeded.returncode == 0, seeded.stderr
     where, names = seeded.stdout.splitlines()
     assert where.startswith(str(tmp_path / "unpacked"))  # the wheel's copy, not the checkout
-    assert names == "['month-end.xlsx', 'orders-billing-cycle.xlsx', 'subscriptions-true-up.csv']"
+    assert names == (  # true-up-by-name.csv: the names-only sample (matching)
+        "['month-end.xlsx', 'orders-billing-cycle.xlsx', 'subscriptions-true-up.csv', "
+        "'true-up-by-name.csv']"
+    )

@@ -92,7 +92,12 @@ def test_the_installed_package_is_the_wheels_with_its_samples(installed):
     assert not installed.package.is_relative_to(ROOT)
     assert installed.samples == installed.package / "samples"
     sheets = sorted(p.name for p in installed.samples.iterdir() if p.suffix in (".csv", ".xlsx"))
-    assert sheets == ["month-end.xlsx", "orders-billing-cycle.xlsx", "subscriptions-true-up.csv"]
+    assert sheets == [  # true-up-by-name.csv: the names-only sample (matching)
+        "month-end.xlsx",
+        "orders-billing-cycle.xlsx",
+        "subscriptions-true-up.csv",
+        "true-up-by-name.csv",
+    ]
 
 
 def environment() -> dict[str, str]:

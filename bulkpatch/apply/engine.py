@@ -43,7 +43,8 @@ class Engine(Caller):
 
     `intents` are the journal's intent lines of an interrupted run (by change key): a change
     whose target now holds was applied before the interruption, and is `ok` with the values
-    read before it, so the undo sheet can put them back.
+    read before it, so the undo sheet can put them back. `listed`: subscription list replies
+    already read this run (matching, `lookup`), by customer id: its read, not read again.
     """
 
     def __init__(
@@ -53,10 +54,12 @@ class Engine(Caller):
         journal: Recorder | None,
         on_result: Callable[[Change, Result], None] | None = None,
         intents: dict[str, dict[str, Any]] | None = None,
+        listed: dict[str, Reply] | None = None,
     ) -> None:
         super().__init__(client, settings, journal)
         self.on_result = on_result
         self.intents = intents or {}
+        self.listed = listed or {}
         self.results: dict[str, Result] = {}
 
     # --- the run ---------------------------------------------------------------------------------
@@ -157,9 +160,12 @@ class Engine(Caller):
     async def _read_state(self, group: list[Change]) -> list[tuple[Change, dict | Reply]]:
         """Current state for a customer's changes: one list call for several subscriptions."""
         first = group[0]
-        if first.kind == "subscriptions" and len(group) > 1:
+        known = (
+            self.listed.get(first.customer_id.lower()) if first.kind == "subscriptions" else None
+        )
+        if known is not None or (first.kind == "subscriptions" and len(group) > 1):
             path = f"/v1/customers/{first.customer_id}/subscriptions"
-            reply = await self.call(
+            reply = known or await self.call(
                 "subscriptions", "LIST", "GET", path, first.customer_id, str(uuid.uuid4())
             )
             if reply.status != 200:

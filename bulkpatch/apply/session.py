@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class Session:
     seed: Path
     settings: Settings
     progress: Shown = False  # "bar", "lines" (unattended), a Watch, or nothing
+    # Subscription lists matching read this run, by customer id: the reads of those customers
+    listed: dict[str, Reply] = field(default_factory=dict)
 
     def client(self) -> httpx.AsyncClient:
         return client(self.target, seed=[self.seed], connections=self.settings.concurrency)
@@ -69,7 +71,7 @@ class Session:
     async def _read(self, changes: list[Change]) -> tuple[dict[str, dict | Reply], str]:
         shown = Progress(len(changes), "read", self.progress, self.settings.progress_every)
         async with shown, self.client() as http:
-            engine = Engine(http, self.settings, None)
+            engine = Engine(http, self.settings, None, listed=self.listed)
             shown.calls = lambda: sum(engine.calls.values())
             return await engine.read_all(changes, shown.read), engine.stopped
 
@@ -78,7 +80,9 @@ class Session:
     ) -> Sent:
         shown = Progress(len(changes), "change", self.progress, self.settings.progress_every)
         async with shown, self.client() as http:
-            engine = Engine(http, self.settings, journal, shown.finished, intents)
+            engine = Engine(
+                http, self.settings, journal, shown.finished, intents, listed=self.listed
+            )
             shown.calls = lambda: sum(engine.calls.values())
             journal.on_fault = lambda exc: engine.stop(
                 f"the run folder could not be written ({os_cause(exc)})"

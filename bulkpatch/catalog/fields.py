@@ -69,6 +69,14 @@ def _next_term(name: str, type_: FieldType, *aliases: str, **kw: object) -> Fiel
     )
 
 
+# Headers finance teams type (issue 23), beside the field names. `CustomerId`, `SubscriptionId`,
+# `CustomerName`, `CustomerDomainName` and `ProductName` are the columns of Partner Center's
+# invoice reconciliation file ("Learn how to read new commerce invoice reconciliation files",
+# https://learn.microsoft.com/partner-center/billing/modern-invoice-reconciliation-file) and
+# need no alias (headers match ignoring case and separators); `Customer Tenant ID`, `Tenant`,
+# `Sub ID`, `Subscription`, `Licences`/`Licenses`, `Seats`, `Qty` and `Renewal date` are the
+# words of billing and PSA exports as teams write them, no Microsoft page's: each is one field
+# only, and a near miss of one still stops the load.
 _CUSTOMER = _f(
     "customer_id",
     "guid",
@@ -98,7 +106,7 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
         "guid",
         role="path",
         label="Subscription ID",
-        aliases=("id", "subscription guid"),
+        aliases=("id", "subscription guid", "sub id", "subscription"),
     ),
     _f("actionTaken", "boolean"),
     _f("actions", "string_list"),
@@ -119,7 +127,7 @@ SUBSCRIPTION_FIELDS: tuple[Field, ...] = (
         aliases=("billing cycle", "billing frequency"),
     ),
     _f("billingType", "enum", enum=("none", "usage", "license", "benefit")),
-    _f("commitmentEndDate", "datetime", aliases=("commitment end date",)),
+    _f("commitmentEndDate", "datetime", aliases=("commitment end date", "renewal date")),
     _f("contractType", "enum", enum=("subscription", "product_key", "redemption_code")),
     _f("creationDate", "datetime"),
     _f("effectiveStartDate", "datetime"),
@@ -360,7 +368,41 @@ SEAT_CHANGE = Field(
 
 # `Product` or `Offer`: the offer the user believes the row is about, by name or by id. It is
 # compared with both, so a row misaligned by sorting one column stops as a conflict.
-OFFER = Field("offer:any", "string", role="expected", label="Offer", aliases=("offer", "product"))
+OFFER = Field(
+    "offer:any",
+    "string",
+    role="expected",
+    label="Offer",
+    aliases=("offer", "product", "sku", "sku name"),
+)
+
+# A row without ids names its customer by company name or domain (README, "What a sheet may
+# hold": matching). "Customer resources" (https://learn.microsoft.com/partner-center/developer/
+# customer-resources): the customer list carries `companyProfile.companyName`,
+# `companyProfile.domain` and `customDomains`, what these columns are matched against. A row
+# with ids keeps them as notes of a kind: carried, never compared, never sent. `Matched by`
+# is what `matched.csv` says of each row (README, "Matching").
+COMPANY = Field(
+    "match:company",
+    "string",
+    role="match",
+    label="Customer",
+    aliases=("company", "customer name", "company name", "account"),
+)
+DOMAIN = Field(
+    "match:domain",
+    "string",
+    role="match",
+    label="Domain",
+    aliases=("customer domain", "primary domain", "domain name", "customer domain name"),
+)
+MATCHED_BY = Field("match:by", "string", role="match", label="Matched by")
+MATCH_FIELDS = (COMPANY, DOMAIN, MATCHED_BY)
+# The columns that can stand in for a subscription sheet's id columns on a row without them.
+MATCHED_WITH: dict[str, tuple[str, ...]] = {
+    "customer_id": ("match:company", "match:domain"),
+    "subscription_id": ("offer:any", "offerName", "offerId"),
+}
 
 # `Remove renewal changes`: yes clears the changes scheduled for the renewal. "Schedule changes
 # for a new commerce subscription" (https://learn.microsoft.com/partner-center/developer/
@@ -382,6 +424,7 @@ COLUMNS: dict[Kind, tuple[Field, ...]] = {
         SEAT_CHANGE,
         OFFER,
         REMOVE_RENEWAL,
+        *MATCH_FIELDS,
     ),
     "orders": (*ORDER_FIELDS, *(_current(f) for f in ORDER_FIELDS if f.role == "settable")),
 }

@@ -31,8 +31,9 @@ FieldType = Literal[
 # identifies an order line item; settable: a target value these PATCHes document as changeable;
 # expected: what the user believes Partner Center holds (never sent, compared at plan time);
 # delta: a signed change of a settable number; meta: carried with the body but changes nothing
-# (etag); read_only: computed by Partner Center, refused in a sheet.
-Role = Literal["path", "key", "settable", "expected", "delta", "meta", "read_only"]
+# (etag); read_only: computed by Partner Center, refused in a sheet; match: names the customer a
+# row without ids is about (a company name, a domain), read to find its ids, never compared.
+Role = Literal["path", "key", "settable", "expected", "delta", "meta", "read_only", "match"]
 Level = Literal["resource", "order", "line"]
 
 JSON_TYPE: dict[FieldType, str] = {
@@ -129,4 +130,5 @@ SHOWN_ROLE: dict[Role, str] = {
     "delta": "delta",
     "meta": "carried",
     "read_only": "read-only",
+    "match": "match",
 }

@@ -15,6 +15,7 @@ is `values.py`, the rules that span rows are `crossrow.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import pandera.polars as pa
 import polars as pl
 
 from bulkpatch.catalog.fields import Field, enum_key
+from bulkpatch.check import needs
 from bulkpatch.check.crossrow import cross_row_issues
 from bulkpatch.check.values import (
     BOOL_WORDS,
@@ -61,6 +63,10 @@ class Checked:
     sheet: Sheet
     issues: pl.DataFrame
     outcomes: pl.DataFrame  # ROW, outcome, errors, codes
+    # ROW and, per id field, whether plan must find it by name (`check.needs`): rows only
+    matching: pl.DataFrame = dataclasses.field(default_factory=pl.DataFrame)
+    # A matched sheet's: what this run's matching found per row (`match.sheet.FOUND`)
+    found: pl.DataFrame | None = None
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome, every outcome present (zero when none)."""
@@ -98,15 +104,21 @@ def check(sheet: Sheet) -> Checked:
         pl.when(same).then(None).otherwise(pl.col(name)).alias(name)
         for name, same in as_read(sheet).items()
     )
+    judged = needs.judged(sheet, judged)  # an id a match will find is not missing
     issues = pl.concat(
-        [sheet.issues, _column_issues(judged, fields), *cross_row_issues(sheet, text)],
+        [
+            sheet.issues,
+            _column_issues(judged, fields),
+            needs.unnamed(sheet, text),
+            *cross_row_issues(sheet, text),
+        ],
         how="vertical",
     )
     order = {c.header: i for i, c in enumerate(sheet.columns)}
     issues = issues.sort(
         [pl.col("row"), pl.col("column").replace_strict(order, default=-1, return_dtype=pl.Int64)]
     )
-    return Checked(sheet, issues, _outcomes(sheet, text, issues))
+    return Checked(sheet, issues, _outcomes(sheet, text, issues), needs.to_match(sheet))
 
 
 # --- Column rules (Pandera) ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ import polars as pl
 from bulkpatch.catalog.fields import RESOURCE_ID
 from bulkpatch.check.values import INVISIBLE, as_enum_key, as_integer, has_invisible
 from bulkpatch.load.codes import IssueCode, rule
+from bulkpatch.load.headers import is_reconciliation
 from bulkpatch.load.sheet import ROW, Column, Sheet
 
 
@@ -50,7 +51,8 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
     """The same target twice: which row did the user mean? Both rows are in error."""
     target = sheet.column_for(RESOURCE_ID[sheet.kind])
     customer = sheet.column_for("customer_id")
-    assert target and customer  # load guarantees both
+    if not (target and customer):  # a sheet naming rows by name: its matched sheet is checked
+        return None
     # Only rows that share a resource id can share a target, and on a subscriptions sheet there
     # are few or none. Rows without both ids are not targets (their own rule reports them).
     sharing = _sharing_an_id(text, target.name)
@@ -72,6 +74,12 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
         hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null()
     )
     found = candidates.filter(pl.struct(key).is_duplicated())
+    if is_reconciliation([c.header for c in sheet.columns]):
+        # a reconciliation file has a charge line per charge: lines of one subscription that
+        # ask the same (or nothing) are one change; only lines asking differently conflict
+        asks = [c.name for c in sheet.columns if c.field and c.field.changes]
+        differ = pl.struct(asks).n_unique().over(key) > 1 if asks else pl.lit(False)
+        found = found.filter(differ)
     message = pl.format(
         '{}: "{}" is on rows {}; keep one row per {}',
         pl.lit(target.header),

@@ -176,7 +176,7 @@ def apply(
     ] = False,
 ) -> None:
     """Send the sheet's changes, read-modify-write, and write a result for every row."""
-    from bulkpatch.commands.api import apply_file
+    from bulkpatch.commands.apply import apply_file
 
     out = Output.of(options)
     run = run_job(

@@ -129,7 +129,7 @@ def sandbox(
 @sandbox_app.command("reset")
 def sandbox_reset(as_json: JSON = False, verbose: VERBOSE = False) -> None:
     """Forget the built-in sandbox's state: the next run seeds it afresh from its sheet."""
-    from bulkpatch.commands.api import reset_sandbox
+    from bulkpatch.commands.apply import reset_sandbox
 
     done = run_job(verbose, reset_sandbox, as_json)
     if as_json:

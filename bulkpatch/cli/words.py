@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 
 def print_check(run: CheckRun) -> None:
     print_problems(run.parts)
+    for part in run.parts:
+        if part.matching.height:  # README, "Matching"
+            typer.echo(
+                f"  {plural(part.matching.height, 'row')} name their customer or subscription "
+                "without ids: `bulkpatch plan` finds the ids (and shows how) before anything "
+                "is sent"
+            )
     for note in run.notes:
         typer.echo(f"Note: {note}")
     typer.echo("Report: " + "\n        ".join(str(p) for p in run.reports))
@@ -55,6 +62,7 @@ def print_mapping(parts: list[Checked]) -> None:
 def print_plan(run: PlanRun) -> None:
     """The whole story: rows check refused, changes that would not go (conflict, refusal),
     warnings (renewal changes removed), then the counts and what to do next."""
+    print_matching(run.prepared.parts)
     print_problems(run.prepared.parts)
     said = [
         (e["change"]["rows"], e.get("error") or "; ".join(e.get("warnings", [])))
@@ -83,7 +91,16 @@ def print_plan(run: PlanRun) -> None:
         typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
 
 
+def print_matching(parts: list[Checked]) -> None:
+    """How each row without ids was matched (README, "Matching"), before the problems."""
+    from bulkpatch.commands.matching import shown
+
+    for line in shown(parts):
+        typer.echo(line)
+
+
 def print_apply(run: ApplyRun) -> None:
+    print_matching(run.prepared.parts)
     summary = run.summary()
     shown = ", ".join(f"{n} {o}" for o, n in run.counts().items() if n)
     rows = plural(summary["rows"], "row")

@@ -1,16 +1,15 @@
 """The library API: one function per command, each reading as the pipeline.
 
 `check_file` checks a sheet; `plan_file` also reads Partner Center and writes what would
-change; `apply_file` sends it (`export_file`, what Partner Center holds as a sheet to edit,
-is the export stage's own). Each returns a result of one shape (`results`), which the CLI and
-the web page show. Settings merge here (keyword, environment, profile, default): a script
-gets what the CLI gets.
+change (`apply_file`, which sends it, is `commands.apply`'s; `export_file`, what Partner
+Center holds as a sheet to edit, is the export stage's own). Each returns a result of one
+shape (`results`), which the CLI and the web page show. Settings merge here (keyword,
+environment, profile, default): a script gets what the CLI gets.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,41 +20,35 @@ import polars as pl
 from bulkpatch import settings as config
 from bulkpatch.catalog.fields import Kind
 from bulkpatch.check.checker import Checked, check
-from bulkpatch.commands.controls import audited, gate, no_sheet_when_required
+from bulkpatch.commands import matching
+from bulkpatch.commands.controls import audited
 from bulkpatch.commands.results import (
-    ApplyRun,
     CheckRun,
     Options,
     PlanRun,
     Prepared,
-    apply_figures,
-    apply_summary,
     check_summary,
     plan_summary,
 )
 from bulkpatch.controls.approval import Policy, Review
-from bulkpatch.errors import FolderFault, InputError, StoppedError
+from bulkpatch.errors import StoppedError
 from bulkpatch.load.reader import load
-from bulkpatch.outcomes import APPLIED, PLAN_OUTCOMES
+from bulkpatch.outcomes import PLAN_OUTCOMES
 from bulkpatch.plan.changes import Change
 from bulkpatch.plan.changes import changes as plan_changes
 from bulkpatch.report import writers as report
-from bulkpatch.report.rows import Held, outcome_counts, plan_rows, result_rows
-from bulkpatch.report.stamp import Digest, file_sha256, now, run_by, stamp
-from bulkpatch.report.totals import Preview, seat_totals
-from bulkpatch.report.totals import preview as plan_preview
+from bulkpatch.report.rows import Held, outcome_counts, plan_rows
+from bulkpatch.report.stamp import Digest, now, run_by, stamp
+from bulkpatch.report.totals import seat_totals
 from bulkpatch.report.words import fix_note
-from bulkpatch.runs import recover
-from bulkpatch.runs.claim import Claim, claim
 from bulkpatch.runs.folder import RunFolder, make_folder
-from bulkpatch.runs.ledger import not_again, remember_applied, seat_changes
+from bulkpatch.runs.ledger import not_again
 from bulkpatch.settings import Settings
 
 # The network side (asyncio, httpx, msal) is imported by the functions that call out: `check`
 # never does, and these imports cost it a tenth of its run time.
 if TYPE_CHECKING:
-    from bulkpatch.apply.outcome import Result
-    from bulkpatch.apply.session import Sent, Session, Shown, Watch
+    from bulkpatch.apply.session import Shown, Watch
     from bulkpatch.network.target import Target
 
 
@@ -160,12 +153,35 @@ def _prepare(source: Path, o: Options, chosen: config.Profile, fresh: bool = Fal
 
     resolved = resolve(o.target, chosen)
     saved = o.saved(resolved)
-    parts = _checked(source, saved)
+    parts, listed = _matched(_checked(source, saved), resolved, source, o)
     if fresh and not o.add_again and any(p.sheet.has_delta for p in parts):
         asked, _ = _asked(parts, "")
         not_again(source, [c.to_json() for c in asked], place_name(resolved), saved["target"])
     folder = RunFolder.new(source, saved, o.out, o.reports_base, fresh, run_by(resolved))
-    return _changes(folder, resolved, parts)
+    prepared = _changes(folder, resolved, parts)
+    prepared.listed = listed
+    return prepared
+
+
+def _matched(
+    parts: list[Checked], target: Target, source: Path, o: Options
+) -> tuple[list[Checked], dict[str, Any]]:
+    """The sheets with their rows without ids matched from fresh reads (README, "Matching"),
+    and the subscription lists read (the run's reads of those customers)."""
+    if not matching.needs_matching(parts):
+        return parts, {}
+    from bulkpatch.apply.session import Session
+
+    return matching.match_parts(parts, Session(target, source, o.resolved()[1], o.progress))
+
+
+def _write_matched(prepared: Prepared) -> list[Path]:
+    """`matched.csv` (or `.xlsx`: the input's format); none when no row was matched."""
+    if all(p.found is None for p in prepared.parts):
+        return []
+    tables = [report.given(p.sheet) for p in prepared.parts]
+    excel = prepared.parts[0].sheet.sheet_name is not None
+    return prepared.folder.write_matched(tables, excel)
 
 
 def plan_file(
@@ -212,6 +228,7 @@ def plan_file(
     extra = [("Seats", seats)] if seats.height else []
     written, notes = _reports(prepared.folder, "plan", prepared.parts, ours, summary, extra=extra)
     written += prepared.folder.write_frame("plan-seats", seats)
+    written += _write_matched(prepared)
     counts = outcome_counts(
         [pl.DataFrame({"outcome": [e["outcome"] for e in entries]}, schema={"outcome": pl.String})],
         PLAN_OUTCOMES,
@@ -273,295 +290,3 @@ def _plan(prepared: Prepared, settings: Settings, progress: Shown) -> list[dict[
     currents = prepared.session(settings, progress).read(prepared.changes)
     now = datetime.now(UTC)
     return [planned(change, currents[change.key], now) for change in prepared.changes]
-
-
-# --- apply ---------------------------------------------------------------------------------------
-
-
-def apply_file(
-    path: str | Path | None = None,
-    *,
-    plan_dir: str | Path | None = None,
-    resume_dir: str | Path | None = None,
-    confirm: Callable[[Prepared, Callable[[], Preview]], bool] | None = None,
-    sheet: str | None = None,
-    kind: Kind | None = None,
-    target: str | None = None,
-    profile: str | config.Profile | None = None,
-    out: str | Path | None = None,
-    reports_base: str | Path = "reports",
-    settings: Settings | None = None,
-    rate: float | None = None,
-    order_rate: float | None = None,
-    limit_scope: str | None = None,
-    concurrency: int | None = None,
-    notes: list[str] | None = None,
-    accept_differences: bool = False,
-    add_again: bool = False,
-    keep_renewal_changes: bool = False,
-    progress: str | bool | Watch = False,
-    announce: Callable[[Prepared], None] | None = None,
-    command: str | None = None,
-) -> ApplyRun:
-    """Apply a sheet (or a plan folder, or resume a run folder) and write the results.
-
-    The keywords are `plan_file`'s. `confirm(prepared, preview)` may stop the run before
-    anything is sent; `preview()` reads the current state and says what would happen (the
-    guard rail of a live run).
-    """
-    if sum(x is not None for x in (path, plan_dir, resume_dir)) != 1:
-        raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
-    o = _options(locals())
-    chosen, settings = o.resolved()
-    # The sheet is held before the ledger of applied seat changes is read (see `claim`); a
-    # resume reads no ledger, and its own folder's lock speaks first.
-    held = _claimed(path, plan_dir) if resume_dir is None else None
-    try:
-        prepared, done = _start(path, plan_dir, resume_dir, o, chosen)
-        folder = prepared.folder
-        try:
-            held = held or claim(folder.manifest["sha256"], folder.source)
-        except InputError:
-            folder.unlock()
-            raise
-        held.name(folder.path)
-        event = "resume" if resume_dir is not None else "apply"
-        run = _apply(prepared, done, settings, confirm, o, chosen, event)
-    finally:
-        if held:
-            held.release()
-    if plan_dir is not None:
-        run.notes.append(f"The plan in {plan_dir} is unchanged; this run's files are here.")
-    return run
-
-
-def _claimed(path: str | Path | None, plan_dir: str | Path | None) -> Claim | None:
-    """The hold on the sheet given, or on the one the plan was made for; None for a file
-    that is not there (loading it says so)."""
-    if path is not None:
-        return claim(file_sha256(Path(path)), Path(path)) if Path(path).is_file() else None
-    planned = RunFolder.opened(plan_dir, None)  # type: ignore[arg-type]
-    return claim(planned.manifest["sha256"], planned.source)
-
-
-def _apply(
-    prepared: Prepared,
-    done: dict[str, dict[str, Any]],
-    settings: Settings,
-    confirm: Callable[[Prepared, Callable[[], Preview]], bool] | None,
-    o: Options,
-    chosen: config.Profile,
-    event: str,
-) -> ApplyRun:
-    """Send what the run's folder (held by this process) has left to send, and write the
-    results; `event` (apply, resume) is what the audit log calls it."""
-    folder = prepared.folder
-    keep = bool(folder.settings.get("keep_renewal_changes"))  # as the run was started
-    settings = dataclasses.replace(settings, keep_renewal_changes=keep)
-    try:
-        if o.announce:
-            o.announce(prepared)
-        if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
-            raise InputError("nothing was sent: the run was not confirmed.")
-        _audit_start(prepared, chosen, event, len(done), o.command)
-        session = prepared.session(settings, o.progress)  # its imports are not the run's time
-        started = time.monotonic()
-        sent = _send(prepared, session, done)
-        results = {**{k: _result(v) for k, v in done.items()}, **sent.results}
-        try:
-            run = _finish(prepared, sent, results, time.monotonic() - started, o.command)
-        except FolderFault as fault:
-            raise fault.after(_applied(sent.results)) from None
-        _audit_end(run, chosen, f"{event}d" if event == "resume" else "applied", results)
-    finally:
-        folder.unlock()
-    return run
-
-
-def _audit_start(
-    prepared: Prepared, chosen: config.Profile, event: str, done: int, command: str | None
-) -> None:
-    """The audit line before anything is sent: a log that cannot be written sends nothing."""
-    found = prepared.folder.approval()
-    try:
-        audited(
-            event,
-            prepared.target,
-            chosen,
-            prepared.folder,
-            command,
-            changes=len(prepared.changes),
-            already_done=done,
-            approved_by=found.get("by") if found else None,
-            approved_at=found.get("at") if found else None,
-        )
-    except StoppedError as fault:
-        raise StoppedError(f"{fault}, so nothing was sent.") from None
-
-
-def _audit_end(run: ApplyRun, chosen: config.Profile, event: str, results: dict) -> None:
-    """The audit line of what the run did: rows by outcome, seats added and removed."""
-    moved = [r.diffs.get("quantity") for r in results.values() if r.outcome in APPLIED]
-    moved = [(b or 0, a or 0) for b, a in (m for m in moved if m)]
-    try:
-        audited(
-            event,
-            run.prepared.target,
-            chosen,
-            run.prepared.folder,
-            run.stamp.command if run.stamp else None,
-            counts=run.counts(),
-            seats_added=sum(max(a - b, 0) for b, a in moved),
-            seats_removed=sum(max(b - a, 0) for b, a in moved),
-            stopped=run.figures.get("stopped"),
-        )
-    except StoppedError as fault:
-        raise StoppedError(
-            f"{fault}: the changes were sent and their results are in {run.folder}."
-        ) from None
-
-
-def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]]) -> Sent:
-    """Send what is not done yet, journaled; a journal the disk refuses stops the run."""
-    todo = [c for c in prepared.changes if c.key not in done]
-    journal = prepared.folder.journal()
-    journal.write(
-        "start",
-        target=prepared.target.name,
-        changes=len(prepared.changes),
-        already_done=len(done),
-        damaged_lines=[d.line for d in prepared.recovery.damaged],  # as this resume found them
-    )
-    try:
-        sent = session.send(todo, journal, prepared.intents)
-    finally:
-        journal.close()
-    if journal.fault:
-        raise FolderFault(prepared.folder.path, journal.fault, _applied(sent.results))
-    return sent
-
-
-def _applied(results: dict[str, Result]) -> int:
-    """How many changes reached Partner Center (a stop reports them)."""
-    return sum(r.outcome in APPLIED for r in results.values())
-
-
-def _start(
-    path: str | Path | None,
-    plan_dir: str | Path | None,
-    resume_dir: str | Path | None,
-    o: Options,
-    chosen: config.Profile,
-) -> tuple[Prepared, dict[str, dict[str, Any]]]:
-    """The run's folder (new for a sheet or a plan; the same for a resume), held by this
-    process, its changes, and the results already known (from the plan or the journal)."""
-    from bulkpatch.network.target import place_name, resolve
-
-    if path is not None:
-        no_sheet_when_required(chosen, Path(path), resolve(o.target, chosen), o.command)
-        prepared = _prepare(Path(path), o, chosen, fresh=True)
-        prepared.folder.lock()
-        prepared.folder.write_plan([{"change": c.to_json()} for c in prepared.changes])
-        return prepared, {}
-    if plan_dir is not None:
-        planned = RunFolder.opened(plan_dir, o.target)
-        gate(planned, _resolved(planned.settings, chosen), chosen, o.command)
-        if not o.add_again:
-            entries = [e["change"] for e in planned.read_plan()]
-            place = place_name(_resolved(planned.settings, chosen))
-            not_again(planned.source, entries, place, planned.settings["target"])
-        folder = RunFolder.from_plan(plan_dir, o.target, o.out, o.reports_base)
-    else:
-        folder = RunFolder.resumed(resume_dir, o.target)
-        gate(folder, _resolved(folder.settings, chosen), chosen, o.command, resuming=True)
-    folder.lock()
-    try:
-        saved = folder.settings
-        resolved = _resolved(saved, chosen)
-        prepared = _changes(folder, resolved, _checked(folder.sheet, saved))
-        prepared.changes, done, journaled = folder.settled(resume=resume_dir is not None)
-        prepared.intents = journaled.intents
-        if resume_dir is not None:  # what the readable journal does not tell, and the undo sheet
-            earlier = folder.earlier_undo()
-            prepared.recovery, rebuilt = recover.prepare(prepared.changes, journaled, done, earlier)
-            prepared.intents = {**journaled.intents, **rebuilt}
-    except BaseException:
-        folder.unlock()
-        raise
-    return prepared, done
-
-
-def _resolved(saved: dict[str, Any], chosen: config.Profile) -> Target:
-    """The target a run folder's manifest names, resolved again with `chosen`."""
-    from bulkpatch.network.target import resolve
-
-    return resolve("sandbox" if saved["embedded"] else saved["target"], chosen)
-
-
-def preview(prepared: Prepared, settings: Settings, progress: Shown = False) -> Preview:
-    """Read the current state (as `plan` does) and count what the run would change."""
-    return plan_preview(prepared.rows(), _plan(prepared, settings, progress))
-
-
-def _result(entry: dict[str, Any]) -> Result:
-    from bulkpatch.apply.outcome import Result
-
-    known = Result.__dataclass_fields__
-    return Result(**{k: v for k, v in entry.items() if k in known})
-
-
-def _finish(
-    prepared: Prepared,
-    sent: Sent,
-    results: dict[str, Result],
-    elapsed: float,
-    command: str | None,
-) -> ApplyRun:
-    """Write the results, the summary and the undo sheets of a run that sent what it could."""
-    from bulkpatch.apply.outcome import Result
-    from bulkpatch.network.target import place_name
-    from bulkpatch.report import undo
-
-    folder = prepared.folder
-    unsent = f"not sent: {sent.engine.stopped or 'the run stopped before this change'}"
-    per_change = [
-        (c, results.get(c.key) or Result("not_sent", error_message=unsent, request_id=c.request_id))
-        for c in prepared.changes
-    ]
-    per_change = recover.settle(prepared.recovery, per_change)
-    ours = [
-        result_rows(
-            part,
-            [(vars(c), r.to_json()) for c, r in per_change if c.kind == part.sheet.kind],
-            prepared.held,
-        )
-        for part in prepared.parts
-    ]
-    figures = apply_figures(prepared, sent, outcome_counts(ours), elapsed)
-    stamped = prepared.stamp(command)
-    summary = apply_summary(prepared, figures, per_change, stamped)
-    written, notes = _reports(folder, "results", prepared.parts, ours, summary)
-    notes += recover.notes(prepared.recovery)
-    written.append(folder.write_summary({"report": stamped.to_json(), **figures}))
-    planned = [e["change"] for e in folder.read_plan()]  # as asked: seat changes, not totals
-    printed = seat_changes(planned, place_name(prepared.target))
-    if printed and any(r.outcome in APPLIED for r in results.values()):
-        remember_applied(printed, folder.path)
-    written += folder.write_undo(undo.frames(per_change, recover.kept_rows(prepared.recovery)))
-    return ApplyRun(
-        folder=folder.path,
-        reports=written,
-        notes=notes,
-        stamp=stamped,
-        prepared=prepared,
-        figures=figures,
-        interrupted=sent.interrupted,
-    )
-
-
-def reset_sandbox() -> dict[str, Any]:
-    """Forget the built-in sandbox's state, so the next run seeds it afresh from its sheet;
-    what `--json` prints: the state file, and whether there was one."""
-    from bulkpatch.network.target import forget_sandbox_state, sandbox_state
-
-    return {"reset": True, "state": str(sandbox_state()), "existed": forget_sandbox_state()}

@@ -15,6 +15,7 @@ import polars as pl
 from bulkpatch import settings as config
 from bulkpatch.catalog.fields import Kind
 from bulkpatch.check.checker import Checked
+from bulkpatch.commands.matching import matching_json
 from bulkpatch.outcomes import RESULT_OUTCOMES
 from bulkpatch.plan.changes import Change
 from bulkpatch.report import writers as report
@@ -105,6 +106,8 @@ def sheet_json(part: Checked) -> dict[str, Any]:
         "rows": part.sheet.frame.height,
         "mapping": [m.to_json() for m in part.sheet.mapping()],
         "skipped": part.sheet.notes,
+        "to_match": part.matching.height,  # rows whose ids plan finds by name (README, "Matching")
+        "matching": matching_json(part),
     }
 
 
@@ -129,6 +132,7 @@ class Prepared:
     held: Held
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # resuming: may have landed
     recovery: Recovery = field(default_factory=Recovery)  # resuming: beyond the readable journal
+    listed: dict[str, Any] = field(default_factory=dict)  # matching's list reads, by customer
     started: datetime = field(default_factory=now)
 
     def stamp(self, command: str | None) -> Stamp:
@@ -140,7 +144,7 @@ class Prepared:
         """Calls to this run's target with `settings`."""
         from bulkpatch.apply.session import Session
 
-        return Session(self.target, self.folder.sheet, settings, progress)
+        return Session(self.target, self.folder.sheet, settings, progress, self.listed)
 
     def rows(self) -> dict[str, int]:
         """The sheet's rows by check outcome."""

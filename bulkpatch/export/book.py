@@ -40,6 +40,7 @@ ROLE_STYLE = {  # the role as the mapping shows it -> (header fill, cell fill)
     "key": ("#BFBFBF", "#EDEDED"),
     "expected": ("#D9D9D9", "#F2F2F2"),
     "note": ("#D9D9D9", "#F2F2F2"),
+    "match": ("#D9D9D9", "#F2F2F2"),  # the company name: a note on a row with ids
 }
 FROZEN = {"subscriptions": 3, "orders": 4}  # Customer and the ids stay in view
 TEMPLATE_ROWS = 1000  # rows a template (or a small export) validates: room to add rows

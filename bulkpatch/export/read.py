@@ -27,7 +27,7 @@ from bulkpatch.apply.session import Progress, Shown
 from bulkpatch.catalog.fields import Kind, header_index, normalize_header
 from bulkpatch.errors import FolderFault, InputError, StoppedError
 from bulkpatch.load.headers import HEADER_SEARCH, cell_text
-from bulkpatch.network.calls import Caller, Reply, versioned
+from bulkpatch.network.calls import Caller, Reply, customer_pages
 from bulkpatch.network.target import Target, client
 from bulkpatch.settings import Settings
 
@@ -41,7 +41,7 @@ GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\}
 NAME_HEADERS = {"customer", "company", "customername", "companyname"}
 # Which budget each call is paced under: the customer list has no documented limit of its own,
 # so it shares the subscription calls' (the sandbox counts it there too).
-BUDGET = {"customers": "subscriptions", "subscriptions": "subscriptions", "orders": "orders"}
+BUDGET = {"subscriptions": "subscriptions", "orders": "orders"}
 
 
 @dataclass(frozen=True)
@@ -186,22 +186,8 @@ def _client(target: Target, settings: Settings) -> Any:
 async def _pages(
     caller: Caller, size: int, queue: asyncio.Queue, found: Read, shown: Progress
 ) -> None:
-    """Page through the customer list, following each page's `links.next` (its uri and the
-    MS-ContinuationToken header it names), and queue every customer met.
-
-    "Get a list of customers" (https://learn.microsoft.com/partner-center/developer/
-    get-a-list-of-customers): `GET /v1/customers?size={size}`; "Manage customer accounts -
-    Get customers" (https://learn.microsoft.com/rest/api/partner-center/
-    manage-customer-accounts/get-customers): a paged answer carries a continuation token for
-    `seekOperation`; Partner Center's paged collections write both into `links.next` (its
-    `uri` and `headers`), which is followed exactly as given, under the versioned base.
-    """
-    path: str | None = f"/v1/customers?size={size}"
-    headers: dict[str, str] | None = None
-    while path and not caller.stopped:
-        reply = await caller.call(
-            BUDGET["customers"], "PAGE", "GET", path, "", str(uuid.uuid4()), headers=headers
-        )
+    """Page through the customer list (`customer_pages`) and queue every customer met."""
+    async for reply in customer_pages(caller, size):
         if reply.status != 200 or not isinstance(reply.body, dict):
             caller.stop(_why(reply, "the customer list could not be read"))
             return
@@ -212,9 +198,6 @@ async def _pages(
             one = Customer(str(item.get("id", "")).lower(), profile.get("companyName") or "")
             found.customers.append(one)
             queue.put_nowait(one)
-        after = (reply.body.get("links") or {}).get("next")
-        path = versioned(after["uri"], "/v1/customers") if after else None
-        headers = {h["key"]: h["value"] for h in (after or {}).get("headers") or []}
 
 
 async def _lists(

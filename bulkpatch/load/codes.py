@@ -44,6 +44,12 @@ IssueCode = Literal[
     "renewal.needs_auto_renew",
     "seats.total_and_change",
     "record.edited",
+    "match.no_customer",
+    "match.customers_alike",
+    "match.no_subscription",
+    "match.subscriptions_alike",
+    "match.moved",
+    "match.not_planned",
 ]
 
 
@@ -139,6 +145,25 @@ CODES: dict[IssueCode, Meaning] = {
     "record.edited": Meaning(
         "quote record",
         "The column in which bulkpatch records its own quotes was edited: put back what it held.",
+    ),
+    "match.no_customer": Meaning(
+        "no such customer", "No customer has the row's company name or domain (plan, matching)."
+    ),
+    "match.customers_alike": Meaning(
+        "customers alike", "Several customers have the row's company name or domain."
+    ),
+    "match.no_subscription": Meaning(
+        "no such subscription", "The customer has no subscription of the row's offer to change."
+    ),
+    "match.subscriptions_alike": Meaning(
+        "subscriptions alike", "The customer has several subscriptions of the row's offer."
+    ),
+    "match.moved": Meaning(
+        "match moved", "The row's names match another subscription than the plan recorded."
+    ),
+    "match.not_planned": Meaning(
+        "not matched when planned",
+        "A resumed run's row that had no change in its plan (no ids found).",
     ),
 }
 

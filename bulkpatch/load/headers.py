@@ -15,6 +15,7 @@ import polars as pl
 from bulkpatch.catalog.fields import (
     COLUMNS,
     FIELDS,
+    MATCHED_WITH,
     RESOURCE_ID,
     header_index,
     normalize_header,
@@ -32,6 +33,79 @@ AMBIGUOUS: dict[str, str] = {
     "enddate": "it may be the term's end or a renewal date. Call the column 'Commitment end "
     "date' (checked against Partner Center) or 'Next term end date' (a renewal instruction)",
 }
+
+
+# Partner Center's new commerce invoice reconciliation file ("Learn how to read new commerce
+# invoice reconciliation files", https://learn.microsoft.com/partner-center/billing/
+# modern-invoice-reconciliation-file): the columns it documents, and the ones that sign it.
+# Its ids are keys and its customer's name and domain what they say; every other column is
+# about one charge line (`Quantity`: the units that line bought; `PartnerId`: the partner's
+# own id; `BillingFrequency`, `UnitType`, `OrderId`: the charge's), never a field to set or
+# compare, so the file alone asks for nothing.
+RECONCILIATION = frozenset(
+    normalize_header(h)
+    for h in (
+        "PartnerId",
+        "CustomerId",
+        "CustomerName",
+        "CustomerDomainName",
+        "CustomerCountry",
+        "InvoiceNumber",
+        "MpnId",
+        "ResellerMpnId",
+        "OrderId",
+        "OrderDate",
+        "ProductId",
+        "SkuId",
+        "AvailabilityId",
+        "SkuName",
+        "ProductName",
+        "ChargeType",
+        "UnitPrice",
+        "Quantity",
+        "Subtotal",
+        "TaxTotal",
+        "Total",
+        "Currency",
+        "PublisherName",
+        "PublisherId",
+        "SubscriptionDescription",
+        "SubscriptionId",
+        "ChargeStartDate",
+        "ChargeEndDate",
+        "TermAndBillingCycle",
+        "EffectiveUnitPrice",
+        "UnitType",
+        "AlternateId",
+        "BillableQuantity",
+        "BillingFrequency",
+        "PricingCurrency",
+        "PCToBCExchangeRate",
+        "PCToBCExchangeRateDate",
+        "MeterDescription",
+        "ReservationOrderId",
+        "CreditReasonCode",
+        "SubscriptionStartDate",
+        "SubscriptionEndDate",
+        "ReferenceId",
+        "ProductQualifiers",
+        "PromotionId",
+        "ProductCategory",
+    )
+)
+_SIGNATURE = {"partnerid", "customerid", "subscriptionid", "chargetype", "billablequantity"}
+_READ = {"customerid", "subscriptionid", "customername", "customerdomainname"}
+RECONCILIATION_NOTE = (
+    "This is Partner Center's invoice reconciliation file: its Quantity is the units one "
+    "charge line bought, not the seats a subscription should hold, so the file alone asks "
+    "for nothing. To true up from it, add a Seats column with the seats each subscription "
+    "should have, or start from `bulkpatch export`."
+)
+
+
+def is_reconciliation(headers: list[str]) -> bool:
+    """Do the headers carry the reconciliation file's signature?"""
+    return {normalize_header(h) for h in headers} >= _SIGNATURE
 
 
 def near_miss(kind: Kind, header: str) -> str | None:
@@ -188,9 +262,43 @@ _KEYS = {
 }
 
 
+_STAND_INS = {
+    name: stand_in
+    for name, f in header_index("subscriptions").items()
+    for stand_in, by in MATCHED_WITH.items()
+    if f.name in by
+}
+
+
+def closest_header(grid: pl.DataFrame, kind: Kind, first_row: int = 1) -> tuple[int, str] | None:
+    """When no row names the key columns: the row that comes closest (its index in `grid`,
+    whose first row is the file's `first_row`) and the words saying so, with its near misses
+    and what they were probably meant to be (`row 3 ... has 'Sub-Idd': did you mean 'Sub
+    id'?`); None when no row has a near miss."""
+    best: tuple[int, list[tuple[str, str]]] | None = None
+    index = header_index(kind)
+    for i, row in enumerate(grid.head(HEADER_SEARCH).iter_rows()):
+        texts = [cell_text(c) for c in row if cell_text(c)]
+        misses = [
+            (t, m) for t in texts if normalize_header(t) not in index and (m := near_miss(kind, t))
+        ]
+        if misses and (best is None or len(misses) > len(best[1])):
+            best = (i, misses)
+    if best is None:
+        return None
+    had = ", ".join(repr(t) for t, _ in best[1])
+    meant = ", ".join(repr(m) for _, m in best[1])
+    return best[0], (
+        f"no row names the key columns; row {first_row + best[0]} comes closest: it has {had}: "
+        f"did you mean {meant}?"
+    )
+
+
 def names_keys(cells: list[str]) -> bool:
-    """Does a row name a customer id and a subscription or order id column?"""
-    named = {_KEYS.get(normalize_header(cell_text(c))) for c in cells}
+    """Does a row name a customer id and a subscription or order id column (or, on a sheet
+    matched by name, the columns that stand in for them: a company and a product)?"""
+    norm = [normalize_header(cell_text(c)) for c in cells]
+    named = {_KEYS.get(n) for n in norm} | {_STAND_INS.get(n) for n in norm}
     return "customer_id" in named and bool(named & {"subscription_id", "order_id"})
 
 
@@ -222,6 +330,8 @@ def match_columns(
     sheets: list[str] | None = None,
 ) -> list[Column]:
     index = header_index(kind)
+    if is_reconciliation([h for _, h in headers]):  # its charge columns are not fields
+        declared = set(declared) | (RECONCILIATION - _READ)
     seen: dict[str, tuple[int, str]] = {}
     names: set[str] = {ROW}
     columns = []
@@ -237,7 +347,9 @@ def match_columns(
         if f is not None:
             seen[f.name] = (position, header)
         remark = ""
-        if key in declared:
+        if key in declared and key in RECONCILIATION:
+            remark = "a reconciliation file's charge column: carried, never sent or compared"
+        elif key in declared:
             remark = "declared a note: carried to the reports, never sent"
         elif key in AMBIGUOUS:
             remark = f"read as a note: {AMBIGUOUS[key]}"
@@ -257,7 +369,7 @@ def match_columns(
 
 
 def _require(label: str, kind: Kind, columns: list[Column], sheets: list[str]) -> None:
-    if not any(c.field for c in columns):
+    if not any(c.field and c.field.role != "match" for c in columns):
         found = listing([c.header for c in columns if c.header])
         pick = f" Pick the sheet to read with --sheet: {listing(sheets)}." if sheets else ""
         raise InputError(
@@ -270,6 +382,9 @@ def _require(label: str, kind: Kind, columns: list[Column], sheets: list[str]) -
             continue
         if any(c.field is f for c in columns):
             continue
+        named = {c.field.name for c in columns if c.field}
+        if kind == "subscriptions" and named & set(MATCHED_WITH.get(f.name, ())):
+            continue  # found by name at plan time (README, "Matching")
         unknown = [c.header for c in columns if c.field is None and c.header]
         spellings = [normalize_header(s) for s in (f.name, f.label, *f.aliases)]
         close = [

@@ -25,12 +25,16 @@ from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.csv_file import csv_grid
 from bulkpatch.load.excel_file import Book, Defects, Sample, excel_grids
 from bulkpatch.load.headers import (
+    RECONCILIATION_NOTE,
     cell_text,
+    closest_header,
     detect_kind,
     header_row,
+    is_reconciliation,
     kind_from_name,
     listing,
     match_columns,
+    names_keys,
 )
 from bulkpatch.load.record import use_csv_record, use_record
 from bulkpatch.load.sheet import BLANKS, ISSUE_SCHEMA, ROW, Column, Sheet, Typed, clean, profile
@@ -127,6 +131,11 @@ def _build(
     limits.columns(label, grid.width)
     limits.rows(label, grid.height - top - 1)
     limits.cells(label, grid, first_row, headers)
+    closest = (
+        None if names_keys(headers) else closest_header(grid, kind or "subscriptions", first_row)
+    )
+    if closest and closest[0] != top:  # not the title above it: the row meant as the header
+        raise InputError(f"{label}: {closest[1]} Rename those headers, then run it again.")
     body = grid.slice(top + 1)
     names = body.columns  # a new list at each call: asked once, not once per column
     written = body.select(pl.all().is_not_null().any()).row(0) if body.width else ()
@@ -146,6 +155,8 @@ def _build(
     padded, formulas = profile(frame)
     frame = _numbered(frame, columns, padded, first_row + top + 1)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)
+    if is_reconciliation([c.header for c in columns]):
+        sheet.notes.append(RECONCILIATION_NOTE)
     problems = [_ragged_issues(ragged)] if ragged else []
     if record is not None:
         problems += _own_quotes(sheet, record, taken, unread, first_row + top + 1)

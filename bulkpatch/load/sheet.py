@@ -124,6 +124,7 @@ def _mapped(c: Column) -> Mapped:
         "delta": "seats to add (+2) or remove (-1); plan turns it into a total",
         "read_only": "computed by Partner Center; a sheet cannot set it",
         "meta": "sent back as read, changes nothing",
+        "match": "finds the customer of a row without ids; never sent",
     }.get(f.role, "")
     if f.role == "expected" and f.of:
         remark = f"the {f.of} you believe Partner Center holds now; never sent"

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -325,6 +325,32 @@ def same_origin(link: str, base: httpx.URL) -> bool:
         return True
     ours = (base.scheme, base.host.rstrip("."), base.port)
     return (url.scheme or base.scheme, url.host.rstrip("."), url.port) == ours
+
+
+async def customer_pages(caller: Caller, size: int) -> AsyncIterator[Reply]:
+    """Every page of the partner's customer list, following each page's `links.next` (its uri
+    and the MS-ContinuationToken header it names); the last reply yielded is a refusal when a
+    page could not be read (its status not 200).
+
+    "Get a list of customers" (https://learn.microsoft.com/partner-center/developer/
+    get-a-list-of-customers): `GET /v1/customers?size={size}`; "Manage customer accounts -
+    Get customers" (https://learn.microsoft.com/rest/api/partner-center/
+    manage-customer-accounts/get-customers): a paged answer carries a continuation token for
+    `seekOperation`; Partner Center's paged collections write both into `links.next` (its
+    `uri` and `headers`), which is followed exactly as given, under the versioned base.
+    """
+    path: str | None = f"/v1/customers?size={size}"
+    headers: dict[str, str] | None = None
+    while path and not caller.stopped:
+        reply = await caller.call(
+            "subscriptions", "PAGE", "GET", path, "", str(uuid.uuid4()), headers=headers
+        )
+        yield reply
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            return
+        after = (reply.body.get("links") or {}).get("next")
+        path = versioned(after["uri"], "/v1/customers") if after else None
+        headers = {h["key"]: h["value"] for h in (after or {}).get("headers") or []}
 
 
 def versioned(link: str, canonical: str) -> str:

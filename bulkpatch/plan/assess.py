@@ -16,6 +16,7 @@ from typing import Any, Literal
 from bulkpatch.catalog import fields as catalog
 from bulkpatch.catalog.model import plain
 from bulkpatch.check.values import same_value
+from bulkpatch.match.fold import names_offer_id
 from bulkpatch.plan import rules
 from bulkpatch.plan.changes import LINE, Change, Merged, merge, show
 
@@ -103,11 +104,14 @@ def expectations(change: Change, current: dict[str, Any]) -> list[str]:
             catalog.field(change.kind, name), change.values[name], _dotted(current, name)
         ):
             continue
-        if name == catalog.OFFER.name:  # a name or an id: either may match
+        if name == catalog.OFFER.name:  # a name or an id (or its first parts): either may match
             held = [current.get("offerName"), current.get("offerId")]
-            if str(want).casefold() not in {str(h).casefold() for h in held if h}:
+            named = names_offer_id(str(want), str(held[1] or ""))
+            if not named and str(want).casefold() not in {str(h).casefold() for h in held if h}:
                 found.append(_expects("offer", want, held[0] or held[1]))
             continue
+        if name == "offerId" and names_offer_id(str(want), str(current.get("offerId") or "")):
+            continue  # `CFQ7TTC0L3PB:0001` names `CFQ7TTC0L3PB:0001:CFQ7TTC0KXG7`
         have = _dotted(current, name)
         if not same_value(catalog.field(change.kind, name), want, have):
             asks = change.values.get(name)

@@ -105,11 +105,17 @@ def changes(checked: Checked, run_id: str) -> tuple[list[Change], dict[int, str]
         # A row that asks nothing is still compared when it says what it expects Partner
         # Center to hold: `Current seats 30, Quantity 30` is no change only if 30 is there.
         asking = frame.filter(pl.col("outcome").is_in(["valid", "no_change"]))
+        seen: dict[tuple[str, str], Change] = {}
         for row in asking.to_dicts():
             day = sheet.exported.get(row[ROW], "")
             values, expected, delta = _split(row, roles, edited_only=bool(day))
             if row["outcome"] == "no_change" and (day or not expected):
                 continue  # an exported row left as it was asks nothing, whatever moved since
+            key = (_id(row["customer_id"]), _id(row["subscription_id"]))
+            same = seen.get(key)
+            if same is not None:  # a reconciliation file's charge lines asking the same (a
+                same.rows.append(row[ROW])  # target asked otherwise twice is refused at check)
+                continue
             made.append(
                 Change(
                     "subscriptions",
@@ -122,11 +128,17 @@ def changes(checked: Checked, run_id: str) -> tuple[list[Change], dict[int, str]
                     exported=day,
                 )
             )
+            seen[key] = made[-1]
     else:
         made, held = _order_changes(frame, roles, sheet.exported)
     for change in made:
         change.request_id = str(uuid.uuid5(REQUEST_NS, f"{run_id}:{change.key}"))
     return made, held
+
+
+def _id(value: Any) -> str:
+    """An id as rows compare it: without case or braces."""
+    return str(value).strip("{}").lower()
 
 
 def _split(

@@ -122,6 +122,23 @@ def table(
     )
 
 
+def given(sheet: Sheet) -> Table:
+    """The sheet's own columns alone, safe to open: a sheet to use as input again (the
+    matched sheet, `matched.csv`)."""
+    t = table(sheet, sheet.frame.select(ROW))
+    width = len(sheet.columns)
+    return Table(
+        t.title,
+        t.headers[:width],
+        t.frame.select(t.frame.columns[:width]),
+        {i: typed for i, typed in t.typed.items() if i < width},
+        unsafe=frozenset(i for i in t.unsafe if i < width),
+        dialect=t.dialect,
+        plain=True,
+        exact=t.exact,
+    )
+
+
 def _apart(sheet: Sheet, ours: set[str]) -> tuple[pl.DataFrame, list[str], set[str]]:
     """The sheet's frame, its column names and formula columns, a column named as one of
     `ours` renamed (a results sheet applied again has its own `outcome` and `row`: both are

@@ -347,6 +347,17 @@ class RunFolder:
         return [path]
 
     @_writes
+    def write_matched(self, tables: list[report.Table], excel: bool) -> list[Path]:
+        """The sheet with the ids matching found, in the input's own format: `matched.xlsx`
+        (a sheet per input sheet) or `matched.csv` (README, "Matching")."""
+        path = self.path / ("matched.xlsx" if excel else "matched.csv")
+        if not excel:
+            report.write_csv(path, *tables[0].for_csv(), tables[0].dialect)
+        elif not report.write_workbook(path, tables, None):
+            return []
+        return [path]
+
+    @_writes
     def write_frame(self, name: str, frame: pl.DataFrame) -> list[Path]:
         """A plain table such as `plan-seats`, formula-like text quoted; nothing when empty."""
         if not frame.height:

@@ -10,6 +10,13 @@ get-a-list-of-customers): `GET /v1/customers?size={size}` answers a Collection (
 `seekOperation` asks for the next page. Partner Center's paged collections ("Get invoice line
 items", same API) write it as `links.next`: the `uri` of the next page (`...&seekOperation=Next`)
 with the header to send, `MS-ContinuationToken`. The sandbox pages exactly so.
+
+"Customer resources" (https://learn.microsoft.com/partner-center/developer/customer-resources):
+the Customer resource carries `customDomains` (a list of strings, the customer's custom
+domains) beside `companyProfile`. A customer seeded from a sheet has the company name and
+domain the sheet gives it (`Customer`, `Domain` columns), else names drawn from its id; the
+sandbox seeded with sheets also holds a look-alike of the first sample customer ("Contoso Ltd."
+beside "Contoso Ltd", another domain), so matching by name shows its refusal.
 """
 
 from __future__ import annotations
@@ -45,25 +52,45 @@ def company_name(customer_id: str) -> str:
     return f"{r.choice(FIRST)} {r.choice(SECOND)} {tag} {r.choice(SUFFIX)}"
 
 
-def customer(customer_id: str) -> dict[str, Any]:
-    """A Customer resource as the list carries it."""
-    name = company_name(customer_id)
-    domain = "".join(ch for ch in name.lower() if ch.isalnum())[:24] + ".onmicrosoft.com"
+# The look-alike the sheet-seeded sandbox holds: a second "Contoso Ltd", with a dot and its own
+# domains, and one subscription of an offer the first one has too.
+LOOKALIKE_ID = "c0a7c0de-5e1d-4c1d-9a1e-0d0c0b0a0901"
+LOOKALIKE = ("Contoso Ltd.", "contosoltdeu.onmicrosoft.com", ("contoso.eu",))
+LOOKALIKE_OFFER = "Microsoft 365 E3"
+
+
+def customer(
+    customer_id: str,
+    name: str | None = None,
+    domain: str | None = None,
+    custom: tuple[str, ...] | list[str] = (),
+) -> dict[str, Any]:
+    """A Customer resource as the list carries it: `name` and `domain` as given, else drawn
+    from the id; `custom`: its custom domains (`customDomains`)."""
+    name = name or company_name(customer_id)
+    slug = "".join(ch for ch in name.lower() if ch.isalnum())[:24]
     return {
         "id": customer_id,
         "companyProfile": {
             "tenantId": customer_id,
-            "domain": domain,
+            "domain": domain or f"{slug}.onmicrosoft.com",
             "companyName": name,
             "attributes": {"objectType": "CustomerCompanyProfile"},
         },
+        "customDomains": list(custom),
         "relationshipToPartner": "reseller",
         "attributes": {"objectType": "Customer"},
     }
 
 
-def page(ids: list[str], query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
-    """One page of the customer list, as the query and the continuation token ask."""
+def page(
+    ids: list[str],
+    query: dict[str, str],
+    headers: dict[str, str],
+    profiles: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One page of the customer list, as the query and the continuation token ask;
+    `profiles`: the Customer resources seeded with names (by id), the others drawn."""
     size = _size(query.get("size"))
     start = 0
     if query.get("seekOperation", "").lower() == "next":
@@ -78,7 +105,7 @@ def page(ids: list[str], query: dict[str, str], headers: dict[str, str]) -> dict
         }
     return {
         "totalCount": len(chosen),
-        "items": [customer(c) for c in chosen],
+        "items": [(profiles or {}).get(c) or customer(c) for c in chosen],
         "links": links,
         "attributes": {"objectType": "Collection"},
     }

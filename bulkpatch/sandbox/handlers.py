@@ -87,7 +87,10 @@ class ResourceHandlers:
         """A page of the partner's customers (see `customers` for the documented paging)."""
         try:
             found = customers.page(
-                self.store.customers(), dict(request.query_params), dict(request.headers)
+                self.store.customers(),
+                dict(request.query_params),
+                dict(request.headers),
+                self.store.profiles(),
             )
         except ApiError as refusal:
             return error(refusal)

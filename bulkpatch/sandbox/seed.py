@@ -28,7 +28,7 @@ from bulkpatch.check.values import typed
 from bulkpatch.errors import InputError
 from bulkpatch.load.reader import load
 from bulkpatch.load.sheet import Column, Sheet
-from bulkpatch.sandbox import resources, semantics
+from bulkpatch.sandbox import customers, resources, semantics
 from bulkpatch.sandbox.config import SeedSpec
 
 SYNTHETIC_NS = uuid.UUID("0b7c2d4e-5f60-4a1b-8c9d-0e1f2a3b4c5d")
@@ -41,7 +41,7 @@ NCE_OFFER = re.compile(r"^[A-Z0-9]{12}:[A-Z0-9]{4}(:[A-Z0-9]+)?$", re.IGNORECASE
 
 def build(spec: SeedSpec, now: datetime) -> Seeded:
     """Every resource of `spec`, deterministic for the same spec."""
-    seeded: Seeded = {"subscriptions": [], "orders": []}
+    seeded: Seeded = {"subscriptions": [], "orders": [], "customers": []}
     for path in spec.sheets:
         try:
             sheets = load(path)
@@ -50,12 +50,20 @@ def build(spec: SeedSpec, now: datetime) -> Seeded:
         for sheet in sheets:
             if sheet.kind == "subscriptions":
                 seeded["subscriptions"] += _subscriptions(sheet, now)
+                seeded["customers"] += _named(sheet)
             else:
                 orders, subscriptions = _orders(sheet, now)
                 seeded["orders"] += orders
                 seeded["subscriptions"] += subscriptions
     if spec.sheets:
+        seeded["subscriptions"] += _lookalike(now)
         seeded["subscriptions"] += _inactive(seeded, now)
+        seeded["customers"].append(
+            (
+                customers.LOOKALIKE_ID,
+                customers.customer(customers.LOOKALIKE_ID, *customers.LOOKALIKE),
+            )
+        )
     if spec.synthetic:
         seeded["subscriptions"] += synthetic(*spec.synthetic, now=now)
     return seeded
@@ -94,6 +102,8 @@ def _rows(sheet: Sheet) -> list[dict[str, Any]]:
         {**names, **{c.name: f"current:{f.name}" for c, f in current.items()}}
     )
     key = "subscription_id" if sheet.kind == "subscriptions" else "order_id"
+    if not {"customer_id", key} <= set(frame.columns):  # a sheet naming customers by name only
+        return []
     return frame.filter(pl.col("customer_id").is_not_null() & pl.col(key).is_not_null()).to_dicts()
 
 
@@ -111,6 +121,32 @@ def _subscriptions(sheet: Sheet, now: datetime) -> list[tuple[str, dict]]:
         if sub not in made:
             made[sub] = (customer, _subscription(customer, sub, row, believed, now))
     return list(made.values())
+
+
+def _named(sheet: Sheet) -> list[tuple[str, dict]]:
+    """The Customer resource of every customer the sheet names by company or domain."""
+    if sheet.column_for("match:company") is None and sheet.column_for("match:domain") is None:
+        return []
+    named: dict[str, tuple[str, dict]] = {}
+    for row in _rows(sheet):
+        customer, name = row["customer_id"], row.get("match:company")
+        if customer.lower() in named or not (name or row.get("match:domain")):
+            continue
+        body = customers.customer(customer, name, row.get("match:domain"))
+        slug = body["companyProfile"]["domain"].split(".")[0]
+        body["customDomains"] = [f"{slug}.com"]
+        named[customer.lower()] = (customer, body)
+    return list(named.values())
+
+
+def _lookalike(now: datetime) -> list[tuple[str, dict]]:
+    """The look-alike customer's one subscription, of an offer its namesake has too."""
+    customer = customers.LOOKALIKE_ID
+    sub = str(uuid.uuid5(SYNTHETIC_NS, f"{customer}-lookalike"))
+    body = resources.subscription(customer, sub, now, legacy=False, status="active")
+    _as_offer(body, [customers.LOOKALIKE_OFFER], {})
+    _coherent(body, set(), now)
+    return [(customer, body)]
 
 
 def _subscription(

@@ -148,6 +148,12 @@ class Store:
                 (request_id, status, body, location),
             )
 
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """The Customer resources seeded with names (kind `customers`), by customer id."""
+        with self.lock:
+            rows = self.db.execute("select customer_id, body from resources where kind='customers'")
+            return {r[0]: json.loads(r[1]) for r in rows}
+
     def customers(self) -> list[str]:
         """Every customer the sandbox holds a resource for, in id order (the customer list)."""
         with self.lock:

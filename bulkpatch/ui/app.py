@@ -28,7 +28,8 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bulkpatch.commands.api import apply_file, check_file, plan_file
+from bulkpatch.commands.api import check_file, plan_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.commands.controls import approval_state, approve_plan, review_plan
 from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError

@@ -30,7 +30,7 @@ from conftest import (
 
 from bulkpatch.apply.engine import Engine
 from bulkpatch.check.checker import check
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.load.reader import load
 from bulkpatch.plan.changes import changes
 from bulkpatch.runs.journal import Journal

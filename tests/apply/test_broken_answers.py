@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec
 from bulkpatch.settings import Settings
 

@@ -20,7 +20,7 @@ from conftest import apply, order_change, put_order, put_subscription, sub_chang
 
 from bulkpatch.catalog.fields import field
 from bulkpatch.check.values import same_value
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.network.calls import attempt_id, versioned
 from bulkpatch.runs.journal import replay
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SandboxTransport, SeedSpec, resources

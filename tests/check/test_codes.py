@@ -137,7 +137,8 @@ def test_every_code_in_the_table_is_what_some_sheet_gets_and_no_other(tmp_path):
     got = {code for *_, code in CASES}
     for path in sheets_for_the_other_rules(tmp_path).values():
         got.update(path)
-    assert got == set(CODES)
+    # the `match.*` codes are given at plan time, by matching: tests/test_matching.py gets each
+    assert got == {c for c in CODES if not c.startswith("match.")}
 
 
 def test_the_type_and_the_table_name_the_same_codes_each_dotted_and_explained():
@@ -162,7 +163,8 @@ def test_every_code_the_stages_spell_is_in_the_table_and_each_is_spelled_where_i
     and every code is spelled there (none lives only in the table)."""
     package = ROOT / "bulkpatch"
     found = set()
-    for path in [*(package / "load").glob("*.py"), *(package / "check").glob("*.py")]:
+    stages = ("load", "check", "match")  # match: the rows plan finds by name
+    for path in [p for stage in stages for p in (package / stage).glob("*.py")]:
         if path.name != "codes.py":
             found |= spelled(path)
     assert found == set(CODES)

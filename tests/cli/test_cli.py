@@ -118,21 +118,14 @@ def test_every_command_shows_how_each_column_was_read_before_anything_else(cli, 
     for result in (checked, planned):
         lines = result.stderr.splitlines()
         assert lines[0] == "Columns of subscriptions-true-up.csv:"
-        assert lines[1].split() == [
-            "Customer",
-            "note",
-            "carried",
-            "to",
-            "the",
-            "reports,",
-            "never",
-            "sent",
-        ]
+        # `Customer` names the customer of a row without ids (matching); beside ids, never sent
+        assert lines[1].split()[:3] == ["Customer", "match", "match:company"]
+        assert lines[1].endswith("finds the customer of a row without ids; never sent")
         assert "  Current seats       expected  quantity" in result.stderr
         assert "  Quantity            set       quantity" in result.stderr
     mapping = json.loads(applied.stdout)["sheets"][0]["mapping"]
     assert {"header": "Product", "role": "expected"}.items() <= mapping[3].items()
-    assert [m["role"] for m in mapping[:3]] == ["note", "key", "key"]
+    assert [m["role"] for m in mapping[:3]] == ["match", "key", "key"]
 
 
 def test_a_misspelled_header_stops_the_run_unless_declared_a_note(cli, quirk, tmp_path):

@@ -348,8 +348,9 @@ def test_a_terminal_shows_a_progress_bar_of_customers_unless_quiet(tmp_path):
     quiet = in_terminal(
         ["export", "--all", "--target", "sandbox", "--out", "b.xlsx", "--quiet"], tmp_path
     )
-    assert "4/4 [" in shown and "customer/s" in shown
-    assert "4/4 [" not in quiet
+    # the samples' four customers and the sandbox's look-alike "Contoso Ltd." (matching)
+    assert "5/5 [" in shown and "customer/s" in shown
+    assert "5/5 [" not in quiet
 
 
 def test_customers_from_a_workbook(tmp_path, write_xlsx):

@@ -37,7 +37,9 @@ def test_near_misses_of_known_headers(header, meant):
 
 
 @pytest.mark.parametrize(
-    "header", ["Customer", "Customers", "Notes", "Company", "Amount", "Date", "Total", "Ref"]
+    # `Customer` and `Company` name a customer now (matching), so are not here
+    "header",
+    ["Notes", "Amount", "Date", "Total", "Ref"],
 )
 def test_other_words_are_not_near_misses(header):
     assert near_miss("subscriptions", header) is None

@@ -19,7 +19,8 @@ import pytest
 from conftest import FAST, ids, server
 
 from bulkpatch.catalog.fields import FIELDS
-from bulkpatch.commands.api import apply_file, check_file, plan_file
+from bulkpatch.commands.api import check_file, plan_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.export.read import export_file
 from bulkpatch.load.quoting import EXACT, QUOTED
 from bulkpatch.load.reader import load
@@ -29,7 +30,17 @@ from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec
 from bulkpatch.ui.jobs import read_report
 
 # Every settable text field of a subscription (friendly name, the next term's product ids).
-TEXT = [f for f in FIELDS["subscriptions"] if f.role == "settable" and f.type == "string"]
+# Every settable text field but the renewal product's ids (product, SKU, availability): a
+# scheduled product must be one the subscription's transition eligibilities list ("Schedule
+# changes for a new commerce subscription"; plan/rules.py and the sandbox each hold it), and
+# those ids are Microsoft's catalog ids, none of which starts as a formula does.
+TEXT = [
+    f
+    for f in FIELDS["subscriptions"]
+    if f.role == "settable"
+    and f.type == "string"
+    and not f.name.startswith("scheduledNextTermInstructions.product.")
+]
 LEADS = ["=", "+", "-", "@", "\t", "\r"]  # how text a spreadsheet runs as a formula starts
 TRIMMED = {"\t", "\r"}  # a sheet's cell loses blanks around it: only Partner Center keeps them
 CUSTOMER = ids(1, "own-files-customer")[0]

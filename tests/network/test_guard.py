@@ -21,7 +21,7 @@ import openpyxl
 import pytest
 from conftest import FAST, ids, live_profile, run_in_terminal, server, stats, true_up
 
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.errors import InputError
 from bulkpatch.network.target import resolve
 from bulkpatch.report.stamp import place

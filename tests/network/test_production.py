@@ -21,7 +21,7 @@ from conftest import (
     uvicorn_server,
 )
 
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.errors import InputError
 from bulkpatch.settings import load_profile
 

@@ -19,7 +19,8 @@ from conftest import (
     stats,
 )
 
-from bulkpatch.commands.api import apply_file, plan_file, prepare, preview
+from bulkpatch.commands.api import plan_file, prepare
+from bulkpatch.commands.apply import apply_file, preview
 
 CUSTOMER = "0f1b2c3d-1111-4222-8333-444455556666"
 

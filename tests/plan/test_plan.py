@@ -11,7 +11,8 @@ import pytest
 from conftest import CUSTOMER, FAST, SUB1, SUB2, ids, journal_calls, results, server, stats, true_up
 
 from bulkpatch.check.checker import check
-from bulkpatch.commands.api import apply_file, plan_file
+from bulkpatch.commands.api import plan_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.errors import InputError, StoppedError
 from bulkpatch.load.reader import load
 from bulkpatch.plan.changes import Change, changes, merge

@@ -17,7 +17,8 @@ import polars as pl
 import pytest
 from conftest import FAST, apply, order_change, put_order, sub_change, uvicorn_server
 
-from bulkpatch.commands.api import apply_file, check_file, plan_file
+from bulkpatch.commands.api import check_file, plan_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.plan.assess import assess
 from bulkpatch.sandbox import Sandbox, SandboxConfig, SeedSpec, resources
 

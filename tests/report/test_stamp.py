@@ -11,7 +11,7 @@ from importlib import metadata
 import openpyxl
 from conftest import FAST, SAMPLES, server, true_up
 
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 from bulkpatch.report.stamp import command_line
 from bulkpatch.settings import load_profile
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 from conftest import FAST, HEAD, current, ids, server, true_up
 
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 
 
 def test_undo_sheet_applied_afterwards_restores_what_was_read(tmp_path):

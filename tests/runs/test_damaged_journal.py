@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 from conftest import FAST, current, ids, results, server, stats, true_up
 
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 
 
 def lines(folder: Path) -> list[bytes]:

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from conftest import FAST, OWN_GROUP, interrupt, posix_only, results, server, stats, true_up
 
-from bulkpatch.commands.api import apply_file
+from bulkpatch.commands.apply import apply_file
 
 
 def start_apply(path: Path, url: str, folder: Path, *extra: str, limit=None) -> subprocess.Popen:

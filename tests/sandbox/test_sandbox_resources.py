@@ -48,7 +48,11 @@ def test_resources_carry_every_field_of_the_reference_models():
     keys = {"subscription": set(), "order": set()}
     for seed in (SeedSpec(synthetic=(5, 20)), SeedSpec.samples()):
         store = Sandbox(SandboxConfig(seed=seed)).store
-        rows = store.db.execute("select kind, customer_id, id from resources").fetchall()
+        # the seeded Customer resources (names for matching) are the customer list's, not these
+        # request bodies': `test_matching` reads them through the list
+        rows = store.db.execute(
+            "select kind, customer_id, id from resources where kind != 'customers'"
+        ).fetchall()
         for kind, customer, rid in rows:
             body = store.get(kind, customer, rid, 0)
             assert problems(kind, body) == []

@@ -23,6 +23,8 @@ def sample_ids() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     subs, orders = set(), set()
     for path in sorted(p for p in SAMPLES.iterdir() if p.suffix in (".csv", ".xlsx")):
         for sheet in load(path):
+            if sheet.column_for("customer_id") is None:
+                continue  # the names-only sample (true-up-by-name.csv): no ids to seed
             names = {c.name: c.field.name for c in sheet.columns if c.field}
             rows = typed(sheet).rename(names).to_dicts()
             key = "subscription_id" if sheet.kind == "subscriptions" else "order_id"

@@ -487,7 +487,7 @@ def test_ctrl_c_stops_the_page_and_its_run_which_the_cli_then_resumes(cli, tmp_p
 
 def test_a_run_the_library_left_interrupted_is_resumed_on_the_page(page):
     from bulkpatch.apply.session import Watch
-    from bulkpatch.commands.api import apply_file
+    from bulkpatch.commands.apply import apply_file
 
     pressed = Watch()
     pressed.stop()  # Stop before the first answer: what Ctrl-C does to `bulkpatch apply`
@@ -503,7 +503,7 @@ def test_resuming_a_production_run_asks_for_the_changes_left_typed(page):
     import json
 
     from bulkpatch.apply.session import Watch
-    from bulkpatch.commands.api import apply_file
+    from bulkpatch.commands.apply import apply_file
 
     pressed = Watch()
     pressed.stop()
