@@ -30,11 +30,13 @@ from bulkpatch.load.headers import (
     kind_from_name,
     listing,
     match_columns,
+    refuse_unsettable,
 )
-from bulkpatch.load.record import use_csv_record, use_record
+from bulkpatch.load.record import EXPORTED_ON, use_csv_record, use_record
 from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, Typed, clean, profile
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
+EXPORTED = normalize_header(EXPORTED_ON)
 
 
 def load(
@@ -141,6 +143,9 @@ def _build(
     )
     if record is not None:
         frame, taken, unread = quoting.unquote(frame, [c.header for c in columns], record)
+    exported = book is not None and book.record is not None
+    if not exported and EXPORTED not in map(normalize_header, headers):
+        refuse_unsettable(label, columns, frame)
     padded, formulas = profile(frame)
     frame = _numbered(frame, columns, padded, first_row + top + 1)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)

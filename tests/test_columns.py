@@ -1,0 +1,44 @@
+"""Every column accounted for (issue 24): a known field is never silently a note, a sheet that
+mixes kinds or cuts rows short says so, refusals say what to type, and a file bulkpatch cannot
+open says why. Each case is a quirk file named for the defect, run through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+
+def refused(cli, name, *args):
+    """The CLI's one line for an input it cannot use: exit 2, no traceback."""
+    done = cli("check", name, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    return done.stderr
+
+
+def problems(cli, path, *args):
+    """The rows' problems as `check --json` gives them, and the exit code."""
+    done = cli("check", path, "--json", *args)
+    assert "Traceback" not in done.stderr, done.stderr
+    summary = json.loads(done.stdout)
+    return done.returncode, [p for s in summary["sheets"] for p in s["problems"]], summary
+
+
+# --- 1. A known field is never silently a note ---------------------------------------------------
+
+
+def test_auto_renew_on_an_orders_sheet_stops_the_load_and_says_where_it_goes(cli, quirk):
+    said = refused(cli, quirk("auto-renew-on-orders.csv"))
+    assert "column 'Auto renew' is a subscription field, and this is an orders sheet" in said
+    assert "put these rows on a Subscriptions sheet, by Subscription ID" in said
+
+
+def test_a_declared_note_is_still_a_note(cli, quirk):
+    done = cli("check", quirk("auto-renew-on-orders.csv"), "--note", "Auto renew", "--json")
+    assert done.returncode == 0, done.stderr
+    mapping = json.loads(done.stdout)["sheets"][0]["mapping"]
+    assert {"header": "Auto renew", "role": "note"}.items() <= mapping[-1].items()
+
+
+def test_a_new_name_on_order_lines_is_refused_with_how_to_rename(cli, quirk):
+    said = refused(cli, quirk("friendly-name-on-order-lines.csv"))
+    assert "column 'Friendly name': order lines cannot be renamed: rename the subscription" in said
