@@ -42,3 +42,24 @@ def test_a_declared_note_is_still_a_note(cli, quirk):
 def test_a_new_name_on_order_lines_is_refused_with_how_to_rename(cli, quirk):
     said = refused(cli, quirk("friendly-name-on-order-lines.csv"))
     assert "column 'Friendly name': order lines cannot be renamed: rename the subscription" in said
+
+
+# --- 2. A sheet that mixes kinds -----------------------------------------------------------------
+
+
+def test_a_sheet_mixing_subscriptions_and_order_lines_is_refused_with_how_to_split(cli, quirk):
+    said = refused(cli, quirk("mixed-kinds.csv"))
+    assert "mixes subscriptions and order lines" in said
+    assert "rows 2, 4 have a Subscription ID and no Order ID (subscriptions)" in said
+    assert "row 3 has an Order ID (order lines)" in said
+    assert "two sheets of one workbook, Subscriptions and Orders" in said
+    assert "is empty" not in said  # never one kind's rules applied to the other's rows
+
+
+def test_a_subscriptions_sheet_whose_order_ids_are_cross_checks_is_not_mixed(cli, write_csv):
+    customer, sub = "0f1b2c3d-1111-4222-8333-444455556666", "a1b2c3d4-0000-4000-8000-000000000001"
+    path = write_csv(
+        [["Customer ID", "Subscription ID", "Order ID", "Quantity"], [customer, sub, "ORD-1", "4"]]
+    )
+    code, found, _ = problems(cli, path)
+    assert (code, found) == (0, [])

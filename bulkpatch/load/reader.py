@@ -149,6 +149,7 @@ def _build(
     padded, formulas = profile(frame)
     frame = _numbered(frame, columns, padded, first_row + top + 1)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)
+    _refuse_mixed(label, sheet)
     problems = [_ragged_issues(ragged)] if ragged else []
     if record is not None:
         problems += _own_quotes(sheet, record, taken, unread, first_row + top + 1)
@@ -165,6 +166,47 @@ def _build(
     if problems:
         sheet.issues = pl.concat(problems, how="vertical")
     return sheet
+
+
+# (the kind's own id, the other kind's id as this kind's sheet names it) per kind
+_IDS: dict[Kind, tuple[str, str]] = {
+    "subscriptions": ("subscription_id", "orderId"),
+    "orders": ("order_id", "lineItems.subscriptionId"),
+}
+
+
+def _refuse_mixed(label: str, sheet: Sheet) -> None:
+    """Subscription rows and order rows in one sheet stop the load, with which rows are which.
+
+    A row with an Order ID is an order line; one with a Subscription ID and no Order ID is a
+    subscription. They are not split and sent each as its kind: a blank Order ID may as well
+    be one forgotten on an order line, and sent as a subscription's PATCH it would change
+    another resource. Two sheets (as the month-end sample has) say which is which.
+    """
+    own, other = (sheet.column_for(n) for n in _IDS[sheet.kind])
+    if own is None or other is None:
+        return
+    mine, theirs = (clean(c.name).is_not_null() for c in (own, other))
+    found = sheet.frame.select(ROW, mine.alias("own"), (~mine & theirs).alias("other"))
+    ours = found.filter("own").get_column(ROW).to_list()
+    others = found.filter("other").get_column(ROW).to_list()
+    if not ours or not others:
+        return
+    subs, orders = (ours, others) if sheet.kind == "subscriptions" else (others, ours)
+    raise InputError(
+        f"{label}: mixes subscriptions and order lines: {_rows(subs)} "
+        f"{'has' if len(subs) == 1 else 'have'} a Subscription ID and no Order ID "
+        f"(subscriptions), {_rows(orders)} {'has' if len(orders) == 1 else 'have'} an Order "
+        "ID (order lines). Put them on two sheets of one workbook, Subscriptions and Orders "
+        "(as the month-end sample does), or in two files, and check again."
+    )
+
+
+def _rows(rows: list[int]) -> str:
+    """`row 4`, `rows 2, 3 and 5`, `rows 2, 3, ... and 40 more`."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    return "rows " + listing([str(r) for r in rows]).replace("'", "")
 
 
 def _numbered(
