@@ -97,6 +97,8 @@ def sheets_for_the_other_rules(tmp_path: Path) -> dict[Path, list[str]]:
     )
     ragged = tmp_path / "ragged.csv"
     ragged.write_text(f"Customer ID,Subscription ID,Quantity\n{CUSTOMER},{SUB1},3,extra\n")
+    short = tmp_path / "short.csv"
+    short.write_text(f"Customer ID,Subscription ID,Quantity\n{CUSTOMER},{SUB1}\n")
     book = tmp_path / "book.xlsx"
     workbook = xlsxwriter.Workbook(str(book))
     ws = workbook.add_worksheet("Subscriptions")
@@ -117,6 +119,7 @@ def sheets_for_the_other_rules(tmp_path: Path) -> dict[Path, list[str]]:
         ],
         orders: ["id.not_an_order_id", "order.rows_disagree", "order.rows_disagree"],
         ragged: ["row.ragged"],
+        short: ["row.short"],
         book: ["cell.formula_without_value", "cell.merged", "cell.merged"],
     }
 

@@ -63,3 +63,22 @@ def test_a_subscriptions_sheet_whose_order_ids_are_cross_checks_is_not_mixed(cli
     )
     code, found, _ = problems(cli, path)
     assert (code, found) == (0, [])
+
+
+# --- 3. Rows the file did not finish -------------------------------------------------------------
+
+
+def test_a_row_cut_short_is_flagged_with_its_row_and_cells(cli, quirk):
+    code, found, _ = problems(cli, quirk("short-row.csv"))
+    assert code == 1
+    (short,) = found
+    assert (short["row"], short["code"]) == (2, "row.short")
+    assert short["message"].startswith("this row has 3 cells but the header has 5 columns")
+
+
+def test_a_row_missing_only_trailing_cells_never_sent_is_read_and_the_mapping_says_so(cli, quirk):
+    code, found, summary = problems(cli, quirk("short-row-optional-cells.csv"))
+    assert (code, found) == (0, [])
+    remarks = {m["header"]: m["remark"] for m in summary["sheets"][0]["mapping"]}
+    assert remarks["Notes"].endswith("rows 2, 3 end before this column: read as empty")
+    assert remarks["Current seats"].endswith("row 3 ends before this column: read as empty")

@@ -16,6 +16,7 @@ from typing import Literal
 
 IssueCode = Literal[
     "row.ragged",
+    "row.short",
     "cell.formula_without_value",
     "cell.merged",
     "value.missing",
@@ -59,6 +60,11 @@ CODES: dict[IssueCode, Meaning] = {
     "row.ragged": Meaning(
         "ragged row",
         "The row has more cells than the header has columns: the extra cells were not read.",
+    ),
+    "row.short": Meaning(
+        "short row",
+        "The row has fewer cells than the header, and a cell it lacks is sent or names the "
+        "resource: the file did not finish the row.",
     ),
     "cell.formula_without_value": Meaning(
         "formula without a value",

@@ -13,6 +13,7 @@ skipped, and what the reader found wrong with a cell as row issues.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -73,8 +74,10 @@ def load(
             raise InputError(
                 f"{path}: --sheet only applies to Excel workbooks; this is a CSV file."
             )
-        grid, ragged, first_row, titled, dialect = csv_grid(path)
+        grid, ragged, short, first_row, titled, dialect = csv_grid(path)
         loaded = [_build(path, None, grid, kind, ragged, first_row, declared, titled=titled)]
+        issues = pl.concat([loaded[0].issues, _short_rows(loaded[0], short)])
+        loaded[0].issues = issues.sort("row", maintain_order=True)
         loaded[0].dialect = dialect
         use_csv_record(loaded[0])
     headers = {normalize_header(c.header) for s in loaded for c in s.columns}
@@ -257,6 +260,50 @@ def _own_quotes(
         "they are, a leading ' included"
     )
     return [_issues(rows, [header] * len(rows), values, "quote record", [message] * len(rows))]
+
+
+def _short_rows(sheet: Sheet, short: dict[int, int]) -> pl.DataFrame:
+    """The rows of `sheet` the file did not finish (row -> its cells, from `csv_grid`): a row
+    whose missing cells include one that is sent or names the resource is flagged (a line cut
+    short, or a line break in a cell without quotes, is not "leave the rest unchanged"); a row
+    missing only trailing cells that are never sent (notes, cross-checks) is read with them
+    empty, and the mapping says so on each such column."""
+    rows = sheet.frame.get_column(ROW)
+    present = set(rows.filter(rows.is_in(list(short))).to_list()) if short else set()
+    found = {r: n for r, n in short.items() if r in present}
+    width = max(sheet.positions, default=-1) + 1
+    flagged: dict[int, int] = {}
+    read_empty: dict[str, list[int]] = {}
+    for row, cells in found.items():
+        missing = [c for p, c in zip(sheet.positions, sheet.columns, strict=True) if p >= cells]
+        if any(c.field and (c.field.changes or c.field.shown_role == "key") for c in missing):
+            flagged[row] = cells
+            continue
+        for c in missing:
+            read_empty.setdefault(c.name, []).append(row)
+    sheet.columns = [
+        replace(c, remark=_ends_before(read_empty[c.name], c)) if c.name in read_empty else c
+        for c in sheet.columns
+    ]
+    return _issues(
+        list(flagged),
+        ["(whole row)"] * len(flagged),
+        [""] * len(flagged),
+        "row.short",
+        [
+            f"this row has {n} {'cell' if n == 1 else 'cells'} but the header has {width} "
+            "columns (a line cut short, or a line break in a cell without quotes): complete "
+            "the row, or put the cell that holds a line break in quotes"
+            for n in flagged.values()
+        ],
+    )
+
+
+def _ends_before(rows: list[int], c: Column) -> str:
+    """A column's remark, with the rows that ended before it (read as empty)."""
+    remark = c.remark or ("carried to the reports, never sent" if c.field is None else "")
+    said = f"{_rows(rows)} {'ends' if len(rows) == 1 else 'end'} before this column: read as empty"
+    return f"{remark}; {said}" if remark else said
 
 
 def _ragged_issues(ragged: list[int]) -> pl.DataFrame:
