@@ -30,6 +30,7 @@ INVISIBLE = "a1b2c3d4-0000-4000-8000-00000000\u200b0001"
 CASES: list[tuple[list[str], list[str], list[list[str]], IssueCode]] = [
     (SUBS, ["Quantity"], [["5.5"]], "integer.not_whole"),
     (SUBS, ["Quantity"], [["1,000"]], "integer.grouped_digits"),
+    (SUBS, ["Quantity"], [["3,0"]], "integer.decimal_comma"),
     (SUBS, ["Quantity"], [["+4"]], "integer.signed_total"),
     (SUBS, ["Quantity"], [["100000000000000000000"]], "number.too_large"),
     (SUBS, ["Quantity"], [["0"]], "number.below_minimum"),

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from conftest import ROOT
+
+from bulkpatch.check.checker import check
+from bulkpatch.check.values import EXCEL_BOOLEANS, typed
+from bulkpatch.load.reader import load
+
 
 def refused(cli, name, *args):
     """The CLI's one line for an input it cannot use: exit 2, no traceback."""
@@ -82,3 +89,56 @@ def test_a_row_missing_only_trailing_cells_never_sent_is_read_and_the_mapping_sa
     remarks = {m["header"]: m["remark"] for m in summary["sheets"][0]["mapping"]}
     assert remarks["Notes"].endswith("rows 2, 3 end before this column: read as empty")
     assert remarks["Current seats"].endswith("row 3 ends before this column: read as empty")
+
+
+# --- 4. Refusals that say what to type -----------------------------------------------------------
+
+
+def test_zero_seats_says_how_to_cancel(cli, quirk):
+    code, (found,), _ = problems(cli, quirk("zero-seats.csv"))
+    assert (code, found["code"]) == (1, "number.below_minimum")
+    assert found["message"].endswith("; to cancel, write deleted in Status")
+
+
+def test_a_decimal_comma_says_the_whole_number_to_write(cli, quirk):
+    code, found, _ = problems(cli, quirk("decimal-comma.csv"))
+    assert code == 1
+    said = [(p["row"], p["code"], p["message"]) for p in found]
+    assert said == [
+        (2, "integer.decimal_comma", 'Quantity: "3,0" has a decimal comma: write 3'),
+        (3, "integer.decimal_comma", 'Quantity: "3,00" has a decimal comma: write 3'),
+        (4, "integer.grouped_digits", said[2][2]),  # 3,000: thousands or decimals, not guessed
+    ]
+
+
+def test_excel_true_and_false_in_german_are_yes_and_no_other_words_say_what_to_write(
+    cli, quirk, tmp_path
+):
+    code, found, _ = problems(cli, quirk("german-booleans.csv"), "--out", tmp_path / "c")
+    assert code == 1
+    assert [(p["row"], p["message"]) for p in found] == [
+        (4, 'Auto renew: "vielleicht" is not yes or no: write yes or no')
+    ]
+    checked = (tmp_path / "c" / "check.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(";")[4] for line in checked[1:3]] == ["valid", "valid"]
+
+
+@pytest.mark.parametrize(("language", "words"), list(EXCEL_BOOLEANS.items()))
+def test_every_language_s_true_and_false_reads_as_yes_and_no_and_readme_lists_it(
+    write_csv, language, words
+):
+    customer = "0f1b2c3d-1111-4222-8333-444455556666"
+    ids = [f"a1b2c3d4-0000-4000-8000-00000000000{i}" for i in (1, 2)]
+    rows = [[customer, sub, word] for sub, word in zip(ids, words, strict=True)]
+    (sheet,) = load(write_csv([["Customer ID", "Subscription ID", "Auto renew"], *rows]))
+    assert check(sheet).issues.is_empty(), language
+    assert typed(sheet).get_column("autoRenewEnabled").to_list() == [True, False]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`{words[0]}`/`{words[1]}`" in readme and "`y`" in readme
+
+
+def test_a_bad_date_in_a_cross_check_column_says_it_may_be_removed(cli, quirk):
+    code, (found,), _ = problems(cli, quirk("date-in-cross-check.csv"))
+    assert (code, found["code"]) == (1, "date.not_a_date")
+    assert "this column is only a cross-check (never sent" in found["message"]
+    assert found["message"].endswith("write the date as 2026-12-31, or remove the column")

@@ -23,6 +23,7 @@ IssueCode = Literal[
     "column.read_only",
     "integer.not_whole",
     "integer.grouped_digits",
+    "integer.decimal_comma",
     "integer.signed_total",
     "number.not_a_number",
     "number.too_large",
@@ -83,6 +84,10 @@ CODES: dict[IssueCode, Meaning] = {
     "integer.grouped_digits": Meaning(
         "not a whole number",
         "The number holds a separator (1,000), for thousands or a decimal point: not guessed.",
+    ),
+    "integer.decimal_comma": Meaning(
+        "decimal comma",
+        "A whole number written with a decimal comma (3,0): write it without (3).",
     ),
     "integer.signed_total": Meaning(
         "sign in a total", "A new total written with a sign (+4): a total has none."
