@@ -142,3 +142,46 @@ def test_a_bad_date_in_a_cross_check_column_says_it_may_be_removed(cli, quirk):
     assert (code, found["code"]) == (1, "date.not_a_date")
     assert "this column is only a cross-check (never sent" in found["message"]
     assert found["message"].endswith("write the date as 2026-12-31, or remove the column")
+
+
+# --- 5. Files bulkpatch cannot open say why ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("encrypted.xlsx", "is protected with a password (an encrypted workbook)"),
+        ("ods-renamed.xlsx", "is an OpenDocument spreadsheet (.ods, as LibreOffice saves)"),
+        ("numbers-renamed.xlsx", "is an Apple Numbers document, not a sheet; in Numbers"),
+        ("xls-renamed.xlsx", "is an Excel 97-2003 workbook (.xls) under another name"),
+        ("not-a-sheet.pdf", "is a PDF, not a sheet"),
+    ],
+)
+def test_a_file_of_another_format_says_what_it_is_and_what_to_do(cli, quirk, name, said):
+    line = refused(cli, quirk(name))
+    assert line.startswith(f"bulkpatch: {quirk(name)}: {said}")
+
+
+def test_an_encrypted_workbook_says_to_save_a_copy_without_the_password(cli, quirk):
+    assert "save a copy without the password" in refused(cli, quirk("encrypted.xlsx"))
+
+
+def test_a_pdf_renamed_as_a_csv_is_still_a_pdf(cli, quirk, tmp_path):
+    renamed = tmp_path / "sheet.csv"
+    renamed.write_bytes(quirk("not-a-sheet.pdf").read_bytes())
+    assert f"{renamed}: is a PDF, not a sheet" in refused(cli, renamed)
+
+
+@pytest.mark.parametrize("command", ["check", "plan", "apply"])
+def test_a_folder_or_a_missing_file_is_one_line_also_from_the_thread_that_hashes_it(
+    cli, tmp_path, command
+):
+    folder = tmp_path / "sheets"
+    folder.mkdir()
+    for given, said in [
+        (folder, "is a folder, not a sheet; give the path of a CSV or Excel file."),
+        (tmp_path / "nope.csv", "no such file; check its name and folder."),
+    ]:
+        done = cli(command, given)
+        assert done.returncode == 2
+        assert done.stderr == f"bulkpatch: {given}: {said}\n"  # no traceback from any thread

@@ -110,7 +110,7 @@ def test_unknown_columns_are_carried_and_duplicates_kept_apart(quirk):
     ("name", "words"),
     [
         ("empty.csv", "empty.csv: is empty"),
-        ("not-a-sheet.pdf", "not-a-sheet.pdf: is not a text or Excel sheet"),
+        ("not-a-sheet.pdf", "not-a-sheet.pdf: is a PDF, not a sheet"),
         (
             "missing-column.csv",
             "has no Subscription ID column (the closest header is 'Subscripton ID')",

@@ -24,6 +24,7 @@ from bulkpatch.load import quoting
 from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.csv_file import csv_grid
 from bulkpatch.load.excel_file import Book, Defects, Sample, excel_grids
+from bulkpatch.load.formats import refuse_unreadable
 from bulkpatch.load.headers import (
     cell_text,
     detect_kind,
@@ -52,12 +53,10 @@ def load(
     to keep a column whose header is a near miss of a field bulkpatch knows.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file.")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a sheet.")
+    excel = path.suffix.lower() in EXCEL_SUFFIXES
+    refuse_unreadable(path, excel)
     declared = {normalize_header(n) for n in notes}
-    if path.suffix.lower() in EXCEL_SUFFIXES or _is_zip(path):
+    if excel or _is_zip(path):
         book = excel_grids(path, sheet, kind)
         loaded = [
             _build(path, g.name, g.grid, kind, declared=declared, book=book, defects=g.defects)
