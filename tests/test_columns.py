@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 from conftest import ROOT
 
@@ -185,3 +186,55 @@ def test_a_folder_or_a_missing_file_is_one_line_also_from_the_thread_that_hashes
         done = cli(command, given)
         assert done.returncode == 2
         assert done.stderr == f"bulkpatch: {given}: {said}\n"  # no traceback from any thread
+
+
+# --- 6. All or nothing, when asked ---------------------------------------------------------------
+
+
+def outcomes(folder):
+    """Each row's outcome and reason, as the results sheet gives them."""
+    table = pl.read_csv(folder / "results.csv", infer_schema=False)
+    return table.select("outcome", "error_message").rows()
+
+
+def test_all_or_nothing_sends_nothing_when_a_row_is_invalid_and_a_resume_neither(
+    cli, quirk, tmp_path
+):
+    sheet = quirk("all-or-nothing-invalid-row.csv")
+    done = cli("apply", sheet, "--all-or-nothing", "--out", tmp_path / "run", "--quiet")
+    assert done.returncode == 1, done.stderr
+    (first, why), (second, _) = outcomes(tmp_path / "run")
+    assert (first, second) == ("not_sent", "invalid")
+    assert why.startswith("not sent: all or nothing (--all-or-nothing), and 1 row is invalid")
+    fix = (tmp_path / "run" / "to-fix.csv").read_text(encoding="utf-8-sig")
+    assert "all or nothing" in fix and "to cancel, write deleted in Status" in fix
+    resumed = cli("apply", "--resume", tmp_path / "run", "--quiet")
+    assert resumed.returncode == 1
+    assert [o for o, _ in outcomes(tmp_path / "run")] == ["not_sent", "invalid"]
+    # the sandbox still holds what it held: the first row is a change to send, not a no_change
+    planned = cli("plan", sheet, "--out", tmp_path / "plan", "--json")
+    assert json.loads(planned.stdout)["change"] == 1
+
+
+def test_all_or_nothing_sends_nothing_when_a_row_would_be_a_conflict(
+    cli, quirk, write_csv, tmp_path
+):
+    customer, sub = "0f1b2c3d-1111-4222-8333-444455556666", "a1b2c3d4-0000-4000-8000-000000000002"
+    first = write_csv([["Customer ID", "Subscription ID", "Quantity"], [customer, sub, "20"]])
+    assert cli("apply", first, "--out", tmp_path / "first", "--quiet").returncode == 0
+    sheet = quirk("all-or-nothing-conflict-row.csv")  # expects 21 seats where there are 20
+    done = cli("apply", sheet, "--all-or-nothing", "--out", tmp_path / "run", "--quiet")
+    assert done.returncode == 1, done.stderr
+    (first_row, why), (second, conflict) = outcomes(tmp_path / "run")
+    assert (first_row, second) == ("not_sent", "conflict")
+    assert "1 row would be refused" in why
+    assert "the sheet expects 21" in conflict and conflict.startswith("not sent: ")
+
+
+def test_all_or_nothing_sends_every_row_when_every_row_would_go(cli, write_csv, tmp_path):
+    customer = "0f1b2c3d-1111-4222-8333-444455556666"
+    rows = [[customer, f"a1b2c3d4-0000-4000-8000-00000000000{i}", "9"] for i in (1, 2)]
+    sheet = write_csv([["Customer ID", "Subscription ID", "Quantity"], *rows])
+    done = cli("apply", sheet, "--all-or-nothing", "--out", tmp_path / "run", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [o for o, _ in outcomes(tmp_path / "run")] == ["ok", "ok"]

@@ -42,7 +42,7 @@ from bulkpatch.report.rows import Held, outcome_counts, plan_rows, result_rows
 from bulkpatch.report.stamp import Digest, now, stamp
 from bulkpatch.report.totals import Preview, seat_totals
 from bulkpatch.report.totals import preview as plan_preview
-from bulkpatch.report.words import fix_note
+from bulkpatch.report.words import fix_note, plural
 from bulkpatch.runs import recover
 from bulkpatch.runs.folder import RunFolder, make_folder
 from bulkpatch.runs.ledger import not_again, remember_applied, seat_changes
@@ -241,6 +241,8 @@ def apply_file(
             o.announce(prepared)
         if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
             raise InputError("nothing was sent: the run was not confirmed.")
+        if o.all_or_nothing or folder.settings.get("all_or_nothing"):  # a resume keeps it
+            done = _all_or_nothing(prepared, settings, o.progress, done)
         session = prepared.session(settings, o.progress)  # its imports are not the run's time
         started = time.monotonic()
         sent = _send(prepared, session, done)
@@ -254,6 +256,45 @@ def apply_file(
     if plan_dir is not None:
         run.notes.append(f"The plan in {plan_dir} is unchanged; this run's files are here.")
     return run
+
+
+def _all_or_nothing(
+    prepared: Prepared, settings: Settings, progress: Shown, done: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """`--all-or-nothing`: the results known before sending, with every change settled when
+    one row would not go, so that nothing is sent.
+
+    A row would not go when check found it invalid, or when the state read now (as `plan`
+    reads it) makes it a conflict or a change Partner Center would refuse. Then those rows say
+    why, as a plan run says it, and every other change is `not_sent` saying which rows stopped
+    the run: the to-fix file lists them all. When every row would go, the run sends as usual
+    (each change is still read and assessed again as it is sent).
+    """
+    invalid = sum(p.counts()["invalid"] for p in prepared.parts)
+    todo = [c for c in prepared.changes if c.key not in done]
+    entries = _plan(dataclasses.replace(prepared, changes=todo), settings, progress) if todo else []
+    refused = {
+        c.key: {
+            "outcome": "failed" if e["outcome"] == "would_fail" else "conflict",
+            "error_code": e.get("error_code"),
+            "error_message": f"not sent: {e.get('error')}",
+        }
+        for c, e in zip(todo, entries, strict=True)
+        if e["outcome"] in ("conflict", "would_fail")
+    }
+    refused |= {k: r for k, r in done.items() if r.get("outcome") in ("failed", "conflict")}
+    if not invalid and not refused:
+        return done
+    why = [
+        *([f"{plural(invalid, 'row')} {'is' if invalid == 1 else 'are'} invalid"] * bool(invalid)),
+        *([f"{plural(len(refused), 'row')} would be refused"] * bool(refused)),
+    ]
+    unsent = {
+        "outcome": "not_sent",
+        "error_message": f"not sent: all or nothing (--all-or-nothing), and {' and '.join(why)}; "
+        "fix those rows (they are in to-fix) and apply the sheet again",
+    }
+    return {c.key: done.get(c.key) or refused.get(c.key) or unsent for c in prepared.changes}
 
 
 def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]]) -> Sent:

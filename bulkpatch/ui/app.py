@@ -240,7 +240,17 @@ class _Web:
             return await self.confirm(request, f"Type {changes} to send to production.")
         out = job.next_folder("results")
         target = job.target
-        self._start(job, "results", out, apply_file, plan_dir=plan.folder, out=out, target=target)
+        whole = form.get("all_or_nothing") == "1"  # the checkbox: --all-or-nothing
+        self._start(
+            job,
+            "results",
+            out,
+            apply_file,
+            plan_dir=plan.folder,
+            out=out,
+            target=target,
+            all_or_nothing=whole,
+        )
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
 
     async def running(self, request: Request) -> Response:
