@@ -39,8 +39,10 @@ from bulkpatch.ui.jobs import (
     Job,
     Jobs,
     export_options,
+    finished,
     folder_reports,
     folder_state,
+    in_progress,
     left_to_send,
     page,
     recent,
@@ -343,7 +345,12 @@ class _Web:
             else None
         )
         files = folder_reports(folder)
-        return self.render("run.html", folder=folder, state=state, files=files, left=left)
+        busy = await run_in_threadpool(in_progress, folder) if state == "running" else None
+        summed = state in ("applied", "interrupted") and (folder / "summary.json").is_file()
+        did = await run_in_threadpool(finished, folder) if summed else None
+        return self.render(
+            "run.html", folder=folder, state=state, files=files, left=left, busy=busy, did=did
+        )
 
     async def run_file(self, request: Request) -> Response:
         folder = self._folder(request)
