@@ -113,3 +113,26 @@ def test_a_finished_run_reopened_from_the_list_shows_what_it_did(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("to cancel, write deleted in Status")
     expect(page.locator("a[download][href$='/files/results.xlsx']")).to_be_visible()
+
+
+def test_the_check_table_shows_whole_messages_wrapped_in_rows_a_few_lines_tall(page: Page):
+    page.set_input_files("#sheet", SAMPLES / "subscriptions-true-up.csv")
+    page.click("#check")
+    expect(page.locator(".outcome-invalid")).to_have_text("8 invalid")
+    cells = page.locator("#rows td.said")
+    expect(cells.first).to_be_visible()
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll('#rows tbody tr')].map(row => {
+            const said = row.querySelector('td.said');
+            const line = parseFloat(getComputedStyle(row.cells[0]).lineHeight);
+            return {
+                cut: said.scrollWidth > said.clientWidth + 1,
+                whole: said.textContent === said.title,
+                lines: row.getBoundingClientRect().height / line,
+            };
+        })"""
+    )
+    assert len(shown) == 37
+    assert not [s for s in shown if s["cut"] or not s["whole"]]  # every message read whole
+    # the longest message (the 1,000 row, 130 characters) wraps to a few lines, not a column
+    assert max(s["lines"] for s in shown) <= 6, shown
