@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import openpyxl
 import polars as pl
 import pytest
 from conftest import ROOT
@@ -238,3 +239,34 @@ def test_all_or_nothing_sends_every_row_when_every_row_would_go(cli, write_csv, 
     done = cli("apply", sheet, "--all-or-nothing", "--out", tmp_path / "run", "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     assert [o for o, _ in outcomes(tmp_path / "run")] == ["ok", "ok"]
+
+
+# --- 7. Reports a manager reads at a glance ------------------------------------------------------
+
+
+def test_the_summary_counts_stand_beside_their_outcome_words(cli, quirk, tmp_path):
+    cli("check", quirk("zero-seats.csv"), "--out", tmp_path / "c")
+    ws = openpyxl.load_workbook(tmp_path / "c" / "check.xlsx")["Summary"]
+    counts = [r for r in ws.iter_rows() if r[0].value == "invalid" and r[1].value == 1]
+    assert counts and counts[0][1].alignment.horizontal == "left"
+
+
+def test_a_wide_data_sheet_prints_at_70_percent_not_shrunk_to_one_page(write_csv, cli, tmp_path):
+    customer, sub = "0f1b2c3d-1111-4222-8333-444455556666", "a1b2c3d4-0000-4000-8000-000000000001"
+    notes = [f"Note {i}" for i in range(12)]
+    wide = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Quantity", *notes],
+            [customer, sub, "4", *["x" * 30] * 12],
+        ]
+    )
+    narrow = write_csv(
+        [["Customer ID", "Subscription ID", "Quantity"], [customer, sub, "4"]], "narrow.csv"
+    )
+    for sheet, out in ((wide, "wide"), (narrow, "narrow")):
+        cli("check", sheet, "--out", tmp_path / out)
+    wide_ws = openpyxl.load_workbook(tmp_path / "wide" / "check.xlsx")["Subscriptions"]
+    assert wide_ws.page_setup.scale == 70 and not wide_ws.sheet_properties.pageSetUpPr.fitToPage
+    narrow_ws = openpyxl.load_workbook(tmp_path / "narrow" / "check.xlsx")["Subscriptions"]
+    assert narrow_ws.sheet_properties.pageSetUpPr.fitToPage  # one page wide (fitToWidth 1)
+    assert narrow_ws.page_setup.fitToWidth in (None, 1) and narrow_ws.page_setup.scale is None
