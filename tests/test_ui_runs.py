@@ -136,3 +136,15 @@ def test_the_check_table_shows_whole_messages_wrapped_in_rows_a_few_lines_tall(p
     assert not [s for s in shown if s["cut"] or not s["whole"]]  # every message read whole
     # the longest message (the 1,000 row, 130 characters) wraps to a few lines, not a column
     assert max(s["lines"] for s in shown) <= 6, shown
+
+
+def test_the_note_about_rows_to_fix_links_the_to_fix_file(page: Page):
+    page.set_input_files("#sheet", SAMPLES / "subscriptions-true-up.csv")
+    page.click("#check")
+    note = page.locator("p.note", has_text="rows to fix")
+    link = note.locator("a.report-link")
+    expect(link).to_have_text("to-fix.csv")
+    expect(note).not_to_contain_text("reports/")  # no path on the server
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "to-fix.csv"
