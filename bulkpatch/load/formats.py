@@ -19,6 +19,7 @@ OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File Binary: Excel 97-2003
 # Document Cryptography Structure", 2.3.4: the EncryptionInfo and EncryptedPackage streams,
 # https://learn.microsoft.com/openspecs/office_file_formats/ms-offcrypto/); the names are UTF-16.
 ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
+ODS_MIME = "application/vnd.oasis.opendocument.spreadsheet"  # an .ods file's `mimetype` entry
 _OLE_SCAN = 64 << 20  # bytes searched for the stream name: a workbook's directory is in them
 SAVE_UNPROTECTED = (
     "is protected with a password (an encrypted workbook), which bulkpatch cannot open: "
@@ -82,9 +83,10 @@ def _refuse_zip(path: Path, suffix: str) -> None:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
             mime = z.read("mimetype").decode("ascii", "replace") if "mimetype" in names else ""
+            mime = mime.strip()
     except (zipfile.BadZipFile, OSError):
         return  # the workbook reader says it is damaged
-    if "opendocument.spreadsheet" in mime and suffix != ".ods":
+    if mime == ODS_MIME and suffix != ".ods":
         raise InputError(
             f"{path}: is an OpenDocument spreadsheet (.ods, as LibreOffice saves) under another "
             "name; save it as .xlsx, or rename it to .ods."
