@@ -270,3 +270,15 @@ def test_a_wide_data_sheet_prints_at_70_percent_not_shrunk_to_one_page(write_csv
     narrow_ws = openpyxl.load_workbook(tmp_path / "narrow" / "check.xlsx")["Subscriptions"]
     assert narrow_ws.sheet_properties.pageSetUpPr.fitToPage  # one page wide (fitToWidth 1)
     assert narrow_ws.page_setup.fitToWidth in (None, 1) and narrow_ws.page_setup.scale is None
+
+
+def test_the_seats_table_names_customers_as_the_sheet_does_with_the_tenant_id_after(cli, tmp_path):
+    sample = ROOT / "samples" / "subscriptions-true-up.csv"
+    assert cli("plan", sample, "--out", tmp_path / "p", "--quiet").returncode in (0, 1)
+    seats = pl.read_csv(tmp_path / "p" / "plan-seats.csv")
+    assert seats.columns[:3] == ["customer", "customer_id", "offer"]
+    first = seats.row(0, named=True)
+    assert (first["customer"], first["customer_id"]) == (
+        "Contoso Ltd",
+        "05e2378a-d57e-57ef-9870-17ffaf155ec0",
+    )

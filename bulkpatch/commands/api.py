@@ -40,7 +40,7 @@ from bulkpatch.plan.changes import changes as plan_changes
 from bulkpatch.report import writers as report
 from bulkpatch.report.rows import Held, outcome_counts, plan_rows, result_rows
 from bulkpatch.report.stamp import Digest, now, stamp
-from bulkpatch.report.totals import Preview, seat_totals
+from bulkpatch.report.totals import Preview, customer_names, seat_totals
 from bulkpatch.report.totals import preview as plan_preview
 from bulkpatch.report.words import fix_note, plural
 from bulkpatch.runs import recover
@@ -178,7 +178,7 @@ def plan_file(path: str | Path, **options: Any) -> PlanRun:
     entries = _plan(prepared, settings, o.progress)
     prepared.folder.write_plan(entries)
     ours = [plan_rows(p, entries, prepared.held) for p in prepared.parts]
-    seats = seat_totals(entries)
+    seats = seat_totals(entries, customer_names([p.sheet for p in prepared.parts]))
     stamped = prepared.stamp(o.command)
     rows = outcome_counts(ours)  # what the plan's tables show, row by row
     summary = plan_summary(prepared, rows, seats, stamped)

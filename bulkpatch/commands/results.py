@@ -20,7 +20,7 @@ from bulkpatch.plan.changes import Change
 from bulkpatch.report import writers as report
 from bulkpatch.report.rows import Held
 from bulkpatch.report.stamp import Stamp, now, stamp
-from bulkpatch.report.totals import seats_applied
+from bulkpatch.report.totals import customer_names, seats_applied
 from bulkpatch.runs.folder import RunFolder
 from bulkpatch.runs.recover import Recovery
 from bulkpatch.runs.result import Run, add_counts
@@ -282,7 +282,8 @@ def apply_summary(
             (c.customer_id, r.offer or "?", *r.diffs["quantity"])
             for c, r in applied
             if r.outcome in ("ok", "accepted") and "quantity" in r.diffs
-        ]
+        ],
+        customer_names([p.sheet for p in prepared.parts]),
     )
     calls = figures["calls"]
     recovery = prepared.recovery
