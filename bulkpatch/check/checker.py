@@ -29,6 +29,7 @@ from bulkpatch.check import needs
 from bulkpatch.check.crossrow import cross_row_issues
 from bulkpatch.check.values import (
     BOOL_WORDS,
+    DECIMAL_COMMA,
     GROUPED,
     PATTERNS,
     as_enum_key,
@@ -46,6 +47,12 @@ TOO_LARGE_WORDS = "is far too large: write a number such as 25"
 GROUPED_WORDS = (
     "is not a whole number as written (is that a thousands separator or a decimal point?): "
     "write digits only, such as 1000 or 1"
+)
+DECIMAL_COMMA_WORDS = "has a decimal comma: write {}"  # the whole number, from the cell
+# An expected-only date is never sent: the user may just drop the column rather than fix it.
+CROSS_CHECK_WORDS = (
+    "; this column is only a cross-check (never sent, compared with what Partner Center "
+    "holds): write the date as 2026-12-31, or remove the column"
 )
 SIGNED_WORDS = "has a sign, but this column is the new total: write the total without a sign"
 SEAT_CHANGE_WORDS = ' (such as 12), or write the seats to add or remove in a "Seat change" column'
@@ -164,6 +171,15 @@ def _column_issues(text: pl.DataFrame, fields: list[Column]) -> pl.DataFrame:
         "rule",
         pl.when(pl.col("check") == "not_nullable")
         .then(pl.format("{}: is empty; {}", "header", "words"))
+        .when(pl.col("code") == "integer.decimal_comma")
+        .then(
+            pl.format(
+                '{}: "{}" {}',
+                "header",
+                value,
+                pl.col("words").str.replace("{}", value.str.replace(",.*$", ""), literal=True),
+            )
+        )
         .otherwise(pl.format('{}: "{}" {}', "header", _shortened(value), "words"))
         .alias("message"),
     )
@@ -204,21 +220,25 @@ def _rules(f: Field) -> dict[str, _Rule]:
         )
     elif f.type in PATTERNS:
         _, code, text = PATTERNS[f.type]
+        if f.type == "datetime" and f.role == "expected":
+            text += CROSS_CHECK_WORDS
         rules.append(_Rule(code, text))
     elif f.type == "boolean":
-        said = "is not yes or no (use TRUE, FALSE, yes, no, 1 or 0)"
-        rules.append(_Rule("boolean.not_yes_or_no", said))
+        rules.append(_Rule("boolean.not_yes_or_no", "is not yes or no: write yes or no"))
     elif f.type == "enum":
         rules.append(_Rule("enum.unknown_value", "is not one of " + ", ".join(f.enum)))
     if f.type in ("integer", "number") and f.role != "read_only":
         rules.append(_Rule("number.too_large", TOO_LARGE_WORDS))
     if f.type == "integer" and f.role != "read_only":
         rules.append(_Rule("integer.grouped_digits", GROUPED_WORDS))
+        rules.append(_Rule("integer.decimal_comma", DECIMAL_COMMA_WORDS))
         if f.role != "delta":  # only a subscription's quantity has a seat change column
             seats = SEAT_CHANGE_WORDS if f.name == "quantity" else ""
             rules.append(_Rule("integer.signed_total", SIGNED_WORDS + seats))
     if f.minimum is not None:
         least = f": write a total of at least {f.minimum}" if f.minimum else ""
+        if f.name == "quantity":  # 0 seats is how people write "cancel it"
+            least += "; to cancel, write deleted in Status"
         rules.append(_Rule("number.below_minimum", f"is below {f.minimum}{least}", f.minimum))
     if f.maximum is not None:
         most = f"is above {f.maximum}: write a total of at most {f.maximum}"
@@ -261,9 +281,22 @@ def _checks(f: Field) -> list[pa.Check]:
     elif f.type == "integer":
         pattern, code, _ = PATTERNS[f.type]
         checks.append(
-            _expr_check(code, lambda c: c.str.contains(pattern) | c.str.contains(GROUPED))
+            _expr_check(
+                code,
+                lambda c: (
+                    c.str.contains(pattern)
+                    | c.str.contains(GROUPED)
+                    | c.str.contains(DECIMAL_COMMA)
+                ),
+            )
         )
         checks.append(_expr_check("integer.grouped_digits", lambda c: ~c.str.contains(GROUPED)))
+        checks.append(
+            _expr_check(
+                "integer.decimal_comma",
+                lambda c: ~c.str.contains(DECIMAL_COMMA) | c.str.contains(GROUPED),
+            )
+        )
         # digits beyond what a 64-bit whole number holds would be read as no value at all
         checks.append(
             _expr_check(

@@ -15,9 +15,34 @@ from bulkpatch.load.codes import IssueCode
 from bulkpatch.load.sheet import ROW, Sheet, cleaned
 from bulkpatch.safe import NUMBER
 
-TRUE_WORDS = ("true", "yes", "1", "y")
-BOOL_WORDS = (*TRUE_WORDS, "false", "no", "0", "n")
+# Yes and no as a cell may say them. Excel writes a boolean cell into a CSV as TRUE or FALSE in
+# the language it runs in, so a sheet saved in Berlin says WAHR: these are Excel's own words for
+# TRUE and FALSE (its TRUE() and FALSE() functions as each language names them), language ->
+# (true, false). README ("What a sheet may hold") lists them all.
+EXCEL_BOOLEANS: dict[str, tuple[str, str]] = {
+    "English": ("TRUE", "FALSE"),
+    "German": ("WAHR", "FALSCH"),
+    "French": ("VRAI", "FAUX"),
+    "Spanish": ("VERDADERO", "FALSO"),
+    "Italian": ("VERO", "FALSO"),
+    "Portuguese": ("VERDADEIRO", "FALSO"),
+    "Dutch": ("WAAR", "ONWAAR"),
+    "Swedish": ("SANT", "FALSKT"),
+    "Danish": ("SAND", "FALSK"),
+    "Norwegian": ("SANN", "USANN"),
+    "Finnish": ("TOSI", "EPÄTOSI"),
+    "Polish": ("PRAWDA", "FAŁSZ"),
+    "Czech": ("PRAVDA", "NEPRAVDA"),
+    "Hungarian": ("IGAZ", "HAMIS"),
+    "Turkish": ("DOĞRU", "YANLIŞ"),
+    "Russian": ("ИСТИНА", "ЛОЖЬ"),
+}
+TRUE_WORDS = ("yes", "y", "1", *dict.fromkeys(t.lower() for t, _ in EXCEL_BOOLEANS.values()))
+FALSE_WORDS = ("no", "n", "0", *dict.fromkeys(f.lower() for _, f in EXCEL_BOOLEANS.values()))
+BOOL_WORDS = (*TRUE_WORDS, *FALSE_WORDS)
 INTEGER = r"^[+-]?\d+(\.0*)?$"
+# 3,0: a whole number with a decimal comma (never 3,000, which is GROUPED): write 3.
+DECIMAL_COMMA = r"^\d+,0+$"
 # 1,000 / 1.000 / 1 000: a thousands separator, or a decimal point? Never guess.
 GROUPED = r"^[+-]?\d{1,3}([.,'\u00a0\u202f ]\d{3})+$"
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"

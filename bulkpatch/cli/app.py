@@ -174,6 +174,14 @@ def apply(
     yes: Annotated[
         bool, typer.Option("--yes", help="Do not ask before changing production (for automation).")
     ] = False,
+    all_or_nothing: Annotated[
+        bool,
+        typer.Option(
+            "--all-or-nothing",
+            help="Send only when every row is valid and none would be refused (as plan "
+            "finds them); otherwise send nothing, and the to-fix file says why.",
+        ),
+    ] = False,
 ) -> None:
     """Send the sheet's changes, read-modify-write, and write a result for every row."""
     from bulkpatch.commands.apply import apply_file
@@ -189,6 +197,7 @@ def apply(
             announce=_announce if not out.quiet else _sandbox_line,
             confirm=lambda prepared, preview: _confirm(prepared, preview, yes),
             command=as_run(),
+            all_or_nothing=all_or_nothing,
             **options,
         ),
         out.as_json,

@@ -39,7 +39,7 @@ from bulkpatch.plan.changes import changes as plan_changes
 from bulkpatch.report import writers as report
 from bulkpatch.report.rows import Held, outcome_counts, plan_rows
 from bulkpatch.report.stamp import Digest, now, run_by, stamp
-from bulkpatch.report.totals import seat_totals
+from bulkpatch.report.totals import customer_names, seat_totals
 from bulkpatch.report.words import fix_note
 from bulkpatch.runs.folder import RunFolder, make_folder
 from bulkpatch.runs.ledger import not_again
@@ -221,7 +221,7 @@ def plan_file(
     entries = _plan(prepared, settings, o.progress)
     prepared.folder.write_plan(entries)
     ours = [plan_rows(p, entries, prepared.held) for p in prepared.parts]
-    seats = seat_totals(entries)
+    seats = seat_totals(entries, customer_names([p.sheet for p in prepared.parts]))
     stamped = prepared.stamp(o.command)
     rows = outcome_counts(ours)  # what the plan's tables show, row by row
     summary = plan_summary(prepared, rows, seats, stamped)

@@ -42,6 +42,7 @@ from bulkpatch.report.rows import outcome_counts, result_rows
 from bulkpatch.report.stamp import file_sha256
 from bulkpatch.report.totals import Preview
 from bulkpatch.report.totals import preview as plan_preview
+from bulkpatch.report.words import plural
 from bulkpatch.runs import recover
 from bulkpatch.runs.claim import Claim, claim
 from bulkpatch.runs.folder import RunFolder
@@ -77,15 +78,17 @@ def apply_file(
     accept_differences: bool = False,
     add_again: bool = False,
     keep_renewal_changes: bool = False,
+    all_or_nothing: bool = False,
     progress: str | bool | Watch = False,
     announce: Callable[[Prepared], None] | None = None,
     command: str | None = None,
 ) -> ApplyRun:
     """Apply a sheet (or a plan folder, or resume a run folder) and write the results.
 
-    The keywords are `plan_file`'s. `confirm(prepared, preview)` may stop the run before
-    anything is sent; `preview()` reads the current state and says what would happen (the
-    guard rail of a live run).
+    The keywords are `plan_file`'s, and `all_or_nothing`: send only when every row is valid
+    and none would be refused (else nothing is sent). `confirm(prepared, preview)` may stop
+    the run before anything is sent; `preview()` reads the current state and says what would
+    happen (the guard rail of a live run).
     """
     if sum(x is not None for x in (path, plan_dir, resume_dir)) != 1:
         raise InputError("give exactly one of SHEET, --plan DIR or --resume DIR.")
@@ -141,6 +144,8 @@ def _apply(
             o.announce(prepared)
         if confirm and not confirm(prepared, lambda: preview(prepared, settings, o.progress)):
             raise InputError("nothing was sent: the run was not confirmed.")
+        if o.all_or_nothing or folder.settings.get("all_or_nothing"):  # a resume keeps it
+            done = _all_or_nothing(prepared, settings, o.progress, done)
         _audit_start(prepared, chosen, event, len(done), o.command)
         session = prepared.session(settings, o.progress)  # its imports are not the run's time
         started = time.monotonic()
@@ -197,6 +202,45 @@ def _audit_end(run: ApplyRun, chosen: config.Profile, event: str, results: dict)
         raise StoppedError(
             f"{fault}: the changes were sent and their results are in {run.folder}."
         ) from None
+
+
+def _all_or_nothing(
+    prepared: Prepared, settings: Settings, progress: Shown, done: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """`--all-or-nothing`: the results known before sending, with every change settled when
+    one row would not go, so that nothing is sent.
+
+    A row would not go when check found it invalid, or when the state read now (as `plan`
+    reads it) makes it a conflict or a change Partner Center would refuse. Then those rows say
+    why, as a plan run says it, and every other change is `not_sent` saying which rows stopped
+    the run: the to-fix file lists them all. When every row would go, the run sends as usual
+    (each change is still read and assessed again as it is sent).
+    """
+    invalid = sum(p.counts()["invalid"] for p in prepared.parts)
+    todo = [c for c in prepared.changes if c.key not in done]
+    entries = _plan(dataclasses.replace(prepared, changes=todo), settings, progress) if todo else []
+    refused = {
+        c.key: {
+            "outcome": "failed" if e["outcome"] == "would_fail" else "conflict",
+            "error_code": e.get("error_code"),
+            "error_message": f"not sent: {e.get('error')}",
+        }
+        for c, e in zip(todo, entries, strict=True)
+        if e["outcome"] in ("conflict", "would_fail")
+    }
+    refused |= {k: r for k, r in done.items() if r.get("outcome") in ("failed", "conflict")}
+    if not invalid and not refused:
+        return done
+    why = [
+        *([f"{plural(invalid, 'row')} {'is' if invalid == 1 else 'are'} invalid"] * bool(invalid)),
+        *([f"{plural(len(refused), 'row')} would be refused"] * bool(refused)),
+    ]
+    unsent = {
+        "outcome": "not_sent",
+        "error_message": f"not sent: all or nothing (--all-or-nothing), and {' and '.join(why)}; "
+        "fix those rows (they are in to-fix) and apply the sheet again",
+    }
+    return {c.key: done.get(c.key) or refused.get(c.key) or unsent for c in prepared.changes}
 
 
 def _send(prepared: Prepared, session: Session, done: dict[str, dict[str, Any]]) -> Sent:

@@ -21,7 +21,7 @@ from bulkpatch.plan.changes import Change
 from bulkpatch.report import writers as report
 from bulkpatch.report.rows import Held
 from bulkpatch.report.stamp import Stamp, now, stamp
-from bulkpatch.report.totals import seats_applied
+from bulkpatch.report.totals import customer_names, seats_applied
 from bulkpatch.runs.folder import RunFolder
 from bulkpatch.runs.recover import Recovery
 from bulkpatch.runs.result import Run, add_counts
@@ -55,6 +55,7 @@ class Options:
     accept_differences: bool = False  # send even when expected values differ from the live ones
     add_again: bool = False  # apply seat changes a finished run of the same sheet already added
     keep_renewal_changes: bool = False  # schedule again what a mid-term change removes
+    all_or_nothing: bool = False  # apply: send only when no row is invalid or would be refused
     progress: str | bool | Watch = False  # "bar", "lines" (one every 10 s), or a page's Watch
     announce: Callable[[Prepared], None] | None = None  # hears the run before reads or writes
     command: str | None = None  # the command as run, for the reports (the CLI's, secrets hidden)
@@ -75,6 +76,9 @@ class Options:
             "embedded": resolved.embedded,
             "accept_differences": self.accept_differences,
             "keep_renewal_changes": self.keep_renewal_changes,
+            # kept only when asked, so a resume sends nothing either (and other runs' manifests,
+            # and their fingerprints, stay as they were)
+            **({"all_or_nothing": True} if self.all_or_nothing else {}),
         }
 
 
@@ -284,7 +288,8 @@ def apply_summary(
             (c.customer_id, r.offer or "?", *r.diffs["quantity"])
             for c, r in applied
             if r.outcome in ("ok", "accepted") and "quantity" in r.diffs
-        ]
+        ],
+        customer_names([p.sheet for p in prepared.parts]),
     )
     calls = figures["calls"]
     recovery = prepared.recovery

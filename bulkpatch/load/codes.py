@@ -16,12 +16,14 @@ from typing import Literal
 
 IssueCode = Literal[
     "row.ragged",
+    "row.short",
     "cell.formula_without_value",
     "cell.merged",
     "value.missing",
     "column.read_only",
     "integer.not_whole",
     "integer.grouped_digits",
+    "integer.decimal_comma",
     "integer.signed_total",
     "number.not_a_number",
     "number.too_large",
@@ -67,6 +69,11 @@ CODES: dict[IssueCode, Meaning] = {
         "ragged row",
         "The row has more cells than the header has columns: the extra cells were not read.",
     ),
+    "row.short": Meaning(
+        "short row",
+        "The row has fewer cells than the header, and a cell it lacks is sent or names the "
+        "resource: the file did not finish the row.",
+    ),
     "cell.formula_without_value": Meaning(
         "formula without a value",
         "The workbook cell holds a formula with no saved value: open and save it in Excel.",
@@ -84,6 +91,10 @@ CODES: dict[IssueCode, Meaning] = {
     "integer.grouped_digits": Meaning(
         "not a whole number",
         "The number holds a separator (1,000), for thousands or a decimal point: not guessed.",
+    ),
+    "integer.decimal_comma": Meaning(
+        "decimal comma",
+        "A whole number written with a decimal comma (3,0): write it without (3).",
     ),
     "integer.signed_total": Meaning(
         "sign in a total", "A new total written with a sign (+4): a total has none."

@@ -22,9 +22,12 @@ from bulkpatch.load.headers import HEADER_SEARCH, names_keys
 from bulkpatch.load.sheet import Dialect
 
 
-def csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], int, list[int], Dialect]:
-    """The cells of a CSV file as text, the rows that had more cells than the header, the
-    row the grid starts on, the written rows of a title block above the header (blank lines
+def csv_grid(
+    path: Path,
+) -> tuple[pl.DataFrame, list[int], dict[int, int], int, list[int], Dialect]:
+    """The cells of a CSV file as text, the rows that had more cells than the header, the rows
+    that had fewer (row -> its cells; the lines above the header among them), the row the grid
+    starts on, the written rows of a title block above the header (blank lines
     and a title above the header are skipped: Polars would take the first line's width for the
     whole file), and its separator and encoding (the reports write CSV the same way).
 
@@ -64,9 +67,10 @@ def csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], int, list[int], Diale
         except UnicodeDecodeError:
             data = data.decode("latin-1").encode()
         read = _read(path, data, separator, blank)
-        encoding = "cp1252"
+        source, encoding = data, "cp1252"
     assert read is not None  # transcoded text is UTF-8
-    return *read, blank + 1, titled, Dialect(separator, encoding)
+    short = _short_records(source, separator, read[0])
+    return *read, short, blank + 1, titled, Dialect(separator, encoding)
 
 
 def _encoding(head: bytes) -> str:
@@ -250,3 +254,27 @@ def _cells(data: bytes, start: int, separator: str) -> tuple[int, bool]:
             return count, False
         at = close + 1
     return count, True
+
+
+def _short_records(source: Path | bytes, separator: str, grid: pl.DataFrame) -> dict[int, int]:
+    """Row -> its cells, for the rows (as a spreadsheet numbers them) with fewer cells than
+    the grid is wide: Polars reads them as empty to the end. Only a grid with an empty cell in
+    its last column can have one, so most files pay one null count. The lines are then split
+    by Polars, counting separators outside quotes; a file with a line break inside quotes (an
+    odd number of quotes on a line) is read again record by record, so row numbers stay a
+    spreadsheet's."""
+    if not grid.width or not grid.get_column(grid.columns[-1]).null_count():
+        return {}
+    data = _bytes(source)  # UTF-8 by now: transcoded, its old Mac line endings made \n
+    lines = pl.read_csv(
+        data, has_header=False, separator="\x00", quote_char=None, infer_schema=False
+    ).to_series()
+    text = lines.str.replace_all(r'"[^"]*"', "")
+    if text.str.contains('"', literal=True).any():
+        import csv
+
+        found = csv.reader(io.StringIO(data.decode()), delimiter=separator)
+        counts = [len(record) for record in found]
+    else:
+        counts = (text.str.count_matches(separator, literal=True) + 1).fill_null(0).to_list()
+    return {i + 1: n for i, n in enumerate(counts) if 0 < n < grid.width}

@@ -329,6 +329,8 @@ def match_columns(
     declared: frozenset[str] | set[str] = frozenset(),
     sheets: list[str] | None = None,
 ) -> list[Column]:
+    """The column of each header; a header that is a near miss, names a field twice, belongs
+    on the other kind's sheet, or leaves out a key stops the load."""
     index = header_index(kind)
     if is_reconciliation([h for _, h in headers]):  # its charge columns are not fields
         declared = set(declared) | (RECONCILIATION - _READ)
@@ -357,6 +359,7 @@ def match_columns(
         names.add(name)
         columns.append(Column(name, header, f, remark))
     _require(label, kind, columns, sheets or [])
+    _refuse_other_kind(label, kind, columns)
     for _, header in headers:
         key = normalize_header(header)
         meant = None if key in declared or key in index else near_miss(kind, header)
@@ -366,6 +369,52 @@ def match_columns(
                 f"{meant!r}? Rename the header, or keep it as a note with --note {header!r}."
             )
     return columns
+
+
+# Where each kind's rows go, as a message says it.
+_HOME: dict[Kind, str] = {
+    "subscriptions": "a Subscriptions sheet, by Subscription ID",
+    "orders": "an Orders sheet, by Order ID and Line item",
+}
+_A: dict[Kind, str] = {"subscriptions": "a subscription", "orders": "an order"}
+# Fields settable on a subscription that an order line only shows: the way to change them.
+_SET_ELSEWHERE: dict[str, str] = {
+    "lineItems.friendlyName": "order lines cannot be renamed: rename the subscription on "
+    + _HOME["subscriptions"],
+}
+
+
+def _refuse_other_kind(label: str, kind: Kind, columns: list[Column]) -> None:
+    """A header this kind does not know and the other kind reads as a settable field, a seat
+    change or a `Current ...` column (`Auto renew` on an orders sheet) stops the load: read as
+    a note, it would drop the change without a word. A declared note (`--note`) is a note."""
+    other: Kind = "orders" if kind == "subscriptions" else "subscriptions"
+    index = header_index(other)
+    for c in columns:
+        meant = index.get(normalize_header(c.header)) if c.field is None else None
+        if meant is None or c.remark.startswith("declared"):
+            continue
+        if meant.changes or meant.of:
+            raise InputError(
+                f"{label}: column {c.header!r} is {_A[other]} field, and this is {_A[kind]}s "
+                f"sheet: put these rows on {_HOME[other]}; to keep it as a note, pass "
+                f"--note {c.header!r}."
+            )
+
+
+def refuse_unsettable(label: str, columns: list[Column], frame: pl.DataFrame) -> None:
+    """A column that names a field this kind only shows and the other kind sets (`Friendly
+    name` on order lines) stops the load when a row writes in it: read as a cross-check, a new
+    name would come back as a conflict ("the sheet may be out of date"), never as a rename.
+    Called for a sheet bulkpatch did not export (an export writes the line's name to be read)."""
+    for c in columns:
+        if c.field is None or c.field.name not in _SET_ELSEWHERE:
+            continue
+        if frame.get_column(c.name).str.strip_chars(BLANKS).str.len_chars().gt(0).any():
+            raise InputError(
+                f"{label}: column {c.header!r}: {_SET_ELSEWHERE[c.field.name]}; to keep it as "
+                f"a note, pass --note {c.header!r}."
+            )
 
 
 def _require(label: str, kind: Kind, columns: list[Column], sheets: list[str]) -> None:

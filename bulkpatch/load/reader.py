@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +25,7 @@ from bulkpatch.load import limits, quoting
 from bulkpatch.load.codes import IssueCode, rule
 from bulkpatch.load.csv_file import csv_grid
 from bulkpatch.load.excel_file import Book, Defects, Sample, excel_grids
+from bulkpatch.load.formats import refuse_unreadable
 from bulkpatch.load.headers import (
     RECONCILIATION_NOTE,
     cell_text,
@@ -35,11 +37,13 @@ from bulkpatch.load.headers import (
     listing,
     match_columns,
     names_keys,
+    refuse_unsettable,
 )
-from bulkpatch.load.record import use_csv_record, use_record
+from bulkpatch.load.record import EXPORTED_ON, use_csv_record, use_record
 from bulkpatch.load.sheet import BLANKS, ISSUE_SCHEMA, ROW, Column, Sheet, Typed, clean, profile
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
+EXPORTED = normalize_header(EXPORTED_ON)
 
 
 def load(
@@ -54,12 +58,10 @@ def load(
     to keep a column whose header is a near miss of a field bulkpatch knows.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file.")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a sheet.")
+    excel = path.suffix.lower() in EXCEL_SUFFIXES
+    refuse_unreadable(path, excel)
     declared = {normalize_header(n) for n in notes}
-    if path.suffix.lower() in EXCEL_SUFFIXES or _is_zip(path):
+    if excel or _is_zip(path):
         book = excel_grids(path, sheet, kind)
         loaded = [
             _build(path, g.name, g.grid, kind, declared=declared, book=book, defects=g.defects)
@@ -76,8 +78,10 @@ def load(
             raise InputError(
                 f"{path}: --sheet only applies to Excel workbooks; this is a CSV file."
             )
-        grid, ragged, first_row, titled, dialect = csv_grid(path)
+        grid, ragged, short, first_row, titled, dialect = csv_grid(path)
         loaded = [_build(path, None, grid, kind, ragged, first_row, declared, titled=titled)]
+        issues = pl.concat([loaded[0].issues, _short_rows(loaded[0], short)])
+        loaded[0].issues = issues.sort("row", maintain_order=True)
         loaded[0].dialect = dialect
         use_csv_record(loaded[0])
     headers = {normalize_header(c.header) for s in loaded for c in s.columns}
@@ -152,9 +156,13 @@ def _build(
     )
     if record is not None:
         frame, taken, unread = quoting.unquote(frame, [c.header for c in columns], record)
+    exported = book is not None and book.record is not None
+    if not exported and EXPORTED not in map(normalize_header, headers):
+        refuse_unsettable(label, columns, frame)
     padded, formulas = profile(frame)
     frame = _numbered(frame, columns, padded, first_row + top + 1)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)
+    _refuse_mixed(label, sheet)
     if is_reconciliation([c.header for c in columns]):
         sheet.notes.append(RECONCILIATION_NOTE)
     problems = [_ragged_issues(ragged)] if ragged else []
@@ -173,6 +181,47 @@ def _build(
     if problems:
         sheet.issues = pl.concat(problems, how="vertical")
     return sheet
+
+
+# (the kind's own id, the other kind's id as this kind's sheet names it) per kind
+_IDS: dict[Kind, tuple[str, str]] = {
+    "subscriptions": ("subscription_id", "orderId"),
+    "orders": ("order_id", "lineItems.subscriptionId"),
+}
+
+
+def _refuse_mixed(label: str, sheet: Sheet) -> None:
+    """Subscription rows and order rows in one sheet stop the load, with which rows are which.
+
+    A row with an Order ID is an order line; one with a Subscription ID and no Order ID is a
+    subscription. They are not split and sent each as its kind: a blank Order ID may as well
+    be one forgotten on an order line, and sent as a subscription's PATCH it would change
+    another resource. Two sheets (as the month-end sample has) say which is which.
+    """
+    own, other = (sheet.column_for(n) for n in _IDS[sheet.kind])
+    if own is None or other is None:
+        return
+    mine, theirs = (clean(c.name).is_not_null() for c in (own, other))
+    found = sheet.frame.select(ROW, mine.alias("own"), (~mine & theirs).alias("other"))
+    ours = found.filter("own").get_column(ROW).to_list()
+    others = found.filter("other").get_column(ROW).to_list()
+    if not ours or not others:
+        return
+    subs, orders = (ours, others) if sheet.kind == "subscriptions" else (others, ours)
+    raise InputError(
+        f"{label}: mixes subscriptions and order lines: {_rows(subs)} "
+        f"{'has' if len(subs) == 1 else 'have'} a Subscription ID and no Order ID "
+        f"(subscriptions), {_rows(orders)} {'has' if len(orders) == 1 else 'have'} an Order "
+        "ID (order lines). Put them on two sheets of one workbook, Subscriptions and Orders "
+        "(as the month-end sample does), or in two files, and check again."
+    )
+
+
+def _rows(rows: list[int]) -> str:
+    """`row 4`, `rows 2, 3 and 5`, `rows 2, 3, ... and 40 more`."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    return "rows " + listing([str(r) for r in rows]).replace("'", "")
 
 
 def _numbered(
@@ -223,6 +272,50 @@ def _own_quotes(
         "they are, a leading ' included"
     )
     return [_issues(rows, [header] * len(rows), values, "record.edited", [message] * len(rows))]
+
+
+def _short_rows(sheet: Sheet, short: dict[int, int]) -> pl.DataFrame:
+    """The rows of `sheet` the file did not finish (row -> its cells, from `csv_grid`): a row
+    whose missing cells include one that is sent or names the resource is flagged (a line cut
+    short, or a line break in a cell without quotes, is not "leave the rest unchanged"); a row
+    missing only trailing cells that are never sent (notes, cross-checks) is read with them
+    empty, and the mapping says so on each such column."""
+    rows = sheet.frame.get_column(ROW)
+    present = set(rows.filter(rows.is_in(list(short))).to_list()) if short else set()
+    found = {r: n for r, n in short.items() if r in present}
+    width = max(sheet.positions, default=-1) + 1
+    flagged: dict[int, int] = {}
+    read_empty: dict[str, list[int]] = {}
+    for row, cells in found.items():
+        missing = [c for p, c in zip(sheet.positions, sheet.columns, strict=True) if p >= cells]
+        if any(c.field and (c.field.changes or c.field.shown_role == "key") for c in missing):
+            flagged[row] = cells
+            continue
+        for c in missing:
+            read_empty.setdefault(c.name, []).append(row)
+    sheet.columns = [
+        replace(c, remark=_ends_before(read_empty[c.name], c)) if c.name in read_empty else c
+        for c in sheet.columns
+    ]
+    return _issues(
+        list(flagged),
+        ["(whole row)"] * len(flagged),
+        [""] * len(flagged),
+        "row.short",
+        [
+            f"this row has {n} {'cell' if n == 1 else 'cells'} but the header has {width} "
+            "columns (a line cut short, or a line break in a cell without quotes): complete "
+            "the row, or put the cell that holds a line break in quotes"
+            for n in flagged.values()
+        ],
+    )
+
+
+def _ends_before(rows: list[int], c: Column) -> str:
+    """A column's remark, with the rows that ended before it (read as empty)."""
+    remark = c.remark or ("carried to the reports, never sent" if c.field is None else "")
+    said = f"{_rows(rows)} {'ends' if len(rows) == 1 else 'end'} before this column: read as empty"
+    return f"{remark}; {said}" if remark else said
 
 
 def _ragged_issues(ragged: list[int]) -> pl.DataFrame:

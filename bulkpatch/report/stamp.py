@@ -11,6 +11,7 @@ import getpass
 import hashlib
 import re
 import shlex
+import stat
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,10 +49,13 @@ class Digest:
 
     @classmethod
     def of(cls, path: Path) -> Digest | None:
-        """The digest of `path` as it is now (None for what is not a file)."""
+        """The digest of `path` as it is now (None for what is not a file: a folder, a missing
+        file; load says what is wrong with it)."""
         try:
             found = path.resolve().stat()
         except OSError:
+            return None
+        if not stat.S_ISREG(found.st_mode):
             return None
         key = (path.resolve(), found.st_size, found.st_mtime_ns)
         if key not in cls._started:
@@ -59,7 +63,10 @@ class Digest:
         return cls._started[key]
 
     def _run(self, path: Path) -> None:
-        self.hex = file_sha256(path)
+        try:
+            self.hex = file_sha256(path)
+        except OSError:  # gone or unreadable since: load says so; the report has no digest
+            self.hex = ""
 
     def result(self) -> str:
         self._thread.join()

@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from bulkpatch.catalog.fields import normalize_header
+from bulkpatch.load.sheet import Sheet, clean
 from bulkpatch.report.rows import outcome_counts
 from bulkpatch.report.words import plural
 
@@ -41,12 +43,42 @@ def _subscription_entries(entries: list[dict[str, Any]]) -> pl.DataFrame:
     )
 
 
-def seat_totals(entries: list[dict[str, Any]]) -> pl.DataFrame:
+# Headers a sheet names its customers by (an export writes `Customer`): a note, never sent.
+NAME_HEADERS = frozenset({"customer", "customername", "company", "companyname"})
+
+
+def customer_names(sheets: list[Sheet]) -> dict[str, str]:
+    """Customer id (lower case) -> the name the sheets give it in a `Customer` column, so the
+    seats tables name customers as the sheet does, the tenant id beside."""
+    found: dict[str, str] = {}
+    for sheet in sheets:
+        ids = sheet.column_for("customer_id")
+        named = next(
+            (
+                c
+                for c in sheet.columns
+                if not c.field and normalize_header(c.header) in NAME_HEADERS
+            ),
+            None,
+        )
+        if ids is None or named is None:
+            continue
+        pairs = sheet.frame.select(
+            clean(ids.name).str.to_lowercase().alias("id"), clean(named.name).alias("name")
+        ).drop_nulls()
+        for key, name in pairs.unique("id", keep="first", maintain_order=True).iter_rows():
+            found.setdefault(key, name)
+    return found
+
+
+def seat_totals(entries: list[dict[str, Any]], names: dict[str, str] | None = None) -> pl.DataFrame:
     """Seats before and after per customer and offer, over the subscriptions read."""
-    return _seats(_subscription_entries(entries))
+    return _seats(_subscription_entries(entries), names or {})
 
 
-def seats_applied(applied: list[tuple[str, str, Any, Any]]) -> pl.DataFrame:
+def seats_applied(
+    applied: list[tuple[str, str, Any, Any]], names: dict[str, str] | None = None
+) -> pl.DataFrame:
     """Seats added and removed per customer and offer by the changes applied (`applied`:
     customer id, offer, quantity before, after)."""
     frame = pl.DataFrame(
@@ -59,12 +91,15 @@ def seats_applied(applied: list[tuple[str, str, Any, Any]]) -> pl.DataFrame:
         },
         orient="row",
     )
-    return _seats(frame.with_columns(pl.col("customer_id").str.to_lowercase()))
+    return _seats(frame.with_columns(pl.col("customer_id").str.to_lowercase()), names or {})
 
 
-def _seats(frame: pl.DataFrame) -> pl.DataFrame:
+def _seats(frame: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
+    """Per customer (its name from the sheet, when it gives one; its tenant id after) and
+    offer: subscriptions, seats before and after, added, removed, change."""
     change = pl.col("seats_after") - pl.col("seats_before")
-    return (
+    named = pl.col("customer_id").replace_strict(names, default="", return_dtype=pl.String)
+    totals = (
         frame.group_by("customer_id", "offer", maintain_order=True)
         .agg(
             pl.len().alias("subscriptions"),
@@ -75,6 +110,7 @@ def _seats(frame: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns((pl.col("seats_after") - pl.col("seats_before")).alias("change"))
     )
+    return totals.select(named.alias("customer"), pl.all())
 
 
 @dataclass

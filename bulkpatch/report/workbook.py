@@ -60,6 +60,7 @@ def styles(book: xlsxwriter.Workbook) -> dict[str, Any]:
     made["quoted"] = book.add_format({"quote_prefix": True})
     made["wrap"] = book.add_format({"text_wrap": True})
     made["title"] = book.add_format({"bold": True, "font_size": 12})
+    made["count"] = book.add_format({"align": "left"})  # beside its word, not the next column
     made["cache"] = {}  # (number format, bad, quoted) -> format
     return made
 
@@ -82,12 +83,24 @@ def cell_format(
     return made["cache"][key]
 
 
-def print_setup(ws: Worksheet) -> None:
-    """Landscape A4, one page wide, the header row on every page, narrow margins, and a footer
-    with the file, the sheet and the page: a report prints as it reads."""
+# Column widths (in characters of the default font, about 0.08 in each) a landscape A4 page
+# holds between its quarter-inch margins at the smallest scale a report prints at: 11.2 in
+# / 0.08 in at 100% is 140; at 70% it is 200.
+SMALLEST_SCALE = 70
+PAGE_WIDTH_AT_SMALLEST = 200
+
+
+def print_setup(ws: Worksheet, widths: list[int] | None = None) -> None:
+    """Landscape A4, the header row on every page, narrow margins, and a footer with the file,
+    the sheet and the page: a report prints as it reads. One page wide when its columns
+    (`widths`) fit at 70% or more; a wider sheet prints at 70%, its further columns on the
+    pages after, rather than shrunk past reading."""
     ws.set_landscape()
     ws.set_paper(9)  # A4: the size most partners print on; Letter printers scale it
-    ws.fit_to_pages(1, 0)
+    if widths is not None and sum(widths) > PAGE_WIDTH_AT_SMALLEST:
+        ws.set_print_scale(SMALLEST_SCALE)
+    else:
+        ws.fit_to_pages(1, 0)
     ws.repeat_rows(0)
     ws.set_margins(left=0.25, right=0.25, top=0.75, bottom=0.75)
     ws.set_footer("&L&8&F&C&8&A&R&8Page &P of &N")
@@ -222,11 +235,12 @@ def write_table(book: xlsxwriter.Workbook, made: dict[str, Any], t: Table, title
     }
     frame, fallback = excel_frame(t, typed, wrapped)
     lines_at = frame.width - 1 if wrapped else None
-    print_setup(ws)
+    row_at = t.headers.index("row") if not t.plain else None  # a sheet to send again: neither
+    cut = _printed(t.headers, row_at) if row_at is not None else None
+    print_setup(ws, fitted[:cut] if cut else fitted)  # the columns printed decide the scale
     write_header(ws, made, t.headers, fitted)
     ws.autofilter(0, 0, max(frame.height, 1), len(t.headers) - 1)
-    row_at = t.headers.index("row") if not t.plain else None  # a sheet to send again: neither
-    if row_at is not None and (cut := _printed(t.headers, row_at)):
+    if cut:
         ws.print_area(0, 0, max(frame.height, 1), cut - 1)
     outcome_at = t.headers.index("outcome", row_at) if row_at is not None else -1
     rows = frame.iter_rows()

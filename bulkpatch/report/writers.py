@@ -353,7 +353,7 @@ def _write_counts(
     for key, value in values.items():
         row += 1
         _text(ws, row, 0, str(key), styles, styles.get(key) if legend else None)
-        ws.write(row, 1, value)
+        ws.write(row, 1, value, styles["count"])
         if beside and key in beside[1]:
             _text(ws, row, 2, beside[1][key], styles)
     return row + 2

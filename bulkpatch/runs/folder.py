@@ -189,6 +189,25 @@ class RunFolder:
         handle.flush()
         self._lock = handle
 
+    @staticmethod
+    def holder(path: Path) -> str | None:
+        """Who holds the run folder at `path` now (`process 4242 (bulkpatch apply ...)`, as
+        `lock` wrote it), or None when no process does: a probe of the same OS lock, let go at
+        once, so a folder another process is applying is never taken for an interrupted one."""
+        if not (path / LOCK).is_file():
+            return None
+        try:
+            with (path / LOCK).open("a+", encoding="utf-8") as handle:
+                try:
+                    portable.lock(handle)
+                except OSError:
+                    handle.seek(0)
+                    return handle.read().strip() or "another process"
+                portable.unlock(handle)
+        except OSError:  # cannot even be opened: not a lock anyone holds here
+            return None
+        return None
+
     def unlock(self) -> None:
         if self._lock is not None:
             portable.unlock(self._lock)

@@ -43,8 +43,10 @@ from bulkpatch.ui.jobs import (
     Job,
     Jobs,
     export_options,
+    finished,
     folder_reports,
     folder_state,
+    in_progress,
     left_to_send,
     page,
     recent,
@@ -260,6 +262,7 @@ class _Web:
             return await self.confirm(request, f"Type {changes} to send to production.")
         out = job.next_folder("results")
         target = job.target
+        whole = form.get("all_or_nothing") == "1"  # the checkbox: --all-or-nothing
         self._start(
             job,
             "results",
@@ -269,6 +272,7 @@ class _Web:
             out=out,
             target=target,
             command=PAGE,
+            all_or_nothing=whole,
         )
         return RedirectResponse(f"/jobs/{job.id}/run", status_code=303)
 
@@ -362,7 +366,12 @@ class _Web:
             else None
         )
         files = folder_reports(folder)
-        return self.render("run.html", folder=folder, state=state, files=files, left=left)
+        busy = await run_in_threadpool(in_progress, folder) if state == "running" else None
+        summed = state in ("applied", "interrupted") and (folder / "summary.json").is_file()
+        did = await run_in_threadpool(finished, folder) if summed else None
+        return self.render(
+            "run.html", folder=folder, state=state, files=files, left=left, busy=busy, did=did
+        )
 
     async def approve(self, request: Request) -> Response:
         """A plan waiting for approval: what it will do, then approve it (the number of

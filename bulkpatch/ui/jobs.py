@@ -28,9 +28,11 @@ from bulkpatch.check.values import GUID
 from bulkpatch.commands.results import CheckRun, Run
 from bulkpatch.errors import BulkpatchError, InputError
 from bulkpatch.load import quoting
+from bulkpatch.load.csv_file import csv_grid
 from bulkpatch.load.sheet import Dialect
 from bulkpatch.report.stamp import placed
 from bulkpatch.runs.folder import RunFolder
+from bulkpatch.runs.journal import replay
 from bulkpatch.settings import load_profile
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
@@ -253,7 +255,10 @@ def recent(base: Path, limit: int = 15) -> list[dict[str, str]]:
 
 
 def folder_state(folder: Path) -> str:
-    """What a run folder's files say it got to: checked, planned, applied or interrupted."""
+    """What a run folder's files say it got to: checked, planned, applied, interrupted, or
+    running (another process holds it: a CLI run, or a resume, under way)."""
+    if (folder / "journal.jsonl").is_file() and RunFolder.holder(folder):
+        return "running"
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         return "interrupted" if summary.get("interrupted") else "applied"
@@ -264,6 +269,32 @@ def folder_state(folder: Path) -> str:
     if (folder / "check.csv").is_file() or any(folder.glob("check-*.csv")):
         return "checked"
     return "started"
+
+
+def in_progress(folder: Path) -> dict[str, Any]:
+    """A run another process is applying, from its lock and its journal: who holds it, and
+    how many of its changes have finished."""
+    run = RunFolder.opened(folder, None)
+    finished = len(replay(folder / "journal.jsonl").finished)
+    return {"holder": RunFolder.holder(folder), "finished": finished, "total": len(run.read_plan())}
+
+
+def finished(folder: Path) -> dict[str, Any]:
+    """What a finished run did, from its files: rows by outcome (its summary) and the rows
+    that did not go (its to-fix sheets: header, rows), as its Results page showed them."""
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    counts = {o: n for o, n in summary.get("outcomes", {}).items() if n}
+    fixes = []
+    for path in sorted(folder.glob("to-fix*.csv")):
+        grid = csv_grid(path)[0]
+        rows = [["" if v is None else v for v in r] for r in grid.head(FIX_SHOWN + 1).rows()]
+        fixes.append(
+            {"name": path.name, "header": rows[0], "rows": rows[1:], "all": grid.height - 1}
+        )
+    return {"counts": counts, "fixes": fixes}
+
+
+FIX_SHOWN = 100  # rows of a to-fix sheet a reopened run shows (the file has them all)
 
 
 def left_to_send(folder: Path, profile: str | None = None) -> dict[str, Any]:

@@ -455,7 +455,7 @@ def test_a_cell_equal_to_its_current_value_asks_nothing_and_is_not_judged(write_
     )
     assert outcomes(checked) == ["no_change", "invalid", "invalid", "valid"]
     assert messages(checked) == [
-        'Quantity: "0" is below 1: write a total of at least 1',
+        'Quantity: "0" is below 1: write a total of at least 1; to cancel, write deleted in Status',
         'Current seats: "5.5" is not a whole number',
         'Quantity: "5.5" is not a whole number',
     ]

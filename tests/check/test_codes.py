@@ -30,6 +30,7 @@ INVISIBLE = "a1b2c3d4-0000-4000-8000-00000000\u200b0001"
 CASES: list[tuple[list[str], list[str], list[list[str]], IssueCode]] = [
     (SUBS, ["Quantity"], [["5.5"]], "integer.not_whole"),
     (SUBS, ["Quantity"], [["1,000"]], "integer.grouped_digits"),
+    (SUBS, ["Quantity"], [["3,0"]], "integer.decimal_comma"),
     (SUBS, ["Quantity"], [["+4"]], "integer.signed_total"),
     (SUBS, ["Quantity"], [["100000000000000000000"]], "number.too_large"),
     (SUBS, ["Quantity"], [["0"]], "number.below_minimum"),
@@ -102,6 +103,8 @@ def sheets_for_the_other_rules(tmp_path: Path) -> dict[Path, list[str]]:
         f"Customer ID,Subscription ID,Friendly name,Quoted by bulkpatch\n"
         f"{CUSTOMER},{SUB1},'=x,not a list\n"
     )
+    short = tmp_path / "short.csv"
+    short.write_text(f"Customer ID,Subscription ID,Quantity\n{CUSTOMER},{SUB1}\n")
     book = tmp_path / "book.xlsx"
     workbook = xlsxwriter.Workbook(str(book))
     ws = workbook.add_worksheet("Subscriptions")
@@ -123,6 +126,7 @@ def sheets_for_the_other_rules(tmp_path: Path) -> dict[Path, list[str]]:
         orders: ["id.not_an_order_id", "order.rows_disagree", "order.rows_disagree"],
         ragged: ["row.ragged"],
         edited: ["record.edited"],
+        short: ["row.short"],
         book: ["cell.formula_without_value", "cell.merged", "cell.merged"],
     }
 

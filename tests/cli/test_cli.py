@@ -149,7 +149,7 @@ def test_version_and_json_on_failure(cli, tmp_path):
         failed = cli(command, tmp_path / "missing.csv", "--json")
         assert failed.returncode == 2
         assert json.loads(failed.stdout) == {
-            "error": f"{tmp_path / 'missing.csv'}: no such file.",
+            "error": f"{tmp_path / 'missing.csv'}: no such file; check its name and folder.",
             "exit_code": 2,
         }
     unknown = cli("auth", "status", "--json", "--profile", "nope")

@@ -238,7 +238,9 @@ def test_apply_results_workbook_fits_columns_prints_and_explains_colours(cli, tm
     assert changes.alignment.wrap_text  # messages wrap in their capped width
     for ws in book.worksheets:
         assert ws.page_setup.orientation == "landscape", ws.title
-        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        # issue 24: one page wide when that is 70% or more, else at 70% over more pages
+        one_wide = ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        assert one_wide or ws.page_setup.scale == 70, ws.title
         assert ws.page_setup.paperSize == 9 and "&F" in ws.oddFooter.left.text
     assert data.print_title_rows == "$1:$1" and data.freeze_panes == "A2"
     changes_at = header["changes"]  # printed up to it: before/after numbers, ids stay on screen
@@ -332,7 +334,9 @@ def test_a_long_message_wraps_and_its_row_grows_to_show_it(write_csv, tmp_path):
     assert data.row_dimensions[3].height is None  # a short row keeps Excel's height
 
 
-def test_the_month_end_results_print_summary_first_and_one_page_wide(cli, tmp_path, libreoffice):
+def test_the_month_end_results_print_summary_first_and_data_no_smaller_than_70_percent(
+    cli, tmp_path, libreoffice
+):
     run = tmp_path / "run"
     assert cli("apply", SAMPLES / "month-end.xlsx", "--out", run, "--quiet").returncode == 0
     rendered = subprocess.run(
@@ -357,8 +361,9 @@ def test_the_month_end_results_print_summary_first_and_one_page_wide(cli, tmp_pa
     first = pages[0]
     assert "SANDBOX (built-in): nothing in Partner Center changed" in first
     assert "Input SHA-256" in first and "Rows by outcome" in first
-    # each data sheet fits one page: its footer (the sheet's name) is on exactly one page
+    # issue 24: a data sheet too wide for one page at 70% prints at 70%, its further columns
+    # on the next pages (a few), rather than shrunk past reading
     footers = [p.strip().splitlines()[-1] for p in pages]
-    assert sum("Subscriptions" in f for f in footers) == 1
-    assert sum("Orders" in f for f in footers) == 1
+    assert 1 <= sum("Subscriptions" in f for f in footers) <= 3
+    assert 1 <= sum("Orders" in f for f in footers) <= 3
     assert all("Page" in f and "of" in f for f in footers)

@@ -49,7 +49,8 @@ def test_a_sandbox_result_says_so_first_with_its_input_hash_times_and_command(cl
     titles = [r[0] for r in book["Summary"].iter_rows(values_only=True)]
     seats = titles.index("Seats added and removed per customer and offer")
     header = [c.value for c in book["Summary"][seats + 2]]
-    assert header[:7] == [
+    assert header[:8] == [  # issue 24: the customer's name as the sheet gives it, then its id
+        "customer",
         "customer id",
         "offer",
         "subscriptions",
