@@ -47,7 +47,7 @@ from bulkpatch.cli.words import (
 from bulkpatch.errors import BulkpatchError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that use them
-    from bulkpatch.commands.results import Prepared
+    from bulkpatch.commands.prepared import Prepared
     from bulkpatch.report.totals import Preview
 
 app = typer.Typer(

@@ -22,14 +22,9 @@ from bulkpatch.catalog.fields import Kind
 from bulkpatch.check.checker import Checked, check
 from bulkpatch.commands import matching
 from bulkpatch.commands.controls import audited
-from bulkpatch.commands.results import (
-    CheckRun,
-    Options,
-    PlanRun,
-    Prepared,
-    check_summary,
-    plan_summary,
-)
+from bulkpatch.commands.prepared import Options, Prepared
+from bulkpatch.commands.results import CheckRun, PlanRun
+from bulkpatch.commands.summaries import check_summary, plan_summary
 from bulkpatch.controls.approval import Policy, Review
 from bulkpatch.errors import StoppedError
 from bulkpatch.load.reader import load

@@ -28,13 +28,9 @@ from bulkpatch.commands.api import (
     _write_matched,
 )
 from bulkpatch.commands.controls import audited, gate, no_sheet_when_required
-from bulkpatch.commands.results import (
-    ApplyRun,
-    Options,
-    Prepared,
-    apply_figures,
-    apply_summary,
-)
+from bulkpatch.commands.prepared import Options, Prepared
+from bulkpatch.commands.results import ApplyRun, apply_figures
+from bulkpatch.commands.summaries import apply_summary
 from bulkpatch.errors import FolderFault, InputError, StoppedError
 from bulkpatch.outcomes import APPLIED
 from bulkpatch.plan.changes import Change

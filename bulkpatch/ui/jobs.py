@@ -25,7 +25,7 @@ import polars as pl
 from bulkpatch.apply.session import Watch
 from bulkpatch.check.checker import Checked
 from bulkpatch.check.values import GUID
-from bulkpatch.commands.results import CheckRun, Run
+from bulkpatch.commands.results import CheckRun
 from bulkpatch.errors import BulkpatchError, InputError
 from bulkpatch.load import quoting
 from bulkpatch.load.csv_file import csv_grid
@@ -33,6 +33,7 @@ from bulkpatch.load.sheet import Dialect
 from bulkpatch.report.stamp import placed
 from bulkpatch.runs.folder import RunFolder
 from bulkpatch.runs.journal import replay
+from bulkpatch.runs.result import Run
 from bulkpatch.settings import load_profile
 
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
