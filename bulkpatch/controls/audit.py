@@ -15,10 +15,11 @@ import hashlib
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bulkpatch import portable
 from bulkpatch.errors import StoppedError, os_cause
@@ -48,13 +49,30 @@ def line_hash(line: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+LOCK_WAIT = 30.0  # seconds a writer waits for another run's line to be written
+
+
+def _wait_for(handle: IO[str]) -> None:
+    """Hold the log for this process, waiting while another run writes its line (two runs of
+    two sheets at once both append); OSError when it is still held after `LOCK_WAIT`."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            portable.lock(handle)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def append(path: Path, event: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """Write `event` as the log's next line, chained to the last one, flushed to disk before
     returning; a log that cannot be written is a `StoppedError` (exit 3)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a+", encoding="utf-8") as handle:
-            portable.lock(handle)  # one writer at a time: two lines never claim one place
+            _wait_for(handle)  # one writer at a time: two lines never claim one place
             try:
                 handle.seek(0)
                 lines = [s for s in handle.read().splitlines() if s.strip()]

@@ -359,7 +359,7 @@ def match_columns(
         names.add(name)
         columns.append(Column(name, header, f, remark))
     _require(label, kind, columns, sheets or [])
-    _refuse_other_kind(label, kind, columns)
+    _refuse_other_kind(label, kind, columns, declared)
     for _, header in headers:
         key = normalize_header(header)
         meant = None if key in declared or key in index else near_miss(kind, header)
@@ -384,15 +384,16 @@ _SET_ELSEWHERE: dict[str, str] = {
 }
 
 
-def _refuse_other_kind(label: str, kind: Kind, columns: list[Column]) -> None:
+def _refuse_other_kind(label: str, kind: Kind, columns: list[Column], declared: set[str]) -> None:
     """A header this kind does not know and the other kind reads as a settable field, a seat
     change or a `Current ...` column (`Auto renew` on an orders sheet) stops the load: read as
-    a note, it would drop the change without a word. A declared note (`--note`) is a note."""
+    a note, it would drop the change without a word. A declared note (`--note`, or a
+    reconciliation file's charge column) is a note."""
     other: Kind = "orders" if kind == "subscriptions" else "subscriptions"
     index = header_index(other)
     for c in columns:
         meant = index.get(normalize_header(c.header)) if c.field is None else None
-        if meant is None or c.remark.startswith("declared"):
+        if meant is None or normalize_header(c.header) in declared:
             continue
         if meant.changes or meant.of:
             raise InputError(

@@ -57,7 +57,8 @@ def customer_names(sheets: list[Sheet]) -> dict[str, str]:
             (
                 c
                 for c in sheet.columns
-                if not c.field and normalize_header(c.header) in NAME_HEADERS
+                if (c.field and c.field.name == "match:company")
+                or (not c.field and normalize_header(c.header) in NAME_HEADERS)
             ),
             None,
         )

@@ -171,14 +171,15 @@ def _subscription(
     state.update(stated)
     named = (row.get("offer:any"), stated.get("offerName"), stated.get("offerId"))
     offers = [str(v) for v in named if v]
-    options: dict[str, Any] = {"legacy": _legacy(offers)}
+    kind = next(filter(None, map(_kind_product, offers)), None)
+    # the kinds of the new commerce cancellation policy's table are new commerce subscriptions
+    options: dict[str, Any] = {"legacy": False if kind is not None else _legacy(offers)}
     if row.get("status") == "deleted":  # inside the 7-day cancellation window
         options["purchased_days_ago"] = 2
     if row.get("quantity") and state.get("quantity") and row["quantity"] < state["quantity"]:
         options["refundable"] = state["quantity"] - row["quantity"]  # seats added days ago
     body = resources.subscription(customer, sub, now, **options, **state)
     _as_offer(body, offers, stated)
-    kind = next(filter(None, map(_kind_product, offers)), None)
     if kind is not None:  # a product of another row of the cancellation policy's table
         resources.as_kind(body, kind[3], kind)
         body.update({k: v for k, v in stated.items() if "." not in k})  # what the sheet says
