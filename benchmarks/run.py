@@ -296,7 +296,7 @@ def write_wide(work: Path, columns: int, rows: int) -> Path:
 LOAD_SHEET = """
 import sys, time
 from bulkpatch.errors import InputError
-from bulkpatch.load import load
+from bulkpatch.load.reader import load
 
 wall, cpu, said = [], [], "read"
 for _ in range(int(sys.argv[2])):
