@@ -274,7 +274,12 @@ def _short_records(source: Path | bytes, separator: str, grid: pl.DataFrame) -> 
         import csv
 
         found = csv.reader(io.StringIO(data.decode()), delimiter=separator)
-        counts = [len(record) for record in found]
+        counts = pl.Series([len(record) for record in found], dtype=pl.Int64)
     else:
-        counts = (text.str.count_matches(separator, literal=True) + 1).fill_null(0).to_list()
-    return {i + 1: n for i, n in enumerate(counts) if 0 < n < grid.width}
+        counts = (text.str.count_matches(separator, literal=True) + 1).fill_null(0)
+    short = (
+        pl.DataFrame({"cells": counts})
+        .with_row_index("row", offset=1)
+        .filter((pl.col("cells") > 0) & (pl.col("cells") < grid.width))
+    )
+    return dict(short.iter_rows())  # the rows found: no Python per row of the file
