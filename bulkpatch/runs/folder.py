@@ -358,18 +358,18 @@ class RunFolder:
             (self.path / stale).unlink(missing_ok=True)
         if not tables:
             return []
-        path = self.path / ("to-fix.xlsx" if excel else "to-fix.csv")
-        if not excel:
-            report.write_csv(path, *tables[0].for_csv(), tables[0].dialect)
-        elif not report.write_workbook(path, tables, None):
-            return []
-        return [path]
+        return self._as_input("to-fix", tables, excel)
 
     @_writes
     def write_matched(self, tables: list[report.Table], excel: bool) -> list[Path]:
         """The sheet with the ids matching found, in the input's own format: `matched.xlsx`
         (a sheet per input sheet) or `matched.csv` (README, "Matching")."""
-        path = self.path / ("matched.xlsx" if excel else "matched.csv")
+        return self._as_input("matched", tables, excel)
+
+    def _as_input(self, stem: str, tables: list[report.Table], excel: bool) -> list[Path]:
+        """`<stem>.xlsx` (a sheet per input sheet, no Summary) or `<stem>.csv`, as the input
+        was; nothing when Excel could not open the workbook."""
+        path = self.path / f"{stem}.{'xlsx' if excel else 'csv'}"
         if not excel:
             report.write_csv(path, *tables[0].for_csv(), tables[0].dialect)
         elif not report.write_workbook(path, tables, None):
