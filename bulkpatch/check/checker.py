@@ -132,11 +132,21 @@ def check(sheet: Sheet) -> Checked:
 
 
 def _column_issues(text: pl.DataFrame, fields: list[Column]) -> pl.DataFrame:
+    """Each cell that breaks a column rule, as Pandera finds it. Every rule of every column is
+    first judged in one pass over the whole sheet (Polars runs the columns side by side), and
+    Pandera, which runs its checks one after another, is given the rows that break one."""
+    tests = {c.name: (_tests(c.field), c.field.required) for c in fields if c.field}
+    if not tests:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    breaks = pl.any_horizontal(
+        *(~t.holds(pl.col(n)) for n, (ts, _) in tests.items() for t in ts),
+        *(pl.col(n).is_null() for n, (_, required) in tests.items() if required),
+    )
+    text = text.filter(breaks)
     schema = pa.DataFrameSchema(
         {
-            c.name: pa.Column(pl.String, checks=_checks(c.field), nullable=not c.field.required)
-            for c in fields
-            if c.field
+            n: pa.Column(pl.String, checks=[t.check() for t in ts], nullable=not required)
+            for n, (ts, required) in tests.items()
         },
         strict=False,
     )
@@ -211,8 +221,26 @@ class _Rule(NamedTuple):
         return f"{self.code} {self.detail}" if self.typed and self.detail else self.code
 
 
+class _Test(NamedTuple):
+    """A whole-column rule: its check's name and the test a cell passes. An empty cell passes
+    every test (it leaves the field as it is; a required column says so through
+    `not_nullable`)."""
+
+    name: str
+    test: Callable[[pl.Expr], pl.Expr]
+
+    def holds(self, c: pl.Expr) -> pl.Expr:
+        return self.test(c) | c.is_null()
+
+    def check(self) -> pa.Check:
+        """The rule as a Pandera check on one column."""
+        return pa.Check(
+            lambda data: data.lazyframe.select(self.holds(pl.col(data.key))), name=self.name
+        )
+
+
 def _rules(f: Field) -> dict[str, _Rule]:
-    """Check name -> its rule, for each check `_checks` gives `f`."""
+    """Check name -> its rule, for each check `_tests` gives `f`."""
     rules = [_Rule("value.missing", "every row needs one")]
     if f.role == "read_only":
         rules.append(
@@ -265,23 +293,21 @@ def _hints(f: Field) -> list[_Rule]:
     return []
 
 
-def _checks(f: Field) -> list[pa.Check]:
-    """The Pandera checks for one field, each named as `_rules` names it. They are disjoint: a
+def _tests(f: Field) -> list[_Test]:
+    """The column rules for one field, each named as `_rules` names it. They are disjoint: a
     cell breaks at most the one rule that says best what to write instead."""
     if f.role == "read_only":
-        return [_expr_check("column.read_only", lambda c: c.is_null())]
+        return [_Test("column.read_only", lambda c: c.is_null())]
     hints = _hints(f)
     hinted = [key for hint in hints for key in hint.typed]
-    checks: list[pa.Check] = []
+    checks: list[_Test] = []
     if f.type == "datetime":  # the pattern admits 2026-02-30; the calendar does not
         pattern, code, _ = PATTERNS[f.type]
-        checks.append(
-            _expr_check(code, lambda c: c.str.contains(pattern) & date_part(c).is_not_null())
-        )
+        checks.append(_Test(code, lambda c: c.str.contains(pattern) & date_part(c).is_not_null()))
     elif f.type == "integer":
         pattern, code, _ = PATTERNS[f.type]
         checks.append(
-            _expr_check(
+            _Test(
                 code,
                 lambda c: (
                     c.str.contains(pattern)
@@ -290,74 +316,61 @@ def _checks(f: Field) -> list[pa.Check]:
                 ),
             )
         )
-        checks.append(_expr_check("integer.grouped_digits", lambda c: ~c.str.contains(GROUPED)))
+        checks.append(_Test("integer.grouped_digits", lambda c: ~c.str.contains(GROUPED)))
         checks.append(
-            _expr_check(
+            _Test(
                 "integer.decimal_comma",
                 lambda c: ~c.str.contains(DECIMAL_COMMA) | c.str.contains(GROUPED),
             )
         )
         # digits beyond what a 64-bit whole number holds would be read as no value at all
         checks.append(
-            _expr_check(
+            _Test(
                 "number.too_large", lambda c: ~c.str.contains(pattern) | as_integer(c).is_not_null()
             )
         )
         if f.role != "delta":
-            checks.append(_expr_check("integer.signed_total", lambda c: ~c.str.starts_with("+")))
+            checks.append(_Test("integer.signed_total", lambda c: ~c.str.starts_with("+")))
     elif f.type in ("guid", "order_id"):  # an invisible character gets its own message
         pattern, code, _ = PATTERNS[f.type]
-        checks.append(_expr_check(code, lambda c: c.str.contains(pattern) | has_invisible(c)))
+        checks.append(_Test(code, lambda c: c.str.contains(pattern) | has_invisible(c)))
     elif f.type in PATTERNS:
         pattern, code, _ = PATTERNS[f.type]
-        checks.append(
-            _expr_check(code, lambda c: c.str.contains(pattern) | as_enum_key(c).is_in(hinted))
-        )
+        checks.append(_Test(code, lambda c: c.str.contains(pattern) | as_enum_key(c).is_in(hinted)))
         if f.type == "number":  # 400 digits are infinity as a float: not a number to send
-            checks.append(_expr_check("number.too_large", _finite))
+            checks.append(_Test("number.too_large", _finite))
     elif f.type == "boolean":
         checks.append(
-            _expr_check("boolean.not_yes_or_no", lambda c: c.str.to_lowercase().is_in(BOOL_WORDS))
+            _Test("boolean.not_yes_or_no", lambda c: c.str.to_lowercase().is_in(BOOL_WORDS))
         )
     elif f.type == "enum":
         keys = [enum_key(v) for v in f.enum] + hinted
-        checks.append(_expr_check("enum.unknown_value", lambda c: as_enum_key(c).is_in(keys)))
+        checks.append(_Test("enum.unknown_value", lambda c: as_enum_key(c).is_in(keys)))
     for hint in hints:
-        checks.append(_expr_check(hint.check, lambda c, t=hint.typed: ~as_enum_key(c).is_in(t)))
+        checks.append(_Test(hint.check, lambda c, t=hint.typed: ~as_enum_key(c).is_in(t)))
     checks += _bounds(f)
     return checks
 
 
-def _bounds(f: Field) -> list[pa.Check]:
+def _bounds(f: Field) -> list[_Test]:
     """The catalog's bounds of a number: a whole number below its minimum or above its maximum
     (the text that is not a whole number has its own rule)."""
     checks = []
     if f.minimum is not None:
         least = f.minimum
         checks.append(
-            _expr_check("number.below_minimum", lambda c: (as_integer(c) >= least).fill_null(True))
+            _Test("number.below_minimum", lambda c: (as_integer(c) >= least).fill_null(True))
         )
     if f.maximum is not None:
         most = f.maximum
         checks.append(
-            _expr_check("number.above_maximum", lambda c: (as_integer(c) <= most).fill_null(True))
+            _Test("number.above_maximum", lambda c: (as_integer(c) <= most).fill_null(True))
         )
     return checks
 
 
 def _finite(c: pl.Expr) -> pl.Expr:
     return c.cast(pl.Float64, strict=False).is_finite().fill_null(True)
-
-
-def _expr_check(name: str, test: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
-    """A whole-column check; an empty cell passes every check (it leaves the field as it is;
-    a required column says so through `not_nullable`)."""
-
-    def run(data: pa.PolarsData) -> pl.LazyFrame:
-        c = pl.col(data.key)
-        return data.lazyframe.select(test(c) | c.is_null())
-
-    return pa.Check(run, name=name)
 
 
 # --- Outcomes ------------------------------------------------------------------------------------

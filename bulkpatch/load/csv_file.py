@@ -69,7 +69,7 @@ def csv_grid(
         read = _read(path, data, separator, blank)
         source, encoding = data, "cp1252"
     assert read is not None  # transcoded text is UTF-8
-    short = _short_records(source, separator, read[0])
+    short = _short_records(source, separator, read[0], blank)
     return *read, short, blank + 1, titled, Dialect(separator, encoding)
 
 
@@ -256,30 +256,42 @@ def _cells(data: bytes, start: int, separator: str) -> tuple[int, bool]:
     return count, True
 
 
-def _short_records(source: Path | bytes, separator: str, grid: pl.DataFrame) -> dict[int, int]:
+def _short_records(
+    source: Path | bytes, separator: str, grid: pl.DataFrame, blank: int
+) -> dict[int, int]:
     """Row -> its cells, for the rows (as a spreadsheet numbers them) with fewer cells than
     the grid is wide: Polars reads them as empty to the end. Only a grid with an empty cell in
-    its last column can have one, so most files pay one null count. The lines are then split
-    by Polars, counting separators outside quotes; a file with a line break inside quotes (an
-    odd number of quotes on a line) is read again record by record, so row numbers stay a
-    spreadsheet's."""
+    its last column can have one, so most files pay one null count. A row's cells are its
+    line's separators plus one, less the separators inside its cells' text (every separator
+    either parts two cells or is a cell's text): whole columns, no Python per row. A file with
+    a line break inside quotes (more lines than rows) is read again record by record, so row
+    numbers stay a spreadsheet's."""
     if not grid.width or not grid.get_column(grid.columns[-1]).null_count():
         return {}
     data = _bytes(source)  # UTF-8 by now: transcoded, its old Mac line endings made \n
     lines = pl.read_csv(
-        data, has_header=False, separator="\x00", quote_char=None, infer_schema=False
-    ).to_series()
-    text = lines.str.replace_all(r'"[^"]*"', "")
-    if text.str.contains('"', literal=True).any():
-        import csv
-
+        data,
+        has_header=False,
+        separator="\x00",
+        quote_char=None,
+        infer_schema=False,
+        skip_lines=blank,
+        raise_if_empty=False,
+    )
+    if lines.height == grid.height:
+        written = lines.to_series().str.count_matches(separator, literal=True) + 1
+        inside = pl.sum_horizontal(
+            pl.col(c).str.count_matches(separator, literal=True) for c in grid.columns
+        )
+        counts = grid.select(written - inside).to_series().fill_null(0)  # blank: no cells
+        offset = blank + 1
+    else:
         found = csv.reader(io.StringIO(data.decode()), delimiter=separator)
         counts = pl.Series([len(record) for record in found], dtype=pl.Int64)
-    else:
-        counts = (text.str.count_matches(separator, literal=True) + 1).fill_null(0)
+        offset = 1
     short = (
         pl.DataFrame({"cells": counts})
-        .with_row_index("row", offset=1)
+        .with_row_index("row", offset=offset)
         .filter((pl.col("cells") > 0) & (pl.col("cells") < grid.width))
     )
     return dict(short.iter_rows())  # the rows found: no Python per row of the file

@@ -85,6 +85,23 @@ def test_a_row_cut_short_is_flagged_with_its_row_and_cells(cli, quirk):
     assert short["message"].startswith("this row has 3 cells but the header has 5 columns")
 
 
+def test_a_comma_inside_quotes_is_not_a_cell_when_rows_are_counted(cli, quirk):
+    # the line has as many commas as the header, one of them inside "Team A, Sales"
+    code, found, _ = problems(cli, quirk("short-row-comma-in-quotes.csv"))
+    assert code == 1
+    (short,) = found
+    assert (short["row"], short["code"]) == (2, "row.short")
+    assert short["message"].startswith("this row has 4 cells but the header has 5 columns")
+
+
+def test_a_short_row_below_a_title_is_named_by_its_row_in_the_file(cli, quirk):
+    code, found, _ = problems(cli, quirk("short-row-below-title.csv"))
+    assert code == 1
+    (short,) = found
+    assert (short["row"], short["code"]) == (5, "row.short")
+    assert short["message"].startswith("this row has 3 cells but the header has 4 columns")
+
+
 def test_a_row_missing_only_trailing_cells_never_sent_is_read_and_the_mapping_says_so(cli, quirk):
     code, found, summary = problems(cli, quirk("short-row-optional-cells.csv"))
     assert (code, found) == (0, [])
