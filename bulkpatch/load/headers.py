@@ -186,7 +186,9 @@ def _spellings(kind: Kind) -> _Spellings:
             )
             squashed.setdefault(joined, at)
             reordered.setdefault(tuple(sorted(words)), at)
-            for shorter in _deletions(joined, _MOST_TYPOS):
+            # a short spelling is allowed one typo (`near_miss`): one letter out finds it
+            most = 1 if len(joined) < 10 else _MOST_TYPOS
+            for shorter in _deletions(joined, most):
                 deleted.setdefault(shorter, set()).add(at)
     longest = max(len(s.squashed) for s in every)
     return _Spellings(every, squashed, reordered, deleted, longest)
