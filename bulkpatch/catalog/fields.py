@@ -76,13 +76,18 @@ def _next_term(name: str, type_: FieldType, *aliases: str, **kw: object) -> Fiel
 # need no alias (headers match ignoring case and separators); `Customer Tenant ID`, `Tenant`,
 # `Sub ID`, `Subscription`, `Licences`/`Licenses`, `Seats`, `Qty` and `Renewal date` are the
 # words of billing and PSA exports as teams write them, no Microsoft page's: each is one field
-# only, and a near miss of one still stops the load.
+# only, and a near miss of one still stops the load. `Microsoft ID` is the customer id as the
+# portal's customer list shows and exports it ("Get a customer's subscriptions by PartnerID",
+# https://learn.microsoft.com/partner-center/developer/get-all-subscriptions-by-partner: "The
+# Microsoft ID is the same as the customer ID"; "Search for customers", https://
+# learn.microsoft.com/previous-versions/azure/cloud-solution-provider/integration/
+# manage-customers/get-customers: the export's columns), its `Primary domain name` a domain.
 _CUSTOMER = _f(
     "customer_id",
     "guid",
     role="path",
     label="Customer ID",
-    aliases=("customer tenant id", "tenant id", "tenant", "customer guid"),
+    aliases=("customer tenant id", "tenant id", "tenant", "customer guid", "microsoft id"),
 )
 _ETAG = [_f("attributes.etag", role="meta"), _f("attributes.objectType", role="meta")]
 _SUB_LINKS = (
@@ -394,7 +399,13 @@ DOMAIN = Field(
     "string",
     role="match",
     label="Domain",
-    aliases=("customer domain", "primary domain", "domain name", "customer domain name"),
+    aliases=(
+        "customer domain",
+        "primary domain",
+        "primary domain name",
+        "domain name",
+        "customer domain name",
+    ),
 )
 MATCHED_BY = Field("match:by", "string", role="match", label="Matched by")
 MATCH_FIELDS = (COMPANY, DOMAIN, MATCHED_BY)

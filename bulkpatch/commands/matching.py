@@ -82,7 +82,9 @@ def _found(known: pl.DataFrame, customers: pl.DataFrame | None, subs: pl.DataFra
     if customers is not None:
         frame = frame.join(customers, on=ROW, how="left")
     else:
-        frame = frame.with_columns(*(pl.lit(None, pl.String).alias(n) for n in FOUND if n != ROW))
+        # every customer given by id: none found, no problem yet (the subscriptions' follow)
+        given = ("customer_id", "customer_by", "code", "column", "message")
+        frame = frame.with_columns(pl.lit(None, pl.String).alias(n) for n in given)
     frame = frame.join(subs, on=ROW, how="left", suffix=":s")
     return frame.select(
         ROW,

@@ -108,6 +108,34 @@ def is_reconciliation(headers: list[str]) -> bool:
     return {normalize_header(h) for h in headers} >= _SIGNATURE
 
 
+# The portal's customer list, as Customers > Export customers writes it ("Search for
+# customers", https://learn.microsoft.com/previous-versions/azure/cloud-solution-provider/
+# integration/manage-customers/get-customers): `Microsoft ID` (the customer id), `Company
+# name`, `Primary domain name` and `Relationship` (the partner's business relationship with
+# the customer, never a field to set or compare). It names customers, no subscription.
+CUSTOMER_LIST = frozenset(
+    normalize_header(h) for h in ("Microsoft ID", "Company name", "Primary domain name")
+)
+_RELATIONSHIP = normalize_header("Relationship")
+
+
+def _customer_list(label: str) -> str:
+    """What to do with the portal's customer list read as a subscriptions sheet."""
+    path = label.split(" [")[0]  # a workbook's label names its sheet too
+    return (
+        f"{label}: this is Partner Center's customer list (Customers, Export customers): it "
+        "names customers, not their subscriptions, so it asks for nothing. To change their "
+        f"subscriptions, run `bulkpatch export --customers {path}` and edit the sheet it "
+        "writes, or add a Product column (the offer's name) and a Seats column to this one."
+    )
+
+
+def _names_subscriptions(columns: list[Column]) -> bool:
+    """Does a column name the subscription, by its id or by what it is?"""
+    naming = {RESOURCE_ID["subscriptions"], *MATCHED_WITH["subscription_id"]}
+    return any(c.field and c.field.name in naming for c in columns)
+
+
 def near_miss(kind: Kind, header: str) -> str | None:
     """The known spelling an unknown `header` was probably meant to be, or None.
 
@@ -336,6 +364,9 @@ def match_columns(
     index = header_index(kind)
     if is_reconciliation([h for _, h in headers]):  # its charge columns are not fields
         declared = set(declared) | (RECONCILIATION - _READ)
+    listed = {normalize_header(h) for _, h in headers} >= CUSTOMER_LIST
+    if listed:  # the customer list's relationship is the partner's, not the customer's
+        declared = set(declared) | {_RELATIONSHIP}
     seen: dict[str, tuple[int, str]] = {}
     names: set[str] = {ROW}
     columns = []
@@ -353,6 +384,8 @@ def match_columns(
         remark = ""
         if key in declared and key in RECONCILIATION:
             remark = "a reconciliation file's charge column: carried, never sent or compared"
+        elif listed and key == _RELATIONSHIP:
+            remark = "the customer list's relationship to you: carried, never sent or compared"
         elif key in declared:
             remark = "declared a note: carried to the reports, never sent"
         elif key in AMBIGUOUS:
@@ -360,6 +393,8 @@ def match_columns(
         name = f.name if f else _unique(header or f"column {column_letter(position)}", names)
         names.add(name)
         columns.append(Column(name, header, f, remark))
+    if listed and kind == "subscriptions" and not _names_subscriptions(columns):
+        raise InputError(_customer_list(label))
     _require(label, kind, columns, sheets or [])
     _refuse_other_kind(label, kind, columns, declared)
     for _, header in headers:

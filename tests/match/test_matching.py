@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from conftest import FAST, SAMPLES, current, server, stats
 
-from bulkpatch import apply_file, check_file, plan_file
+from bulkpatch import apply_file, check_file, export_file, plan_file
 from bulkpatch.errors import InputError
 from bulkpatch.sandbox.customers import LOOKALIKE_ID
 
@@ -381,3 +381,49 @@ def test_no_header_row_names_the_closest_row_and_its_near_misses(write_csv, tmp_
         "row 3 comes closest: it has 'Customer Tenant-Idd', 'Sub-Idd', 'Quantitiy': did you "
         "mean 'Customer tenant id', 'Sub id', 'Quantity'?"
     ) in str(stopped.value)
+
+
+PORTAL = ["Microsoft ID", "Company name", "Primary domain name", "Relationship"]
+PORTAL_ROWS = [
+    [ALPINE, "Alpine Café GmbH", "alpine.example", "Reseller"],
+    [BRIGHT, "Bright Wave", "brightwave.example", "Reseller"],
+]
+
+
+def test_the_portal_customer_list_alone_is_named_and_says_how_to_ask(write_csv, tmp_path):
+    sheet = write_csv([PORTAL, *PORTAL_ROWS], "customers.csv")
+    with pytest.raises(InputError) as refused:
+        check_file(sheet, out=tmp_path / "c")
+    said = str(refused.value)
+    assert "Partner Center's customer list" in said and "asks for nothing" in said
+    assert f"bulkpatch export --customers {sheet}" in said
+    assert "add a Product column" in said
+
+
+def test_the_portal_customer_list_feeds_export_and_with_seats_is_a_true_up(
+    seeded, write_csv, tmp_path
+):
+    url, _ = seeded
+    listed = write_csv([PORTAL, *PORTAL_ROWS], "customers.csv")
+    exported = export_file(
+        customers_sheet=listed, target=url, settings=FAST, out=tmp_path / "e.csv"
+    )
+    frame = pl.read_csv(tmp_path / "e.csv", infer_schema=False)
+    assert exported.customers == 2
+    assert sorted(set(frame.get_column("Customer ID"))) == sorted([ALPINE, BRIGHT])
+    # the list with the offer and the seats each should hold: Microsoft ID is the customer id
+    sheet = write_csv(
+        [
+            [*PORTAL, "Product", "Seats"],
+            [*PORTAL_ROWS[0], "Microsoft 365 E3", "26"],
+            [*PORTAL_ROWS[1], "CFQ7TTC0LH16:0001", "9"],
+        ],
+        "true-up.csv",
+    )
+    run = apply_file(sheet, target=url, out=tmp_path / "a", settings=FAST)
+    part = run.summary()["sheets"][0]
+    roles = {m["header"]: m["role"] for m in part["mapping"]}
+    assert roles["Microsoft ID"] == "key" and roles["Relationship"] == "note"
+    assert outcomes(tmp_path / "a", "results.csv") == {2: ("ok", ""), 3: ("ok", "")}
+    assert current(url, ALPINE, E3)["quantity"] == 26
+    assert current(url, BRIGHT, EXCHANGE)["quantity"] == 9
