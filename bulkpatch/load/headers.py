@@ -103,9 +103,65 @@ RECONCILIATION_NOTE = (
 )
 
 
+# The license-based reconciliation file, the one before new commerce ("Understand the fields
+# in Partner Center license-based reconciliation files", https://learn.microsoft.com/
+# partner-center/billing/license-based-recon-files): its `SubscriptionId` is a billing
+# platform's id, "not the same as the Subscription ID", which is its
+# `SyndicationPartnerSubscriptionNumber`; its `OfferId` "does not match Offer ID from the price
+# list" (`DurableOfferId` does); its `Quantity` the licenses one charge line is for; its
+# `DomainName` not to be used to identify the customer. So the syndication number is the key
+# and every other column but the customer's id and name is carried, never sent or compared.
+LICENSE_BASED = frozenset(
+    normalize_header(h)
+    for h in (
+        "PartnerId",
+        "CustomerId",
+        "CustomerName",
+        "MpnId",
+        "ResellerMpnId",
+        "OrderId",
+        "SubscriptionId",
+        "SyndicationPartnerSubscriptionNumber",
+        "OfferId",
+        "DurableOfferId",
+        "OfferName",
+        "SubscriptionStartDate",
+        "SubscriptionEndDate",
+        "ChargeStartDate",
+        "ChargeEndDate",
+        "ChargeType",
+        "UnitPrice",
+        "Quantity",
+        "Amount",
+        "TotalOtherDiscount",
+        "Subtotal",
+        "Tax",
+        "TotalForCustomer",
+        "Currency",
+        "DomainName",
+        "SubscriptionName",
+        "SubscriptionDescription",
+        "BillingCycleType",
+    )
+)
+_SYNDICATION = normalize_header("SyndicationPartnerSubscriptionNumber")
+_LICENSE_SIGNATURE = {"partnerid", "customerid", _SYNDICATION, "chargetype"}
+_LICENSE_READ = {"customerid", "customername", _SYNDICATION}
+
+
 def is_reconciliation(headers: list[str]) -> bool:
-    """Do the headers carry the reconciliation file's signature?"""
-    return {normalize_header(h) for h in headers} >= _SIGNATURE
+    """Do the headers carry the signature of a reconciliation file, new commerce's or the
+    license-based one before it?"""
+    keys = {normalize_header(h) for h in headers}
+    return keys >= _SIGNATURE or keys >= _LICENSE_SIGNATURE
+
+
+def _charge_columns(keys: set[str]) -> frozenset[str]:
+    """The columns of a reconciliation file (its normalized headers: `keys`) that are about
+    one charge line, none when it is not one: notes, never fields."""
+    if keys >= _LICENSE_SIGNATURE:
+        return LICENSE_BASED - _LICENSE_READ
+    return RECONCILIATION - _READ if keys >= _SIGNATURE else frozenset()
 
 
 # The portal's customer list, as Customers > Export customers writes it ("Search for
@@ -362,9 +418,12 @@ def match_columns(
     """The column of each header; a header that is a near miss, names a field twice, belongs
     on the other kind's sheet, or leaves out a key stops the load."""
     index = header_index(kind)
-    if is_reconciliation([h for _, h in headers]):  # its charge columns are not fields
-        declared = set(declared) | (RECONCILIATION - _READ)
-    listed = {normalize_header(h) for _, h in headers} >= CUSTOMER_LIST
+    keys = {normalize_header(h) for _, h in headers}
+    charges = _charge_columns(keys)  # a reconciliation file's columns that are not fields
+    declared = set(declared) | charges
+    if keys >= _LICENSE_SIGNATURE:  # its syndication number is the Subscription ID
+        index = {**index, _SYNDICATION: index[normalize_header("Subscription ID")]}
+    listed = keys >= CUSTOMER_LIST
     if listed:  # the customer list's relationship is the partner's, not the customer's
         declared = set(declared) | {_RELATIONSHIP}
     seen: dict[str, tuple[int, str]] = {}
@@ -382,7 +441,7 @@ def match_columns(
         if f is not None:
             seen[f.name] = (position, header)
         remark = ""
-        if key in declared and key in RECONCILIATION:
+        if key in charges:
             remark = "a reconciliation file's charge column: carried, never sent or compared"
         elif listed and key == _RELATIONSHIP:
             remark = "the customer list's relationship to you: carried, never sent or compared"

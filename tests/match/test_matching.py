@@ -427,3 +427,43 @@ def test_the_portal_customer_list_feeds_export_and_with_seats_is_a_true_up(
     assert outcomes(tmp_path / "a", "results.csv") == {2: ("ok", ""), 3: ("ok", "")}
     assert current(url, ALPINE, E3)["quantity"] == 26
     assert current(url, BRIGHT, EXCHANGE)["quantity"] == 9
+
+
+# the license-based file before new commerce: its SubscriptionId is a billing id, its
+# SyndicationPartnerSubscriptionNumber the Subscription ID, its OfferId not the price list's
+LICENSED = ["PartnerId", "CustomerId", "CustomerName", "OrderId", "SubscriptionId"]
+LICENSED += ["SyndicationPartnerSubscriptionNumber", "OfferId", "DurableOfferId", "OfferName"]
+LICENSED += ["ChargeType", "UnitPrice", "Quantity", "DomainName", "SubscriptionName"]
+
+
+def licensed_rows(extra: list[str] | None = None) -> list[list[str]]:
+    """Two charge lines of one subscription and one of another."""
+    alpine = [ALPINE, "Alpine Café GmbH", "566890604832738111", "usCBMgAAAAAAAAIA", E3]
+    bright = [BRIGHT, "Bright Wave", "566890604832738112", "usCBMgAAAAAAAAIB", EXCHANGE]
+    offer = ["FE616D64-E9A8-40EF-843F-152E9BBEF3D1", "1017D7F3-6D7F-4BFA-BDD8-79BC8F104E0C"]
+    lines = [
+        [*alpine, *offer, "Microsoft 365 E3", "PurchaseFee", "6.82", "2", "alpine.example", "E3"],
+        [*alpine, *offer, "Microsoft 365 E3", "PurchaseFee", "6.82", "18", "alpine.example", "E3"],
+        [*bright, *offer, "Exchange Online", "PurchaseFee", "4.00", "8", "brightwave.example", "M"],
+    ]
+    rows = [[PARTNER, *line] for line in lines]
+    return [[*row, cell] for row, cell in zip(rows, extra, strict=True)] if extra else rows
+
+
+def test_a_license_based_reconciliation_file_keys_on_its_syndication_number(
+    seeded, write_csv, tmp_path
+):
+    run = check_file(write_csv([LICENSED, *licensed_rows()], "recon.csv"), out=tmp_path / "c")
+    part = run.summary()["sheets"][0]
+    assert part["no_change"] == 3 and part["invalid"] == 0  # nothing asked, no billing id refused
+    roles = {m["header"]: m["role"] for m in part["mapping"]}
+    assert roles["SyndicationPartnerSubscriptionNumber"] == roles["CustomerId"] == "key"
+    assert roles["SubscriptionId"] == roles["OfferId"] == roles["Quantity"] == "note"
+    assert roles["SubscriptionName"] == roles["DomainName"] == "note"
+    assert any("invoice reconciliation file" in s for s in part["skipped"])
+    url, _ = seeded
+    sheet = write_csv([[*LICENSED, "Seats"], *licensed_rows(["22", "22", "9"])], "seats.csv")
+    applied = apply_file(sheet, target=url, out=tmp_path / "a", settings=FAST)
+    assert sorted(c.rows for c in applied.prepared.changes) == [[2, 3], [4]]
+    assert current(url, ALPINE, E3)["quantity"] == 22
+    assert current(url, BRIGHT, EXCHANGE)["quantity"] == 9
