@@ -18,7 +18,7 @@ from bulkpatch.errors import InputError
 from bulkpatch.load.sheet import ROW
 from bulkpatch.match.customers import match_customers
 from bulkpatch.match.found import customers_frame, subscriptions_frame
-from bulkpatch.match.sheet import FOUND, RULES, asked, matched, moves, way
+from bulkpatch.match.sheet import FOUND, NOT_MATCHED, RULES, asked, matched, moves, way
 from bulkpatch.match.sheet import recorded as recorded_ids
 from bulkpatch.match.subscriptions import match_subscriptions
 
@@ -143,6 +143,17 @@ def ways(found: pl.DataFrame) -> list[tuple[str, int]]:
     ok = found.filter(pl.col("code").is_null())
     counted = ok.group_by(way().alias("by")).len().sort(["len", "by"], descending=[True, False])
     return [(by, n) for by, n in counted.rows()]
+
+
+def counted(part: Checked) -> list[tuple[str, int]]:
+    """A matched sheet's rows by how they were matched, in `Matched by`'s words: each way
+    (`ways`), `id` (rows that gave their ids), then `not matched`."""
+    if part.found is None:
+        return []
+    found = part.found
+    stops = found.filter(pl.col("code").is_not_null()).height
+    given = part.sheet.frame.height - found.height
+    return ways(found) + [(w, n) for w, n in (("id", given), (NOT_MATCHED, stops)) if n]
 
 
 def shown(parts: list[Checked], most: int = 10) -> list[str]:
