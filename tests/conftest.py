@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -122,6 +123,18 @@ def write_xlsx(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+NAMES_ONLY = SAMPLES / "true-up-by-name.csv"  # customers and offers by name (README, "Matching")
+
+
+def as_workbook(write_xlsx: Callable[..., Path], sheet: Path) -> Path:
+    """The CSV `sheet` as a real workbook of one `Subscriptions` sheet, whole numbers stored as
+    numbers as Excel keeps them (a workbook's run writes `matched.xlsx`, a CSV's `matched.csv`)."""
+    with sheet.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    cells = [[int(v) if v.isdigit() else (v or None) for v in row] for row in rows]
+    return write_xlsx({"Subscriptions": cells}, f"{sheet.stem}.xlsx")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from bulkpatch.errors import InputError
 from bulkpatch.load.sheet import ROW
 from bulkpatch.match.customers import match_customers
 from bulkpatch.match.found import customers_frame, subscriptions_frame
-from bulkpatch.match.sheet import FOUND, asked, matched, moves
+from bulkpatch.match.sheet import FOUND, NOT_MATCHED, RULES, asked, matched, moves, way
 from bulkpatch.match.sheet import recorded as recorded_ids
 from bulkpatch.match.subscriptions import match_subscriptions
 
@@ -83,8 +83,8 @@ def _found(known: pl.DataFrame, customers: pl.DataFrame | None, subs: pl.DataFra
         frame = frame.join(customers, on=ROW, how="left")
     else:
         # every customer given by id: none found, no problem yet (the subscriptions' follow)
-        given = ("customer_id", "customer_by", "code", "column", "message")
-        frame = frame.with_columns(pl.lit(None, pl.String).alias(n) for n in given)
+        given = [n for n in FOUND if n not in (ROW, "subscription_id", "subscription_by")]
+        frame = frame.with_columns(pl.lit(None, FOUND[n]).alias(n) for n in given)
     frame = frame.join(subs, on=ROW, how="left", suffix=":s")
     return frame.select(
         ROW,
@@ -92,7 +92,7 @@ def _found(known: pl.DataFrame, customers: pl.DataFrame | None, subs: pl.DataFra
         pl.col("customer_by").cast(pl.String),
         "subscription_id",
         "subscription_by",
-        *(pl.coalesce(n, f"{n}:s").cast(pl.String).alias(n) for n in ("code", "column", "message")),
+        *(pl.coalesce(n, f"{n}:s").cast(FOUND[n]).alias(n) for n in list(FOUND)[5:]),
     )
 
 
@@ -137,6 +137,25 @@ def moved(parts: list[Checked], planned: list[dict[str, Any]]) -> None:
         )
 
 
+def ways(found: pl.DataFrame) -> list[tuple[str, int]]:
+    """The rows of `found` (FOUND) that matched, counted by how (`match.sheet.way`: the
+    words of `Matched by`), most first."""
+    ok = found.filter(pl.col("code").is_null())
+    counted = ok.group_by(way().alias("by")).len().sort(["len", "by"], descending=[True, False])
+    return [(by, n) for by, n in counted.rows()]
+
+
+def counted(part: Checked) -> list[tuple[str, int]]:
+    """A matched sheet's rows by how they were matched, in `Matched by`'s words: each way
+    (`ways`), `id` (rows that gave their ids), then `not matched`."""
+    if part.found is None:
+        return []
+    found = part.found
+    stops = found.filter(pl.col("code").is_not_null()).height
+    given = part.sheet.frame.height - found.height
+    return ways(found) + [(w, n) for w, n in (("id", given), (NOT_MATCHED, stops)) if n]
+
+
 def shown(parts: list[Checked], most: int = 10) -> list[str]:
     """How the rows without ids were matched, in words: a count by way, then the first
     `most` rows (`row 2: by name + offer: customer ..., subscription ...`)."""
@@ -146,14 +165,7 @@ def shown(parts: list[Checked], most: int = 10) -> list[str]:
             continue
         found = part.found
         ok = found.filter(pl.col("code").is_null())
-        ways = ok.group_by(
-            pl.concat_str(
-                pl.col("customer_by").fill_null("id"),
-                pl.lit(" + "),
-                pl.col("subscription_by").fill_null("id"),
-            ).alias("by")
-        ).len()
-        counted = ", ".join(f"{n} by {by}" for by, n in ways.sort("len", descending=True).rows())
+        counted = ", ".join(f"{n} by {by}" for by, n in ways(found))
         lines.append(
             f"Matched {ok.height} of {found.height} rows without ids in {part.sheet.label}"
             + (f" ({counted})" if counted else "")
@@ -167,6 +179,17 @@ def shown(parts: list[Checked], most: int = 10) -> list[str]:
         if ok.height > most:
             lines.append(f"  ... and {ok.height - most} more in matched.csv")
     return lines
+
+
+def stopped(part: Checked) -> pl.DataFrame:
+    """The rows matching stopped, each with what it asked, why (code, rule, message), the
+    column that would tell its candidates apart, them, or the closest (FOUND's columns): what
+    the CLI prints and `--json` carries of them, as a frame to show a page of."""
+    assert part.found is not None
+    rows = part.found.filter(pl.col("code").is_not_null()).sort(ROW)
+    rule = pl.col("code").replace_strict(RULES, return_dtype=pl.String).alias("rule")
+    shown = ("message", "tell", "candidates", "closest")
+    return rows.select(pl.col(ROW).alias("row"), "column", "asked", "code", rule, *shown)
 
 
 def matching_json(part: Checked) -> list[dict[str, Any]]:

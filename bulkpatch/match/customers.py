@@ -13,8 +13,10 @@ import polars as pl
 
 from bulkpatch.load.sheet import ROW
 from bulkpatch.match.fold import domain_key, fold, fold_text
+from bulkpatch.match.found import CANDIDATES, customer_candidate
 
-# ROW, the customer found (or null), how, and for a row that stops: its code and message.
+# ROW, the customer found (or null), how, and for a row that stops: its code and message, the
+# value it asked, the column that would tell its candidates apart, them, or the closest one.
 RESULT = {
     ROW: pl.Int64,
     "customer_id": pl.String,
@@ -22,6 +24,10 @@ RESULT = {
     "code": pl.String,
     "column": pl.String,
     "message": pl.String,
+    "asked": pl.String,
+    "tell": pl.String,
+    "candidates": CANDIDATES,
+    "closest": CANDIDATES,
 }
 
 
@@ -67,9 +73,7 @@ def match_customers(
         .then(pl.lit("name"))
         .otherwise(pl.lit("domain"))
         .alias("customer_by"),
-        pl.lit(None, pl.String).alias("code"),
-        pl.lit(None, pl.String).alias("column"),
-        pl.lit(None, pl.String).alias("message"),
+        *(pl.lit(None, RESULT[n]).alias(n) for n in list(RESULT)[3:]),
     )
     stopped = found.filter(pl.col("ids").list.len() != 1)
     names = {fold_text(c["company"]): c for c in known.to_dicts() if c["company"]}
@@ -99,19 +103,29 @@ def _stopped(
             f'{column}: "{value}" is {alike.height} customers: {listed}; add a {tell} column '
             f"(or cell) that names one of them"
         )
-        return (row[ROW], None, None, "match.customers_alike", column, message)
-    message = f'{column}: "{value}" names no customer{_closest(row, names)}'
+        candidates = [customer_candidate(c) for c in alike.to_dicts()]
+        code = "match.customers_alike"
+        return (row[ROW], None, None, code, column, message, value, tell, candidates, [])
+    code = "match.no_customer"
     if row["company"] and row["domain"] and (row["named"] or row["domained"]):
         message = (
             f'{column}: "{row["company"]}" and {headers.get("match:domain")} "{row["domain"]}" '
             "name different customers: correct one of them, or give the Customer ID"
         )
-    return (row[ROW], None, None, "match.no_customer", column, message)
+        each = (row["named"] or []) + (row["domained"] or [])  # what the name, the domain name
+        named = known.filter(pl.col("customer_id").is_in(each)).sort("customer_id").to_dicts()
+        candidates = [customer_candidate(c) for c in named]
+        return (row[ROW], None, None, code, column, message, value, "Customer ID", candidates, [])
+    said, near = _closest(row, names)
+    message = f'{column}: "{value}" names no customer{said}'
+    closest = [customer_candidate(near)] if near else []
+    return (row[ROW], None, None, code, column, message, value, None, [], closest)
 
 
-def _closest(row: dict, names: dict[str, dict]) -> str:
-    """`; the closest is "Contoso Ltd" (contosoltd.onmicrosoft.com): ...` or what to type;
-    `names`: the customers by folded company name."""
+def _closest(row: dict, names: dict[str, dict]) -> tuple[str, dict | None]:
+    """`; the closest is "Contoso Ltd" (contosoltd.onmicrosoft.com): ...` or what to type,
+    and that closest customer (a suggestion, never used); `names`: the customers by folded
+    company name."""
     if row["company"]:
         near = difflib.get_close_matches(fold_text(row["company"]), list(names), n=1, cutoff=0.6)
         if near:
@@ -119,5 +133,5 @@ def _closest(row: dict, names: dict[str, dict]) -> str:
             return (
                 f'; the closest is "{c["company"]}" ({c["domain"]}), not used: write the name '
                 "as Partner Center has it, or give the Customer ID"
-            )
-    return ": write the customer's company name or domain as Partner Center has it, or its ID"
+            ), c
+    return ": write the customer's company name or domain as Partner Center has it, or its ID", None

@@ -32,6 +32,40 @@ SUBSCRIPTIONS = {
 }
 
 
+# A customer or a subscription as a row that stops shows it, its choices or the closest one
+# (`--json`'s `matching` and the page's Plan page: id, then what tells it apart).
+CANDIDATE = pl.Struct(
+    {
+        "id": pl.String,
+        "company": pl.String,
+        "domain": pl.String,
+        "offer": pl.String,
+        "friendly_name": pl.String,
+        "seats": pl.Int64,
+        "term": pl.String,
+        "ends": pl.String,
+    }
+)
+CANDIDATES = pl.List(CANDIDATE)
+
+
+def customer_candidate(c: dict[str, Any]) -> dict[str, Any]:
+    """A row of `customers_frame` as a CANDIDATE."""
+    return {"id": c["customer_id"], "company": c["company"], "domain": c["domain"]}
+
+
+def subscription_candidate(s: dict[str, Any]) -> dict[str, Any]:
+    """A row of `subscriptions_frame` as a CANDIDATE (its commitment end date's day)."""
+    return {
+        "id": s["subscription_id"],
+        "offer": s.get("offerName"),
+        "friendly_name": s.get("friendlyName"),
+        "seats": s.get("quantity"),
+        "term": s.get("termDuration"),
+        "ends": (s.get("commitmentEndDate") or "")[:10] or None,
+    }
+
+
 def customers_frame(items: list[dict[str, Any]]) -> pl.DataFrame:
     """One row per customer of the list: its id, company name, default domain and every
     domain the list carries (the default and its custom domains)."""

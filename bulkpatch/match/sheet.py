@@ -20,6 +20,7 @@ from bulkpatch.check.needs import stand_ins, wanting
 from bulkpatch.check.values import as_enum_key
 from bulkpatch.load.codes import rule
 from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
+from bulkpatch.match.found import CANDIDATES
 
 NOT_MATCHED = "not matched"
 MOVED = "match.moved"  # a plan's row whose names now match other ids (`moves`)
@@ -106,7 +107,21 @@ FOUND = {
     "code": pl.String,
     "column": pl.String,
     "message": pl.String,
+    "asked": pl.String,  # for a row that stops: the value it asked,
+    "tell": pl.String,  # the column that would tell its candidates apart,
+    "candidates": CANDIDATES,  # them (found.CANDIDATE),
+    "closest": CANDIDATES,  # or the closest (a suggestion, never used)
 }
+
+
+def way() -> pl.Expr:
+    """How a row of FOUND was matched, in the words `Matched by` and the CLI say:
+    `name + offer`, `id + offer and friendly name` (a part the row gave is `id`)."""
+    return pl.concat_str(
+        pl.col("customer_by").fill_null("id"),
+        pl.lit(" + "),
+        pl.col("subscription_by").fill_null("id"),
+    )
 
 
 def matched(sheet: Sheet, found: pl.DataFrame) -> Sheet:
@@ -123,7 +138,10 @@ def matched(sheet: Sheet, found: pl.DataFrame) -> Sheet:
         by = Column(MATCHED_BY.name, MATCHED_BY.label, MATCHED_BY)
         columns.append(by)
         frame = frame.with_columns(pl.lit(None, pl.String).alias(by.name))
-    joined = frame.join(found, on=ROW, how="left", maintain_order="left", suffix=":found")
+    ways = found.select(
+        ROW, "customer_id", "customer_by", "subscription_id", "subscription_by", "code"
+    )
+    joined = frame.join(ways, on=ROW, how="left", maintain_order="left", suffix=":found")
     filled = [
         pl.coalesce(pl.col(c.name).replace("", None), pl.col(f"{n}:found")).alias(c.name)
         for n in ("customer_id", "subscription_id")
@@ -134,13 +152,7 @@ def matched(sheet: Sheet, found: pl.DataFrame) -> Sheet:
         .then(pl.lit(NOT_MATCHED))
         .when(pl.col("customer_by").is_null() & pl.col("subscription_by").is_null())
         .then(pl.coalesce(pl.col(by.name).replace("", None), pl.lit("id")))
-        .otherwise(
-            pl.concat_str(
-                pl.col("customer_by").fill_null("id"),
-                pl.lit(" + "),
-                pl.col("subscription_by").fill_null("id"),
-            )
-        )
+        .otherwise(way())
         .alias(by.name)
     )
     frame = joined.with_columns(*filled, said).select(
@@ -209,4 +221,5 @@ def recorded(sheet: Sheet, wanted: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFr
             )
         )
         .alias("message"),
+        *(pl.lit(None, FOUND[n]).alias(n) for n in ("asked", "tell", "candidates", "closest")),
     ).cast(FOUND)

@@ -17,6 +17,7 @@ import polars as pl
 
 from bulkpatch.load.sheet import ROW
 from bulkpatch.match.fold import fold, fold_text
+from bulkpatch.match.found import CANDIDATES, subscription_candidate
 
 LIVE = ("active", "suspended")
 RESULT = {
@@ -26,6 +27,10 @@ RESULT = {
     "code": pl.String,
     "column": pl.String,
     "message": pl.String,
+    "asked": pl.String,  # for a row that stops (as `customers.RESULT`): the offer it asked,
+    "tell": pl.String,  # the column that would tell its candidates apart,
+    "candidates": CANDIDATES,  # them,
+    "closest": CANDIDATES,  # or the subscriptions of the closest offer the customer has
 }
 
 
@@ -41,7 +46,7 @@ def match_subscriptions(
         ROW,
         "subscription_id",
         "subscription_by",
-        *(pl.lit(None, pl.String).alias(n) for n in ("code", "column", "message")),
+        *(pl.lit(None, RESULT[n]).alias(n) for n in list(RESULT)[3:]),
     )
     stopped = asked.join(chosen.select(ROW), on=ROW, how="anti")
     said = [_stopped(r, hits, subs, headers, unread) for r in stopped.to_dicts()]
@@ -136,19 +141,22 @@ def _stopped(
     column = headers.get("offer") or "Product"
     value = " / ".join(row["offers"])
     customer = row["customer_id"]
+    stops = (row[ROW], None, None)
     if customer in unread:
         why = unread[customer]
         message = f"{column}: the subscriptions of customer {customer} could not be read ({why})"
-        return (row[ROW], None, None, "match.no_subscription", column, message)
+        return (*stops, "match.no_subscription", column, message, value, None, [], [])
     alike = hits.filter(pl.col(ROW) == row[ROW]).sort("subscription_id")
     if alike.height:
         listed = "; ".join(_described(s) for s in alike.to_dicts())
         tell = _telling(alike, headers)
+        named = f"the {tell}" if tell == "Subscription ID" else f"a {tell} cell"
         message = (
             f'{column}: "{value}" is {alike.height} subscriptions of customer {customer}: '
-            f"{listed}; add {tell} that names one of them"
+            f"{listed}; add {named} that names one of them"
         )
-        return (row[ROW], None, None, "match.subscriptions_alike", column, message)
+        candidates = [subscription_candidate(s) for s in alike.to_dicts()]
+        return (*stops, "match.subscriptions_alike", column, message, value, tell, candidates, [])
     has = subs.filter(
         (pl.col("customer_id") == customer)
         & (pl.lit(row["reactivate"]) | pl.col("status").is_in(LIVE))
@@ -158,13 +166,16 @@ def _stopped(
     near = difflib.get_close_matches(
         fold_text(row["offers"][0]), [fold_text(o) for o in offers], n=1, cutoff=0.5
     )
+    closest = []
     if near:
-        closest = next(o for o in offers if fold_text(o) == near[0])
-        message += f'; the closest it has is "{closest}", not used'
+        offer = next(o for o in offers if fold_text(o) == near[0])
+        message += f'; the closest it has is "{offer}", not used'
+        of = has.filter(pl.col("offerName") == offer).sort("subscription_id")
+        closest = [subscription_candidate(s) for s in of.to_dicts()]
     elif offers:
         message += f"; it has {', '.join(offers)}"
     message += ": write the offer as Partner Center names it, or give the Subscription ID"
-    return (row[ROW], None, None, "match.no_subscription", column, message)
+    return (*stops, "match.no_subscription", column, message, value, None, [], closest)
 
 
 def _described(s: dict) -> str:
@@ -177,9 +188,9 @@ def _described(s: dict) -> str:
 
 
 def _telling(alike: pl.DataFrame, headers: dict[str, str]) -> str:
-    """The column that would tell the candidates apart, as the user would add it."""
+    """The column that would tell the candidates apart, as the sheet names it (or would)."""
     if alike.get_column("friendlyName").n_unique() == alike.height:
-        return f"a {headers.get('friendly') or 'Friendly name'} cell"
+        return headers.get("friendly") or "Friendly name"
     if alike.get_column("termDuration").n_unique() == alike.height:
-        return f"a {headers.get('term') or 'Term'} cell"
-    return "the Subscription ID"
+        return headers.get("term") or "Term"
+    return "Subscription ID"

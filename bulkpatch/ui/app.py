@@ -28,9 +28,11 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bulkpatch.check.checker import Checked
 from bulkpatch.commands.api import check_file, plan_file
 from bulkpatch.commands.apply import apply_file
 from bulkpatch.commands.controls import approval_state, approve_plan, review_plan
+from bulkpatch.commands.matching import counted, stopped
 from bulkpatch.commands.results import PlanRun
 from bulkpatch.errors import BulkpatchError
 from bulkpatch.export.read import export_file
@@ -51,6 +53,7 @@ from bulkpatch.ui.jobs import (
     page,
     recent,
     run_folder,
+    sliced,
 )
 from bulkpatch.ui.shown import banner, pushed, signed_in
 
@@ -185,7 +188,7 @@ class _Web:
 
     async def check(self, request: Request) -> Response:
         job = self._job(request)
-        part = _int(request.query_params.get("sheet"), 0, len(job.parts) - 1)
+        part = _part(job, request)
         checked = job.parts[part]
         rows = _rows(job, "check", request, part)
         at = rows["headers"].index("row")
@@ -226,6 +229,7 @@ class _Web:
             job,
             "plan",
             request,
+            matching=_matching(plan.prepared.parts[_part(job, request)], request),
             seats=plan.seats.rows(named=True),
             warned=sum(bool(e.get("warnings")) for e in plan.entries),
             meaning=MEANING,
@@ -431,7 +435,7 @@ class _Web:
             raise Refused(409, "This sheet is being planned or sent already: wait for it.")
 
     def _rows_page(self, job: Job, stage: str, request: Request, **context) -> Response:
-        part = _int(request.query_params.get("sheet"), 0, len(job.parts) - 1)
+        part = _part(job, request)
         rows = _rows(job, stage, request, part)
         rows["cells"] = [[(v, None) for v in r] for r in rows["rows"]]
         run = job.stages[stage]
@@ -444,6 +448,28 @@ async def _confirmed(folder: Path, form: FormData, profile: str | None) -> None:
     left = await run_in_threadpool(left_to_send, folder, profile)
     if left["real"] and form.get("typed", "").strip() != str(left["pending"]):
         raise Refused(400, f"Type {left['pending']} to send the changes left to production.")
+
+
+def _part(job: Job, request: Request) -> int:
+    """Which of the job's sheets the page shows (`?sheet=`, a workbook's sheets from 0)."""
+    return _int(request.query_params.get("sheet"), 0, len(job.parts) - 1)
+
+
+def _matching(part: Checked, request: Request) -> dict[str, Any] | None:
+    """What the Plan page shows of a sheet's matching (None: its rows had their ids): rows by
+    how they were matched, and a page (`?choices=`) of the rows it stopped, as `--json`'s
+    `matching` carries them."""
+    if part.found is None:
+        return None
+    stops = stopped(part)
+    shown, number, pages = sliced(stops, _int(request.query_params.get("choices"), 1))
+    return {
+        "counts": counted(part),
+        "rows": shown.to_dicts(),
+        "total": stops.height,
+        "number": number,
+        "pages": pages,
+    }
 
 
 def _rows(job: Job, stage: str, request: Request, part: int) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from bulkpatch.settings import load_profile
 SHEETS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 PAGE = 50  # rows on one page
 # The files of a run folder the page offers (reports, not the journal, the lock or the input).
-REPORT = re.compile(r"^(check|plan|results|to-fix|undo|summary)[\w-]*\.(csv|xlsx|jsonl?)$")
+REPORT = re.compile(r"^(check|plan|results|to-fix|undo|summary|matched)[\w-]*\.(csv|xlsx|jsonl?)$")
 
 
 @dataclass
@@ -235,9 +235,7 @@ def page(frame: pl.DataFrame, outcome: str | None, number: int) -> dict[str, Any
     """One page of rows (filtered by outcome): headers, rows, which page of how many."""
     if outcome:
         frame = frame.filter(pl.col("outcome") == outcome)
-    pages = max(1, -(-frame.height // PAGE))
-    number = min(max(number, 1), pages)
-    shown = frame.slice((number - 1) * PAGE, PAGE)
+    shown, number, pages = sliced(frame, number)
     return {
         "headers": frame.columns,
         "rows": [[v or "" for v in r] for r in shown.iter_rows()],
@@ -245,6 +243,14 @@ def page(frame: pl.DataFrame, outcome: str | None, number: int) -> dict[str, Any
         "number": number,
         "pages": pages,
     }
+
+
+def sliced(frame: pl.DataFrame, number: int) -> tuple[pl.DataFrame, int, int]:
+    """Page `number` of `frame` (PAGE rows; the first or last page when out of range), that
+    page's number, and how many pages there are."""
+    pages = max(1, -(-frame.height // PAGE))
+    number = min(max(number, 1), pages)
+    return frame.slice((number - 1) * PAGE, PAGE), number, pages
 
 
 def recent(base: Path, limit: int = 15) -> list[dict[str, str]]:

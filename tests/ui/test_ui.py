@@ -3,17 +3,21 @@ check -> plan -> confirm -> results over the command layer, against the built-in
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import re
 import time
+from collections import Counter
 
 import openpyxl
 import pytest
 from conftest import (
     HOST,
+    NAMES_ONLY,
     SAMPLES,
     Page,
+    as_workbook,
     counts,
     followed,
     interrupt,
@@ -25,6 +29,8 @@ from conftest import (
 )
 from starlette.testclient import TestClient
 
+from bulkpatch import plan_file
+from bulkpatch.sandbox.customers import LOOKALIKE_ID
 from bulkpatch.ui.server import allowed_hosts
 
 SAMPLE = SAMPLES / "subscriptions-true-up.csv"
@@ -640,3 +646,103 @@ def test_two_runs_of_one_sheet_at_once_one_runs_the_other_says_why(page, monkeyp
     ended = stopped(page, first)  # the first runs on, as if the second had not asked
     assert counts(ended.text)["ok"] >= 1
     assert [p for p in page.reports.iterdir() if p.name.endswith("-results")] == [running.folder]
+
+
+# --- matching: customers and offers by name (issue 23) ------------------------------------------
+
+
+def matched_by(html: str) -> dict[str, int]:
+    """The Plan page's table of rows by how they were matched."""
+    table = html.split('id="matched-by"')[1].split("</table>")[0]
+    return {by: int(n) for by, n in re.findall(r"<td>([^<]+)</td><td>(\d+)</td>", table)}
+
+
+def choices(html: str) -> dict[int, str]:
+    """The Plan page's rows that need a choice, by sheet row: each row's HTML."""
+    table = html.split('id="choices"')[1].split("</tbody></table>\n\n</section>")[0]
+    rows = table.split('<tr class="choice">')[1:]
+    return {int(re.match(r"<td>(\d+)</td>", r).group(1)): r for r in rows}
+
+
+def test_the_plan_page_shows_how_rows_were_matched_and_their_candidates(page, tmp_path, write_xlsx):
+    sheet = as_workbook(write_xlsx, NAMES_ONLY)
+    job = job_of(page.upload(sheet))
+    plan = planned(page, job).text
+    # The same sheet planned by the library alone: what `--json`'s `matching` carries.
+    alone = plan_file(sheet, out=tmp_path / "alone", reports_base=tmp_path / "cli-reports")
+    matching = alone.summary()["sheets"][0]["matching"]
+    ways = Counter(
+        "not matched"
+        if m["code"]
+        else f"{m['customer_by'] or 'id'} + {m['subscription_by'] or 'id'}"
+        for m in matching
+    )
+    assert matched_by(plan) == dict(ways) and ways["not matched"] == 4
+    stopped = {m["row"]: m for m in matching if m["code"]}
+    shown = choices(plan)
+    assert sorted(shown) == sorted(stopped) == [8, 9, 10, 11]
+    for row, m in stopped.items():
+        assert m["code"] in shown[row] and html.escape(m["asked"]) in shown[row]
+        for c in m["candidates"] + m["closest"]:
+            assert f"<td>{c['id']}</td>" in shown[row], (row, c)
+        for c in m["candidates"] if m["code"] == "match.subscriptions_alike" else []:
+            assert f"<td>{c['seats']}</td><td>{c['term']}</td><td>{c['ends']}</td>" in shown[row]
+        assert f"<td>{m['tell'] or ''}</td></tr>" in shown[row]
+    # the look-alike customers: both tenant ids are candidates, the Domain tells them apart
+    assert LOOKALIKE_ID in shown[8] and "Contoso Ltd.</td>" in shown[8]
+    assert len(stopped[8]["candidates"]) == 2 and shown[8].endswith("<td>Domain</td></tr>\n")
+    assert "Closest, not used" in shown[10] and "Northwind Traders</td>" in shown[10]
+
+    link = re.search(r'id="matched-file" class="button" href="([^"]+)"', plan).group(1)
+    assert link == f"/jobs/{job}/files/plan/matched.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(page.client.get(link).content))
+    rows = book["Subscriptions"].iter_rows(values_only=True)
+    header = next(rows)
+    at = {h: header.index(h) for h in ("Customer ID", "Subscription ID", "Matched by")}
+    cells = [{h: r[i] for h, i in at.items()} for r in rows]
+    assert Counter(c["Matched by"] for c in cells) == ways  # the file says what the page does
+    ids = {m["row"]: (m["customer_id"], m["subscription_id"]) for m in matching}
+    for row, c in enumerate(cells, start=2):
+        if c["Matched by"] != "not matched":
+            assert (c["Customer ID"], c["Subscription ID"]) == ids[row]
+            assert re.fullmatch(r"[0-9a-f-]{36}", c["Subscription ID"]), c
+        else:
+            assert c["Subscription ID"] is None
+
+
+def test_a_sheet_with_ids_shows_no_matching(page):
+    job = job_of(page.upload())  # every row names its Customer ID and Subscription ID
+    plan = planned(page, job).text
+    assert counts(plan)["change"] == 26
+    assert 'id="matching"' not in plan and "matched." not in plan
+
+
+def test_the_matched_sheet_is_offered_after_the_run_and_from_its_folder(page):
+    job = job_of(page.upload(NAMES_ONLY))  # a CSV: its matched sheet is a CSV too
+    plan = planned(page, job).text
+    assert f'href="/jobs/{job}/files/plan/matched.csv"' in plan
+    done = sent(page, job)
+    assert counts(done.text)["ok"] == 6 and counts(done.text)["invalid"] == 4
+    link = f"/jobs/{job}/files/results/matched.csv"
+    assert f'id="matched-file" class="button" href="{link}"' in done.text
+    matched = page.client.get(link).text.lstrip("\ufeff").splitlines()
+    assert matched[0].endswith("Customer ID,Subscription ID,Matched by")
+    assert sum(line.endswith(",not matched") for line in matched) == 4
+    (folder,) = re.findall(r'href="/runs/([\w-]+-results)"', page.client.get("/").text)
+    listed = page.client.get(f"/runs/{folder}").text
+    assert f'href="/runs/{folder}/files/matched.csv"' in listed
+    assert page.client.get(f"/runs/{folder}/files/matched.csv").text == page.client.get(link).text
+
+
+def test_rows_that_need_a_choice_come_a_page_at_a_time(page, tmp_path):
+    rows = NAMES_ONLY.read_text(encoding="utf-8").splitlines()
+    stops = next(r for r in rows if r.startswith("Northwind Trading,"))  # no such customer
+    many = tmp_path / "many-names.csv"
+    many.write_text("\n".join([rows[0], rows[1]] + [stops] * 120) + "\n", encoding="utf-8")
+    job = job_of(page.upload(many))
+    plan = planned(page, job)
+    assert matched_by(plan.text) == {"name and domain + offer": 1, "not matched": 120}
+    assert "Rows that need a choice or a correction (120)" in plan.text
+    assert "page 1 of 3" in plan.text and len(choices(plan.text)) == 50
+    last = page.client.get(f"/jobs/{job}/plan?choices=3").text
+    assert "page 3 of 3" in last and sorted(choices(last)) == list(range(103, 123))

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import SAMPLES, interrupt, start_ui
+from conftest import NAMES_ONLY, SAMPLES, as_workbook, interrupt, start_ui
 from playwright.sync_api import Page, expect, sync_playwright
+
+from bulkpatch.sandbox.customers import LOOKALIKE_ID
 
 # Where the screenshots go to be looked at: a folder of the test run, never the checkout
 # (BULKPATCH_SCREENSHOTS names another, to keep them).
@@ -164,3 +166,32 @@ def test_the_month_end_sample_dropped_on_the_page_goes_all_the_way(page: Page, t
         header = next(rows)
         outcomes = {row[header.index("outcome")] for row in rows}
         assert "ok" in outcomes and "failed" not in outcomes, (name, outcomes)
+
+
+def test_the_names_only_sample_shows_its_matching_and_gives_matched_xlsx(
+    page: Page, tmp_path: Path, write_xlsx
+):
+    page.set_input_files("#sheet", as_workbook(write_xlsx, NAMES_ONLY))
+    page.click("#check")
+    page.click("#plan")
+    matching = page.locator("#matching")
+    expect(matching).to_be_visible(timeout=60_000)
+    expect(matching.locator("#matched-by tr", has_text="not matched")).to_contain_text("4")
+    expect(page.locator("#choices tr.choice")).to_have_count(4)
+    alike = page.locator("#choices tr.choice", has_text="customers alike")
+    expect(alike.locator(".candidates tbody tr")).to_have_count(2)
+    expect(alike.locator(".candidates")).to_contain_text(LOOKALIKE_ID)
+    shot(page, "10-plan-matching")
+
+    with page.expect_download() as download:
+        page.click("#matched-file")
+    assert download.value.suggested_filename == "matched.xlsx"
+    saved = tmp_path / "matched.xlsx"
+    download.value.save_as(saved)
+    rows = openpyxl.load_workbook(saved)["Subscriptions"].iter_rows(values_only=True)
+    header = next(rows)
+    cells = [dict(zip(header, row, strict=True)) for row in rows]
+    by = [c["Matched by"] for c in cells]
+    assert len(by) == 10 and by.count("not matched") == 4 and None not in by
+    for c in cells:  # a matched row names its customer and subscription by id
+        assert bool(c["Customer ID"] and c["Subscription ID"]) == (c["Matched by"] != "not matched")
