@@ -148,7 +148,10 @@ def as_enum_key(c: pl.Expr) -> pl.Expr:
 
 
 def as_integer(c: pl.Expr) -> pl.Expr:
-    return c.str.replace(r"\.0*$", "").str.strip_prefix("+").cast(pl.Int64, strict=False)
+    """A whole number's text as an integer (`+5`, `5.0` and `5.` are 5), else null. Only a cell
+    with a dot meets the regex (nulls skip it): most cells are plain digits."""
+    dotted = pl.when(c.str.contains(".", literal=True)).then(c).str.replace(r"\.0*$", "")
+    return pl.coalesce(dotted, c).str.strip_prefix("+").cast(pl.Int64, strict=False)
 
 
 def date_part(c: pl.Expr) -> pl.Expr:
