@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -213,7 +213,8 @@ def near_miss(kind: Kind, header: str) -> str | None:
     if len(squashed) > known.longest + _MOST_TYPOS:  # longer than any spelling and two typos
         return None
     typos = 1 if len(squashed) < 10 else _MOST_TYPOS  # a short header: one typo at most
-    near = {i for d in _deletions(squashed, typos) for i in known.deleted.get(d, ())}
+    deleted = known.deleted(range(len(squashed) - typos, len(squashed) + typos + 1))
+    near = {i for d in _deletions(squashed, typos) for i in deleted.get(d, ())}
     # (typos, words more or fewer, written in another style, spelling): the smallest wins
     best: tuple[int, int, bool, str] | None = None
     for k in sorted(near):
@@ -244,14 +245,29 @@ class _Spelling:
 @dataclass(frozen=True)
 class _Spellings:
     """A kind's known spellings in catalog order (the first of equals wins), and where to find
-    them: by their squashed words, by their words in any order, by their squashed words with
-    up to two letters taken out (`_deletions`)."""
+    them: by their squashed words, by their words in any order (and by letters taken out:
+    `_deleted`)."""
 
     all: list[_Spelling]
     squashed: dict[str, int]
     reordered: dict[tuple[str, ...], int]
-    deleted: dict[str, set[int]]
     longest: int  # the longest squashed spelling
+    _deleted: dict[str, set[int]] = field(default_factory=dict)
+    _lengths: set[int] = field(default_factory=set)  # the lengths `_deleted` holds
+
+    def deleted(self, lengths: range) -> dict[str, set[int]]:
+        """The spellings by their squashed words with letters taken out (`_deletions`): one
+        for a short spelling (a short header is allowed one typo), two for a long one. Built
+        for the lengths an unknown header may have (each typo is a letter more or fewer), so
+        a sheet with one unknown column measures its few neighbours, a wide one each once."""
+        for n in [n for n in lengths if n not in self._lengths]:
+            self._lengths.add(n)
+            for at, spelling in enumerate(self.all):
+                if len(spelling.squashed) == n:
+                    most = 1 if n < 10 else _MOST_TYPOS
+                    for shorter in _deletions(spelling.squashed, most):
+                        self._deleted.setdefault(shorter, set()).add(at)
+        return self._deleted
 
 
 @functools.cache
@@ -259,7 +275,6 @@ def _spellings(kind: Kind) -> _Spellings:
     every: list[_Spelling] = []
     squashed: dict[str, int] = {}
     reordered: dict[tuple[str, ...], int] = {}
-    deleted: dict[str, set[int]] = {}
     for f in COLUMNS[kind]:
         for text in spellings(f):
             words = _words(text)
@@ -270,12 +285,8 @@ def _spellings(kind: Kind) -> _Spellings:
             )
             squashed.setdefault(joined, at)
             reordered.setdefault(tuple(sorted(words)), at)
-            # a short spelling is allowed one typo (`near_miss`): one letter out finds it
-            most = 1 if len(joined) < 10 else _MOST_TYPOS
-            for shorter in _deletions(joined, most):
-                deleted.setdefault(shorter, set()).add(at)
     longest = max(len(s.squashed) for s in every)
-    return _Spellings(every, squashed, reordered, deleted, longest)
+    return _Spellings(every, squashed, reordered, longest)
 
 
 def _deletions(text: str, most: int) -> set[str]:
