@@ -323,12 +323,16 @@ def _tests(f: Field) -> list[_Test]:
                 lambda c: ~c.str.contains(DECIMAL_COMMA) | c.str.contains(GROUPED),
             )
         )
-        # digits beyond what a 64-bit whole number holds would be read as no value at all
-        checks.append(
-            _Test(
-                "number.too_large", lambda c: ~c.str.contains(pattern) | as_integer(c).is_not_null()
+
+        # digits beyond what a 64-bit whole number holds would be read as no value at all;
+        # 18 characters always fit, so only longer cells are read as numbers
+        def fits(c: pl.Expr) -> pl.Expr:
+            long = c.str.len_bytes() > 18
+            return (
+                ~long | ~c.str.contains(pattern) | as_integer(pl.when(long).then(c)).is_not_null()
             )
-        )
+
+        checks.append(_Test("number.too_large", fits))
         if f.role != "delta":
             checks.append(_Test("integer.signed_total", lambda c: ~c.str.starts_with("+")))
     elif f.type in ("guid", "order_id"):  # an invisible character gets its own message
