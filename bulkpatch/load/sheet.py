@@ -128,6 +128,8 @@ def _mapped(c: Column) -> Mapped:
     }.get(f.role, "")
     if f.role == "expected" and f.of:
         remark = f"the {f.of} you believe Partner Center holds now; never sent"
+    if f.name == "match:by":  # matched.csv's own column
+        remark = "how plan found the row's ids; never sent"
     if c.remark:  # what load found about this column (rows that ended before it)
         remark = f"{remark}; {c.remark}" if remark else c.remark
     if f.name == "offer:any":  # `Product`, `Offer`: a name or an id, compared with both

@@ -236,6 +236,8 @@ def test_the_names_only_sample_goes_from_sheet_to_results_in_process(cli, tmp_pa
     matched = pl.read_csv(tmp_path / "a" / "matched.csv", infer_schema=False)
     assert matched.get_column("Matched by").to_list()[:2] == ["name and domain + offer"] * 2
     assert matched.get_column("Matched by").to_list()[6:] == ["not matched"] * 4
+    remarks = {m["header"]: m["remark"] for m in summary["sheets"][0]["mapping"]}
+    assert remarks["Matched by"] == "how plan found the row's ids; never sent"
 
 
 def test_two_rows_that_find_one_subscription_are_both_an_error(seeded, write_csv, tmp_path):
