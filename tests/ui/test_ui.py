@@ -388,8 +388,10 @@ def test_the_plan_page_shows_seat_totals_and_what_needs_attention(page):
     job = job_of(page.upload())
     plan = planned(page, job).text
     seats = plan.split('id="seats"')[1].split("</table>")[0]
-    rows = re.findall(r"<tr><td>([\w-]+)</td><td>([^<]*)</td>((?:<td>-?\d+</td>){5})</tr>", seats)
+    rows = re.findall(r"<tr><td>(.*?)</td><td>([^<]*)</td>((?:<td>-?\d+</td>){5})</tr>", seats)
     assert rows, seats
+    # customers named as the sheet names them, the tenant id after
+    assert "Contoso Ltd <small>05e2378a-d57e-57ef-9870-17ffaf155ec0</small>" in [r[0] for r in rows]
     figures = [[int(n) for n in re.findall(r"-?\d+", r[2])] for r in rows]
     assert all(after - before == added - removed for _, before, after, added, removed in figures)
     assert "8 invalid rows are left out" in plan
