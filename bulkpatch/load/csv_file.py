@@ -278,13 +278,14 @@ def _short_records(
         skip_lines=blank,
         raise_if_empty=False,
     )
-    if lines.height == grid.height:
-        written = lines.to_series().str.count_matches(separator, literal=True) + 1
+    if lines.height == grid.height:  # the line and the cells side by side, counted at once
+        line = lines.to_series().alias("\x00line")
+        written = pl.col(line.name).str.count_matches(separator, literal=True) + 1
         inside = pl.sum_horizontal(
             pl.col(c).str.count_matches(separator, literal=True) for c in grid.columns
         )
-        counts = grid.select(written - inside).to_series().fill_null(0)  # blank: no cells
-        offset = blank + 1
+        counts = grid.with_columns(line).select(written - inside).to_series().fill_null(0)
+        offset = blank + 1  # (a blank line has no cells)
     else:
         found = csv.reader(io.StringIO(data.decode()), delimiter=separator)
         counts = pl.Series([len(record) for record in found], dtype=pl.Int64)
