@@ -1,11 +1,13 @@
 """bulkpatch benchmarks: speed and economy of calls, each figure a ratio taken in the same run.
 
-    python benchmarks/run.py [--quick] [--out FILE]
+    python benchmarks/run.py [--quick] [--out FILE] [--only FIGURE ...]
 
 Makes its own data in a temporary folder, runs the real CLI and a real `bulkpatch sandbox`
 server on 127.0.0.1, prints a table and writes the figures as JSON (default
-benchmarks/results.json, or results-quick.json with --quick). Absolute times vary from machine
-to machine; the targets are ratios against a floor or a limit measured here, in this run.
+benchmarks/results.json, or results-quick.json with --quick). `--only matching` runs just that
+figure (repeatable; the names are the JSON's groups) and updates it in the JSON file, keeping
+the others as they were. Absolute times vary from machine to machine; the targets are ratios
+against a floor or a limit measured here, in this run.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class Sizes:
     page_rows: int
     wide_rows: int
     wide_columns: tuple[int, ...]
+    match_customers: int
+    match_rows: int
+    match_runs: int  # each plan of the full size takes half a minute: the best of three
 
 
 FULL = Sizes(
@@ -56,6 +61,9 @@ FULL = Sizes(
     page_rows=100_000,
     wide_rows=50,
     wide_columns=(100, 1_000, 4_000, 16_000),
+    match_customers=2_000,
+    match_rows=100_000,
+    match_runs=3,
 )
 QUICK = Sizes(
     check_rows=100_000,
@@ -68,6 +76,9 @@ QUICK = Sizes(
     page_rows=10_000,
     wide_rows=50,
     wide_columns=(100, 1_000, 4_000),
+    match_customers=100,
+    match_rows=2_000,
+    match_runs=1,
 )
 
 
@@ -498,10 +509,35 @@ def bench_ui(work: Path, size: Sizes) -> dict:
     return bench_ui(work, size.page_rows)
 
 
+def bench_matching(work: Path, size: Sizes) -> dict:
+    from bench_match import bench_match  # beside this file, as bench_export
+
+    return bench_match(work, size.match_customers, size.match_rows, size.match_runs)
+
+
+FIGURES = {
+    "check": bench_check,
+    "excel": bench_excel,
+    "wide": bench_wide,
+    "economy_of_calls": bench_calls,
+    "client_overhead": bench_overhead,
+    "export": bench_export,
+    "ui": bench_ui,
+    "matching": bench_matching,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--out", type=Path, help="where to write the JSON figures")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(FIGURES),
+        metavar="FIGURE",
+        help=f"run only this figure (repeatable): {', '.join(FIGURES)}",
+    )
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
     out = args.out or ROOT / "benchmarks" / ("results-quick.json" if args.quick else "results.json")
@@ -510,17 +546,16 @@ def main() -> None:
         "python": sys.version.split()[0],
         "cores": os.cpu_count(),
     }
+    if args.only and out.exists():  # the other figures stay as their last run left them
+        kept = json.loads(out.read_text())
+        if kept.get("quick") != args.quick:
+            raise SystemExit(f"{out} holds {'quick' if kept.get('quick') else 'full'} figures")
+        figures = kept | figures
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        for name, bench in (
-            ("check", bench_check),
-            ("excel", bench_excel),
-            ("wide", bench_wide),
-            ("economy_of_calls", bench_calls),
-            ("client_overhead", bench_overhead),
-            ("export", bench_export),
-            ("ui", bench_ui),
-        ):
+        for name, bench in FIGURES.items():
+            if args.only and name not in args.only:
+                continue
             started = time.perf_counter()
             figures[name] = bench(work, size)
             print(f"{name}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)

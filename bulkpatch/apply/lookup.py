@@ -10,6 +10,7 @@ get-all-of-a-customer-s-subscriptions): `GET /v1/customers/{id}/subscriptions`, 
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -64,19 +65,27 @@ async def _customers(session: Session) -> list[dict[str, Any]]:
 
 
 async def _lists(session: Session, ids: list[str]) -> dict[str, Reply]:
+    """The lists, kept for the whole run. Each reply read is frozen (`gc.freeze`) until all
+    are in: otherwise every full collection walks again all that was read so far, which took
+    longer than the reading (100,000 subscriptions: 8 s, 3.4 s frozen)."""
     found: dict[str, Reply] = {}
     pending = iter(ids)
-    async with _client(session) as http:
-        caller = Caller(http, session.settings, None)
+    try:
+        async with _client(session) as http:
+            caller = Caller(http, session.settings, None)
 
-        async def reader() -> None:
-            for customer in pending:
-                path = f"/v1/customers/{customer}/subscriptions"
-                found[customer.lower()] = await caller.call(
-                    "subscriptions", "LIST", "GET", path, customer, str(uuid.uuid4())
-                )
+            async def reader() -> None:
+                for customer in pending:
+                    path = f"/v1/customers/{customer}/subscriptions"
+                    found[customer.lower()] = await caller.call(
+                        "subscriptions", "LIST", "GET", path, customer, str(uuid.uuid4())
+                    )
+                    gc.freeze()
 
-        await asyncio.gather(*(reader() for _ in range(max(1, session.settings.concurrency // 2))))
+            readers = max(1, session.settings.concurrency // 2)
+            await asyncio.gather(*(reader() for _ in range(readers)))
+    finally:
+        gc.unfreeze()
     return found
 
 
