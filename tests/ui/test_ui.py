@@ -3,6 +3,7 @@ check -> plan -> confirm -> results over the command layer, against the built-in
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import os
@@ -748,3 +749,13 @@ def test_rows_that_need_a_choice_come_a_page_at_a_time(page, tmp_path):
     assert "page 1 of 3" in plan.text and len(choices(plan.text)) == 50
     last = page.client.get(f"/jobs/{job}/plan?choices=3").text
     assert "page 3 of 3" in last and sorted(choices(last)) == list(range(103, 123))
+
+
+def test_a_workbook_of_two_sheets_says_which_sheet_needs_a_choice(page, write_xlsx):
+    with NAMES_ONLY.open(encoding="utf-8", newline="") as f:
+        names = [[int(v) if v.isdigit() else (v or None) for v in row] for row in csv.reader(f)]
+    orders = list(openpyxl.load_workbook(SAMPLES / "month-end.xlsx")["Orders"].values)
+    book = write_xlsx({"Subscriptions": names, "Orders": [list(r) for r in orders]}, "two.xlsx")
+    job = job_of(page.upload(book))
+    plan = planned(page, job).text
+    assert "Rows that need a choice or a correction (4), sheet Subscriptions</h3>" in plan
