@@ -17,7 +17,6 @@ import polars as pl
 
 from bulkpatch.catalog.fields import MATCHED_BY, field
 from bulkpatch.check.needs import stand_ins, wanting
-from bulkpatch.check.values import as_enum_key
 from bulkpatch.load.codes import rule
 from bulkpatch.load.sheet import ISSUE_SCHEMA, ROW, Column, Sheet, cleaned
 from bulkpatch.match.found import CANDIDATES
@@ -42,13 +41,12 @@ _PARTS = {
     "customer_id": "customer_id",
     "subscription_id": "subscription_id",
     "term": "termDuration",
-    "status": "status",
 }
 
 
 def asked(sheet: Sheet) -> tuple[pl.DataFrame, dict[str, str]]:
     """ROW, company, domain, customer_id, subscription_id, offers (a list), friendly, term,
-    reactivate, wants_customer, wants_subscription: the rows a match must complete; and the
+    wants_customer, wants_subscription: the rows a match must complete; and the
     sheet's header for each part (match field or part -> header), for the messages."""
     wanted = wanting(sheet)
     offers = stand_ins(sheet).get("subscription_id", [])
@@ -80,11 +78,6 @@ def asked(sheet: Sheet) -> tuple[pl.DataFrame, dict[str, str]]:
         .alias("offers"),
         (pl.coalesce(friendly) if friendly else pl.lit(None, pl.String)).alias("friendly"),
         cell("term"),
-        (as_enum_key(pl.col(columns["status"].name)) == "active")
-        .fill_null(False)
-        .alias("reactivate")
-        if columns["status"]
-        else none.alias("reactivate"),
         wanted.get("customer_id", none).alias("wants_customer"),
         wanted.get("subscription_id", none).alias("wants_subscription"),
     )

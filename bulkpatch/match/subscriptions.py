@@ -3,10 +3,11 @@
 A row's offer cells (`Product`, `Offer`, `SKU`, `Offer name`, `Offer ID`) each match a
 subscription's `offerName` (folded) or its `offerId` (the id, or its first parts: `CFQ7TTC0LH18`
 and `CFQ7TTC0LH18:0001` both name `CFQ7TTC0LH18:0001:CFQ7TTC0KDLJ`). Only subscriptions that can
-still change are candidates, active and suspended ones ("Subscription resources",
-https://learn.microsoft.com/partner-center/developer/subscription-resources: `status`), unless
-the row asks for `active` (a reactivation). Several candidates are told apart by the row's
-friendly name, then its term; still several, the row stops listing each.
+still change are candidates, active and suspended ones ("Subscription lifecycle states",
+https://learn.microsoft.com/partner-center/customers/subscription-lifecycle: an expired or
+disabled one has ended, and only a suspended one is reactivated), also when the row asks for
+`active`; a row naming only an ended one is told so. Several candidates are told apart by the
+row's friendly name, then its term; still several, the row stops listing each.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ RESULT = {
 def match_subscriptions(
     asked: pl.DataFrame, subs: pl.DataFrame, headers: dict[str, str], unread: dict[str, str]
 ) -> pl.DataFrame:
-    """RESULT for the rows of `asked` (ROW, customer_id, offers, friendly, term, reactivate)
+    """RESULT for the rows of `asked` (ROW, customer_id, offers, friendly, term)
     whose customer is known and subscription id is not; `subs`: `found.subscriptions_frame`;
     `unread`: customer id -> why its list could not be read."""
     hits = _hits(asked, subs)
@@ -62,7 +63,6 @@ def _hits(asked: pl.DataFrame, subs: pl.DataFrame) -> pl.DataFrame:
     pairs = asked.select(
         ROW,
         "customer_id",
-        "reactivate",
         pl.col("offers").list.unique().alias("offer"),
     ).explode("offer")
     given = pairs.group_by(ROW).len("asked")
@@ -87,15 +87,15 @@ def _hits(asked: pl.DataFrame, subs: pl.DataFrame) -> pl.DataFrame:
     found = pl.concat(
         [
             pairs.join(names, on=["customer_id", "name_key"]).select(
-                ROW, "offer", "subscription_id", "reactivate"
+                ROW, "offer", "subscription_id"
             ),
             pairs.join(prefixes, on=["customer_id", "id_key"]).select(
-                ROW, "offer", "subscription_id", "reactivate"
+                ROW, "offer", "subscription_id"
             ),
         ]
     ).unique()
-    live = subs.filter(pl.col("status").is_in(LIVE)).get_column("subscription_id")
-    allowed = found.filter(pl.col("reactivate") | pl.col("subscription_id").is_in(live.implode()))
+    found = found.join(subs.select("subscription_id", "status"), on="subscription_id")
+    allowed = found.filter(pl.col("status").is_in(LIVE))
     return (
         allowed.group_by(ROW, "subscription_id")
         .agg(pl.col("offer").n_unique().alias("hits"))
@@ -157,11 +157,27 @@ def _stopped(
         )
         candidates = [subscription_candidate(s) for s in alike.to_dicts()]
         return (*stops, "match.subscriptions_alike", column, message, value, tell, candidates, [])
-    has = subs.filter(
-        (pl.col("customer_id") == customer)
-        & (pl.lit(row["reactivate"]) | pl.col("status").is_in(LIVE))
-    )
+    mine = subs.filter(pl.col("customer_id") == customer)
+    has = mine.filter(pl.col("status").is_in(LIVE))
     message = f'{column}: "{value}" is no subscription customer {customer} can change'
+    asked = {fold_text(o) for o in row["offers"]} | {o.upper() for o in row["offers"]}
+    ended = mine.filter(
+        ~pl.col("status").is_in(LIVE)
+        & (
+            fold(pl.col("offerName")).is_in(list(asked))
+            | pl.col("offerId").str.to_uppercase().str.split(":").list.first().is_in(list(asked))
+            | pl.col("offerId").str.to_uppercase().is_in(list(asked))
+        )
+    ).sort("subscription_id")
+    if ended.height:
+        shown = "; ".join(f"{s['subscription_id']} ({s['status']})" for s in ended.to_dicts())
+        message += (
+            f": its {value} has ended ({shown}), and an expired or disabled subscription is not "
+            "changed or reactivated; buy a new one in Partner Center, or give the Subscription "
+            "ID of a live one"
+        )
+        closest = [subscription_candidate(s) for s in ended.to_dicts()]
+        return (*stops, "match.no_subscription", column, message, value, None, [], closest)
     offers = sorted({o for o in has.get_column("offerName").to_list() if o})
     near = difflib.get_close_matches(
         fold_text(row["offers"][0]), [fold_text(o) for o in offers], n=1, cutoff=0.5

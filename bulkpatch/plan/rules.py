@@ -49,6 +49,11 @@ KIND_WORDS = {
     "saas": "SaaS marketplace subscription",
 }
 SETTABLE_STATUSES = {"active", "suspended", "deleted"}
+# "Subscription lifecycle states" (https://learn.microsoft.com/partner-center/customers/
+# subscription-lifecycle): an expired or disabled subscription has ended and is not changed;
+# "Reactivate a suspended subscription" (https://learn.microsoft.com/partner-center/developer/
+# reactivate-a-suspended-a-subscription) reactivates a suspended one only.
+ENDED = {"expired", "disabled"}
 # The bounds of a subscription's seats are the catalog's, and check refuses a total outside
 # them offline: here they judge only what needs the state read (a seat change's total).
 SEATS = field("subscriptions", "quantity")
@@ -85,6 +90,13 @@ def check_subscription(current: dict[str, Any], new: dict[str, Any], now: dateti
     changed = {k for k in set(current) | set(new) if current.get(k) != new.get(k)}
     if current["status"] == "deleted":
         raise ApiError(400, DELETED, "The subscription is cancelled and cannot be changed.")
+    if current["status"] in ENDED and changed:
+        raise ApiError(
+            400,
+            BAD_INPUT,
+            f"The subscription is {current['status']}: it has ended and cannot be changed or "
+            "reactivated (only a suspended one can); buy a new one in Partner Center.",
+        )
     if current["status"] == "suspended" and changed - {"status", "suspensionReasons"}:
         raise ApiError(400, SUSPENDED, "The subscription is suspended: only its status can change.")
     if "status" in changed and new["status"] not in SETTABLE_STATUSES:

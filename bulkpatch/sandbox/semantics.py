@@ -195,10 +195,18 @@ def _track_refund_windows(current: dict[str, Any], new: dict[str, Any], now: dat
         new["refundableQuantity"] = {"totalQuantity": left, "details": details}
 
 
+# "Subscription lifecycle states" (https://learn.microsoft.com/partner-center/customers/
+# subscription-lifecycle): an expired or disabled subscription has ended; only a suspended one
+# is reactivated ("Reactivate a suspended subscription").
+ENDED = {"expired", "disabled"}
+
+
 def _refuse_subscription(current: dict[str, Any], new: dict[str, Any], now: datetime) -> None:
     changed = {k for k in set(current) | set(new) if current.get(k) != new.get(k)}
     if current["status"] == "deleted":
         raise ApiError(400, DELETED, "The subscription is cancelled and cannot be changed.")
+    if current["status"] in ENDED and changed:
+        raise ApiError(400, BAD_INPUT, f"The subscription is {current['status']}: it has ended.")
     if current["status"] == "suspended" and changed - {"status", "suspensionReasons"}:
         raise ApiError(400, SUSPENDED, "Cannot update a subscription with suspended status.")
     if "status" in changed and new["status"] not in STATUSES:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import polars as pl
 import pytest
@@ -12,6 +13,7 @@ from conftest import FAST, SAMPLES, current, server, stats
 from bulkpatch import apply_file, check_file, export_file, plan_file
 from bulkpatch.errors import InputError
 from bulkpatch.sandbox.customers import LOOKALIKE_ID
+from bulkpatch.sandbox.seed import SYNTHETIC_NS
 
 ALPINE = "3a1f0c2e-7b6d-4e5f-9a8b-1c2d3e4f5a60"
 CONTOSO = "4b2e1d3f-8c7e-4f60-8b9c-2d3e4f5a6b71"
@@ -469,3 +471,34 @@ def test_a_license_based_reconciliation_file_keys_on_its_syndication_number(
     assert sorted(c.rows for c in applied.prepared.changes) == [[2, 3], [4]]
     assert current(url, ALPINE, E3)["quantity"] == 22
     assert current(url, BRIGHT, EXCHANGE)["quantity"] == 9
+
+
+def ended(customer: str, status: str) -> str:
+    """The sandbox's ended subscription of `customer` ("Subscription lifecycle states")."""
+    return str(uuid.uuid5(SYNTHETIC_NS, f"{customer.lower()}-{status}"))
+
+
+def test_an_ended_subscription_is_never_matched_nor_reactivated(seeded, write_csv, tmp_path):
+    url, _ = seeded
+    gone = current(url, BRIGHT, ended(BRIGHT, "expired"))
+    assert gone["status"] == "expired"
+    head = ["Customer", "Product", "Status", "Seats"]
+    sheet = write_csv([head, ["Bright Wave", gone["offerName"], "active", "9"]], "ended.csv")
+    run = apply_file(sheet, target=url, out=tmp_path / "a", settings=FAST)
+    ((outcome, message),) = outcomes(tmp_path / "a", "results.csv").values()
+    assert outcome == "invalid" and "has ended" in message, message
+    assert f"{gone['id']} (expired)" in message
+    assert run.summary()["sheets"][0]["matching"][0]["closest"][0]["id"] == gone["id"]
+    # named by its ids, the change is refused before it is sent, and nothing is sent
+    by_id = write_csv(
+        [
+            ["Customer ID", "Subscription ID", "Status", "Quantity"],
+            [BRIGHT, gone["id"], "active", "9"],
+        ],
+        "by-id.csv",
+    )
+    apply_file(by_id, target=url, out=tmp_path / "b", settings=FAST)
+    ((outcome, message),) = outcomes(tmp_path / "b", "results.csv").values()
+    assert outcome != "ok" and "has ended" in message, (outcome, message)
+    assert current(url, BRIGHT, gone["id"])["status"] == "expired"
+    assert stats(url)["calls"].get("PATCH", {}) == {}
