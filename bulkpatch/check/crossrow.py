@@ -74,18 +74,21 @@ def _duplicate_targets(sheet: Sheet, text: pl.DataFrame) -> pl.DataFrame | None:
         hashed.is_duplicated() & key[0].is_not_null() & key[1].is_not_null()
     )
     found = candidates.filter(pl.struct(key).is_duplicated())
+    said = '{}: "{}" is on rows {}; keep one row per {}'
     if is_reconciliation([c.header for c in sheet.columns]):
         # a reconciliation file has a charge line per charge: lines of one subscription that
         # ask the same (or nothing) are one change; only lines asking differently conflict
         asks = [c.name for c in sheet.columns if c.field and c.field.changes]
         differ = pl.struct(asks).n_unique().over(key) > 1 if asks else pl.lit(False)
         found = found.filter(differ)
+        said = (
+            '{}: "{}" is on rows {}, charge lines of one subscription that ask different '
+            "changes; give each of them the same value, or keep one row per {}"
+        )
+    elif sheet.column_for("match:by") is not None:  # rows matched by name (`matched`)
+        said = '{}: "{}" was found for rows {} by their names; keep one row per {}'
     message = pl.format(
-        '{}: "{}" is on rows {}; keep one row per {}',
-        pl.lit(target.header),
-        pl.col(target.name),
-        _rows_list(key),
-        pl.lit(what),
+        said, pl.lit(target.header), pl.col(target.name), _rows_list(key), pl.lit(what)
     )
     return found.select(_issue(target, "duplicate.target", message))
 

@@ -19,8 +19,9 @@ def print_check(run: CheckRun) -> None:
     print_problems(run.parts)
     for part in run.parts:
         if part.matching.height:  # README, "Matching"
+            names = "names its" if part.matching.height == 1 else "name their"
             typer.echo(
-                f"  {plural(part.matching.height, 'row')} name their customer or subscription "
+                f"  {plural(part.matching.height, 'row')} {names} customer or subscription "
                 "without ids: `bulkpatch plan` finds the ids (and shows how) before anything "
                 "is sent"
             )
@@ -40,7 +41,7 @@ def print_problems(parts: list[Checked]) -> None:
         for row, message in part.issues.select("row", "message").head(5).iter_rows():
             typer.echo(f"  row {row}: {message}")
         if part.issues.height > 5:
-            typer.echo(f"  ... and {part.issues.height - 5} more problems in the report")
+            typer.echo(f"  ... and {plural(part.issues.height - 5, 'more problem')} in the report")
 
 
 def print_mapping(parts: list[Checked]) -> None:
@@ -87,8 +88,10 @@ def print_plan(run: PlanRun) -> None:
             f"approves it with `bulkpatch approve {run.folder}`; then apply it with "
             f"`bulkpatch apply --plan {run.folder}`."
         )
-    else:
+    elif c["change"]:
         typer.echo(f"Apply it with: bulkpatch apply --plan {run.folder}")
+    else:
+        typer.echo("Nothing to send: no row would change what Partner Center holds.")
 
 
 def print_matching(parts: list[Checked]) -> None:

@@ -163,7 +163,8 @@ def _build(
     frame = _numbered(frame, columns, padded, first_row + top + 1)
     sheet = Sheet(path, sheet_name, kind, columns, frame, padded, formulas, positions=keep)
     _refuse_mixed(label, sheet)
-    if is_reconciliation([c.header for c in columns]):
+    asks = any(c.field and c.field.changes for c in columns)
+    if is_reconciliation([c.header for c in columns]) and not asks:  # with Seats, it asks
         sheet.notes.append(RECONCILIATION_NOTE)
     problems = [_ragged_issues(ragged)] if ragged else []
     if record is not None:

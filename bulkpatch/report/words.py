@@ -78,7 +78,9 @@ def fix_note(stem: str, outcomes: pl.DataFrame, path: Path) -> str:
     counts: dict[str, int] = dict(bad.group_by("outcome").len().iter_rows())
     rows = plural(sum(counts.values()), "row")
     if stem == "check":
-        return f"{rows} to fix: they are in {path}, each with its reason; fix them and check again."
+        they = "it is" if sum(counts.values()) == 1 else "they are"
+        them = "it" if sum(counts.values()) == 1 else "them"
+        return f"{rows} to fix: {they} in {path}, each with its reason; fix {them} and check again."
     advice = []
     if counts.keys() & {"invalid", "failed", "would_fail"}:
         advice.append("fix the invalid or refused ones there and apply that file as it is")

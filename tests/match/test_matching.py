@@ -254,7 +254,7 @@ def test_two_rows_that_find_one_subscription_are_both_an_error(seeded, write_csv
     run = plan_file(sheet, target=url, out=tmp_path / "p", settings=FAST)
     found = outcomes(tmp_path / "p", "plan.csv")
     assert found[2][0] == found[3][0] == "invalid"
-    assert f'"{E3}" is on rows 2, 3' in found[2][1]
+    assert f'"{E3}" was found for rows 2, 3 by their names' in found[2][1]
     assert run.entries == []
 
 
@@ -316,12 +316,15 @@ def test_a_reconciliation_file_with_seats_added_is_one_change_per_subscription(
     sheet = write_csv([[*RECON, "Seats"], *recon_rows(["21", "21", "9"])], "recon.csv")
     run = apply_file(sheet, target=url, out=tmp_path / "a", settings=FAST)
     assert sorted(c.rows for c in run.prepared.changes) == [[2, 3], [4]]
+    assert not any("add a Seats column" in s for s in run.summary()["sheets"][0]["skipped"])
     assert current(url, ALPINE, E3)["quantity"] == 21
     assert current(url, BRIGHT, EXCHANGE)["quantity"] == 9
     assert stats(url)["calls"]["PATCH"]["subscription"] == 2
     asked_twice = [[*RECON, "Seats"], *recon_rows(["21", "22", "9"])]
     refused = check_file(write_csv(asked_twice, "twice.csv"), out=tmp_path / "c")
     assert refused.summary()["sheets"][0]["invalid"] == 2  # one subscription, two totals
+    said = refused.summary()["sheets"][0]["problems"][0]["message"]
+    assert "charge lines of one subscription that ask different changes" in said
 
 
 @pytest.mark.parametrize(
@@ -502,3 +505,20 @@ def test_an_ended_subscription_is_never_matched_nor_reactivated(seeded, write_cs
     assert outcome != "ok" and "has ended" in message, (outcome, message)
     assert current(url, BRIGHT, gone["id"])["status"] == "expired"
     assert stats(url)["calls"].get("PATCH", {}) == {}
+
+
+def test_a_plan_with_nothing_to_send_says_so_in_words_for_one_row(seeded, write_csv, cli):
+    url, _ = seeded
+    same = write_csv(
+        [["Customer", "Product", "Seats"], ["Alpine Café GmbH", "Microsoft 365 E3", "20"]]
+    )
+    checked = cli("check", same, "--out", "c")
+    assert "1 row names its customer or subscription without ids" in checked.stdout
+    planned = cli("plan", same, "--target", url, "--out", "p")
+    assert "Nothing to send: no row would change what Partner Center holds." in planned.stdout
+    assert "Apply it with" not in planned.stdout
+    wrong = write_csv(
+        [["Customer ID", "Subscription ID", "Quantity"], [ALPINE, E3, "ten"]], "w.csv"
+    )
+    said = cli("check", wrong, "--out", "w").stdout
+    assert "1 row to fix: it is in" in said and "fix it and check again" in said
