@@ -85,6 +85,7 @@ def asked(sheet: Sheet) -> tuple[pl.DataFrame, dict[str, str]]:
     headers |= {n: c.header for p, n in _PARTS.items() if (c := columns[p])}
     if offers:
         headers["offer"] = next(c.header for c in sheet.columns if c.name == offers[0])
+        headers["offers"] = " and ".join(c.header for c in sheet.columns if c.name in offers)
     if friendly:
         headers["friendly"] = next(c.header for c in sheet.columns if c.name == friendly[0])
     return frame.filter(pl.col("wants_customer") | pl.col("wants_subscription")), headers

@@ -160,15 +160,17 @@ def _stopped(
     mine = subs.filter(pl.col("customer_id") == customer)
     has = mine.filter(pl.col("status").is_in(LIVE))
     message = f'{column}: "{value}" is no subscription customer {customer} can change'
-    asked = {fold_text(o) for o in row["offers"]} | {o.upper() for o in row["offers"]}
-    ended = mine.filter(
-        ~pl.col("status").is_in(LIVE)
-        & (
-            fold(pl.col("offerName")).is_in(list(asked))
-            | pl.col("offerId").str.to_uppercase().str.split(":").list.first().is_in(list(asked))
-            | pl.col("offerId").str.to_uppercase().is_in(list(asked))
+    ended = mine.filter(~pl.col("status").is_in(LIVE) & _naming(row["offers"])).sort(
+        "subscription_id"
+    )
+    apart = [o for o in row["offers"] if has.filter(_naming([o])).height]
+    if len(row["offers"]) > 1 and len(apart) == len(row["offers"]):
+        message += (
+            f": {headers.get('offers', column)} each name a subscription it "
+            "has, but not the same one; correct the one that is wrong, or give the "
+            "Subscription ID"
         )
-    ).sort("subscription_id")
+        return (*stops, "match.no_subscription", column, message, value, None, [], [])
     if ended.height:
         shown = "; ".join(f"{s['subscription_id']} ({s['status']})" for s in ended.to_dicts())
         message += (
@@ -179,8 +181,8 @@ def _stopped(
         closest = [subscription_candidate(s) for s in ended.to_dicts()]
         return (*stops, "match.no_subscription", column, message, value, None, [], closest)
     offers = sorted({o for o in has.get_column("offerName").to_list() if o})
-    near = difflib.get_close_matches(
-        fold_text(row["offers"][0]), [fold_text(o) for o in offers], n=1, cutoff=0.5
+    near = difflib.get_close_matches(  # close in most letters, not in "Microsoft" alone
+        fold_text(row["offers"][0]), [fold_text(o) for o in offers], n=1, cutoff=0.7
     )
     closest = []
     if near:
@@ -192,6 +194,15 @@ def _stopped(
         message += f"; it has {', '.join(offers)}"
     message += ": write the offer as Partner Center names it, or give the Subscription ID"
     return (*stops, "match.no_subscription", column, message, value, None, [], closest)
+
+
+def _naming(offers: list[str]) -> pl.Expr:
+    """Whether a subscription is what any of `offers` names: its offer's name (folded), or its
+    offer id or the id's first parts."""
+    names = [fold_text(o) for o in offers]
+    ids = pl.col("offerId").str.to_uppercase()
+    by_id = [(ids == o.upper()) | ids.str.starts_with(o.upper() + ":") for o in offers]
+    return (fold(pl.col("offerName")).is_in(names) | pl.any_horizontal(by_id)).fill_null(False)
 
 
 def _described(s: dict) -> str:

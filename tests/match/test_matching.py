@@ -522,3 +522,13 @@ def test_a_plan_with_nothing_to_send_says_so_in_words_for_one_row(seeded, write_
     )
     said = cli("check", wrong, "--out", "w").stdout
     assert "1 row to fix: it is in" in said and "fix it and check again" in said
+
+
+def test_a_product_and_an_offer_id_naming_two_subscriptions_say_so(seeded, write_csv, tmp_path):
+    url, _ = seeded
+    offer = current(url, ALPINE, E3)["offerId"].split(":")[0]  # its E3, not its Power BI Pro
+    sheet = names(write_csv, [["Alpine Café GmbH", "", "Power BI Pro", offer, "", "5"]])
+    plan_file(sheet, target=url, out=tmp_path / "p", settings=FAST)
+    ((outcome, message),) = outcomes(tmp_path / "p", "plan.csv").values()
+    assert outcome == "invalid" and "closest" not in message, message
+    assert "Product and Offer ID each name a subscription it has, but not the same one" in message
