@@ -49,7 +49,8 @@ def sheet_json(part: Checked) -> dict[str, Any]:
         "rows": part.sheet.frame.height,
         "mapping": [m.to_json() for m in part.sheet.mapping()],
         "skipped": part.sheet.notes,
-        "to_match": part.matching.height,  # rows whose ids plan finds by name (README, "Matching")
+        # rows whose ids plan finds by name (README, "Matching"): once planned, those it tried
+        "to_match": part.found.height if part.found is not None else part.matching.height,
         "matching": matching_json(part),
     }
 

@@ -156,7 +156,7 @@ def matched(sheet: Sheet, found: pl.DataFrame) -> Sheet:
     issues = stopped.select(
         pl.col(ROW).alias("row"),
         "column",
-        pl.lit("").alias("value"),
+        pl.col("asked").fill_null("").alias("value"),  # what the row asked, as it wrote it
         "code",
         pl.col("code").replace_strict(RULES, return_dtype=pl.String).alias("rule"),
         "message",

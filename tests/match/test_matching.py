@@ -233,6 +233,9 @@ def test_the_names_only_sample_goes_from_sheet_to_results_in_process(cli, tmp_pa
         "match.no_customer",
         "match.no_subscription",
     ]
+    values = [p["value"] for p in summary["sheets"][0]["problems"]]
+    assert values == ["Contoso Ltd", "Microsoft 365 E3", "Northwind Trading", "Power BI Premium"]
+    assert summary["sheets"][0]["to_match"] == 10  # as check counts them
     matching = summary["sheets"][0]["matching"]
     assert [m["code"] is None for m in matching] == [True] * 6 + [False] * 4
     matched = pl.read_csv(tmp_path / "a" / "matched.csv", infer_schema=False)
