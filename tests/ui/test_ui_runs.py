@@ -92,6 +92,9 @@ def test_a_cli_run_in_progress_shows_as_running_then_as_interrupted_once_stopped
     finally:
         interrupt(process)
         process.communicate(timeout=60)
+    # the page watching the run moves on by itself when the run ends (a goto of the same page
+    # before that would race its own reload), and the run opened again says the same
+    expect(page.locator("#state")).to_have_text("interrupted")
     page.goto(f"{base}/runs/{folder.name}")
     expect(page.locator("#state")).to_have_text("interrupted")
     expect(page.locator("#resume")).to_be_visible()
