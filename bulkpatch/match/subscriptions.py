@@ -41,7 +41,8 @@ def match_subscriptions(
     """RESULT for the rows of `asked` (ROW, customer_id, offers, friendly, term)
     whose customer is known and subscription id is not; `subs`: `found.subscriptions_frame`;
     `unread`: customer id -> why its list could not be read."""
-    hits = _hits(asked, subs)
+    named = _named(asked, subs)
+    hits = _hits(asked, subs, named)
     chosen = _chosen(hits)
     one = chosen.select(
         ROW,
@@ -50,13 +51,13 @@ def match_subscriptions(
         *(pl.lit(None, RESULT[n]).alias(n) for n in list(RESULT)[3:]),
     )
     stopped = asked.join(chosen.select(ROW), on=ROW, how="anti")
-    said = [_stopped(r, hits, subs, headers, unread) for r in stopped.to_dicts()]
+    said = [_stopped(r, hits, named, subs, headers, unread) for r in stopped.to_dicts()]
     return pl.concat([one.cast(RESULT), pl.DataFrame(said, schema=RESULT, orient="row")])
 
 
-def _hits(asked: pl.DataFrame, subs: pl.DataFrame) -> pl.DataFrame:
-    """Every (row, subscription) whose subscription every offer cell of the row names, with
-    the subscription's columns and the row's friendly name and term (folded names too).
+def _named(asked: pl.DataFrame, subs: pl.DataFrame) -> pl.DataFrame:
+    """ROW, offer, subscription_id, status: each offer cell of a row with each subscription of
+    its customer it names, whatever its status.
 
     Equi-joins only: an offer cell names a subscription by its folded name, or by its id or
     the id's first parts (each subscription is listed once per prefix of its id)."""
@@ -65,7 +66,6 @@ def _hits(asked: pl.DataFrame, subs: pl.DataFrame) -> pl.DataFrame:
         "customer_id",
         pl.col("offers").list.unique().alias("offer"),
     ).explode("offer")
-    given = pairs.group_by(ROW).len("asked")
     pairs = pairs.with_columns(
         fold(pl.col("offer")).alias("name_key"), pl.col("offer").str.to_uppercase().alias("id_key")
     )
@@ -94,10 +94,17 @@ def _hits(asked: pl.DataFrame, subs: pl.DataFrame) -> pl.DataFrame:
             ),
         ]
     ).unique()
-    found = found.join(subs.select("subscription_id", "status"), on="subscription_id")
-    allowed = found.filter(pl.col("status").is_in(LIVE))
+    return found.join(subs.select("subscription_id", "status"), on="subscription_id")
+
+
+def _hits(asked: pl.DataFrame, subs: pl.DataFrame, named: pl.DataFrame) -> pl.DataFrame:
+    """Every (row, subscription that can change) that every offer cell of the row names
+    (`named`), with the subscription's columns and the row's friendly name and term (folded
+    names too)."""
+    given = asked.select(ROW, pl.col("offers").list.unique().list.len().alias("asked"))
     return (
-        allowed.group_by(ROW, "subscription_id")
+        named.filter(pl.col("status").is_in(LIVE))
+        .group_by(ROW, "subscription_id")
         .agg(pl.col("offer").n_unique().alias("hits"))
         .join(given, on=ROW)
         .filter(pl.col("hits") == pl.col("asked"))
@@ -135,7 +142,12 @@ def _chosen(hits: pl.DataFrame) -> pl.DataFrame:
 
 
 def _stopped(
-    row: dict, hits: pl.DataFrame, subs: pl.DataFrame, headers: dict[str, str], unread: dict
+    row: dict,
+    hits: pl.DataFrame,
+    named: pl.DataFrame,
+    subs: pl.DataFrame,
+    headers: dict[str, str],
+    unread: dict,
 ) -> tuple:
     """RESULT for a row that found no subscription of its offer, or several."""
     column = headers.get("offer") or "Product"
@@ -160,11 +172,17 @@ def _stopped(
     mine = subs.filter(pl.col("customer_id") == customer)
     has = mine.filter(pl.col("status").is_in(LIVE))
     message = f'{column}: "{value}" is no subscription customer {customer} can change'
-    ended = mine.filter(~pl.col("status").is_in(LIVE) & _naming(row["offers"])).sort(
-        "subscription_id"
+    wanted = set(row["offers"])
+    hit = named.filter(pl.col(ROW) == row[ROW])
+    gone = (
+        hit.filter(~pl.col("status").is_in(LIVE))
+        .group_by("subscription_id")
+        .agg(pl.col("offer").n_unique().alias("n"))
     )
-    apart = [o for o in row["offers"] if has.filter(_naming([o])).height]
-    if len(row["offers"]) > 1 and len(apart) == len(row["offers"]):
+    gone = gone.filter(pl.col("n") == len(wanted)).get_column("subscription_id")
+    ended = mine.filter(pl.col("subscription_id").is_in(gone.implode())).sort("subscription_id")
+    live = set(hit.filter(pl.col("status").is_in(LIVE)).get_column("offer"))
+    if len(wanted) > 1 and live == wanted:  # each names one, no one subscription all
         message += (
             f": {headers.get('offers', column)} each name a subscription it "
             "has, but not the same one; correct the one that is wrong, or give the "
@@ -194,15 +212,6 @@ def _stopped(
         message += f"; it has {', '.join(offers)}"
     message += ": write the offer as Partner Center names it, or give the Subscription ID"
     return (*stops, "match.no_subscription", column, message, value, None, [], closest)
-
-
-def _naming(offers: list[str]) -> pl.Expr:
-    """Whether a subscription is what any of `offers` names: its offer's name (folded), or its
-    offer id or the id's first parts."""
-    names = [fold_text(o) for o in offers]
-    ids = pl.col("offerId").str.to_uppercase()
-    by_id = [(ids == o.upper()) | ids.str.starts_with(o.upper() + ":") for o in offers]
-    return (fold(pl.col("offerName")).is_in(names) | pl.any_horizontal(by_id)).fill_null(False)
 
 
 def _described(s: dict) -> str:
