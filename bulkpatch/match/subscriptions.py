@@ -162,13 +162,25 @@ def _stopped(
     if alike.height:
         listed = "; ".join(_described(s) for s in alike.to_dicts())
         tell = _telling(alike, headers)
-        named = f"the {tell}" if tell == "Subscription ID" else f"a {tell} cell"
+        add = f"the {tell}" if tell == "Subscription ID" else f"a {tell} cell"
         message = (
             f'{column}: "{value}" is {alike.height} subscriptions of customer {customer}: '
-            f"{listed}; add {named} that names one of them"
+            f"{listed}; add {add} that names one of them"
         )
         candidates = [subscription_candidate(s) for s in alike.to_dicts()]
         return (*stops, "match.subscriptions_alike", column, message, value, tell, candidates, [])
+    message, closest = _none_named(row, named, subs, headers)
+    return (*stops, "match.no_subscription", column, message, value, None, [], closest)
+
+
+def _none_named(
+    row: dict, named: pl.DataFrame, subs: pl.DataFrame, headers: dict[str, str]
+) -> tuple[str, list[dict]]:
+    """Why a row's offer cells name no subscription of its customer that can change, and what
+    comes closest: its ended ones of that offer, or the live ones of the nearest offer."""
+    column = headers.get("offer") or "Product"
+    value = " / ".join(row["offers"])
+    customer = row["customer_id"]
     mine = subs.filter(pl.col("customer_id") == customer)
     has = mine.filter(pl.col("status").is_in(LIVE))
     message = f'{column}: "{value}" is no subscription customer {customer} can change'
@@ -183,21 +195,18 @@ def _stopped(
     ended = mine.filter(pl.col("subscription_id").is_in(gone.implode())).sort("subscription_id")
     live = set(hit.filter(pl.col("status").is_in(LIVE)).get_column("offer"))
     if len(wanted) > 1 and live == wanted:  # each names one, no one subscription all
-        message += (
+        return message + (
             f": {headers.get('offers', column)} each name a subscription it "
             "has, but not the same one; correct the one that is wrong, or give the "
             "Subscription ID"
-        )
-        return (*stops, "match.no_subscription", column, message, value, None, [], [])
+        ), []
     if ended.height:
         shown = "; ".join(f"{s['subscription_id']} ({s['status']})" for s in ended.to_dicts())
-        message += (
+        return message + (
             f": its {value} has ended ({shown}), and an expired or disabled subscription is not "
             "changed or reactivated; buy a new one in Partner Center, or give the Subscription "
             "ID of a live one"
-        )
-        closest = [subscription_candidate(s) for s in ended.to_dicts()]
-        return (*stops, "match.no_subscription", column, message, value, None, [], closest)
+        ), [subscription_candidate(s) for s in ended.to_dicts()]
     offers = sorted({o for o in has.get_column("offerName").to_list() if o})
     near = difflib.get_close_matches(  # close in most letters, not in "Microsoft" alone
         fold_text(row["offers"][0]), [fold_text(o) for o in offers], n=1, cutoff=0.7
@@ -211,7 +220,7 @@ def _stopped(
     elif offers:
         message += f"; it has {', '.join(offers)}"
     message += ": write the offer as Partner Center names it, or give the Subscription ID"
-    return (*stops, "match.no_subscription", column, message, value, None, [], closest)
+    return message, closest
 
 
 def _described(s: dict) -> str:
